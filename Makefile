@@ -1,0 +1,150 @@
+# Sluice - build, test, install.
+#
+#   make               libsluice.so (soname libsluice.so.0) and libsluice.a
+#   make demo          build and run the demo topology
+#   make test          everything a change must pass (the README's command)
+#   make check         the Check unit tests
+#   make check-asan    the unit tests under AddressSanitizer + UBSan
+#   make check-valgrind the unit tests under valgrind (leaks are errors)
+#   make examples      build examples/
+#   make installcheck  install into build/stage, build examples/hello.c
+#                      against it through pkg-config, run it
+#   make bench         build and run bench/engine
+#   make install       PREFIX=/usr/local DESTDIR= (headers, libs, sluice.pc)
+#   make clean
+#
+# Dependencies (Debian packages, librdkafka 2.14.2) are installed by
+# scripts/deps.sh, which the build runs first; it is quick when all is there.
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+DESTDIR      ?=
+BUILD        ?= build
+CC           ?= cc
+SAN          ?=
+
+RK_PREFIX    := $(shell scripts/deps.sh --print-prefix)
+export PKG_CONFIG_PATH := $(RK_PREFIX)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+# $(shell) does not see exported variables before GNU make 4.4
+PKGCONF := PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config
+
+# Evaluated when a recipe runs, i.e. after scripts/deps.sh has run.
+DEP_CFLAGS    = $(patsubst -I%,-isystem %,$(shell $(PKGCONF) --cflags rdkafka jansson))
+DEP_LIBS      = $(shell $(PKGCONF) --libs rdkafka jansson) -Wl,-rpath,$(RK_PREFIX)/lib
+CHECK_CFLAGS  = $(shell $(PKGCONF) --cflags check)
+CHECK_LIBS    = $(shell $(PKGCONF) --libs check)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
+            -Wmissing-prototypes
+OPT      ?= -O2 -g
+CFLAGS_ALL = -std=c11 $(OPT) $(WARN) -D_POSIX_C_SOURCE=200809L -Iinclude \
+             $(DEP_CFLAGS) $(if $(SAN),-fsanitize=address$(comma)undefined \
+             -fno-omit-frame-pointer -fno-sanitize-recover=undefined) $(CFLAGS)
+LDFLAGS_ALL = $(if $(SAN),-fsanitize=address$(comma)undefined) $(LDFLAGS)
+comma := ,
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:lib/%.c=$(BUILD)/obj/%.o)
+SONAME   := libsluice.so.$(SOVERSION)
+SHLIB    := $(BUILD)/libsluice.so.$(VERSION)
+STLIB    := $(BUILD)/libsluice.a
+DEPS_OK  := $(BUILD)/.deps-ok
+
+TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c
+TEST_BIN  := $(BUILD)/tests/unit
+EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCH     := $(BUILD)/bench/engine
+
+.PHONY: all lib demo test check check-asan check-valgrind examples \
+        installcheck bench install uninstall clean deps
+
+all: lib
+lib: $(BUILD)/libsluice.so $(STLIB)
+
+deps: $(DEPS_OK)
+$(DEPS_OK): scripts/deps.sh
+	@scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: lib/%.c lib/*.h include/sluice.h | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(SHLIB): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(DEP_LIBS)
+
+$(BUILD)/libsluice.so: $(SHLIB)
+	ln -sf libsluice.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(STLIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+# Tests and programs link the static library: no LD_LIBRARY_PATH needed.
+$(TEST_BIN): $(TEST_SRCS) tests/*.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -Wno-conversion $(TEST_SRCS) \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS)
+
+$(BUILD)/examples/%: examples/%.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(BENCH): bench/engine.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+examples: $(EXAMPLES)
+
+demo: $(BUILD)/examples/demo
+	$(BUILD)/examples/demo
+
+check: $(TEST_BIN)
+	$(TEST_BIN)
+
+check-asan:
+	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" check \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+check-valgrind: $(TEST_BIN)
+	CK_FORK=no valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	    --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $(TEST_BIN)
+
+STAGE := $(abspath $(BUILD)/stage)
+installcheck: lib
+	rm -rf $(STAGE)
+	$(MAKE) install DESTDIR= PREFIX=$(STAGE)
+	@mkdir -p $(BUILD)/installcheck
+	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH) sh -c \
+	  'cc -std=c11 -Wall -Wextra -Werror examples/hello.c -o $(BUILD)/installcheck/hello \
+	     $$(pkg-config --cflags --libs sluice) -Wl,-rpath,$(STAGE)/lib'
+	$(BUILD)/installcheck/hello
+
+bench: $(BENCH)
+	$(BENCH)
+
+test: check check-asan installcheck demo
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/sluice.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsluice.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsluice.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@RK_LIBDIR@|$(RK_PREFIX)/lib|' \
+	    pkgconfig/sluice.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/sluice.h $(DESTDIR)$(LIBDIR)/libsluice.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,689 @@
+/*
+ * sluice.h - Sluice, an embeddable stream-processing library for Kafka.
+ *
+ * Copyright 2026 The Sluice authors. Licensed under the Apache License,
+ * Version 2.0 (see LICENSE).
+ *
+ * This header is the manual. Every function says who owns what it takes and
+ * returns, what it returns on failure, and from which threads it may be
+ * called. Conventions used throughout:
+ *
+ *  - Handles are opaque and created by `*_new()`, released by `*_destroy()`.
+ *  - Calls that can fail return `sluice_resp_t` (0 is success) and, where a
+ *    message helps, fill a caller-provided `errstr` buffer of `errstr_size`
+ *    bytes (always NUL-terminated when errstr_size > 0).
+ *  - "Borrowed" means the library keeps a pointer but does not free it: the
+ *    caller keeps it alive for the stated time. "Takes ownership" means the
+ *    library frees it; the caller must not touch it afterwards.
+ *  - Callbacks receive the `opaque` pointer given when they were registered.
+ *  - There is no global mutable state: separate handles may be used from
+ *    separate threads freely.
+ *
+ * librdkafka: Sluice runs on librdkafka and needs version 2.10.1 or later at
+ * run time (older versions have consumer-group bugs that duplicate records or
+ * hang a group). Sluice refuses an older library with a message saying so
+ * (see sluice_conf_set() and sluice_driver_new()). The project's build uses
+ * 2.14.2.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define SLUICE_API __attribute__((visibility("default")))
+#else
+#define SLUICE_API
+#endif
+
+/* jansson's value type; include <jansson.h> to work with JSON values. */
+struct json_t;
+
+/* ------------------------------------------------------------------------ */
+/** @name Version */
+
+/** Sluice version as 0xMMmmrrff (major, minor, revision, 0xff = release). */
+#define SLUICE_VERSION 0x000100ff
+/** Oldest librdkafka version Sluice runs on (2.10.1), same encoding. */
+#define SLUICE_MIN_RDKAFKA_VERSION 0x020a01ff
+
+/** @returns SLUICE_VERSION of the library linked at run time. Thread-safe. */
+SLUICE_API int sluice_version(void);
+/** @returns the version as a static string, e.g. "0.1.0". Thread-safe. */
+SLUICE_API const char *sluice_version_str(void);
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors */
+
+typedef enum sluice_resp_e {
+        SLUICE_OK = 0,
+        SLUICE_ERR_INVALID_ARG = -1,    /**< NULL or malformed argument */
+        SLUICE_ERR_UNKNOWN_CONF = -2,   /**< no such configuration key */
+        SLUICE_ERR_INVALID_CONF = -3,   /**< bad configuration value */
+        SLUICE_ERR_TOPOLOGY = -4,       /**< topology is invalid */
+        SLUICE_ERR_SERDE = -5,          /**< (de)serialization failed */
+        SLUICE_ERR_NOMEM = -6,          /**< out of memory */
+        SLUICE_ERR_STATE = -7,          /**< call not valid in this state */
+        SLUICE_ERR_UNKNOWN_TOPIC = -8,  /**< topic not part of the topology */
+        SLUICE_ERR_CALLBACK = -9,       /**< a user callback reported failure */
+        SLUICE_ERR_VERSION = -10,       /**< librdkafka too old */
+} sluice_resp_t;
+
+/** @returns a static, human-readable name for @p err. Thread-safe. */
+SLUICE_API const char *sluice_err2str(sluice_resp_t err);
+
+/* ------------------------------------------------------------------------ */
+/** @name Values
+ *
+ * Keys and values flow between operators decoded, as a sluice_value_t: a
+ * small tagged union. A serde turns Kafka bytes into a value at the source
+ * and back into bytes at a sink; operators in between see only values.
+ *
+ * Ownership of values handed to Sluice (sluice_record_set_key(),
+ * sluice_record_set_value(), sluice_emit(), ...): bytes and strings are
+ * copied (into a per-task buffer; no allocation in the steady state); a JSON
+ * value's reference and a SLUICE_VALUE_OBJECT pointer are taken over (Sluice
+ * calls json_decref() or the object's free_fn when done with it).
+ *
+ * Values read from a record (sluice_record_key(), sluice_record_value()) are
+ * borrowed: valid until the callback returns. STRING data is always
+ * NUL-terminated (the terminator is not counted in len).
+ */
+typedef enum sluice_type_e {
+        SLUICE_VALUE_NULL = 0, /**< absent: Kafka null key / tombstone */
+        SLUICE_VALUE_BYTES,    /**< u.bytes: opaque bytes */
+        SLUICE_VALUE_STRING,   /**< u.bytes: UTF-8 text, NUL-terminated */
+        SLUICE_VALUE_INT32,    /**< u.i32 */
+        SLUICE_VALUE_INT64,    /**< u.i64 */
+        SLUICE_VALUE_DOUBLE,   /**< u.f64 */
+        SLUICE_VALUE_JSON,     /**< u.json: a jansson value */
+        SLUICE_VALUE_OBJECT    /**< u.obj: anything a user serde decodes */
+} sluice_type_t;
+
+typedef struct sluice_value_s {
+        sluice_type_t type;
+        union {
+                struct {
+                        const void *data;
+                        size_t len;
+                } bytes;
+                int32_t i32;
+                int64_t i64;
+                double f64;
+                struct json_t *json;
+                struct {
+                        void *ptr;
+                        void (*free_fn)(void *ptr); /**< may be NULL */
+                } obj;
+        } u;
+} sluice_value_t;
+
+/** Value constructors (no allocation; see the ownership rules above). */
+static inline sluice_value_t sluice_null(void) {
+        sluice_value_t v;
+        v.type        = SLUICE_VALUE_NULL;
+        v.u.bytes.data = NULL;
+        v.u.bytes.len  = 0;
+        return v;
+}
+static inline sluice_value_t sluice_bytes(const void *data, size_t len) {
+        sluice_value_t v;
+        v.type         = SLUICE_VALUE_BYTES;
+        v.u.bytes.data = data;
+        v.u.bytes.len  = len;
+        return v;
+}
+/** A string of @p len bytes (need not be NUL-terminated). */
+static inline sluice_value_t sluice_strn(const char *s, size_t len) {
+        sluice_value_t v = sluice_bytes(s, len);
+        v.type           = SLUICE_VALUE_STRING;
+        return v;
+}
+/** A NUL-terminated string. */
+static inline sluice_value_t sluice_str(const char *s) {
+        size_t n = 0;
+        while (s[n])
+                n++;
+        return sluice_strn(s, n);
+}
+static inline sluice_value_t sluice_int32(int32_t x) {
+        sluice_value_t v;
+        v.type  = SLUICE_VALUE_INT32;
+        v.u.i64 = 0;
+        v.u.i32 = x;
+        return v;
+}
+static inline sluice_value_t sluice_int64(int64_t x) {
+        sluice_value_t v;
+        v.type  = SLUICE_VALUE_INT64;
+        v.u.i64 = x;
+        return v;
+}
+static inline sluice_value_t sluice_double(double x) {
+        sluice_value_t v;
+        v.type  = SLUICE_VALUE_DOUBLE;
+        v.u.f64 = x;
+        return v;
+}
+/** A JSON value; the reference is taken over when the value is handed in. */
+static inline sluice_value_t sluice_json(struct json_t *j) {
+        sluice_value_t v;
+        v.type   = SLUICE_VALUE_JSON;
+        v.u.json = j;
+        return v;
+}
+/** A user object, released with @p free_fn (may be NULL) when done. */
+static inline sluice_value_t sluice_object(void *ptr, void (*free_fn)(void *)) {
+        sluice_value_t v;
+        v.type          = SLUICE_VALUE_OBJECT;
+        v.u.obj.ptr     = ptr;
+        v.u.obj.free_fn = free_fn;
+        return v;
+}
+
+/** @returns a static name for @p type ("string", "int64", ...). */
+SLUICE_API const char *sluice_type_name(sluice_type_t type);
+
+/* ------------------------------------------------------------------------ */
+/** @name Serdes
+ *
+ * A serde converts between Kafka bytes and a sluice_value_t. The built-in
+ * serdes are immutable singletons (thread-safe, never freed). A user serde is
+ * a sluice_serde_t the user fills in and keeps alive for as long as any
+ * topology that uses it:
+ *
+ * @code
+ *   static const sluice_serde_t point_serde = {
+ *       .version = SLUICE_SERDE_VERSION, .name = "point",
+ *       .deserialize = point_decode, .serialize = point_encode,
+ *   };
+ * @endcode
+ *
+ * Null handling: a Kafka null (absent key, tombstone value) never reaches a
+ * serde; it decodes to SLUICE_VALUE_NULL and a SLUICE_VALUE_NULL value is
+ * written as Kafka null, whatever the serde.
+ */
+#define SLUICE_SERDE_VERSION 1
+
+typedef struct sluice_serde_s sluice_serde_t;
+
+/**
+ * Output buffer a serializer may write into. Owned by Sluice and reused
+ * between records; grow it with sluice_buf_reserve().
+ */
+typedef struct sluice_buf_s {
+        unsigned char *data;
+        size_t len; /**< bytes written so far */
+        size_t cap; /**< bytes allocated */
+} sluice_buf_t;
+
+/**
+ * Ensure @p buf has room for @p extra more bytes beyond len.
+ * @returns 0, or SLUICE_ERR_NOMEM. Not thread-safe (per-buffer).
+ */
+SLUICE_API int sluice_buf_reserve(sluice_buf_t *buf, size_t extra);
+
+struct sluice_serde_s {
+        int version;      /**< SLUICE_SERDE_VERSION */
+        const char *name; /**< for messages and describe output */
+        /**
+         * Decode @p len bytes at @p data (never NULL for a non-null record)
+         * into @p out. @p data is valid while the record is processed, so a
+         * BYTES or STRING value may point into it (Sluice copies a STRING
+         * to add the NUL terminator records promise); a JSON value or an
+         * OBJECT is owned by the record from then on. Return 0, or non-zero
+         * after writing a reason into @p errstr.
+         */
+        int (*deserialize)(const sluice_serde_t *serde, const void *data,
+                           size_t len, sluice_value_t *out, char *errstr,
+                           size_t errstr_size);
+        /**
+         * Encode @p in (never SLUICE_VALUE_NULL) into *@p out / *@p out_len:
+         * either point them at memory that lives as long as @p in (zero
+         * copy), or write into @p buf (starting at buf->len == 0) and point
+         * them at buf->data. Return 0, or non-zero with a reason in @p errstr.
+         */
+        int (*serialize)(const sluice_serde_t *serde, const sluice_value_t *in,
+                         sluice_buf_t *buf, const void **out, size_t *out_len,
+                         char *errstr, size_t errstr_size);
+        void *opaque; /**< for the user's serde functions */
+};
+
+/** Raw bytes, passed through without copying. */
+SLUICE_API const sluice_serde_t *sluice_serde_bytes(void);
+/** UTF-8 strings (bytes as they are; values are NUL-terminated copies). */
+SLUICE_API const sluice_serde_t *sluice_serde_string(void);
+/** 4-byte big-endian signed integers (Java's IntegerSerializer). */
+SLUICE_API const sluice_serde_t *sluice_serde_int32(void);
+/** 8-byte big-endian signed integers (Java's LongSerializer). */
+SLUICE_API const sluice_serde_t *sluice_serde_int64(void);
+/** 8-byte big-endian IEEE 754 doubles (Java's DoubleSerializer). */
+SLUICE_API const sluice_serde_t *sluice_serde_double(void);
+/**
+ * JSON text through jansson: any JSON value (object, array, scalar) decodes
+ * to a SLUICE_VALUE_JSON; serialization writes compact JSON.
+ */
+SLUICE_API const sluice_serde_t *sluice_serde_json(void);
+
+/* ------------------------------------------------------------------------ */
+/** @name Configuration
+ *
+ * String key/value, like librdkafka. Sluice's own keys:
+ *
+ *  key                    default          meaning
+ *  application.id         (required*)      consumer group and internal topic
+ *                                          prefix; [a-zA-Z0-9._-], <= 200
+ *  bootstrap.servers      (required*)      passed to every client
+ *  processing.guarantee   at_least_once    or exactly_once_v2 (alias
+ *                                          exactly_once)
+ *  commit.interval.ms     30000 (100 with  how often progress is committed
+ *                         exactly-once)
+ *  num.stream.threads     1                0..1024; 0 = the host drives the
+ *                                          app through its own loop
+ *  state.dir              /tmp/sluice      where persistent stores live
+ *
+ *  (*) required to run an application, not for the test driver.
+ *
+ * Every other key is handed to librdkafka and must be one librdkafka accepts
+ * (checked when set). A key prefixed with "consumer.", "producer." or
+ * "admin." applies to that kind of client only. Keys that Sluice sets itself
+ * (group.id, enable.auto.commit, transactional.id, ...) are refused.
+ */
+typedef struct sluice_conf_s sluice_conf_t;
+
+/** @returns a new configuration with defaults, or NULL on OOM. */
+SLUICE_API sluice_conf_t *sluice_conf_new(void);
+/** @returns a deep copy of @p conf, or NULL on OOM. */
+SLUICE_API sluice_conf_t *sluice_conf_dup(const sluice_conf_t *conf);
+/** Free @p conf (NULL is a no-op). */
+SLUICE_API void sluice_conf_destroy(sluice_conf_t *conf);
+
+/**
+ * Set @p key to @p value, validating both.
+ * @returns SLUICE_OK; SLUICE_ERR_UNKNOWN_CONF or SLUICE_ERR_INVALID_CONF with
+ *   a message naming the key (and value) in @p errstr; SLUICE_ERR_VERSION if
+ *   the librdkafka linked at run time is older than 2.10.1.
+ * Not thread-safe for one conf.
+ */
+SLUICE_API sluice_resp_t sluice_conf_set(sluice_conf_t *conf, const char *key,
+                                         const char *value, char *errstr,
+                                         size_t errstr_size);
+
+/**
+ * @returns the value of @p key (Sluice's own key, or a passthrough key that
+ *   was set), or NULL if unset and without default. Borrowed: valid until the
+ *   key is set again or @p conf is destroyed.
+ */
+SLUICE_API const char *sluice_conf_get(const sluice_conf_t *conf,
+                                       const char *key);
+
+/** Log levels, syslog-style, as librdkafka's. */
+typedef enum sluice_log_level_e {
+        SLUICE_LOG_ERR     = 3,
+        SLUICE_LOG_WARNING = 4,
+        SLUICE_LOG_NOTICE  = 5,
+        SLUICE_LOG_INFO    = 6,
+        SLUICE_LOG_DEBUG   = 7
+} sluice_log_level_t;
+
+/** A log line: @p facility names the part ("CONF", "DRIVER", ...). */
+typedef void(sluice_log_cb)(sluice_log_level_t level, const char *facility,
+                            const char *message, void *opaque);
+
+/**
+ * Route the library's log lines to @p cb (NULL restores the default, which
+ * writes lines of level <= @p max_level to stderr). @p cb may be called from
+ * any thread that runs Sluice code.
+ */
+SLUICE_API void sluice_conf_set_log_cb(sluice_conf_t *conf, sluice_log_cb *cb,
+                                       sluice_log_level_t max_level,
+                                       void *opaque);
+
+/* ------------------------------------------------------------------------ */
+/** @name Records
+ *
+ * A record as an operator callback sees it: key, value, timestamp, headers
+ * and where it came from. Always borrowed; valid only during the callback.
+ * Callbacks that get a `const sluice_record_t *` must not change it (and must
+ * not modify its JSON value in place); callbacks that get a non-const one may
+ * use the setters below.
+ */
+typedef struct sluice_record_s sluice_record_t;
+
+/** A record header. Name is NUL-terminated; value NULL means null. */
+typedef struct sluice_header_s {
+        const char *name;
+        const void *value;
+        size_t len;
+} sluice_header_t;
+
+/** @returns the key (borrowed). */
+SLUICE_API const sluice_value_t *sluice_record_key(const sluice_record_t *rec);
+/** @returns the value (borrowed). */
+SLUICE_API const sluice_value_t *sluice_record_value(const sluice_record_t *rec);
+/** @returns the timestamp, ms since the epoch. */
+SLUICE_API int64_t sluice_record_timestamp(const sluice_record_t *rec);
+/** @returns the topic the record was read from (borrowed). */
+SLUICE_API const char *sluice_record_topic(const sluice_record_t *rec);
+/** @returns the partition the record was read from. */
+SLUICE_API int32_t sluice_record_partition(const sluice_record_t *rec);
+/** @returns the offset the record was read from. */
+SLUICE_API int64_t sluice_record_offset(const sluice_record_t *rec);
+
+/** @returns the number of headers. */
+SLUICE_API size_t sluice_record_header_count(const sluice_record_t *rec);
+/** @returns header @p idx (borrowed), or NULL if out of range. */
+SLUICE_API const sluice_header_t *
+sluice_record_header(const sluice_record_t *rec, size_t idx);
+/** @returns the last header named @p name (borrowed), or NULL. */
+SLUICE_API const sluice_header_t *
+sluice_record_header_last(const sluice_record_t *rec, const char *name);
+
+/**
+ * Replace the key / value (ownership rules under "Values"). The old value is
+ * released. A map_values callback may not change the key, a select_key
+ * callback may not change the value (the record then fails).
+ * @returns 0, or SLUICE_ERR_NOMEM.
+ */
+SLUICE_API int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key);
+SLUICE_API int sluice_record_set_value(sluice_record_t *rec,
+                                       sluice_value_t value);
+/**
+ * @returns the value for in-place modification (e.g. json_object_set_new()
+ *   on a JSON value). Marks the value changed, so it is serialized again at
+ *   the sink. If the JSON value is shared with another branch of the
+ *   topology, this returns a private deep copy. NULL on OOM.
+ */
+SLUICE_API sluice_value_t *sluice_record_value_edit(sluice_record_t *rec);
+/** Set the timestamp (ms since the epoch, >= 0). */
+SLUICE_API void sluice_record_set_timestamp(sluice_record_t *rec, int64_t ts);
+/** Append a header (name and value are copied). @returns 0 or NOMEM. */
+SLUICE_API int sluice_record_header_add(sluice_record_t *rec, const char *name,
+                                        const void *value, size_t len);
+/** Remove every header named @p name. @returns how many were removed. */
+SLUICE_API size_t sluice_record_header_remove(sluice_record_t *rec,
+                                              const char *name);
+
+/* ------------------------------------------------------------------------ */
+/** @name Operator callbacks
+ *
+ * Callbacks run on the thread that processes the record's task; a callback
+ * used by several tasks may run on several threads at once (one task at a
+ * time per record). A non-zero return from an int callback fails the record
+ * with SLUICE_ERR_CALLBACK.
+ */
+
+/** map / map_values / select_key: change @p rec with the setters. */
+typedef int(sluice_map_cb)(sluice_record_t *rec, void *opaque);
+/** filter / filter_not / branch: @returns true to keep (or to match). */
+typedef bool(sluice_predicate_cb)(const sluice_record_t *rec, void *opaque);
+/** peek / foreach. */
+typedef void(sluice_foreach_cb)(const sluice_record_t *rec, void *opaque);
+
+typedef struct sluice_emitter_s sluice_emitter_t;
+/** flat_map / flat_map_values: call sluice_emit*() zero or more times. */
+typedef int(sluice_flat_map_cb)(const sluice_record_t *rec,
+                                sluice_emitter_t *out, void *opaque);
+/**
+ * Emit one record with @p key and @p value downstream, now (depth-first);
+ * timestamp and headers are the input's. Not allowed from flat_map_values.
+ * @returns 0, or the error of the downstream processing (return it).
+ */
+SLUICE_API int sluice_emit(sluice_emitter_t *out, sluice_value_t key,
+                           sluice_value_t value);
+/** Emit one record with the input's key and @p value. */
+SLUICE_API int sluice_emit_value(sluice_emitter_t *out, sluice_value_t value);
+
+/** Chooses a sink topic per record. @returns a topic name, borrowed until
+ *  the sink has written the record; NULL fails the record. */
+typedef const char *(sluice_topic_cb)(const sluice_record_t *rec,
+                                      void *opaque);
+/**
+ * Chooses the partition for a record at a sink, given its serialized key.
+ * @returns a partition in [0, partition_cnt), or -1 for the default
+ *   partitioner (murmur2 of the key, as Kafka's Java clients).
+ */
+typedef int32_t(sluice_partitioner_cb)(const sluice_record_t *rec,
+                                       const void *key, size_t key_len,
+                                       int32_t partition_cnt, void *opaque);
+
+/* ------------------------------------------------------------------------ */
+/** @name Topology builder
+ *
+ * A topology is a graph of nodes built with the calls below. Builder calls
+ * never crash on bad input: a mistake is recorded in the topology and
+ * reported, with a message naming the call and the node, by
+ * sluice_topology_validate() and when a driver or app is created from it
+ * (the first mistake wins). Builder calls return NULL only for a NULL input
+ * handle or on OOM.
+ *
+ * A topology is not thread-safe while being built. Once a driver or app is
+ * created from it, it is frozen: further builder calls fail, and it may be
+ * shared read-only by any number of drivers and apps on any threads. It must
+ * outlive them all.
+ *
+ * Serdes: a stream carries the serdes of its source; map-like operators keep
+ * them (declare a change with sluice_stream_with_serdes()). Serdes are
+ * borrowed for the topology's lifetime.
+ */
+typedef struct sluice_topology_s sluice_topology_t;
+typedef struct sluice_stream_s sluice_stream_t;
+typedef struct sluice_sink_s sluice_sink_t;
+
+/** @returns a new, empty topology, or NULL on OOM. */
+SLUICE_API sluice_topology_t *sluice_topology_new(void);
+/** Free @p t and every stream and sink handle of it (NULL is a no-op). */
+SLUICE_API void sluice_topology_destroy(sluice_topology_t *t);
+
+/**
+ * Check the topology (every recorded builder mistake, a source at all, ...).
+ * @returns SLUICE_OK, or SLUICE_ERR_TOPOLOGY with the message in @p errstr.
+ */
+SLUICE_API sluice_resp_t sluice_topology_validate(const sluice_topology_t *t,
+                                                  char *errstr,
+                                                  size_t errstr_size);
+
+/**
+ * Describe the sub-topologies and nodes, in Kafka Streams' text format.
+ * @returns a malloc'ed string the caller frees with free(), or NULL on OOM.
+ */
+SLUICE_API char *sluice_topology_describe(const sluice_topology_t *t);
+/**
+ * The same as a Graphviz DOT graph (`dot -Tpng`): one cluster per
+ * sub-topology, topics as ellipses, processors as boxes.
+ * @returns a malloc'ed string the caller frees with free(), or NULL on OOM.
+ */
+SLUICE_API char *sluice_topology_describe_dot(const sluice_topology_t *t);
+
+/**
+ * A stream of the records of @p topic. @p key_serde / @p value_serde NULL
+ * means sluice_serde_bytes(). A topic may feed only one source.
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_from(sluice_topology_t *t, const char *topic,
+                   const sluice_serde_t *key_serde,
+                   const sluice_serde_t *value_serde);
+/** A stream of the records of @p topic_cnt topics, as one source node. */
+SLUICE_API sluice_stream_t *
+sluice_stream_from_topics(sluice_topology_t *t, const char *const *topics,
+                          size_t topic_cnt, const sluice_serde_t *key_serde,
+                          const sluice_serde_t *value_serde);
+/**
+ * A stream of every topic whose whole name matches the POSIX extended
+ * regular expression @p pattern (checked when the topology is validated).
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_from_pattern(sluice_topology_t *t, const char *pattern,
+                           const sluice_serde_t *key_serde,
+                           const sluice_serde_t *value_serde);
+
+/**
+ * Name the node that produces @p s (default: Kafka Streams' generated names,
+ * e.g. KSTREAM-MAP-0000000001). Names must be unique in the topology.
+ * @returns @p s.
+ */
+SLUICE_API sluice_stream_t *sluice_stream_named(sluice_stream_t *s,
+                                                const char *name);
+/**
+ * @returns a handle to the same stream that declares its keys and values are
+ *   now of @p key_serde / @p value_serde (NULL keeps the current one).
+ *   Adds no node.
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_with_serdes(sluice_stream_t *s, const sluice_serde_t *key_serde,
+                          const sluice_serde_t *value_serde);
+
+/** Change key and/or value of each record (1:1). */
+SLUICE_API sluice_stream_t *sluice_stream_map(sluice_stream_t *s,
+                                              sluice_map_cb *cb, void *opaque);
+/** Change the value of each record; the key may not change. */
+SLUICE_API sluice_stream_t *
+sluice_stream_map_values(sluice_stream_t *s, sluice_map_cb *cb, void *opaque);
+/** Set a new key on each record; the value passes unchanged (as bytes). */
+SLUICE_API sluice_stream_t *
+sluice_stream_select_key(sluice_stream_t *s, sluice_map_cb *cb, void *opaque);
+/** Keep the records for which @p cb returns true. */
+SLUICE_API sluice_stream_t *
+sluice_stream_filter(sluice_stream_t *s, sluice_predicate_cb *cb, void *opaque);
+/** Keep the records for which @p cb returns false. */
+SLUICE_API sluice_stream_t *sluice_stream_filter_not(sluice_stream_t *s,
+                                                     sluice_predicate_cb *cb,
+                                                     void *opaque);
+/** Zero or more records per input, each with its own key. */
+SLUICE_API sluice_stream_t *sluice_stream_flat_map(sluice_stream_t *s,
+                                                   sluice_flat_map_cb *cb,
+                                                   void *opaque);
+/** Zero or more records per input, each with the input's key. */
+SLUICE_API sluice_stream_t *sluice_stream_flat_map_values(
+    sluice_stream_t *s, sluice_flat_map_cb *cb, void *opaque);
+/** Call @p cb for each record and pass it on unchanged. */
+SLUICE_API sluice_stream_t *
+sluice_stream_peek(sluice_stream_t *s, sluice_foreach_cb *cb, void *opaque);
+/** Call @p cb for each record; a terminal operation. @returns 0 or error. */
+SLUICE_API int sluice_stream_foreach(sluice_stream_t *s, sluice_foreach_cb *cb,
+                                     void *opaque);
+/** The records of both @p a and @p b (same topology). */
+SLUICE_API sluice_stream_t *sluice_stream_merge(sluice_stream_t *a,
+                                                sluice_stream_t *b);
+
+/**
+ * Split @p s by @p n predicates (Kafka Streams' split/branch): each record
+ * goes to the first branch whose predicate matches, or nowhere. A NULL
+ * predicate matches everything and is allowed only last (the default
+ * branch). @p opaques may be NULL. The n resulting streams are written to
+ * @p out. @returns 0, or an error (also recorded in the topology).
+ */
+SLUICE_API int sluice_stream_branch(sluice_stream_t *s, size_t n,
+                                    sluice_predicate_cb *const *preds,
+                                    void *const *opaques,
+                                    sluice_stream_t **out);
+
+/**
+ * Write the stream to @p topic. @p key_serde / @p value_serde NULL means the
+ * stream's serdes. A value that passed through unchanged from a source with
+ * the same serde is written as the bytes it arrived with. Timestamps and
+ * headers are written as the record has them.
+ * @returns the sink, to set options on, or NULL (error recorded).
+ */
+SLUICE_API sluice_sink_t *sluice_stream_to(sluice_stream_t *s,
+                                           const char *topic,
+                                           const sluice_serde_t *key_serde,
+                                           const sluice_serde_t *value_serde);
+/** As sluice_stream_to(), the topic chosen per record by @p cb. */
+SLUICE_API sluice_sink_t *
+sluice_stream_to_dynamic(sluice_stream_t *s, sluice_topic_cb *cb, void *opaque,
+                         const sluice_serde_t *key_serde,
+                         const sluice_serde_t *value_serde);
+/** Choose partitions with @p cb instead of the default. @returns 0 or err. */
+SLUICE_API int sluice_sink_set_partitioner(sluice_sink_t *sink,
+                                           sluice_partitioner_cb *cb,
+                                           void *opaque);
+
+/* ------------------------------------------------------------------------ */
+/** @name Test driver
+ *
+ * Runs a topology in-process with no Kafka and no threads, as Kafka Streams'
+ * TopologyTestDriver: one task per sub-topology holds partition 0 of every
+ * source topic; each piped record is processed to completion before the
+ * call returns; what sinks write is queued per topic, in order. Output to a
+ * topic that is also a source of the topology is processed again. The same
+ * task code runs under the Kafka runtime.
+ *
+ * A driver is not thread-safe; use one per thread.
+ */
+typedef struct sluice_driver_s sluice_driver_t;
+
+/**
+ * Create a driver for @p t (borrowed; it must outlive the driver and is
+ * frozen). @p conf may be NULL; on success the driver takes ownership of it.
+ * @returns the driver, or NULL with the reason (e.g. the topology's first
+ *   builder mistake) in @p errstr.
+ */
+SLUICE_API sluice_driver_t *sluice_driver_new(sluice_topology_t *t,
+                                              sluice_conf_t *conf,
+                                              char *errstr,
+                                              size_t errstr_size);
+/** Free the driver and every queued output (NULL is a no-op). */
+SLUICE_API void sluice_driver_destroy(sluice_driver_t *drv);
+
+/**
+ * Process one record arriving on @p topic. @p key / @p value NULL mean a
+ * Kafka null (an empty non-NULL buffer is an empty key or value). Headers
+ * are copied. The record gets the next offset of that topic (from 0).
+ * @returns 0; SLUICE_ERR_UNKNOWN_TOPIC if no source reads @p topic; or the
+ *   error that failed the record (SLUICE_ERR_SERDE, SLUICE_ERR_CALLBACK, ...)
+ *   with the message (node, topic, offset) from sluice_driver_last_error().
+ */
+SLUICE_API int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
+                                  const void *key, size_t key_len,
+                                  const void *value, size_t value_len,
+                                  int64_t timestamp,
+                                  const sluice_header_t *headers,
+                                  size_t header_cnt);
+/** sluice_driver_pipe() for NUL-terminated strings (NULL = Kafka null). */
+SLUICE_API int sluice_driver_pipe_str(sluice_driver_t *drv, const char *topic,
+                                      const char *key, const char *value,
+                                      int64_t timestamp);
+/** @returns the message of the last failed call (borrowed), or "". */
+SLUICE_API const char *sluice_driver_last_error(const sluice_driver_t *drv);
+
+/** A record a sink wrote, as bytes. */
+typedef struct sluice_output_s {
+        const char *topic;
+        int32_t partition; /**< from the partitioner, -1 if left to Kafka */
+        const void *key;   /**< NULL for a null key */
+        size_t key_len;
+        const void *value; /**< NULL for a null value */
+        size_t value_len;
+        int64_t timestamp;
+        const sluice_header_t *headers;
+        size_t header_cnt;
+} sluice_output_t;
+
+/**
+ * Take the oldest output record written to @p topic.
+ * @returns the record (borrowed: valid until the next sluice_driver_read()
+ *   of the same topic or the driver's destruction), or NULL if none waits.
+ */
+SLUICE_API const sluice_output_t *sluice_driver_read(sluice_driver_t *drv,
+                                                     const char *topic);
+/** @returns how many output records wait on @p topic. */
+SLUICE_API size_t sluice_driver_queued(const sluice_driver_t *drv,
+                                       const char *topic);
+/**
+ * Set the partition count the driver reports to a sink's partitioner for
+ * @p topic (default 1). @returns 0, or SLUICE_ERR_INVALID_ARG if cnt < 1.
+ */
+SLUICE_API int sluice_driver_set_partitions(sluice_driver_t *drv,
+                                            const char *topic, int32_t cnt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_H */

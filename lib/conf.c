@@ -1,0 +1,352 @@
+/*
+ * conf.c - configuration: Sluice's own keys, validated here; every other key
+ * validated by librdkafka and kept to configure the clients created later.
+ */
+#include "conf.h"
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* Keys Sluice sets on its clients itself; a user value would break it. */
+static const struct {
+        const char *key;
+        const char *why;
+} sl_owned_keys[] = {
+    {"group.id", "Sluice uses application.id as the consumer group"},
+    {"enable.auto.commit", "Sluice commits offsets itself"},
+    {"auto.commit.enable", "Sluice commits offsets itself"},
+    {"enable.auto.offset.store", "Sluice stores offsets itself"},
+    {"transactional.id",
+     "Sluice derives it from application.id under exactly-once"},
+    {"isolation.level", "Sluice sets it from processing.guarantee"},
+    {"partition.assignment.strategy",
+     "Sluice uses cooperative-sticky assignment"},
+    {"enable.partition.eof", "Sluice manages end-of-partition events"},
+};
+
+int sl_rdkafka_version_check(char *errstr, size_t errstr_size) {
+        int v = rd_kafka_version();
+        if (v < SLUICE_MIN_RDKAFKA_VERSION) {
+                sl_errstr(errstr, errstr_size,
+                          "librdkafka %s is too old: Sluice needs 2.10.1 or "
+                          "later (older versions duplicate records or hang "
+                          "the consumer group on rebalances)",
+                          rd_kafka_version_str());
+                return -1;
+        }
+        return 0;
+}
+
+sluice_conf_t *sluice_conf_new(void) {
+        sluice_conf_t *conf = calloc(1, sizeof(*conf));
+        if (!conf)
+                return NULL;
+        conf->guarantee          = SL_ALOS;
+        conf->commit_interval_ms = -1;
+        conf->num_stream_threads = 1;
+        conf->log_level          = SLUICE_LOG_NOTICE;
+        return conf;
+}
+
+static void prop_free(sl_prop_t *p) {
+        free(p->key);
+        free(p->value);
+        free(p->full);
+}
+
+void sluice_conf_destroy(sluice_conf_t *conf) {
+        size_t i;
+        if (!conf)
+                return;
+        for (i = 0; i < conf->prop_cnt; i++)
+                prop_free(&conf->props[i]);
+        free(conf->props);
+        free(conf->application_id);
+        free(conf->state_dir);
+        free(conf);
+}
+
+sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
+        sluice_conf_t *conf;
+        size_t i;
+        if (!src)
+                return NULL;
+        conf = sluice_conf_new();
+        if (!conf)
+                return NULL;
+        conf->guarantee          = src->guarantee;
+        conf->commit_interval_ms = src->commit_interval_ms;
+        conf->num_stream_threads = src->num_stream_threads;
+        conf->log_cb             = src->log_cb;
+        conf->log_level          = src->log_level;
+        conf->log_opaque         = src->log_opaque;
+        conf->application_id     = sl_strdup(src->application_id);
+        conf->state_dir          = sl_strdup(src->state_dir);
+        if ((src->application_id && !conf->application_id) ||
+            (src->state_dir && !conf->state_dir))
+                goto oom;
+        if (src->prop_cnt) {
+                conf->props = calloc(src->prop_cnt, sizeof(*conf->props));
+                if (!conf->props)
+                        goto oom;
+                conf->prop_cap = src->prop_cnt;
+                for (i = 0; i < src->prop_cnt; i++) {
+                        sl_prop_t *d = &conf->props[i];
+                        d->scope     = src->props[i].scope;
+                        d->key       = sl_strdup(src->props[i].key);
+                        d->value     = sl_strdup(src->props[i].value);
+                        d->full      = sl_strdup(src->props[i].full);
+                        conf->prop_cnt++;
+                        if (!d->key || !d->value || !d->full)
+                                goto oom;
+                }
+        }
+        return conf;
+oom:
+        sluice_conf_destroy(conf);
+        return NULL;
+}
+
+/* Parse a whole decimal integer in [min, max]. */
+static int parse_int(const char *s, long min, long max, int *out) {
+        char *end;
+        long v;
+        if (!*s)
+                return -1;
+        errno = 0;
+        v     = strtol(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return -1;
+        *out = (int)v;
+        return 0;
+}
+
+/* Record key=value (replacing an earlier value of the same key). */
+static sluice_resp_t prop_store(sluice_conf_t *conf, sl_scope_t scope,
+                                const char *full, const char *key,
+                                const char *value) {
+        size_t i;
+        char *v = sl_strdup(value);
+        if (!v)
+                return SLUICE_ERR_NOMEM;
+        for (i = 0; i < conf->prop_cnt; i++) {
+                if (!strcmp(conf->props[i].full, full)) {
+                        free(conf->props[i].value);
+                        conf->props[i].value = v;
+                        return SLUICE_OK;
+                }
+        }
+        if (conf->prop_cnt == conf->prop_cap) {
+                size_t cap   = conf->prop_cap ? conf->prop_cap * 2 : 16;
+                sl_prop_t *p = realloc(conf->props, cap * sizeof(*p));
+                if (!p) {
+                        free(v);
+                        return SLUICE_ERR_NOMEM;
+                }
+                conf->props    = p;
+                conf->prop_cap = cap;
+        }
+        conf->props[conf->prop_cnt].scope = scope;
+        conf->props[conf->prop_cnt].value = v;
+        conf->props[conf->prop_cnt].key   = sl_strdup(key);
+        conf->props[conf->prop_cnt].full  = sl_strdup(full);
+        if (!conf->props[conf->prop_cnt].key ||
+            !conf->props[conf->prop_cnt].full) {
+                prop_free(&conf->props[conf->prop_cnt]);
+                return SLUICE_ERR_NOMEM;
+        }
+        conf->prop_cnt++;
+        return SLUICE_OK;
+}
+
+static sluice_resp_t invalid(char *errstr, size_t errstr_size, const char *key,
+                             const char *value, const char *expected) {
+        sl_errstr(errstr, errstr_size,
+                  "Invalid value \"%s\" for configuration property \"%s\": %s",
+                  value, key, expected);
+        return SLUICE_ERR_INVALID_CONF;
+}
+
+/* Sluice's own keys. Returns 1 if @key is one (result in *res), else 0. */
+static int set_own(sluice_conf_t *conf, const char *key, const char *value,
+                   sluice_resp_t *res, char *errstr, size_t errstr_size) {
+        int n;
+        if (!strcmp(key, "application.id")) {
+                char why[300];
+                if (strlen(value) > 200 ||
+                    !sl_topic_name_valid(value, why, sizeof(why))) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected 1 to 200 characters of "
+                                       "a-z A-Z 0-9 . _ - (it prefixes "
+                                       "internal topic names)");
+                        return 1;
+                }
+                char *v = sl_strdup(value);
+                if (!v) {
+                        *res = SLUICE_ERR_NOMEM;
+                        return 1;
+                }
+                free(conf->application_id);
+                conf->application_id = v;
+        } else if (!strcmp(key, "processing.guarantee")) {
+                if (!strcmp(value, "at_least_once"))
+                        conf->guarantee = SL_ALOS;
+                else if (!strcmp(value, "exactly_once_v2") ||
+                         !strcmp(value, "exactly_once"))
+                        conf->guarantee = SL_EOS_V2;
+                else {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected at_least_once, "
+                                       "exactly_once_v2 or exactly_once");
+                        return 1;
+                }
+        } else if (!strcmp(key, "commit.interval.ms")) {
+                if (parse_int(value, 0, INT_MAX, &n)) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected an integer from 0 to "
+                                       "2147483647");
+                        return 1;
+                }
+                conf->commit_interval_ms = n;
+        } else if (!strcmp(key, "num.stream.threads")) {
+                if (parse_int(value, 0, 1024, &n)) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected an integer from 0 to 1024 "
+                                       "(0: the host drives the app)");
+                        return 1;
+                }
+                conf->num_stream_threads = n;
+        } else if (!strcmp(key, "state.dir")) {
+                if (!*value) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected a directory path");
+                        return 1;
+                }
+                char *v = sl_strdup(value);
+                if (!v) {
+                        *res = SLUICE_ERR_NOMEM;
+                        return 1;
+                }
+                free(conf->state_dir);
+                conf->state_dir = v;
+        } else {
+                return 0;
+        }
+        *res = prop_store(conf, SL_SCOPE_ALL, key, key, value);
+        return 1;
+}
+
+sluice_resp_t sluice_conf_set(sluice_conf_t *conf, const char *key,
+                              const char *value, char *errstr,
+                              size_t errstr_size) {
+        static const struct {
+                const char *prefix;
+                sl_scope_t scope;
+        } scopes[] = {{"consumer.", SL_SCOPE_CONSUMER},
+                      {"producer.", SL_SCOPE_PRODUCER},
+                      {"admin.", SL_SCOPE_ADMIN}};
+        sl_scope_t scope = SL_SCOPE_ALL;
+        const char *rkkey;
+        sluice_resp_t res;
+        rd_kafka_conf_t *rkc;
+        rd_kafka_conf_res_t rr;
+        size_t i;
+
+        if (!conf || !key || !value) {
+                sl_errstr(errstr, errstr_size,
+                          "sluice_conf_set: conf, key and value must not be "
+                          "NULL");
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (sl_rdkafka_version_check(errstr, errstr_size))
+                return SLUICE_ERR_VERSION;
+
+        if (set_own(conf, key, value, &res, errstr, errstr_size))
+                return res;
+
+        rkkey = key;
+        for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+                size_t n = strlen(scopes[i].prefix);
+                if (!strncmp(key, scopes[i].prefix, n)) {
+                        scope = scopes[i].scope;
+                        rkkey = key + n;
+                        break;
+                }
+        }
+        for (i = 0; i < sizeof(sl_owned_keys) / sizeof(sl_owned_keys[0]);
+             i++) {
+                if (!strcmp(rkkey, sl_owned_keys[i].key)) {
+                        sl_errstr(errstr, errstr_size,
+                                  "Configuration property \"%s\" cannot be "
+                                  "set: %s",
+                                  key, sl_owned_keys[i].why);
+                        return SLUICE_ERR_INVALID_CONF;
+                }
+        }
+
+        /* Let librdkafka judge name and value on a scratch conf. */
+        rkc = rd_kafka_conf_new();
+        if (!rkc)
+                return SLUICE_ERR_NOMEM;
+        {
+                char rkerr[SL_ERRSTR_SIZE];
+                rr = rd_kafka_conf_set(rkc, rkkey, value, rkerr,
+                                       sizeof(rkerr));
+                if (rr == RD_KAFKA_CONF_UNKNOWN) {
+                        sl_errstr(errstr, errstr_size,
+                                  "No such configuration property: \"%s\"",
+                                  key);
+                        res = SLUICE_ERR_UNKNOWN_CONF;
+                } else if (rr == RD_KAFKA_CONF_INVALID) {
+                        sl_errstr(errstr, errstr_size,
+                                  "Invalid value \"%s\" for configuration "
+                                  "property \"%s\": %s",
+                                  value, key, rkerr);
+                        res = SLUICE_ERR_INVALID_CONF;
+                } else {
+                        res = prop_store(conf, scope, key, rkkey, value);
+                }
+        }
+        rd_kafka_conf_destroy(rkc);
+        return res;
+}
+
+int sl_conf_commit_interval_ms(const sluice_conf_t *conf) {
+        if (conf->commit_interval_ms >= 0)
+                return conf->commit_interval_ms;
+        return conf->guarantee == SL_EOS_V2 ? 100 : 30000;
+}
+
+const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
+        size_t i;
+        if (!conf || !key)
+                return NULL;
+        if (!strcmp(key, "processing.guarantee"))
+                return conf->guarantee == SL_EOS_V2 ? "exactly_once_v2"
+                                                    : "at_least_once";
+        if (!strcmp(key, "state.dir"))
+                return conf->state_dir ? conf->state_dir : "/tmp/sluice";
+        for (i = 0; i < conf->prop_cnt; i++)
+                if (!strcmp(conf->props[i].full, key))
+                        return conf->props[i].value;
+        /* defaults of keys that were not set */
+        if (!strcmp(key, "commit.interval.ms"))
+                return conf->guarantee == SL_EOS_V2 ? "100" : "30000";
+        if (!strcmp(key, "num.stream.threads"))
+                return "1";
+        return NULL;
+}
+
+void sluice_conf_set_log_cb(sluice_conf_t *conf, sluice_log_cb *cb,
+                            sluice_log_level_t max_level, void *opaque) {
+        if (!conf)
+                return;
+        conf->log_cb     = cb;
+        conf->log_level  = max_level;
+        conf->log_opaque = opaque;
+}

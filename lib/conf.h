@@ -1,0 +1,52 @@
+/*
+ * conf.h - the configuration object's internals.
+ */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include "sluice.h"
+
+typedef enum {
+        SL_ALOS = 0, /* at_least_once */
+        SL_EOS_V2    /* exactly_once_v2 */
+} sl_guarantee_t;
+
+/* Which clients a passthrough property applies to. */
+typedef enum {
+        SL_SCOPE_ALL = 0,
+        SL_SCOPE_CONSUMER,
+        SL_SCOPE_PRODUCER,
+        SL_SCOPE_ADMIN
+} sl_scope_t;
+
+typedef struct sl_prop_s {
+        sl_scope_t scope;
+        char *key;   /* without the scope prefix */
+        char *value;
+        char *full;  /* the key as the user wrote it */
+} sl_prop_t;
+
+struct sluice_conf_s {
+        /* Sluice's own keys, parsed */
+        char *application_id;
+        char *state_dir;
+        sl_guarantee_t guarantee;
+        int commit_interval_ms; /* -1: default for the guarantee */
+        int num_stream_threads;
+
+        /* every key set, in order: Sluice's own and passthrough */
+        sl_prop_t *props;
+        size_t prop_cnt, prop_cap;
+
+        sluice_log_cb *log_cb;
+        sluice_log_level_t log_level;
+        void *log_opaque;
+};
+
+/* Effective commit interval (default depends on the guarantee). */
+int sl_conf_commit_interval_ms(const sluice_conf_t *conf);
+
+/* 0 if the linked librdkafka is new enough, else fills errstr. */
+int sl_rdkafka_version_check(char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,521 @@
+/*
+ * task.c - records and their journey through a task's nodes.
+ *
+ * A record is a struct on the C stack, never allocated. Keys and values are
+ * decoded once at the source; strings live in the task's arena, which is
+ * rewound after each input record. A node hands its record to its children
+ * depth-first: the last child gets the record itself, the others a shallow
+ * copy that owns nothing (a child that edits a shared JSON value gets a deep
+ * copy, see sluice_record_value_edit()).
+ */
+#include "task.h"
+
+#include <jansson.h>
+#include <string.h>
+
+/* ---- record accessors ---- */
+
+const sluice_value_t *sluice_record_key(const sluice_record_t *rec) {
+        return &rec->key;
+}
+const sluice_value_t *sluice_record_value(const sluice_record_t *rec) {
+        return &rec->value;
+}
+int64_t sluice_record_timestamp(const sluice_record_t *rec) {
+        return rec->timestamp;
+}
+const char *sluice_record_topic(const sluice_record_t *rec) {
+        return rec->topic;
+}
+int32_t sluice_record_partition(const sluice_record_t *rec) {
+        return rec->partition;
+}
+int64_t sluice_record_offset(const sluice_record_t *rec) {
+        return rec->offset;
+}
+size_t sluice_record_header_count(const sluice_record_t *rec) {
+        return rec->header_cnt;
+}
+const sluice_header_t *sluice_record_header(const sluice_record_t *rec,
+                                            size_t idx) {
+        return idx < rec->header_cnt ? &rec->headers[idx] : NULL;
+}
+const sluice_header_t *sluice_record_header_last(const sluice_record_t *rec,
+                                                 const char *name) {
+        size_t i = rec->header_cnt;
+        while (i-- > 0)
+                if (!strcmp(rec->headers[i].name, name))
+                        return &rec->headers[i];
+        return NULL;
+}
+
+static void value_release(sluice_value_t *v) {
+        if (v->type == SLUICE_VALUE_JSON)
+                json_decref(v->u.json);
+        else if (v->type == SLUICE_VALUE_OBJECT && v->u.obj.free_fn)
+                v->u.obj.free_fn(v->u.obj.ptr);
+        v->type = SLUICE_VALUE_NULL;
+}
+
+static void record_release(sluice_record_t *rec) {
+        if (rec->flags & SL_REC_KEY_OWNED)
+                value_release(&rec->key);
+        if (rec->flags & SL_REC_VALUE_OWNED)
+                value_release(&rec->value);
+        rec->flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED);
+}
+
+/* Make @v the record's own: copy bytes/strings into the arena (strings get a
+ * NUL), take JSON/objects over. Sets *owned. */
+static int value_adopt(sl_task_t *task, sluice_value_t *v, int *owned) {
+        *owned = 0;
+        if (v->type == SLUICE_VALUE_BYTES || v->type == SLUICE_VALUE_STRING) {
+                size_t n = v->u.bytes.len;
+                char *p  = sl_arena_alloc(&task->arena, n + 1);
+                if (!p)
+                        return SLUICE_ERR_NOMEM;
+                if (n)
+                        memcpy(p, v->u.bytes.data, n);
+                p[n]           = '\0';
+                v->u.bytes.data = p;
+        } else if (v->type == SLUICE_VALUE_JSON ||
+                   v->type == SLUICE_VALUE_OBJECT) {
+                *owned = 1;
+        }
+        return 0;
+}
+
+int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
+        int owned, err = value_adopt(rec->task, &key, &owned);
+        if (err)
+                return err;
+        if (rec->flags & SL_REC_KEY_OWNED)
+                value_release(&rec->key);
+        rec->key = key;
+        rec->flags =
+            (rec->flags & ~SL_REC_KEY_OWNED) | SL_REC_KEY_SET |
+            (owned ? SL_REC_KEY_OWNED : 0u);
+        rec->raw_key_serde = NULL;
+        return 0;
+}
+
+int sluice_record_set_value(sluice_record_t *rec, sluice_value_t value) {
+        int owned, err = value_adopt(rec->task, &value, &owned);
+        if (err)
+                return err;
+        if (rec->flags & SL_REC_VALUE_OWNED)
+                value_release(&rec->value);
+        rec->value = value;
+        rec->flags =
+            (rec->flags & ~SL_REC_VALUE_OWNED) | SL_REC_VALUE_SET |
+            (owned ? SL_REC_VALUE_OWNED : 0u);
+        rec->raw_value_serde = NULL;
+        return 0;
+}
+
+sluice_value_t *sluice_record_value_edit(sluice_record_t *rec) {
+        if (rec->value.type == SLUICE_VALUE_JSON &&
+            !(rec->flags & SL_REC_VALUE_OWNED)) {
+                /* shared with a sibling branch: copy on write */
+                json_t *copy = json_deep_copy(rec->value.u.json);
+                if (!copy)
+                        return NULL;
+                rec->value.u.json = copy;
+                rec->flags |= SL_REC_VALUE_OWNED;
+        }
+        rec->flags |= SL_REC_VALUE_SET;
+        rec->raw_value_serde = NULL;
+        return &rec->value;
+}
+
+void sluice_record_set_timestamp(sluice_record_t *rec, int64_t ts) {
+        rec->timestamp = ts;
+}
+
+/* Give the record a private, writable headers array with room for @extra. */
+static sluice_header_t *headers_private(sluice_record_t *rec, size_t extra) {
+        sluice_header_t *h = sl_arena_alloc(
+            &rec->task->arena, (rec->header_cnt + extra) * sizeof(*h) + 1);
+        if (!h)
+                return NULL;
+        if (rec->header_cnt)
+                memcpy(h, rec->headers, rec->header_cnt * sizeof(*h));
+        rec->headers = h;
+        rec->flags |= SL_REC_HDRS_PRIVATE;
+        return h;
+}
+
+int sluice_record_header_add(sluice_record_t *rec, const char *name,
+                             const void *value, size_t len) {
+        sluice_header_t *h;
+        size_t nlen = strlen(name);
+        char *n     = sl_arena_alloc(&rec->task->arena, nlen + 1);
+        void *v     = NULL;
+        if (!n)
+                return SLUICE_ERR_NOMEM;
+        memcpy(n, name, nlen + 1);
+        if (value) {
+                v = sl_arena_alloc(&rec->task->arena, len ? len : 1);
+                if (!v)
+                        return SLUICE_ERR_NOMEM;
+                if (len)
+                        memcpy(v, value, len);
+        }
+        /* always copy: arena arrays cannot grow in place */
+        h = headers_private(rec, 1);
+        if (!h)
+                return SLUICE_ERR_NOMEM;
+        h[rec->header_cnt].name  = n;
+        h[rec->header_cnt].value = v;
+        h[rec->header_cnt].len   = value ? len : 0;
+        rec->header_cnt++;
+        return 0;
+}
+
+size_t sluice_record_header_remove(sluice_record_t *rec, const char *name) {
+        size_t i, j = 0, removed = 0;
+        sluice_header_t *h;
+        for (i = 0; i < rec->header_cnt; i++)
+                if (!strcmp(rec->headers[i].name, name))
+                        removed++;
+        if (!removed)
+                return 0;
+        if (!(rec->flags & SL_REC_HDRS_PRIVATE)) {
+                if (!headers_private(rec, 0))
+                        return 0;
+        }
+        h = (sluice_header_t *)rec->headers;
+        for (i = 0; i < rec->header_cnt; i++)
+                if (strcmp(h[i].name, name))
+                        h[j++] = h[i];
+        rec->header_cnt = j;
+        return removed;
+}
+
+/* ---- processing ---- */
+
+static int fail(sl_task_t *task, const sl_node_t *node, int err,
+                const char *fmt, const char *arg) {
+        char msg[SL_ERRSTR_SIZE];
+        sl_errstr(msg, sizeof(msg), fmt, arg);
+        sl_errstr(task->errstr, sizeof(task->errstr), "node \"%s\": %s",
+                  node->name, msg);
+        return err;
+}
+
+static int process(sl_task_t *task, const sl_node_t *node,
+                   sluice_record_t *rec);
+
+static int forward(sl_task_t *task, const sl_node_t *node,
+                   sluice_record_t *rec) {
+        size_t i, n = node->child_cnt;
+        for (i = 0; i + 1 < n; i++) {
+                sluice_record_t copy = *rec;
+                int err;
+                copy.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                                SL_REC_HDRS_PRIVATE);
+                err = process(task, node->children[i], &copy);
+                record_release(&copy);
+                if (err)
+                        return err;
+        }
+        if (n)
+                return process(task, node->children[n - 1], rec);
+        return 0;
+}
+
+struct sluice_emitter_s {
+        sl_task_t *task;
+        const sl_node_t *node;
+        const sluice_record_t *in;
+        int values_only;
+};
+
+static int emit(sluice_emitter_t *out, const sluice_value_t *key,
+                sluice_value_t value) {
+        const sluice_record_t *in = out->in;
+        sluice_record_t rec;
+        int err, owned;
+
+        /* A fresh record: the input's metadata, no raw bytes unless the key
+         * is the input's own. */
+        rec                 = *in;
+        rec.flags           = 0;
+        rec.raw_value_serde = NULL;
+        if (key) {
+                sluice_value_t k = *key;
+                rec.raw_key_serde = NULL;
+                if ((err = value_adopt(out->task, &k, &owned))) {
+                        value_release(&value);
+                        return err;
+                }
+                rec.key = k;
+                if (owned)
+                        rec.flags |= SL_REC_KEY_OWNED;
+        }
+        if ((err = value_adopt(out->task, &value, &owned))) {
+                record_release(&rec);
+                return err;
+        }
+        rec.value = value;
+        if (owned)
+                rec.flags |= SL_REC_VALUE_OWNED;
+        err = forward(out->task, out->node, &rec);
+        record_release(&rec);
+        return err;
+}
+
+int sluice_emit(sluice_emitter_t *out, sluice_value_t key,
+                sluice_value_t value) {
+        if (out->values_only) {
+                sluice_value_t k = key;
+                value_release(&k);
+                value_release(&value);
+                return fail(out->task, out->node, SLUICE_ERR_CALLBACK,
+                            "%s: flat_map_values may not change the key "
+                            "(use sluice_emit_value)",
+                            "sluice_emit");
+        }
+        return emit(out, &key, value);
+}
+
+int sluice_emit_value(sluice_emitter_t *out, sluice_value_t value) {
+        return emit(out, NULL, value);
+}
+
+static int process(sl_task_t *task, const sl_node_t *node,
+                   sluice_record_t *rec) {
+        switch (node->kind) {
+        case SL_NODE_SOURCE:
+        case SL_NODE_MERGE:
+        case SL_NODE_BRANCH_CHILD:
+                return forward(task, node, rec);
+
+        case SL_NODE_MAP:
+        case SL_NODE_MAP_VALUES:
+        case SL_NODE_SELECT_KEY:
+                rec->flags &= ~(SL_REC_KEY_SET | SL_REC_VALUE_SET);
+                if (node->cb.map(rec, node->opaque))
+                        return fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "%s callback failed", "map");
+                if (node->kind == SL_NODE_MAP_VALUES &&
+                    (rec->flags & SL_REC_KEY_SET))
+                        return fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                                    "map_values callback changed the key");
+                if (node->kind == SL_NODE_SELECT_KEY &&
+                    (rec->flags & SL_REC_VALUE_SET))
+                        return fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                                    "select_key callback changed the value");
+                return forward(task, node, rec);
+
+        case SL_NODE_FILTER:
+                if (!node->cb.pred(rec, node->opaque))
+                        return 0;
+                return forward(task, node, rec);
+        case SL_NODE_FILTER_NOT:
+                if (node->cb.pred(rec, node->opaque))
+                        return 0;
+                return forward(task, node, rec);
+
+        case SL_NODE_FLAT_MAP:
+        case SL_NODE_FLAT_MAP_VALUES: {
+                sluice_emitter_t out = {task, node, rec,
+                                        node->kind ==
+                                            SL_NODE_FLAT_MAP_VALUES};
+                int err;
+                task->errstr[0] = '\0';
+                err             = node->cb.flat(rec, &out, node->opaque);
+                if (err) {
+                        if (!task->errstr[0])
+                                return fail(task, node, SLUICE_ERR_CALLBACK,
+                                            "%s callback failed", "flat_map");
+                        return err < 0 ? err : SLUICE_ERR_CALLBACK;
+                }
+                return 0;
+        }
+
+        case SL_NODE_PEEK:
+                node->cb.foreach(rec, node->opaque);
+                return forward(task, node, rec);
+        case SL_NODE_FOREACH:
+                node->cb.foreach(rec, node->opaque);
+                return 0;
+
+        case SL_NODE_BRANCH: {
+                size_t i;
+                for (i = 0; i < node->child_cnt; i++)
+                        if (!node->preds[i] ||
+                            node->preds[i](rec, node->pred_opaques[i]))
+                                return process(task, node->children[i], rec);
+                return 0;
+        }
+
+        case SL_NODE_SINK:
+                break;
+        }
+
+        /* SL_NODE_SINK */
+        {
+                const char *topic = node->topic;
+                const void *k = NULL, *v = NULL;
+                size_t klen = 0, vlen = 0;
+                int32_t partition = -1;
+                char why[SL_ERRSTR_SIZE];
+
+                if (!topic) {
+                        topic = node->topic_cb(rec, node->topic_opaque);
+                        if (!topic)
+                                return fail(task, node, SLUICE_ERR_CALLBACK,
+                                            "%s",
+                                            "topic callback returned NULL");
+                }
+                if (rec->key.type != SLUICE_VALUE_NULL) {
+                        if (rec->raw_key_serde == node->key_serde) {
+                                k    = rec->raw_key;
+                                klen = rec->raw_key_len;
+                        } else {
+                                task->kbuf.len = 0;
+                                if (node->key_serde->serialize(
+                                        node->key_serde, &rec->key,
+                                        &task->kbuf, &k, &klen, why,
+                                        sizeof(why)))
+                                        return fail(task, node,
+                                                    SLUICE_ERR_SERDE,
+                                                    "key: %s", why);
+                        }
+                }
+                if (rec->value.type != SLUICE_VALUE_NULL) {
+                        if (rec->raw_value_serde == node->value_serde) {
+                                v    = rec->raw_value;
+                                vlen = rec->raw_value_len;
+                        } else {
+                                task->vbuf.len = 0;
+                                if (node->value_serde->serialize(
+                                        node->value_serde, &rec->value,
+                                        &task->vbuf, &v, &vlen, why,
+                                        sizeof(why)))
+                                        return fail(task, node,
+                                                    SLUICE_ERR_SERDE,
+                                                    "value: %s", why);
+                        }
+                        /* serializers may return NULL for empty output */
+                        if (!v)
+                                v = "";
+                }
+                if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
+                        k = "";
+                if (node->part_cb) {
+                        int32_t cnt = task->partition_cnt(task->io_opaque,
+                                                          topic);
+                        partition   = node->part_cb(rec, k, klen, cnt,
+                                                    node->part_opaque);
+                        if (partition < -1 || partition >= cnt) {
+                                char num[64];
+                                sl_errstr(num, sizeof(num),
+                                          "%d of %d partitions",
+                                          (int)partition, (int)cnt);
+                                return fail(task, node, SLUICE_ERR_CALLBACK,
+                                            "partitioner returned partition "
+                                            "%s",
+                                            num);
+                        }
+                }
+                if (task->write(task->io_opaque, node, topic, partition, k,
+                                klen, v, vlen, rec->timestamp, rec->headers,
+                                rec->header_cnt, why, sizeof(why)))
+                        return fail(task, node, SLUICE_ERR_STATE, "%s", why);
+                return 0;
+        }
+}
+
+/* ---- task ---- */
+
+void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
+                  const sluice_conf_t *conf, int subtopology,
+                  int32_t partition, sl_write_fn *write,
+                  sl_partition_cnt_fn *partition_cnt, void *io_opaque) {
+        memset(task, 0, sizeof(*task));
+        task->t             = t;
+        task->conf          = conf;
+        task->subtopology   = subtopology;
+        task->partition     = partition;
+        task->write         = write;
+        task->partition_cnt = partition_cnt;
+        task->io_opaque     = io_opaque;
+        sl_arena_init(&task->arena);
+}
+
+void sl_task_destroy(sl_task_t *task) {
+        sl_arena_free(&task->arena);
+        free(task->kbuf.data);
+        free(task->vbuf.data);
+        task->kbuf.data = task->vbuf.data = NULL;
+}
+
+/* Decode one side of an input record. */
+static int decode(sl_task_t *task, const sl_node_t *source,
+                  const sluice_serde_t *serde, const char *what,
+                  const void *data, size_t len, sluice_value_t *out,
+                  int *owned) {
+        char why[SL_ERRSTR_SIZE];
+        *owned = 0;
+        if (!data) {
+                *out = sluice_null();
+                return 0;
+        }
+        if (serde->deserialize(serde, data, len, out, why, sizeof(why))) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "node \"%s\": cannot deserialize %s: %s",
+                          source->name, what, why);
+                return SLUICE_ERR_SERDE;
+        }
+        if (out->type == SLUICE_VALUE_STRING)
+                return value_adopt(task, out, owned); /* add the NUL */
+        *owned = out->type == SLUICE_VALUE_JSON ||
+                 out->type == SLUICE_VALUE_OBJECT;
+        return 0;
+}
+
+int sl_task_process(sl_task_t *task, const sl_node_t *source,
+                    const char *topic, int32_t partition, int64_t offset,
+                    const void *key, size_t key_len, const void *value,
+                    size_t value_len, int64_t timestamp,
+                    const sluice_header_t *headers, size_t header_cnt) {
+        sluice_record_t rec;
+        int err, owned;
+
+        rec.flags           = 0;
+        rec.timestamp       = timestamp;
+        rec.headers         = headers;
+        rec.header_cnt      = header_cnt;
+        rec.topic           = topic;
+        rec.partition       = partition;
+        rec.offset          = offset;
+        rec.task            = task;
+        rec.raw_key         = key;
+        rec.raw_key_len     = key_len;
+        rec.raw_key_serde   = source->key_serde;
+        rec.raw_value       = value;
+        rec.raw_value_len   = value_len;
+        rec.raw_value_serde = source->value_serde;
+        rec.value.type      = SLUICE_VALUE_NULL;
+
+        err = decode(task, source, source->key_serde, "key", key, key_len,
+                     &rec.key, &owned);
+        if (err)
+                goto done;
+        if (owned)
+                rec.flags |= SL_REC_KEY_OWNED;
+        err = decode(task, source, source->value_serde, "value", value,
+                     value_len, &rec.value, &owned);
+        if (err)
+                goto done;
+        if (owned)
+                rec.flags |= SL_REC_VALUE_OWNED;
+
+        err = forward(task, source, &rec);
+done:
+        record_release(&rec);
+        sl_arena_reset(&task->arena);
+        return err;
+}

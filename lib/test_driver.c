@@ -1,0 +1,485 @@
+/*
+ * test_driver.c - run a topology without Kafka or threads (Kafka Streams'
+ * TopologyTestDriver for C).
+ *
+ * One task per sub-topology, partition 0. Sinks write into per-topic output
+ * queues; each queue stores its records back to back in large chunks, so
+ * piping and reading records allocates nothing in the steady state. Output
+ * to a topic that a source reads is also fed back in, after the record that
+ * produced it, in order.
+ */
+#include "conf.h"
+#include "task.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct out_chunk_s {
+        struct out_chunk_s *next;
+        size_t size, used, read;
+        /* followed by size bytes */
+} out_chunk_t;
+
+typedef struct out_queue_s {
+        char *topic;
+        int32_t partition_cnt;
+        out_chunk_t *head, *tail, *spare;
+        size_t queued;
+        sluice_output_t *last; /* returned by the last read */
+} out_queue_t;
+
+/* An output to feed back into a source, copied. */
+typedef struct feedback_s {
+        struct feedback_s *next;
+        char *topic;
+        void *key, *value;
+        size_t key_len, value_len;
+        int key_null, value_null;
+        int64_t timestamp;
+        sluice_header_t *headers;
+        size_t header_cnt;
+} feedback_t;
+
+typedef struct in_topic_s {
+        char *topic;
+        sl_node_t *source;
+        int64_t next_offset;
+} in_topic_t;
+
+struct sluice_driver_s {
+        sluice_topology_t *t;
+        sluice_conf_t *conf;
+        sl_task_t *tasks; /* one per sub-topology */
+        int task_cnt;
+        in_topic_t *in;
+        size_t in_cnt, in_cap;
+        out_queue_t *out;
+        size_t out_cnt, out_cap;
+        out_queue_t *last_out; /* cache for consecutive writes */
+        feedback_t *fb_head, *fb_tail;
+        sluice_header_t *hdr_scratch;
+        size_t hdr_scratch_cap;
+        char errstr[SL_ERRSTR_SIZE + 128];
+};
+
+static out_queue_t *out_queue(sluice_driver_t *drv, const char *topic,
+                              int create) {
+        size_t i;
+        if (drv->last_out && !strcmp(drv->last_out->topic, topic))
+                return drv->last_out;
+        for (i = 0; i < drv->out_cnt; i++)
+                if (!strcmp(drv->out[i].topic, topic))
+                        return drv->last_out = &drv->out[i];
+        if (!create)
+                return NULL;
+        if (drv->out_cnt == drv->out_cap) {
+                size_t cap     = drv->out_cap ? drv->out_cap * 2 : 8;
+                out_queue_t *o = realloc(drv->out, cap * sizeof(*o));
+                if (!o)
+                        return NULL;
+                drv->out     = o;
+                drv->out_cap = cap;
+        }
+        memset(&drv->out[drv->out_cnt], 0, sizeof(out_queue_t));
+        drv->out[drv->out_cnt].topic = sl_strdup(topic);
+        if (!drv->out[drv->out_cnt].topic)
+                return NULL;
+        drv->out[drv->out_cnt].partition_cnt = 1;
+        return drv->last_out = &drv->out[drv->out_cnt++];
+}
+
+static int32_t drv_partition_cnt(void *opaque, const char *topic) {
+        out_queue_t *q = out_queue(opaque, topic, 1);
+        return q ? q->partition_cnt : 1;
+}
+
+#define ALIGN16(n) (((n) + 15u) & ~(size_t)15u)
+
+/* Room for @need bytes at the queue's tail. */
+static unsigned char *queue_alloc(out_queue_t *q, size_t need) {
+        out_chunk_t *c = q->tail;
+        if (!c || c->size - c->used < need) {
+                size_t size = 64 * 1024;
+                if (need > SIZE_MAX / 4)
+                        return NULL;
+                while (size < need)
+                        size *= 2;
+                if (q->spare && q->spare->size >= need) {
+                        c        = q->spare;
+                        q->spare = NULL;
+                } else {
+                        c = malloc(sizeof(*c) + size);
+                        if (!c)
+                                return NULL;
+                        c->size = size;
+                }
+                c->next = NULL;
+                c->used = c->read = 0;
+                if (q->tail)
+                        q->tail->next = c;
+                else
+                        q->head = c;
+                q->tail = c;
+        }
+        {
+                unsigned char *p = (unsigned char *)(c + 1) + c->used;
+                c->used += need;
+                return p;
+        }
+}
+
+static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
+                     int32_t partition, const void *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp,
+                     const sluice_header_t *headers, size_t header_cnt,
+                     char *errstr, size_t errstr_size) {
+        sluice_driver_t *drv = opaque;
+        out_queue_t *q       = out_queue(drv, topic, 1);
+        sluice_output_t *o;
+        size_t need, i;
+        unsigned char *p;
+        (void)sink;
+
+        if (!q)
+                goto oom;
+        need = ALIGN16(sizeof(*o)) + ALIGN16(header_cnt * sizeof(sluice_header_t)) +
+               key_len + value_len;
+        for (i = 0; i < header_cnt; i++)
+                need += strlen(headers[i].name) + 1 + headers[i].len;
+        need = ALIGN16(need);
+        p    = queue_alloc(q, need);
+        if (!p)
+                goto oom;
+        o = (sluice_output_t *)p;
+        p += ALIGN16(sizeof(*o));
+        o->topic      = q->topic;
+        o->partition  = partition;
+        o->timestamp  = timestamp;
+        o->header_cnt = header_cnt;
+        o->headers    = header_cnt ? (sluice_header_t *)p : NULL;
+        p += ALIGN16(header_cnt * sizeof(sluice_header_t));
+        o->key_len = key_len;
+        o->key     = key ? p : NULL;
+        if (key_len)
+                memcpy(p, key, key_len);
+        p += key_len;
+        o->value_len = value_len;
+        o->value     = value ? p : NULL;
+        if (value_len)
+                memcpy(p, value, value_len);
+        p += value_len;
+        for (i = 0; i < header_cnt; i++) {
+                sluice_header_t *h = (sluice_header_t *)o->headers + i;
+                size_t n           = strlen(headers[i].name) + 1;
+                memcpy(p, headers[i].name, n);
+                h->name = (char *)p;
+                p += n;
+                h->len   = headers[i].len;
+                h->value = headers[i].value ? p : NULL;
+                if (headers[i].len)
+                        memcpy(p, headers[i].value, headers[i].len);
+                p += headers[i].len;
+        }
+        q->queued++;
+
+        /* Written to a topic the topology reads: feed it back in. */
+        if (sl_topology_source_for(drv->t, topic)) {
+                feedback_t *fb = calloc(1, sizeof(*fb));
+                if (!fb)
+                        goto oom;
+                fb->topic      = sl_strdup(topic);
+                fb->key        = malloc(key_len + 1);
+                fb->value      = malloc(value_len + 1);
+                fb->headers    = calloc(header_cnt + 1, sizeof(*fb->headers));
+                fb->key_null   = key == NULL;
+                fb->value_null = value == NULL;
+                fb->key_len    = key_len;
+                fb->value_len  = value_len;
+                fb->timestamp  = timestamp;
+                if (!fb->topic || !fb->key || !fb->value || !fb->headers) {
+                        free(fb->topic);
+                        free(fb->key);
+                        free(fb->value);
+                        free(fb->headers);
+                        free(fb);
+                        goto oom;
+                }
+                if (key_len)
+                        memcpy(fb->key, key, key_len);
+                if (value_len)
+                        memcpy(fb->value, value, value_len);
+                /* header bytes point into the queued copy, stable until
+                 * read; copy them too so reading cannot invalidate them */
+                for (i = 0; i < header_cnt; i++) {
+                        const sluice_header_t *h = &o->headers[i];
+                        char *nm                 = sl_strdup(h->name);
+                        void *v                  = h->value ? malloc(h->len + 1)
+                                                            : NULL;
+                        if (!nm || (h->value && !v)) {
+                                free(nm);
+                                free(v);
+                                break;
+                        }
+                        if (v && h->len)
+                                memcpy(v, h->value, h->len);
+                        fb->headers[i].name  = nm;
+                        fb->headers[i].value = v;
+                        fb->headers[i].len   = h->len;
+                        fb->header_cnt++;
+                }
+                if (drv->fb_tail)
+                        drv->fb_tail->next = fb;
+                else
+                        drv->fb_head = fb;
+                drv->fb_tail = fb;
+        }
+        return 0;
+oom:
+        sl_errstr(errstr, errstr_size, "test driver: out of memory");
+        return SLUICE_ERR_NOMEM;
+}
+
+static void feedback_free(feedback_t *fb) {
+        size_t i;
+        for (i = 0; i < fb->header_cnt; i++) {
+                free((char *)fb->headers[i].name);
+                free((void *)fb->headers[i].value);
+        }
+        free(fb->headers);
+        free(fb->topic);
+        free(fb->key);
+        free(fb->value);
+        free(fb);
+}
+
+sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
+                                   char *errstr, size_t errstr_size) {
+        sluice_driver_t *drv;
+        int i;
+        if (!t) {
+                sl_errstr(errstr, errstr_size, "sluice_driver_new: topology "
+                                               "is NULL");
+                return NULL;
+        }
+        if (sl_rdkafka_version_check(errstr, errstr_size))
+                return NULL;
+        if (sl_topology_freeze(t, errstr, errstr_size))
+                return NULL;
+        drv = calloc(1, sizeof(*drv));
+        if (!drv)
+                goto oom;
+        drv->t        = t;
+        drv->task_cnt = t->subtopology_cnt;
+        drv->tasks    = calloc((size_t)drv->task_cnt, sizeof(sl_task_t));
+        if (!drv->tasks) {
+                free(drv);
+                goto oom;
+        }
+        for (i = 0; i < drv->task_cnt; i++)
+                sl_task_init(&drv->tasks[i], t, conf, i, 0, drv_write,
+                             drv_partition_cnt, drv);
+        drv->conf = conf; /* owned from here on */
+        return drv;
+oom:
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return NULL;
+}
+
+void sluice_driver_destroy(sluice_driver_t *drv) {
+        size_t i;
+        int k;
+        if (!drv)
+                return;
+        for (k = 0; k < drv->task_cnt; k++)
+                sl_task_destroy(&drv->tasks[k]);
+        free(drv->tasks);
+        for (i = 0; i < drv->in_cnt; i++)
+                free(drv->in[i].topic);
+        free(drv->in);
+        for (i = 0; i < drv->out_cnt; i++) {
+                out_queue_t *q = &drv->out[i];
+                out_chunk_t *c = q->head;
+                while (c) {
+                        out_chunk_t *next = c->next;
+                        free(c);
+                        c = next;
+                }
+                free(q->spare);
+                free(q->topic);
+        }
+        free(drv->out);
+        while (drv->fb_head) {
+                feedback_t *next = drv->fb_head->next;
+                feedback_free(drv->fb_head);
+                drv->fb_head = next;
+        }
+        free(drv->hdr_scratch);
+        sluice_conf_destroy(drv->conf);
+        free(drv);
+}
+
+/* The input side of @topic: its source and offset counter. */
+static in_topic_t *in_topic(sluice_driver_t *drv, const char *topic) {
+        size_t i;
+        sl_node_t *src;
+        for (i = 0; i < drv->in_cnt; i++)
+                if (!strcmp(drv->in[i].topic, topic))
+                        return &drv->in[i];
+        src = sl_topology_source_for(drv->t, topic);
+        if (!src)
+                return NULL;
+        if (drv->in_cnt == drv->in_cap) {
+                size_t cap    = drv->in_cap ? drv->in_cap * 2 : 8;
+                in_topic_t *n = realloc(drv->in, cap * sizeof(*n));
+                if (!n)
+                        return NULL;
+                drv->in     = n;
+                drv->in_cap = cap;
+        }
+        drv->in[drv->in_cnt].topic = sl_strdup(topic);
+        if (!drv->in[drv->in_cnt].topic)
+                return NULL;
+        drv->in[drv->in_cnt].source      = src;
+        drv->in[drv->in_cnt].next_offset = 0;
+        return &drv->in[drv->in_cnt++];
+}
+
+static int pipe_one(sluice_driver_t *drv, const char *topic, const void *key,
+                    size_t key_len, const void *value, size_t value_len,
+                    int64_t timestamp, const sluice_header_t *headers,
+                    size_t header_cnt) {
+        in_topic_t *in = in_topic(drv, topic);
+        sl_task_t *task;
+        int64_t offset;
+        int err;
+        if (!in) {
+                snprintf(drv->errstr, sizeof(drv->errstr),
+                         "topic \"%s\" is not read by any source of the "
+                         "topology",
+                         topic);
+                return SLUICE_ERR_UNKNOWN_TOPIC;
+        }
+        task   = &drv->tasks[in->source->subtopology];
+        offset = in->next_offset++;
+        err = sl_task_process(task, in->source, in->topic, 0, offset, key,
+                              key_len, value, value_len, timestamp, headers,
+                              header_cnt);
+        if (err)
+                snprintf(drv->errstr, sizeof(drv->errstr),
+                         "%s (record at topic \"%s\" partition 0 offset %lld)",
+                         task->errstr, topic, (long long)offset);
+        return err;
+}
+
+int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
+                       const void *key, size_t key_len, const void *value,
+                       size_t value_len, int64_t timestamp,
+                       const sluice_header_t *headers, size_t header_cnt) {
+        int err;
+        size_t i;
+        if (!drv || !topic || (header_cnt && !headers)) {
+                if (drv)
+                        snprintf(drv->errstr, sizeof(drv->errstr),
+                                 "sluice_driver_pipe: invalid argument");
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        for (i = 0; i < header_cnt; i++)
+                if (!headers[i].name) {
+                        snprintf(drv->errstr, sizeof(drv->errstr),
+                                 "sluice_driver_pipe: header %zu has no "
+                                 "name",
+                                 i);
+                        return SLUICE_ERR_INVALID_ARG;
+                }
+        drv->errstr[0] = '\0';
+        err = pipe_one(drv, topic, key, key_len, value, value_len, timestamp,
+                       headers, header_cnt);
+        /* then whatever went to topics the topology reads, in order */
+        while (drv->fb_head) {
+                feedback_t *fb = drv->fb_head;
+                drv->fb_head   = fb->next;
+                if (!drv->fb_head)
+                        drv->fb_tail = NULL;
+                if (!err)
+                        err = pipe_one(drv, fb->topic,
+                                       fb->key_null ? NULL : fb->key,
+                                       fb->key_len,
+                                       fb->value_null ? NULL : fb->value,
+                                       fb->value_len, fb->timestamp,
+                                       fb->headers, fb->header_cnt);
+                feedback_free(fb);
+        }
+        return err;
+}
+
+int sluice_driver_pipe_str(sluice_driver_t *drv, const char *topic,
+                           const char *key, const char *value,
+                           int64_t timestamp) {
+        return sluice_driver_pipe(drv, topic, key, key ? strlen(key) : 0,
+                                  value, value ? strlen(value) : 0, timestamp,
+                                  NULL, 0);
+}
+
+const char *sluice_driver_last_error(const sluice_driver_t *drv) {
+        return drv ? drv->errstr : "";
+}
+
+const sluice_output_t *sluice_driver_read(sluice_driver_t *drv,
+                                          const char *topic) {
+        out_queue_t *q;
+        out_chunk_t *c;
+        sluice_output_t *o;
+        if (!drv || !topic || !(q = out_queue(drv, topic, 0)))
+                return NULL;
+        /* recycle fully read chunks; the previous record dies here */
+        while ((c = q->head) && c->read == c->used) {
+                if (c == q->tail) {
+                        c->read = c->used = 0;
+                        break;
+                }
+                q->head = c->next;
+                if (!q->spare)
+                        q->spare = c;
+                else
+                        free(c);
+        }
+        if (!c || c->read == c->used)
+                return NULL;
+        o = (sluice_output_t *)((unsigned char *)(c + 1) + c->read);
+        {
+                size_t sz = ALIGN16(sizeof(*o)) +
+                            ALIGN16(o->header_cnt * sizeof(sluice_header_t)) +
+                            o->key_len + o->value_len;
+                size_t i;
+                for (i = 0; i < o->header_cnt; i++)
+                        sz += strlen(o->headers[i].name) + 1 +
+                              o->headers[i].len;
+                c->read += ALIGN16(sz);
+        }
+        q->queued--;
+        return o;
+}
+
+size_t sluice_driver_queued(const sluice_driver_t *drv, const char *topic) {
+        size_t i;
+        if (!drv || !topic)
+                return 0;
+        for (i = 0; i < drv->out_cnt; i++)
+                if (!strcmp(drv->out[i].topic, topic))
+                        return drv->out[i].queued;
+        return 0;
+}
+
+int sluice_driver_set_partitions(sluice_driver_t *drv, const char *topic,
+                                 int32_t cnt) {
+        out_queue_t *q;
+        if (!drv || !topic || cnt < 1)
+                return SLUICE_ERR_INVALID_ARG;
+        q = out_queue(drv, topic, 1);
+        if (!q)
+                return SLUICE_ERR_NOMEM;
+        q->partition_cnt = cnt;
+        return 0;
+}

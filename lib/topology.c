@@ -1,0 +1,913 @@
+/*
+ * topology.c - the builder (streams, operators, sinks), validation, the
+ * sub-topology split, and describe (text and DOT).
+ *
+ * Builder mistakes never crash: the first one is kept in t->error and
+ * reported by sluice_topology_validate() and by whoever freezes the
+ * topology (the test driver, the app).
+ */
+#include "topology.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kafka Streams' generated name prefixes, per node kind. */
+static const char *kind_prefix(sl_node_kind_t kind) {
+        switch (kind) {
+        case SL_NODE_SOURCE: return "KSTREAM-SOURCE-";
+        case SL_NODE_MAP: return "KSTREAM-MAP-";
+        case SL_NODE_MAP_VALUES: return "KSTREAM-MAPVALUES-";
+        case SL_NODE_SELECT_KEY: return "KSTREAM-KEY-SELECT-";
+        case SL_NODE_FILTER: return "KSTREAM-FILTER-";
+        case SL_NODE_FILTER_NOT: return "KSTREAM-FILTER-";
+        case SL_NODE_FLAT_MAP: return "KSTREAM-FLATMAP-";
+        case SL_NODE_FLAT_MAP_VALUES: return "KSTREAM-FLATMAPVALUES-";
+        case SL_NODE_PEEK: return "KSTREAM-PEEK-";
+        case SL_NODE_FOREACH: return "KSTREAM-FOREACH-";
+        case SL_NODE_MERGE: return "KSTREAM-MERGE-";
+        case SL_NODE_BRANCH: return "KSTREAM-BRANCH-";
+        case SL_NODE_BRANCH_CHILD: return "KSTREAM-BRANCHCHILD-";
+        case SL_NODE_SINK: return "KSTREAM-SINK-";
+        }
+        return "KSTREAM-";
+}
+
+/* Record the first builder mistake. */
+static void record_error(sluice_topology_t *t, const char *fmt, ...)
+    SL_PRINTF(2, 3);
+static void record_error(sluice_topology_t *t, const char *fmt, ...) {
+        char buf[SL_ERRSTR_SIZE];
+        va_list ap;
+        if (t->error)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        t->error = sl_strdup(buf);
+        if (!t->error) /* remember that something failed, even without text */
+                t->error = (char *)"out of memory";
+}
+
+static int grow(void **arr, size_t *cap, size_t cnt, size_t elem) {
+        void *p;
+        size_t ncap;
+        if (cnt < *cap)
+                return 0;
+        ncap = *cap ? *cap * 2 : 8;
+        p    = realloc(*arr, ncap * elem);
+        if (!p)
+                return -1;
+        *arr = p;
+        *cap = ncap;
+        return 0;
+}
+
+sluice_topology_t *sluice_topology_new(void) {
+        return calloc(1, sizeof(sluice_topology_t));
+}
+
+static void node_free(sl_node_t *n) {
+        size_t i;
+        free(n->name);
+        free(n->preds);
+        free(n->pred_opaques);
+        for (i = 0; i < n->topic_cnt; i++)
+                free(n->topics[i]);
+        free(n->topics);
+        free(n->pattern);
+        if (n->has_re)
+                regfree(&n->re);
+        free(n->topic);
+        free(n->children);
+        free(n->parents);
+        free(n);
+}
+
+void sluice_topology_destroy(sluice_topology_t *t) {
+        size_t i;
+        if (!t)
+                return;
+        for (i = 0; i < t->node_cnt; i++)
+                node_free(t->nodes[i]);
+        for (i = 0; i < t->stream_cnt; i++)
+                free(t->streams[i]);
+        for (i = 0; i < t->sink_cnt; i++)
+                free(t->sinks[i]);
+        free(t->nodes);
+        free(t->streams);
+        free(t->sinks);
+        if (t->error && strcmp(t->error, "out of memory"))
+                free(t->error);
+        free(t);
+}
+
+/* A builder call on a frozen topology is a mistake, not a change. */
+static int check_open(sluice_topology_t *t, const char *call) {
+        if (!t->frozen)
+                return 0;
+        record_error(t,
+                     "%s: the topology is in use by a driver or app and "
+                     "can no longer change",
+                     call);
+        return -1;
+}
+
+static int link_nodes(sl_node_t *parent, sl_node_t *child) {
+        if (grow((void **)&parent->children, &parent->child_cap,
+                 parent->child_cnt, sizeof(sl_node_t *)) ||
+            grow((void **)&child->parents, &child->parent_cap,
+                 child->parent_cnt, sizeof(sl_node_t *)))
+                return -1;
+        parent->children[parent->child_cnt++] = child;
+        child->parents[child->parent_cnt++]   = parent;
+        return 0;
+}
+
+/* A new node of @kind, child of @parent (may be NULL). */
+static sl_node_t *node_new(sluice_topology_t *t, sl_node_kind_t kind,
+                           sl_node_t *parent) {
+        char name[64];
+        sl_node_t *n;
+        if (grow((void **)&t->nodes, &t->node_cap, t->node_cnt,
+                 sizeof(sl_node_t *)))
+                goto oom;
+        n = calloc(1, sizeof(*n));
+        if (!n)
+                goto oom;
+        n->kind = kind;
+        n->id   = (int)t->node_cnt;
+        snprintf(name, sizeof(name), "%s%010d", kind_prefix(kind), n->id);
+        n->name = sl_strdup(name);
+        if (!n->name) {
+                free(n);
+                goto oom;
+        }
+        t->nodes[t->node_cnt++] = n;
+        if (parent && link_nodes(parent, n))
+                goto oom;
+        return n;
+oom:
+        record_error(t, "out of memory while adding a node");
+        return NULL;
+}
+
+static sluice_stream_t *stream_new(sluice_topology_t *t, sl_node_t *node,
+                                   const sluice_serde_t *ks,
+                                   const sluice_serde_t *vs) {
+        sluice_stream_t *s;
+        if (!node)
+                return NULL;
+        if (grow((void **)&t->streams, &t->stream_cap, t->stream_cnt,
+                 sizeof(*t->streams)) ||
+            !(s = calloc(1, sizeof(*s)))) {
+                record_error(t, "out of memory while adding a stream");
+                return NULL;
+        }
+        s->t                        = t;
+        s->node                     = node;
+        s->key_serde                = ks;
+        s->value_serde              = vs;
+        t->streams[t->stream_cnt++] = s;
+        return s;
+}
+
+static int serde_check(sluice_topology_t *t, const char *call,
+                       const char *what, const sluice_serde_t *serde) {
+        if (!serde)
+                return 0;
+        if (serde->version != SLUICE_SERDE_VERSION || !serde->serialize ||
+            !serde->deserialize) {
+                record_error(t,
+                             "%s: %s serde \"%s\" is not a valid "
+                             "sluice_serde_t (version %d, expected %d, and "
+                             "both functions set)",
+                             call, what, serde->name ? serde->name : "?",
+                             serde->version, SLUICE_SERDE_VERSION);
+                return -1;
+        }
+        return 0;
+}
+
+/* Is @topic already read by a source? */
+static const sl_node_t *topic_source(const sluice_topology_t *t,
+                                     const char *topic) {
+        size_t i, j;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                if (n->kind != SL_NODE_SOURCE)
+                        continue;
+                for (j = 0; j < n->topic_cnt; j++)
+                        if (!strcmp(n->topics[j], topic))
+                                return n;
+        }
+        return NULL;
+}
+
+static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
+                                   const char *const *topics, size_t cnt,
+                                   const char *pattern,
+                                   const sluice_serde_t *ks,
+                                   const sluice_serde_t *vs) {
+        sl_node_t *n;
+        size_t i;
+        char why[SL_ERRSTR_SIZE];
+
+        if (check_open(t, call) || serde_check(t, call, "key", ks) ||
+            serde_check(t, call, "value", vs))
+                return NULL;
+        if (!ks)
+                ks = sluice_serde_bytes();
+        if (!vs)
+                vs = sluice_serde_bytes();
+        if (!pattern) {
+                if (!topics || cnt == 0) {
+                        record_error(t, "%s: no topic given", call);
+                        return NULL;
+                }
+                for (i = 0; i < cnt; i++) {
+                        const sl_node_t *other;
+                        if (!sl_topic_name_valid(topics[i], why,
+                                                 sizeof(why))) {
+                                record_error(t, "%s: %s", call, why);
+                                return NULL;
+                        }
+                        if ((other = topic_source(t, topics[i]))) {
+                                record_error(t,
+                                             "%s: topic \"%s\" is already "
+                                             "read by source \"%s\"",
+                                             call, topics[i], other->name);
+                                return NULL;
+                        }
+                }
+        }
+        n = node_new(t, SL_NODE_SOURCE, NULL);
+        if (!n)
+                return NULL;
+        n->key_serde   = ks;
+        n->value_serde = vs;
+        if (pattern) {
+                /* anchor: the whole topic name must match, as in Kafka */
+                size_t plen = strlen(pattern);
+                char *full  = malloc(plen + 5);
+                int rc;
+                if (!full) {
+                        record_error(t, "out of memory");
+                        return NULL;
+                }
+                snprintf(full, plen + 5, "^(%s)$", pattern);
+                rc = regcomp(&n->re, full, REG_EXTENDED | REG_NOSUB);
+                free(full);
+                if (rc) {
+                        regerror(rc, &n->re, why, sizeof(why));
+                        record_error(t, "%s: invalid pattern \"%s\": %s", call,
+                                     pattern, why);
+                        return NULL;
+                }
+                n->has_re  = 1;
+                n->pattern = sl_strdup(pattern);
+                if (!n->pattern) {
+                        record_error(t, "out of memory");
+                        return NULL;
+                }
+        } else {
+                n->topics = calloc(cnt, sizeof(char *));
+                if (!n->topics) {
+                        record_error(t, "out of memory");
+                        return NULL;
+                }
+                for (i = 0; i < cnt; i++) {
+                        n->topics[i] = sl_strdup(topics[i]);
+                        if (!n->topics[i]) {
+                                record_error(t, "out of memory");
+                                return NULL;
+                        }
+                        n->topic_cnt++;
+                }
+        }
+        return stream_new(t, n, ks, vs);
+}
+
+sluice_stream_t *sluice_stream_from(sluice_topology_t *t, const char *topic,
+                                    const sluice_serde_t *key_serde,
+                                    const sluice_serde_t *value_serde) {
+        if (!t)
+                return NULL;
+        if (!topic) {
+                record_error(t, "sluice_stream_from: topic is NULL");
+                return NULL;
+        }
+        return source_new(t, "sluice_stream_from", &topic, 1, NULL, key_serde,
+                          value_serde);
+}
+
+sluice_stream_t *sluice_stream_from_topics(sluice_topology_t *t,
+                                           const char *const *topics,
+                                           size_t topic_cnt,
+                                           const sluice_serde_t *key_serde,
+                                           const sluice_serde_t *value_serde) {
+        size_t i, j;
+        if (!t)
+                return NULL;
+        for (i = 0; topics && i < topic_cnt; i++) {
+                if (!topics[i]) {
+                        record_error(t, "sluice_stream_from_topics: topic "
+                                        "%zu is NULL",
+                                     i);
+                        return NULL;
+                }
+                for (j = 0; j < i; j++)
+                        if (!strcmp(topics[i], topics[j])) {
+                                record_error(t,
+                                             "sluice_stream_from_topics: "
+                                             "topic \"%s\" is listed twice",
+                                             topics[i]);
+                                return NULL;
+                        }
+        }
+        return source_new(t, "sluice_stream_from_topics", topics, topic_cnt,
+                          NULL, key_serde, value_serde);
+}
+
+sluice_stream_t *sluice_stream_from_pattern(sluice_topology_t *t,
+                                            const char *pattern,
+                                            const sluice_serde_t *key_serde,
+                                            const sluice_serde_t *value_serde) {
+        if (!t)
+                return NULL;
+        if (!pattern || !*pattern) {
+                record_error(t, "sluice_stream_from_pattern: pattern is "
+                                "empty");
+                return NULL;
+        }
+        return source_new(t, "sluice_stream_from_pattern", NULL, 0, pattern,
+                          key_serde, value_serde);
+}
+
+sluice_stream_t *sluice_stream_named(sluice_stream_t *s, const char *name) {
+        sluice_topology_t *t;
+        size_t i;
+        char *dup;
+        if (!s)
+                return NULL;
+        t = s->t;
+        if (check_open(t, "sluice_stream_named"))
+                return s;
+        if (!name || !*name) {
+                record_error(t, "sluice_stream_named: name is empty");
+                return s;
+        }
+        for (i = 0; i < t->node_cnt; i++) {
+                if (t->nodes[i] != s->node && !strcmp(t->nodes[i]->name, name)) {
+                        record_error(t,
+                                     "sluice_stream_named: a node named "
+                                     "\"%s\" already exists",
+                                     name);
+                        return s;
+                }
+        }
+        dup = sl_strdup(name);
+        if (!dup) {
+                record_error(t, "out of memory");
+                return s;
+        }
+        free(s->node->name);
+        s->node->name = dup;
+        return s;
+}
+
+sluice_stream_t *sluice_stream_with_serdes(sluice_stream_t *s,
+                                           const sluice_serde_t *key_serde,
+                                           const sluice_serde_t *value_serde) {
+        if (!s)
+                return NULL;
+        if (check_open(s->t, "sluice_stream_with_serdes") ||
+            serde_check(s->t, "sluice_stream_with_serdes", "key", key_serde) ||
+            serde_check(s->t, "sluice_stream_with_serdes", "value",
+                        value_serde))
+                return NULL;
+        return stream_new(s->t, s->node, key_serde ? key_serde : s->key_serde,
+                          value_serde ? value_serde : s->value_serde);
+}
+
+/* A one-parent operator node with a callback. */
+static sluice_stream_t *op_new(sluice_stream_t *s, const char *call,
+                               sl_node_kind_t kind, void (*cb)(void),
+                               void *opaque) {
+        sl_node_t *n;
+        if (!s)
+                return NULL;
+        if (check_open(s->t, call))
+                return NULL;
+        if (!cb) {
+                record_error(s->t, "%s: callback is NULL", call);
+                return NULL;
+        }
+        n = node_new(s->t, kind, s->node);
+        if (!n)
+                return NULL;
+        n->opaque = opaque;
+        switch (kind) {
+        case SL_NODE_MAP:
+        case SL_NODE_MAP_VALUES:
+        case SL_NODE_SELECT_KEY: n->cb.map = (sluice_map_cb *)cb; break;
+        case SL_NODE_FILTER:
+        case SL_NODE_FILTER_NOT: n->cb.pred = (sluice_predicate_cb *)cb; break;
+        case SL_NODE_FLAT_MAP:
+        case SL_NODE_FLAT_MAP_VALUES:
+                n->cb.flat = (sluice_flat_map_cb *)cb;
+                break;
+        default: n->cb.foreach = (sluice_foreach_cb *)cb; break;
+        }
+        return stream_new(s->t, n, s->key_serde, s->value_serde);
+}
+
+#define OP(s, call, kind, cb, opaque)                                          \
+        op_new(s, call, kind, (void (*)(void))(cb), opaque)
+
+sluice_stream_t *sluice_stream_map(sluice_stream_t *s, sluice_map_cb *cb,
+                                   void *opaque) {
+        return OP(s, "sluice_stream_map", SL_NODE_MAP, cb, opaque);
+}
+sluice_stream_t *sluice_stream_map_values(sluice_stream_t *s,
+                                          sluice_map_cb *cb, void *opaque) {
+        return OP(s, "sluice_stream_map_values", SL_NODE_MAP_VALUES, cb,
+                  opaque);
+}
+sluice_stream_t *sluice_stream_select_key(sluice_stream_t *s,
+                                          sluice_map_cb *cb, void *opaque) {
+        return OP(s, "sluice_stream_select_key", SL_NODE_SELECT_KEY, cb,
+                  opaque);
+}
+sluice_stream_t *sluice_stream_filter(sluice_stream_t *s,
+                                      sluice_predicate_cb *cb, void *opaque) {
+        return OP(s, "sluice_stream_filter", SL_NODE_FILTER, cb, opaque);
+}
+sluice_stream_t *sluice_stream_filter_not(sluice_stream_t *s,
+                                          sluice_predicate_cb *cb,
+                                          void *opaque) {
+        return OP(s, "sluice_stream_filter_not", SL_NODE_FILTER_NOT, cb,
+                  opaque);
+}
+sluice_stream_t *sluice_stream_flat_map(sluice_stream_t *s,
+                                        sluice_flat_map_cb *cb, void *opaque) {
+        return OP(s, "sluice_stream_flat_map", SL_NODE_FLAT_MAP, cb, opaque);
+}
+sluice_stream_t *sluice_stream_flat_map_values(sluice_stream_t *s,
+                                               sluice_flat_map_cb *cb,
+                                               void *opaque) {
+        return OP(s, "sluice_stream_flat_map_values", SL_NODE_FLAT_MAP_VALUES,
+                  cb, opaque);
+}
+sluice_stream_t *sluice_stream_peek(sluice_stream_t *s, sluice_foreach_cb *cb,
+                                    void *opaque) {
+        return OP(s, "sluice_stream_peek", SL_NODE_PEEK, cb, opaque);
+}
+int sluice_stream_foreach(sluice_stream_t *s, sluice_foreach_cb *cb,
+                          void *opaque) {
+        if (!s)
+                return SLUICE_ERR_INVALID_ARG;
+        return OP(s, "sluice_stream_foreach", SL_NODE_FOREACH, cb, opaque)
+                   ? 0
+                   : SLUICE_ERR_TOPOLOGY;
+}
+
+sluice_stream_t *sluice_stream_merge(sluice_stream_t *a, sluice_stream_t *b) {
+        sl_node_t *n;
+        if (!a || !b)
+                return NULL;
+        if (a->t != b->t) {
+                record_error(a->t, "sluice_stream_merge: the streams belong "
+                                   "to different topologies");
+                record_error(b->t, "sluice_stream_merge: the streams belong "
+                                   "to different topologies");
+                return NULL;
+        }
+        if (check_open(a->t, "sluice_stream_merge"))
+                return NULL;
+        if (a->node == b->node) {
+                record_error(a->t, "sluice_stream_merge: a stream cannot be "
+                                   "merged with itself");
+                return NULL;
+        }
+        n = node_new(a->t, SL_NODE_MERGE, a->node);
+        if (!n)
+                return NULL;
+        if (link_nodes(b->node, n)) {
+                record_error(a->t, "out of memory");
+                return NULL;
+        }
+        /* serdes survive a merge only where both sides agree */
+        return stream_new(a->t, n,
+                          a->key_serde == b->key_serde ? a->key_serde : NULL,
+                          a->value_serde == b->value_serde ? a->value_serde
+                                                           : NULL);
+}
+
+int sluice_stream_branch(sluice_stream_t *s, size_t n,
+                         sluice_predicate_cb *const *preds,
+                         void *const *opaques, sluice_stream_t **out) {
+        sluice_topology_t *t;
+        sl_node_t *br;
+        size_t i;
+        if (!s)
+                return SLUICE_ERR_INVALID_ARG;
+        t = s->t;
+        if (check_open(t, "sluice_stream_branch"))
+                return SLUICE_ERR_TOPOLOGY;
+        if (n == 0 || !preds || !out) {
+                record_error(t, "sluice_stream_branch: needs at least one "
+                                "predicate and an output array");
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        for (i = 0; i + 1 < n; i++)
+                if (!preds[i]) {
+                        record_error(t,
+                                     "sluice_stream_branch: predicate %zu "
+                                     "of %zu is NULL; only the last (the "
+                                     "default branch) may be",
+                                     i, n);
+                        return SLUICE_ERR_TOPOLOGY;
+                }
+        br = node_new(t, SL_NODE_BRANCH, s->node);
+        if (!br)
+                return SLUICE_ERR_NOMEM;
+        br->preds        = calloc(n, sizeof(*br->preds));
+        br->pred_opaques = calloc(n, sizeof(*br->pred_opaques));
+        if (!br->preds || !br->pred_opaques) {
+                record_error(t, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        for (i = 0; i < n; i++) {
+                sl_node_t *child;
+                br->preds[i]        = preds[i];
+                br->pred_opaques[i] = opaques ? opaques[i] : NULL;
+                child               = node_new(t, SL_NODE_BRANCH_CHILD, br);
+                out[i] = stream_new(t, child, s->key_serde, s->value_serde);
+                if (!out[i])
+                        return SLUICE_ERR_NOMEM;
+        }
+        return 0;
+}
+
+static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
+                               const char *topic, sluice_topic_cb *cb,
+                               void *opaque, const sluice_serde_t *ks,
+                               const sluice_serde_t *vs) {
+        sluice_topology_t *t;
+        sl_node_t *n;
+        sluice_sink_t *sink;
+        char why[SL_ERRSTR_SIZE];
+        if (!s)
+                return NULL;
+        t = s->t;
+        if (check_open(t, call) || serde_check(t, call, "key", ks) ||
+            serde_check(t, call, "value", vs))
+                return NULL;
+        if (!cb && !sl_topic_name_valid(topic, why, sizeof(why))) {
+                record_error(t, "%s: %s", call, why);
+                return NULL;
+        }
+        if (cb == NULL && topic == NULL) {
+                record_error(t, "%s: topic callback is NULL", call);
+                return NULL;
+        }
+        if (!ks)
+                ks = s->key_serde;
+        if (!vs)
+                vs = s->value_serde;
+        if (!ks || !vs) {
+                record_error(t,
+                             "%s(%s): the stream's %s serde is unknown (the "
+                             "streams merged into it have different serdes); "
+                             "pass one",
+                             call, topic ? topic : "dynamic",
+                             !ks ? "key" : "value");
+                return NULL;
+        }
+        n = node_new(t, SL_NODE_SINK, s->node);
+        if (!n)
+                return NULL;
+        n->key_serde    = ks;
+        n->value_serde  = vs;
+        n->topic_cb     = cb;
+        n->topic_opaque = opaque;
+        if (topic && !(n->topic = sl_strdup(topic))) {
+                record_error(t, "out of memory");
+                return NULL;
+        }
+        if (grow((void **)&t->sinks, &t->sink_cap, t->sink_cnt,
+                 sizeof(*t->sinks)) ||
+            !(sink = calloc(1, sizeof(*sink)))) {
+                record_error(t, "out of memory");
+                return NULL;
+        }
+        sink->t                  = t;
+        sink->node               = n;
+        t->sinks[t->sink_cnt++] = sink;
+        return sink;
+}
+
+sluice_sink_t *sluice_stream_to(sluice_stream_t *s, const char *topic,
+                                const sluice_serde_t *key_serde,
+                                const sluice_serde_t *value_serde) {
+        if (s && !topic) {
+                record_error(s->t, "sluice_stream_to: topic is NULL");
+                return NULL;
+        }
+        return sink_new(s, "sluice_stream_to", topic, NULL, NULL, key_serde,
+                        value_serde);
+}
+
+sluice_sink_t *sluice_stream_to_dynamic(sluice_stream_t *s,
+                                        sluice_topic_cb *cb, void *opaque,
+                                        const sluice_serde_t *key_serde,
+                                        const sluice_serde_t *value_serde) {
+        if (s && !cb) {
+                record_error(s->t,
+                             "sluice_stream_to_dynamic: topic callback is "
+                             "NULL");
+                return NULL;
+        }
+        return sink_new(s, "sluice_stream_to_dynamic", NULL, cb, opaque,
+                        key_serde, value_serde);
+}
+
+int sluice_sink_set_partitioner(sluice_sink_t *sink, sluice_partitioner_cb *cb,
+                                void *opaque) {
+        if (!sink)
+                return SLUICE_ERR_INVALID_ARG;
+        if (check_open(sink->t, "sluice_sink_set_partitioner"))
+                return SLUICE_ERR_TOPOLOGY;
+        sink->node->part_cb     = cb;
+        sink->node->part_opaque = opaque;
+        return 0;
+}
+
+/* ---- validation and sub-topologies ---- */
+
+/* Label each node with its connected component (via parent/child edges);
+ * components are numbered in the order of their lowest node id. Returns the
+ * number of components. */
+static int label_subtopologies(const sluice_topology_t *t, int *labels) {
+        size_t i;
+        int next = 0;
+        sl_node_t **stack;
+        for (i = 0; i < t->node_cnt; i++)
+                labels[i] = -1;
+        stack = malloc((t->node_cnt + 1) * sizeof(*stack));
+        if (!stack)
+                return -1;
+        for (i = 0; i < t->node_cnt; i++) {
+                size_t sp = 0;
+                if (labels[i] >= 0)
+                        continue;
+                labels[i]   = next;
+                stack[sp++] = t->nodes[i];
+                while (sp > 0) {
+                        sl_node_t *n = stack[--sp];
+                        size_t j;
+                        for (j = 0; j < n->child_cnt + n->parent_cnt; j++) {
+                                sl_node_t *m = j < n->child_cnt
+                                                   ? n->children[j]
+                                                   : n->parents[j - n->child_cnt];
+                                if (labels[m->id] < 0) {
+                                        labels[m->id] = next;
+                                        stack[sp++]   = m;
+                                }
+                        }
+                }
+                next++;
+        }
+        free(stack);
+        return next;
+}
+
+sluice_resp_t sluice_topology_validate(const sluice_topology_t *t,
+                                       char *errstr, size_t errstr_size) {
+        size_t i;
+        int sources = 0;
+        if (!t) {
+                sl_errstr(errstr, errstr_size, "topology is NULL");
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (t->error) {
+                sl_errstr(errstr, errstr_size, "%s", t->error);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        for (i = 0; i < t->node_cnt; i++)
+                if (t->nodes[i]->kind == SL_NODE_SOURCE)
+                        sources++;
+        if (!sources) {
+                sl_errstr(errstr, errstr_size,
+                          "the topology has no source: add one with "
+                          "sluice_stream_from()");
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        return SLUICE_OK;
+}
+
+int sl_topology_freeze(sluice_topology_t *t, char *errstr,
+                       size_t errstr_size) {
+        int *labels, n;
+        size_t i;
+        if (t->frozen)
+                return 0;
+        if (sluice_topology_validate(t, errstr, errstr_size))
+                return SLUICE_ERR_TOPOLOGY;
+        labels = malloc(t->node_cnt * sizeof(int));
+        if (!labels || (n = label_subtopologies(t, labels)) < 0) {
+                free(labels);
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        for (i = 0; i < t->node_cnt; i++)
+                t->nodes[i]->subtopology = labels[i];
+        free(labels);
+        t->subtopology_cnt = n;
+        t->frozen          = 1;
+        return 0;
+}
+
+sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
+                                  const char *topic) {
+        size_t i;
+        const sl_node_t *n = topic_source(t, topic);
+        if (n)
+                return (sl_node_t *)n;
+        for (i = 0; i < t->node_cnt; i++) {
+                sl_node_t *m = t->nodes[i];
+                if (m->kind == SL_NODE_SOURCE && m->has_re &&
+                    regexec(&m->re, topic, 0, NULL, 0) == 0)
+                        return m;
+        }
+        return NULL;
+}
+
+/* ---- describe ---- */
+
+static void describe_list(sl_str_t *s, const char *arrow, sl_node_t **nodes,
+                          size_t cnt) {
+        size_t i;
+        sl_str_printf(s, "      %s ", arrow);
+        if (!cnt)
+                sl_str_printf(s, "none");
+        for (i = 0; i < cnt; i++)
+                sl_str_printf(s, "%s%s", i ? ", " : "", nodes[i]->name);
+        sl_str_printf(s, "\n");
+}
+
+static void describe_topics(sl_str_t *s, const sl_node_t *n) {
+        size_t i;
+        if (n->pattern) {
+                sl_str_printf(s, "(topics: %s)", n->pattern);
+                return;
+        }
+        sl_str_printf(s, "(topics: [");
+        for (i = 0; i < n->topic_cnt; i++)
+                sl_str_printf(s, "%s%s", i ? ", " : "", n->topics[i]);
+        sl_str_printf(s, "])");
+}
+
+char *sluice_topology_describe(const sluice_topology_t *t) {
+        sl_str_t s = {0};
+        int *labels = NULL, cnt = 0, sub;
+        size_t i;
+        if (!t)
+                return NULL;
+        if (t->node_cnt &&
+            (!(labels = malloc(t->node_cnt * sizeof(int))) ||
+             (cnt = label_subtopologies(t, labels)) < 0)) {
+                free(labels);
+                return NULL;
+        }
+        if (!t->node_cnt)
+                cnt = 0;
+        sl_str_printf(&s, "Topologies:\n");
+        for (sub = 0; sub < cnt; sub++) {
+                sl_str_printf(&s, "   Sub-topology: %d\n", sub);
+                for (i = 0; i < t->node_cnt; i++) {
+                        const sl_node_t *n = t->nodes[i];
+                        if (labels[i] != sub)
+                                continue;
+                        if (n->kind == SL_NODE_SOURCE) {
+                                sl_str_printf(&s, "    Source: %s ", n->name);
+                                describe_topics(&s, n);
+                                sl_str_printf(&s, "\n");
+                                describe_list(&s, "-->", n->children,
+                                              n->child_cnt);
+                        } else if (n->kind == SL_NODE_SINK) {
+                                if (n->topic)
+                                        sl_str_printf(&s,
+                                                      "    Sink: %s (topic: "
+                                                      "%s)\n",
+                                                      n->name, n->topic);
+                                else
+                                        sl_str_printf(&s,
+                                                      "    Sink: %s (topic "
+                                                      "extractor)\n",
+                                                      n->name);
+                                describe_list(&s, "<--", n->parents,
+                                              n->parent_cnt);
+                        } else {
+                                sl_str_printf(&s,
+                                              "    Processor: %s (stores: "
+                                              "[])\n",
+                                              n->name);
+                                describe_list(&s, "-->", n->children,
+                                              n->child_cnt);
+                                describe_list(&s, "<--", n->parents,
+                                              n->parent_cnt);
+                        }
+                }
+                sl_str_printf(&s, "\n");
+        }
+        free(labels);
+        return sl_str_take(&s);
+}
+
+/* DOT string literal: escape quotes and backslashes. */
+static void dot_quoted(sl_str_t *s, const char *prefix, const char *text) {
+        sl_str_printf(s, "\"%s", prefix);
+        for (; *text; text++) {
+                if (*text == '"' || *text == '\\')
+                        sl_str_printf(s, "\\%c", *text);
+                else
+                        sl_str_printf(s, "%c", *text);
+        }
+        sl_str_printf(s, "\"");
+}
+
+char *sluice_topology_describe_dot(const sluice_topology_t *t) {
+        sl_str_t s = {0};
+        int *labels = NULL, cnt = 0, sub;
+        size_t i, j;
+        if (!t)
+                return NULL;
+        if (t->node_cnt &&
+            (!(labels = malloc(t->node_cnt * sizeof(int))) ||
+             (cnt = label_subtopologies(t, labels)) < 0)) {
+                free(labels);
+                return NULL;
+        }
+        sl_str_printf(&s, "digraph topology {\n  rankdir=LR;\n  node "
+                          "[fontname=\"Helvetica\", fontsize=10];\n");
+        for (sub = 0; sub < cnt; sub++) {
+                sl_str_printf(&s,
+                              "  subgraph cluster_%d {\n    label=\"Sub-"
+                              "topology %d\";\n    style=rounded;\n",
+                              sub, sub);
+                for (i = 0; i < t->node_cnt; i++) {
+                        const sl_node_t *n = t->nodes[i];
+                        if (labels[i] != sub)
+                                continue;
+                        sl_str_printf(&s, "    ");
+                        dot_quoted(&s, "", n->name);
+                        sl_str_printf(&s, " [shape=%s];\n",
+                                      n->kind == SL_NODE_SOURCE ||
+                                              n->kind == SL_NODE_SINK
+                                          ? "invhouse"
+                                          : "box");
+                }
+                sl_str_printf(&s, "  }\n");
+        }
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                for (j = 0; j < n->child_cnt; j++) {
+                        sl_str_printf(&s, "  ");
+                        dot_quoted(&s, "", n->name);
+                        sl_str_printf(&s, " -> ");
+                        dot_quoted(&s, "", n->children[j]->name);
+                        sl_str_printf(&s, ";\n");
+                }
+                if (n->kind == SL_NODE_SOURCE) {
+                        const char *label = n->pattern;
+                        for (j = 0; j < (label ? 1 : n->topic_cnt); j++) {
+                                const char *topic = label ? label : n->topics[j];
+                                sl_str_printf(&s, "  ");
+                                dot_quoted(&s, "topic:", topic);
+                                sl_str_printf(&s, " [shape=ellipse, label=");
+                                dot_quoted(&s, "", topic);
+                                sl_str_printf(&s, "];\n  ");
+                                dot_quoted(&s, "topic:", topic);
+                                sl_str_printf(&s, " -> ");
+                                dot_quoted(&s, "", n->name);
+                                sl_str_printf(&s, ";\n");
+                        }
+                } else if (n->kind == SL_NODE_SINK) {
+                        const char *topic = n->topic ? n->topic : "(dynamic)";
+                        sl_str_printf(&s, "  ");
+                        dot_quoted(&s, "topic:", topic);
+                        sl_str_printf(&s, " [shape=ellipse, label=");
+                        dot_quoted(&s, "", topic);
+                        sl_str_printf(&s, "];\n  ");
+                        dot_quoted(&s, "", n->name);
+                        sl_str_printf(&s, " -> ");
+                        dot_quoted(&s, "topic:", topic);
+                        sl_str_printf(&s, ";\n");
+                }
+        }
+        sl_str_printf(&s, "}\n");
+        free(labels);
+        return sl_str_take(&s);
+}

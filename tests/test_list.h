@@ -1,0 +1,19 @@
+/*
+ * test_list.h - every unit-test suite, one per concept (libuv style): a
+ * newcomer reads this list to see what is tested. tests/main.c runs them.
+ */
+#ifndef SLUICE_TEST_LIST_H
+#define SLUICE_TEST_LIST_H
+
+#include <check.h>
+
+Suite *suite_conf(void);     /* tests/test_conf.c: keys, values, messages */
+Suite *suite_serde(void);    /* tests/test_serde.c: built-in serdes */
+Suite *suite_topology(void); /* tests/test_topology.c: builder, describe */
+Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
+Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
+
+#define SLUICE_TEST_SUITES                                                     \
+        suite_conf, suite_serde, suite_topology, suite_ops, suite_driver
+
+#endif
