@@ -53,7 +53,7 @@ SHLIB    := $(BUILD)/libsluice.so.$(VERSION)
 STLIB    := $(BUILD)/libsluice.a
 DEPS_OK  := $(BUILD)/.deps-ok
 
-TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c
+TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c tests/kafka_util.c
 TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine

@@ -93,7 +93,7 @@ static bool json_ok(const sluice_record_t *rec, void *opaque) {
 }
 
 static int json_scale_amount(sluice_record_t *rec, void *opaque) {
-        json_t *v = sluice_record_value_edit(rec)->u.json;
+        json_t *v = sluice_record_json_edit(rec);
         json_t *a = json_object_get(v, "amount");
         (void)opaque;
         return json_real_set(a, json_number_value(a) * 1.1);

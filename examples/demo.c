@@ -34,7 +34,7 @@ static bool is_german(const sluice_record_t *rec, void *opaque) {
 
 static int add_eur(sluice_record_t *rec, void *opaque) {
         const double *rate = opaque;
-        json_t *v          = sluice_record_value_edit(rec)->u.json;
+        json_t *v          = sluice_record_json_edit(rec);
         double amount      = json_number_value(json_object_get(v, "amount"));
         return json_object_set_new(v, "amount_eur", json_real(amount * *rate));
 }

@@ -89,7 +89,10 @@ SLUICE_API const char *sluice_err2str(sluice_resp_t err);
  * sluice_record_set_value(), sluice_emit(), ...): bytes and strings are
  * copied (into a per-task buffer; no allocation in the steady state); a JSON
  * value's reference and a SLUICE_VALUE_OBJECT pointer are taken over (Sluice
- * calls json_decref() or the object's free_fn when done with it).
+ * calls json_decref() or the object's free_fn when done with it) - their
+ * constructors say so with the `_new` suffix, as jansson's
+ * json_object_set_new() does. Handing back the record's own current key or
+ * value (e.g. after editing it) is recognised and takes nothing over.
  *
  * Values read from a record (sluice_record_key(), sluice_record_value()) are
  * borrowed: valid until the callback returns. STRING data is always
@@ -171,15 +174,16 @@ static inline sluice_value_t sluice_double(double x) {
         v.u.f64 = x;
         return v;
 }
-/** A JSON value; the reference is taken over when the value is handed in. */
-static inline sluice_value_t sluice_json(struct json_t *j) {
+/** A JSON value; the reference is taken over when the value is handed in
+ *  (use json_incref() first to keep one). */
+static inline sluice_value_t sluice_json_new(struct json_t *j) {
         sluice_value_t v;
         v.type   = SLUICE_VALUE_JSON;
         v.u.json = j;
         return v;
 }
 /** A user object, released with @p free_fn (may be NULL) when done. */
-static inline sluice_value_t sluice_object(void *ptr, void (*free_fn)(void *)) {
+static inline sluice_value_t sluice_object_new(void *ptr, void (*free_fn)(void *)) {
         sluice_value_t v;
         v.type          = SLUICE_VALUE_OBJECT;
         v.u.obj.ptr     = ptr;
@@ -337,9 +341,9 @@ typedef void(sluice_log_cb)(sluice_log_level_t level, const char *facility,
                             const char *message, void *opaque);
 
 /**
- * Route the library's log lines to @p cb (NULL restores the default, which
- * writes lines of level <= @p max_level to stderr). @p cb may be called from
- * any thread that runs Sluice code.
+ * Route the library's log lines of level <= @p max_level to @p cb (NULL
+ * restores the default: stderr). @p cb may be called from any thread that
+ * runs Sluice code, and must be thread-safe.
  */
 SLUICE_API void sluice_conf_set_log_cb(sluice_conf_t *conf, sluice_log_cb *cb,
                                        sluice_log_level_t max_level,
@@ -395,13 +399,16 @@ SLUICE_API int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key);
 SLUICE_API int sluice_record_set_value(sluice_record_t *rec,
                                        sluice_value_t value);
 /**
- * @returns the value for in-place modification (e.g. json_object_set_new()
- *   on a JSON value). Marks the value changed, so it is serialized again at
- *   the sink. If the JSON value is shared with another branch of the
- *   topology, this returns a private deep copy. NULL on OOM.
+ * @returns the record's JSON value for in-place modification (e.g.
+ *   json_object_set_new() on it), or NULL if the value is not JSON (or on
+ *   OOM). Marks the value changed, so it is serialized again at the sink.
+ *   If the JSON value is shared (with another branch of the topology, or
+ *   through a reference the callback holds), the record first gets a
+ *   private deep copy: other records never see the edit. Borrowed: valid
+ *   until the callback returns.
  */
-SLUICE_API sluice_value_t *sluice_record_value_edit(sluice_record_t *rec);
-/** Set the timestamp (ms since the epoch, >= 0). */
+SLUICE_API struct json_t *sluice_record_json_edit(sluice_record_t *rec);
+/** Set the timestamp (ms since the epoch; Kafka rejects negative ones). */
 SLUICE_API void sluice_record_set_timestamp(sluice_record_t *rec, int64_t ts);
 /** Append a header (name and value are copied). @returns 0 or NOMEM. */
 SLUICE_API int sluice_record_header_add(sluice_record_t *rec, const char *name,
@@ -446,8 +453,9 @@ typedef const char *(sluice_topic_cb)(const sluice_record_t *rec,
                                       void *opaque);
 /**
  * Chooses the partition for a record at a sink, given its serialized key.
- * @returns a partition in [0, partition_cnt), or -1 for the default
- *   partitioner (murmur2 of the key, as Kafka's Java clients).
+ * @returns a partition in [0, partition_cnt), or -1 for the producer's
+ *   partitioner: murmur2 of the key as Kafka's Java clients (and so Kafka
+ *   Streams) compute it, unless `producer.partitioner` says otherwise.
  */
 typedef int32_t(sluice_partitioner_cb)(const sluice_record_t *rec,
                                        const void *key, size_t key_len,
@@ -458,15 +466,17 @@ typedef int32_t(sluice_partitioner_cb)(const sluice_record_t *rec,
  *
  * A topology is a graph of nodes built with the calls below. Builder calls
  * never crash on bad input: a mistake is recorded in the topology and
- * reported, with a message naming the call and the node, by
- * sluice_topology_validate() and when a driver or app is created from it
- * (the first mistake wins). Builder calls return NULL only for a NULL input
- * handle or on OOM.
+ * reported, with a message naming the call (and topic or node where one is
+ * involved), by sluice_topology_validate() and when a driver or app is
+ * created from it (the first mistake wins). A builder call returns NULL (or
+ * an error code) for a NULL input handle, on OOM, and after recording a
+ * mistake; passing that NULL on to the next call is harmless.
  *
- * A topology is not thread-safe while being built. Once a driver or app is
- * created from it, it is frozen: further builder calls fail, and it may be
- * shared read-only by any number of drivers and apps on any threads. It must
- * outlive them all.
+ * A topology is not thread-safe while being built. The first driver or app
+ * created from it freezes it (create that one before sharing the topology
+ * between threads): then builder calls on it return NULL / an error and
+ * change nothing, and it may be shared read-only by any number of drivers
+ * and apps on any threads. It must outlive them all.
  *
  * Serdes: a stream carries the serdes of its source; map-like operators keep
  * them (declare a change with sluice_stream_with_serdes()). Serdes are
@@ -650,7 +660,8 @@ SLUICE_API int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
 SLUICE_API int sluice_driver_pipe_str(sluice_driver_t *drv, const char *topic,
                                       const char *key, const char *value,
                                       int64_t timestamp);
-/** @returns the message of the last failed call (borrowed), or "". */
+/** @returns the message of the last failed sluice_driver_pipe*() call, or
+ *   "" after one that succeeded (borrowed, valid until the next pipe). */
 SLUICE_API const char *sluice_driver_last_error(const sluice_driver_t *drv);
 
 /** A record a sink wrote, as bytes. */
@@ -682,6 +693,140 @@ SLUICE_API size_t sluice_driver_queued(const sluice_driver_t *drv,
  */
 SLUICE_API int sluice_driver_set_partitions(sluice_driver_t *drv,
                                             const char *topic, int32_t cnt);
+
+/* ------------------------------------------------------------------------ */
+/** @name Application runtime (Kafka)
+ *
+ * Runs a topology on Kafka: `num.stream.threads` stream threads, each with
+ * one consumer in the group `application.id` and one producer; one task per
+ * assigned partition number of each sub-topology, running the same task
+ * code as the test driver. At-least-once: every `commit.interval.ms` (and on
+ * revocation and close) a thread flushes its producer, then commits the
+ * offsets of the records it processed (+1), never the fetch position.
+ *
+ * Embedded mode: with `sluice.embedded=true` the app starts librdkafka's
+ * in-process mock cluster, points every client at it and creates the source
+ * topics it reads (`sluice.embedded.partitions`, default 4). The mock is not
+ * a broker (no Admin API, no aborted-transaction filtering): it serves demos
+ * and plumbing tests, never proofs of Kafka behaviour.
+ */
+typedef struct sluice_app_s sluice_app_t;
+
+typedef enum sluice_app_state_e {
+        SLUICE_APP_CREATED = 0,
+        SLUICE_APP_REBALANCING,
+        SLUICE_APP_RUNNING,
+        SLUICE_APP_PENDING_SHUTDOWN,
+        SLUICE_APP_NOT_RUNNING,
+        SLUICE_APP_ERROR
+} sluice_app_state_t;
+
+/** @returns a static name for @p state ("RUNNING", ...). */
+SLUICE_API const char *sluice_app_state_name(sluice_app_state_t state);
+
+/**
+ * Called on every state change, from the thread that caused it (a stream
+ * thread, or the caller of sluice_app_start()/sluice_app_close()), in
+ * order. It may read the app (sluice_app_state(), sluice_app_error()) but
+ * must not call sluice_app_close() or sluice_app_destroy().
+ */
+typedef void(sluice_state_cb)(sluice_app_t *app, sluice_app_state_t old_state,
+                              sluice_app_state_t new_state, void *opaque);
+
+/**
+ * Create an application for @p t (borrowed; must outlive the app; frozen)
+ * with @p conf (taken over on success). Needs `application.id`, and
+ * `bootstrap.servers` unless `sluice.embedded=true`. In embedded mode the
+ * mock cluster is started here.
+ * @returns the app in state CREATED, or NULL with the reason in @p errstr
+ *   (the topology's first builder mistake, a missing key, ...).
+ */
+SLUICE_API sluice_app_t *sluice_app_new(sluice_topology_t *t,
+                                        sluice_conf_t *conf, char *errstr,
+                                        size_t errstr_size);
+/** Set the state listener; call before sluice_app_start(). */
+SLUICE_API void sluice_app_set_state_cb(sluice_app_t *app, sluice_state_cb *cb,
+                                        void *opaque);
+/**
+ * Check that every source topic exists (naming the first missing one),
+ * create the clients and start the stream threads.
+ * @returns 0, or an error with the reason in @p errstr (state ERROR).
+ */
+SLUICE_API int sluice_app_start(sluice_app_t *app, char *errstr,
+                                size_t errstr_size);
+/**
+ * Stop: each thread commits what it processed, leaves the group and exits;
+ * returns when all have. Thread-safe; may be called more than once.
+ */
+SLUICE_API void sluice_app_close(sluice_app_t *app);
+/** Close if needed, then free the app and its conf. */
+SLUICE_API void sluice_app_destroy(sluice_app_t *app);
+/** @returns the current state. Thread-safe. */
+SLUICE_API sluice_app_state_t sluice_app_state(const sluice_app_t *app);
+/**
+ * @returns the reason the app went to ERROR (borrowed, valid until
+ *   destroy), or "" if it did not. Thread-safe.
+ */
+SLUICE_API const char *sluice_app_error(const sluice_app_t *app);
+/**
+ * @returns the bootstrap servers every client of the app uses (for embedded
+ *   mode: the mock cluster's), borrowed until destroy.
+ */
+SLUICE_API const char *sluice_app_bootstrap_servers(const sluice_app_t *app);
+/** @returns records processed so far, over all threads. Thread-safe. */
+SLUICE_API uint64_t sluice_app_processed(const sluice_app_t *app);
+
+/**
+ * Start the app and block until it stops: until another thread calls
+ * sluice_app_close(), or a fatal error. @returns 0 after a clean close, or
+ * an error with the reason in @p errstr (also sluice_app_error()).
+ */
+SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
+                              size_t errstr_size);
+
+/**
+ * Metrics as a JSON object: state, records processed; per thread records
+ * consumed, processed, produced, skipped (by reason), dead-lettered,
+ * commits and their latency, rebalances; per task the same counters; the
+ * consumer lag per assigned partition; and librdkafka's own statistics
+ * (`"librdkafka":{"consumer":...,"producer":...}`, null unless
+ * `statistics.interval.ms` is set). Figures are at most ~100 ms old.
+ * @returns a malloc'ed string the caller frees with free(), or NULL on OOM.
+ * Thread-safe.
+ */
+SLUICE_API char *sluice_app_metrics_json(const sluice_app_t *app);
+
+/**
+ * @name Driving the app from the host's own event loop
+ *
+ * With `num.stream.threads=0` the app has no thread of its own: after
+ * sluice_app_start() the host calls sluice_app_step() from its loop, when
+ * sluice_app_fd() is readable (poll/epoll/libuv) or sluice_app_timeout_ms()
+ * has passed. Everything then runs on the host's thread.
+ *
+ * @code
+ *   struct pollfd p = { .fd = sluice_app_fd(app), .events = POLLIN };
+ *   for (;;) {
+ *           int more = sluice_app_step(app, 500);
+ *           if (more < 0) break;
+ *           if (!more) poll(&p, 1, sluice_app_timeout_ms(app));
+ *   }
+ * @endcode
+ */
+/** @returns a file descriptor that becomes readable when the app has work
+ *   (edge-triggered; Sluice drains it), or -1 unless num.stream.threads=0. */
+SLUICE_API int sluice_app_fd(const sluice_app_t *app);
+/**
+ * Process up to @p budget records without blocking, serve rebalances and
+ * delivery reports, and commit when due.
+ * @returns 1 if work remains (call again before waiting), 0 if the host may
+ *   wait on the fd, or a negative error (SLUICE_ERR_STATE once the app has
+ *   failed or closed: see sluice_app_error()).
+ */
+SLUICE_API int sluice_app_step(sluice_app_t *app, int budget);
+/** @returns how long the host may wait on the fd before calling
+ *   sluice_app_step() anyway (ms), or -1 unless num.stream.threads=0. */
+SLUICE_API int sluice_app_timeout_ms(const sluice_app_t *app);
 
 #ifdef __cplusplus
 }

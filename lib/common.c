@@ -216,11 +216,11 @@ void sl_log(const sluice_conf_t *conf, sluice_log_level_t level,
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
-        if (conf && conf->log_cb) {
-                conf->log_cb(level, facility, buf, conf->log_opaque);
+        if (level > (conf ? conf->log_level : SLUICE_LOG_NOTICE))
                 return;
-        }
-        if (level <= (conf ? conf->log_level : SLUICE_LOG_NOTICE))
+        if (conf && conf->log_cb)
+                conf->log_cb(level, facility, buf, conf->log_opaque);
+        else
                 fprintf(stderr, "%%%d|SLUICE|%s| %s\n", (int)level, facility,
                         buf);
 }

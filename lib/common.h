@@ -38,7 +38,8 @@ char *sl_strdup(const char *s);
 typedef struct sl_chunk_s {
         struct sl_chunk_s *next;
         size_t size, used;
-        /* followed by size bytes, max-aligned */
+        size_t pad; /* the header is 32 bytes: data is 16-aligned */
+        /* followed by size bytes */
 } sl_chunk_t;
 
 typedef struct sl_arena_s {

@@ -49,6 +49,7 @@ sluice_conf_t *sluice_conf_new(void) {
         conf->guarantee          = SL_ALOS;
         conf->commit_interval_ms = -1;
         conf->num_stream_threads = 1;
+        conf->embedded_partitions = 4;
         conf->log_level          = SLUICE_LOG_NOTICE;
         return conf;
 }
@@ -68,6 +69,7 @@ void sluice_conf_destroy(sluice_conf_t *conf) {
         free(conf->props);
         free(conf->application_id);
         free(conf->state_dir);
+        free(conf->dlq_topic);
         free(conf);
 }
 
@@ -82,13 +84,18 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->guarantee          = src->guarantee;
         conf->commit_interval_ms = src->commit_interval_ms;
         conf->num_stream_threads = src->num_stream_threads;
+        conf->embedded           = src->embedded;
+        conf->embedded_partitions = src->embedded_partitions;
         conf->log_cb             = src->log_cb;
         conf->log_level          = src->log_level;
         conf->log_opaque         = src->log_opaque;
         conf->application_id     = sl_strdup(src->application_id);
         conf->state_dir          = sl_strdup(src->state_dir);
+        conf->deser_handler      = src->deser_handler;
+        conf->dlq_topic          = sl_strdup(src->dlq_topic);
         if ((src->application_id && !conf->application_id) ||
-            (src->state_dir && !conf->state_dir))
+            (src->state_dir && !conf->state_dir) ||
+            (src->dlq_topic && !conf->dlq_topic))
                 goto oom;
         if (src->prop_cnt) {
                 conf->props = calloc(src->prop_cnt, sizeof(*conf->props));
@@ -221,6 +228,49 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                         return 1;
                 }
                 conf->num_stream_threads = n;
+        } else if (!strcmp(key, "default.deserialization.exception.handler")) {
+                if (!strcmp(value, "log_and_fail"))
+                        conf->deser_handler = SL_DESER_FAIL;
+                else if (!strcmp(value, "log_and_continue"))
+                        conf->deser_handler = SL_DESER_CONTINUE;
+                else if (!strcmp(value, "dead_letter"))
+                        conf->deser_handler = SL_DESER_DLQ;
+                else {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected log_and_fail, "
+                                       "log_and_continue or dead_letter");
+                        return 1;
+                }
+        } else if (!strcmp(key, "errors.deadletterqueue.topic.name")) {
+                char why[300];
+                if (!sl_topic_name_valid(value, why, sizeof(why))) {
+                        *res = invalid(errstr, errstr_size, key, value, why);
+                        return 1;
+                }
+                char *v = sl_strdup(value);
+                if (!v) {
+                        *res = SLUICE_ERR_NOMEM;
+                        return 1;
+                }
+                free(conf->dlq_topic);
+                conf->dlq_topic = v;
+        } else if (!strcmp(key, "sluice.embedded")) {
+                if (!strcmp(value, "true"))
+                        conf->embedded = 1;
+                else if (!strcmp(value, "false"))
+                        conf->embedded = 0;
+                else {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected true or false");
+                        return 1;
+                }
+        } else if (!strcmp(key, "sluice.embedded.partitions")) {
+                if (parse_int(value, 1, 1000, &n)) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected an integer from 1 to 1000");
+                        return 1;
+                }
+                conf->embedded_partitions = n;
         } else if (!strcmp(key, "state.dir")) {
                 if (!*value) {
                         *res = invalid(errstr, errstr_size, key, value,
@@ -237,7 +287,7 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
         } else {
                 return 0;
         }
-        *res = prop_store(conf, SL_SCOPE_ALL, key, key, value);
+        *res = prop_store(conf, SL_SCOPE_SLUICE, key, key, value);
         return 1;
 }
 
@@ -316,6 +366,25 @@ sluice_resp_t sluice_conf_set(sluice_conf_t *conf, const char *key,
         return res;
 }
 
+int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
+                  rd_kafka_conf_t *rkconf, char *errstr, size_t errstr_size) {
+        size_t i;
+        for (i = 0; i < conf->prop_cnt; i++) {
+                const sl_prop_t *p = &conf->props[i];
+                char rkerr[SL_ERRSTR_SIZE];
+                if (p->scope != SL_SCOPE_ALL && p->scope != scope)
+                        continue;
+                if (rd_kafka_conf_set(rkconf, p->key, p->value, rkerr,
+                                      sizeof(rkerr)) != RD_KAFKA_CONF_OK) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property \"%s\": %s",
+                                  p->full, rkerr);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf) {
         if (conf->commit_interval_ms >= 0)
                 return conf->commit_interval_ms;
@@ -339,6 +408,12 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return conf->guarantee == SL_EOS_V2 ? "100" : "30000";
         if (!strcmp(key, "num.stream.threads"))
                 return "1";
+        if (!strcmp(key, "sluice.embedded"))
+                return "false";
+        if (!strcmp(key, "default.deserialization.exception.handler"))
+                return "log_and_fail";
+        if (!strcmp(key, "sluice.embedded.partitions"))
+                return "4";
         return NULL;
 }
 

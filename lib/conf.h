@@ -11,8 +11,12 @@ typedef enum {
         SL_EOS_V2    /* exactly_once_v2 */
 } sl_guarantee_t;
 
+/* default.deserialization.exception.handler */
+enum { SL_DESER_FAIL = 0, SL_DESER_CONTINUE, SL_DESER_DLQ };
+
 /* Which clients a passthrough property applies to. */
 typedef enum {
+        SL_SCOPE_SLUICE = -1, /* one of Sluice's own keys */
         SL_SCOPE_ALL = 0,
         SL_SCOPE_CONSUMER,
         SL_SCOPE_PRODUCER,
@@ -33,6 +37,10 @@ struct sluice_conf_s {
         sl_guarantee_t guarantee;
         int commit_interval_ms; /* -1: default for the guarantee */
         int num_stream_threads;
+        int deser_handler;       /* SL_DESER_* */
+        char *dlq_topic;         /* errors.deadletterqueue.topic.name */
+        int embedded;            /* sluice.embedded */
+        int embedded_partitions; /* sluice.embedded.partitions */
 
         /* every key set, in order: Sluice's own and passthrough */
         sl_prop_t *props;
@@ -42,6 +50,13 @@ struct sluice_conf_s {
         sluice_log_level_t log_level;
         void *log_opaque;
 };
+
+/* Apply the passthrough properties for a client of @scope to @rkconf.
+ * Returns 0 or -1 with errstr. */
+struct rd_kafka_conf_s;
+int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
+                  struct rd_kafka_conf_s *rkconf, char *errstr,
+                  size_t errstr_size);
 
 /* Effective commit interval (default depends on the guarantee). */
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf);

@@ -6,9 +6,12 @@
  * rewound after each input record. A node hands its record to its children
  * depth-first: the last child gets the record itself, the others a shallow
  * copy that owns nothing (a child that edits a shared JSON value gets a deep
- * copy, see sluice_record_value_edit()).
+ * copy, see sluice_record_json_edit()).
  */
 #include "task.h"
+#include "conf.h"
+
+#include <stdio.h>
 
 #include <jansson.h>
 #include <string.h>
@@ -85,9 +88,23 @@ static int value_adopt(sl_task_t *task, sluice_value_t *v, int *owned) {
         return 0;
 }
 
+/* Is @v the very JSON value / object @cur already holds? */
+static int same_ref(const sluice_value_t *v, const sluice_value_t *cur) {
+        return (v->type == SLUICE_VALUE_JSON && cur->type == SLUICE_VALUE_JSON &&
+                v->u.json == cur->u.json) ||
+               (v->type == SLUICE_VALUE_OBJECT &&
+                cur->type == SLUICE_VALUE_OBJECT &&
+                v->u.obj.ptr == cur->u.obj.ptr);
+}
+
 int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
-        int owned, err = value_adopt(rec->task, &key, &owned);
-        if (err)
+        int owned, err;
+        if (same_ref(&key, &rec->key)) { /* handed back: nothing changes */
+                rec->flags |= SL_REC_KEY_SET;
+                rec->raw_key_serde = NULL;
+                return 0;
+        }
+        if ((err = value_adopt(rec->task, &key, &owned)))
                 return err;
         if (rec->flags & SL_REC_KEY_OWNED)
                 value_release(&rec->key);
@@ -100,8 +117,13 @@ int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
 }
 
 int sluice_record_set_value(sluice_record_t *rec, sluice_value_t value) {
-        int owned, err = value_adopt(rec->task, &value, &owned);
-        if (err)
+        int owned, err;
+        if (same_ref(&value, &rec->value)) {
+                rec->flags |= SL_REC_VALUE_SET;
+                rec->raw_value_serde = NULL;
+                return 0;
+        }
+        if ((err = value_adopt(rec->task, &value, &owned)))
                 return err;
         if (rec->flags & SL_REC_VALUE_OWNED)
                 value_release(&rec->value);
@@ -113,19 +135,25 @@ int sluice_record_set_value(sluice_record_t *rec, sluice_value_t value) {
         return 0;
 }
 
-sluice_value_t *sluice_record_value_edit(sluice_record_t *rec) {
-        if (rec->value.type == SLUICE_VALUE_JSON &&
-            !(rec->flags & SL_REC_VALUE_OWNED)) {
-                /* shared with a sibling branch: copy on write */
-                json_t *copy = json_deep_copy(rec->value.u.json);
+json_t *sluice_record_json_edit(sluice_record_t *rec) {
+        json_t *j;
+        if (rec->value.type != SLUICE_VALUE_JSON || !rec->value.u.json)
+                return NULL;
+        j = rec->value.u.json;
+        if (!(rec->flags & SL_REC_VALUE_OWNED) || j->refcount > 1) {
+                /* shared (a sibling branch, another record, a reference the
+                 * user kept): copy on write */
+                json_t *copy = json_deep_copy(j);
                 if (!copy)
                         return NULL;
+                if (rec->flags & SL_REC_VALUE_OWNED)
+                        json_decref(j);
                 rec->value.u.json = copy;
                 rec->flags |= SL_REC_VALUE_OWNED;
         }
         rec->flags |= SL_REC_VALUE_SET;
         rec->raw_value_serde = NULL;
-        return &rec->value;
+        return rec->value.u.json;
 }
 
 void sluice_record_set_timestamp(sluice_record_t *rec, int64_t ts) {
@@ -229,13 +257,54 @@ struct sluice_emitter_s {
         const sl_node_t *node;
         const sluice_record_t *in;
         int values_only;
+        int err; /* first error; later emits are refused with it */
 };
+
+/* A value emitted from the input record itself is shared, not taken over:
+ * take a reference of our own (objects cannot be shared: refuse). */
+static int emit_share(const sluice_record_t *in, sluice_value_t *v) {
+        if (v->type == SLUICE_VALUE_JSON &&
+            ((in->key.type == SLUICE_VALUE_JSON && in->key.u.json == v->u.json) ||
+             (in->value.type == SLUICE_VALUE_JSON &&
+              in->value.u.json == v->u.json)))
+                json_incref(v->u.json);
+        else if (v->type == SLUICE_VALUE_OBJECT &&
+                 ((in->key.type == SLUICE_VALUE_OBJECT &&
+                   in->key.u.obj.ptr == v->u.obj.ptr) ||
+                  (in->value.type == SLUICE_VALUE_OBJECT &&
+                   in->value.u.obj.ptr == v->u.obj.ptr)))
+                return -1;
+        return 0;
+}
 
 static int emit(sluice_emitter_t *out, const sluice_value_t *key,
                 sluice_value_t value) {
         const sluice_record_t *in = out->in;
         sluice_record_t rec;
         int err, owned;
+        sluice_value_t k;
+
+        int kbad = 0, vbad;
+
+        if (key) {
+                k    = *key;
+                kbad = emit_share(in, &k);
+        }
+        vbad = emit_share(in, &value);
+        if (out->err || kbad || vbad) {
+                /* refuse, releasing what was handed over */
+                if (key && !kbad)
+                        value_release(&k);
+                if (!vbad)
+                        value_release(&value);
+                if (!out->err)
+                        out->err = fail(out->task, out->node,
+                                        SLUICE_ERR_CALLBACK, "%s",
+                                        "the input's object key or value "
+                                        "cannot be emitted (objects cannot "
+                                        "be shared)");
+                return out->err;
+        }
 
         /* A fresh record: the input's metadata, no raw bytes unless the key
          * is the input's own. */
@@ -243,11 +312,10 @@ static int emit(sluice_emitter_t *out, const sluice_value_t *key,
         rec.flags           = 0;
         rec.raw_value_serde = NULL;
         if (key) {
-                sluice_value_t k = *key;
                 rec.raw_key_serde = NULL;
                 if ((err = value_adopt(out->task, &k, &owned))) {
                         value_release(&value);
-                        return err;
+                        return out->err = err;
                 }
                 rec.key = k;
                 if (owned)
@@ -255,27 +323,23 @@ static int emit(sluice_emitter_t *out, const sluice_value_t *key,
         }
         if ((err = value_adopt(out->task, &value, &owned))) {
                 record_release(&rec);
-                return err;
+                return out->err = err;
         }
         rec.value = value;
         if (owned)
                 rec.flags |= SL_REC_VALUE_OWNED;
         err = forward(out->task, out->node, &rec);
         record_release(&rec);
-        return err;
+        return out->err = err;
 }
 
 int sluice_emit(sluice_emitter_t *out, sluice_value_t key,
                 sluice_value_t value) {
-        if (out->values_only) {
-                sluice_value_t k = key;
-                value_release(&k);
-                value_release(&value);
-                return fail(out->task, out->node, SLUICE_ERR_CALLBACK,
-                            "%s: flat_map_values may not change the key "
-                            "(use sluice_emit_value)",
-                            "sluice_emit");
-        }
+        if (out->values_only && !out->err)
+                out->err = fail(out->task, out->node, SLUICE_ERR_CALLBACK,
+                                "%s: flat_map_values may not change the key "
+                                "(use sluice_emit_value)",
+                                "sluice_emit");
         return emit(out, &key, value);
 }
 
@@ -319,18 +383,16 @@ static int process(sl_task_t *task, const sl_node_t *node,
 
         case SL_NODE_FLAT_MAP:
         case SL_NODE_FLAT_MAP_VALUES: {
-                sluice_emitter_t out = {task, node, rec,
-                                        node->kind ==
-                                            SL_NODE_FLAT_MAP_VALUES};
-                int err;
-                task->errstr[0] = '\0';
-                err             = node->cb.flat(rec, &out, node->opaque);
-                if (err) {
-                        if (!task->errstr[0])
-                                return fail(task, node, SLUICE_ERR_CALLBACK,
-                                            "%s callback failed", "flat_map");
-                        return err < 0 ? err : SLUICE_ERR_CALLBACK;
-                }
+                sluice_emitter_t out = {
+                    task, node, rec, node->kind == SL_NODE_FLAT_MAP_VALUES, 0};
+                int err = node->cb.flat(rec, &out, node->opaque);
+                /* a failed emit fails the record, whatever the callback
+                 * returned after it */
+                if (out.err)
+                        return out.err;
+                if (err)
+                        return fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "%s callback failed", "flat_map");
                 return 0;
         }
 
@@ -420,10 +482,20 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                             num);
                         }
                 }
-                if (task->write(task->io_opaque, node, topic, partition, k,
-                                klen, v, vlen, rec->timestamp, rec->headers,
-                                rec->header_cnt, why, sizeof(why)))
-                        return fail(task, node, SLUICE_ERR_STATE, "%s", why);
+                {
+                        int werr = task->write(task->io_opaque, node, topic,
+                                               partition, k, klen, v, vlen,
+                                               rec->timestamp, rec->headers,
+                                               rec->header_cnt, why,
+                                               sizeof(why));
+                        if (werr)
+                                return fail(task, node,
+                                            werr < 0 && werr != -1
+                                                ? werr
+                                                : SLUICE_ERR_STATE,
+                                            "%s", why);
+                }
+                task->produced++;
                 return 0;
         }
 }
@@ -476,6 +548,76 @@ static int decode(sl_task_t *task, const sl_node_t *source,
         return 0;
 }
 
+int sl_task_conf_check(const sluice_conf_t *conf, char *errstr,
+                       size_t errstr_size) {
+        if (conf && conf->deser_handler == SL_DESER_DLQ && !conf->dlq_topic) {
+                sl_errstr(errstr, errstr_size,
+                          "default.deserialization.exception.handler="
+                          "dead_letter needs "
+                          "errors.deadletterqueue.topic.name");
+                return -1;
+        }
+        return 0;
+}
+
+/* An undecodable record: the handler decides (see task.h). */
+static int deser_failed(sl_task_t *task, const sl_node_t *source,
+                        const char *topic, int32_t partition, int64_t offset,
+                        const void *key, size_t key_len, const void *value,
+                        size_t value_len, int64_t timestamp,
+                        const sluice_header_t *headers, size_t header_cnt) {
+        const sluice_conf_t *conf = task->conf;
+        int handler = conf ? conf->deser_handler : SL_DESER_FAIL;
+        char why[SL_ERRSTR_SIZE];
+
+        if (handler == SL_DESER_FAIL)
+                return SLUICE_ERR_SERDE;
+        if (handler == SL_DESER_CONTINUE) {
+                sl_log(conf, SLUICE_LOG_WARNING, "DESER",
+                       "skipping record at topic \"%s\" partition %d offset "
+                       "%lld: %s",
+                       topic, (int)partition, (long long)offset,
+                       task->errstr);
+                task->skipped++;
+                return 0;
+        }
+        /* dead letter: the record as it came, the reason in headers */
+        {
+                char pbuf[16], obuf[24];
+                sluice_header_t *h = sl_arena_alloc(
+                    &task->arena, (header_cnt + 4) * sizeof(*h));
+                if (!h)
+                        return SLUICE_ERR_NOMEM;
+                if (header_cnt)
+                        memcpy(h, headers, header_cnt * sizeof(*h));
+                snprintf(pbuf, sizeof(pbuf), "%d", (int)partition);
+                snprintf(obuf, sizeof(obuf), "%lld", (long long)offset);
+                h[header_cnt].name      = "__streams.errors.message";
+                h[header_cnt].value     = task->errstr;
+                h[header_cnt].len       = strlen(task->errstr);
+                h[header_cnt + 1].name  = "__streams.errors.topic";
+                h[header_cnt + 1].value = topic;
+                h[header_cnt + 1].len   = strlen(topic);
+                h[header_cnt + 2].name  = "__streams.errors.partition";
+                h[header_cnt + 2].value = pbuf;
+                h[header_cnt + 2].len   = strlen(pbuf);
+                h[header_cnt + 3].name  = "__streams.errors.offset";
+                h[header_cnt + 3].value = obuf;
+                h[header_cnt + 3].len   = strlen(obuf);
+                if (task->write(task->io_opaque, source, conf->dlq_topic, -1,
+                                key, key_len, value, value_len, timestamp, h,
+                                header_cnt + 4, why, sizeof(why))) {
+                        sl_errstr(task->errstr, sizeof(task->errstr),
+                                  "node \"%s\": cannot write to the "
+                                  "dead-letter topic \"%s\": %s",
+                                  source->name, conf->dlq_topic, why);
+                        return SLUICE_ERR_STATE;
+                }
+                task->dead_lettered++;
+                return 0;
+        }
+}
+
 int sl_task_process(sl_task_t *task, const sl_node_t *source,
                     const char *topic, int32_t partition, int64_t offset,
                     const void *key, size_t key_len, const void *value,
@@ -484,6 +626,7 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         sluice_record_t rec;
         int err, owned;
 
+        task->consumed++;
         rec.flags           = 0;
         rec.timestamp       = timestamp;
         rec.headers         = headers;
@@ -502,19 +645,26 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
 
         err = decode(task, source, source->key_serde, "key", key, key_len,
                      &rec.key, &owned);
-        if (err)
-                goto done;
-        if (owned)
-                rec.flags |= SL_REC_KEY_OWNED;
-        err = decode(task, source, source->value_serde, "value", value,
-                     value_len, &rec.value, &owned);
-        if (err)
-                goto done;
-        if (owned)
-                rec.flags |= SL_REC_VALUE_OWNED;
-
-        err = forward(task, source, &rec);
-done:
+        if (!err) {
+                if (owned)
+                        rec.flags |= SL_REC_KEY_OWNED;
+                err = decode(task, source, source->value_serde, "value", value,
+                             value_len, &rec.value, &owned);
+                if (!err && owned)
+                        rec.flags |= SL_REC_VALUE_OWNED;
+        }
+        if (err == SLUICE_ERR_SERDE) {
+                record_release(&rec);
+                err = deser_failed(task, source, topic, partition, offset, key,
+                                   key_len, value, value_len, timestamp,
+                                   headers, header_cnt);
+                sl_arena_reset(&task->arena);
+                return err;
+        }
+        if (!err)
+                err = forward(task, source, &rec);
+        if (!err)
+                task->processed++;
         record_release(&rec);
         sl_arena_reset(&task->arena);
         return err;

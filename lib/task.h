@@ -56,6 +56,12 @@ struct sl_task_s {
         sl_partition_cnt_fn *partition_cnt;
         void *io_opaque;
         char errstr[SL_ERRSTR_SIZE];
+        /* counters, read by the owner of the task */
+        uint64_t consumed;      /* records handed to sl_task_process */
+        uint64_t processed;     /* ... that went through without error */
+        uint64_t skipped;       /* undecodable, skipped by the handler */
+        uint64_t dead_lettered; /* undecodable, sent to the DLQ topic */
+        uint64_t produced;      /* records written by sinks */
 };
 
 void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
@@ -65,8 +71,18 @@ void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
 void sl_task_destroy(sl_task_t *task);
 
 /*
+ * Check the conf's runtime settings that the task relies on (e.g. the
+ * dead-letter handler needs its topic). conf may be NULL. 0 or -1+errstr.
+ */
+int sl_task_conf_check(const sluice_conf_t *conf, char *errstr,
+                       size_t errstr_size);
+
+/*
  * Process one input record that @source read from @topic. @key / @value NULL
- * are Kafka nulls. Returns 0, or an error with task->errstr set.
+ * are Kafka nulls. A record the source cannot decode goes to the conf's
+ * deserialization handler (fail: the error; log_and_continue: logged,
+ * counted, 0; dead_letter: written as it came to the DLQ topic with the
+ * reason in headers, 0). Returns 0, or an error with task->errstr set.
  */
 int sl_task_process(sl_task_t *task, const sl_node_t *source,
                     const char *topic, int32_t partition, int64_t offset,

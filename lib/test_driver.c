@@ -42,6 +42,9 @@ typedef struct feedback_s {
         size_t header_cnt;
 } feedback_t;
 
+/* How many records one pipe may feed back into sources. */
+#define SL_DRIVER_MAX_FEEDBACK 100000
+
 typedef struct in_topic_s {
         char *topic;
         sl_node_t *source;
@@ -79,8 +82,9 @@ static out_queue_t *out_queue(sluice_driver_t *drv, const char *topic,
                 out_queue_t *o = realloc(drv->out, cap * sizeof(*o));
                 if (!o)
                         return NULL;
-                drv->out     = o;
-                drv->out_cap = cap;
+                drv->out      = o;
+                drv->out_cap  = cap;
+                drv->last_out = NULL; /* pointed into the old array */
         }
         memset(&drv->out[drv->out_cnt], 0, sizeof(out_queue_t));
         drv->out[drv->out_cnt].topic = sl_strdup(topic);
@@ -263,7 +267,8 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
                                                "is NULL");
                 return NULL;
         }
-        if (sl_rdkafka_version_check(errstr, errstr_size))
+        if (sl_rdkafka_version_check(errstr, errstr_size) ||
+            sl_task_conf_check(conf, errstr, errstr_size))
                 return NULL;
         if (sl_topology_freeze(t, errstr, errstr_size))
                 return NULL;
@@ -377,7 +382,7 @@ int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
                        const void *key, size_t key_len, const void *value,
                        size_t value_len, int64_t timestamp,
                        const sluice_header_t *headers, size_t header_cnt) {
-        int err;
+        int err, rounds = 0;
         size_t i;
         if (!drv || !topic || (header_cnt && !headers)) {
                 if (drv)
@@ -385,7 +390,7 @@ int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
                                  "sluice_driver_pipe: invalid argument");
                 return SLUICE_ERR_INVALID_ARG;
         }
-        for (i = 0; i < header_cnt; i++)
+        for (i = 0; i < header_cnt; i++) {
                 if (!headers[i].name) {
                         snprintf(drv->errstr, sizeof(drv->errstr),
                                  "sluice_driver_pipe: header %zu has no "
@@ -393,11 +398,28 @@ int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
                                  i);
                         return SLUICE_ERR_INVALID_ARG;
                 }
+                if (!headers[i].value && headers[i].len) {
+                        snprintf(drv->errstr, sizeof(drv->errstr),
+                                 "sluice_driver_pipe: header %zu (\"%s\") "
+                                 "has a NULL value of length %zu",
+                                 i, headers[i].name, headers[i].len);
+                        return SLUICE_ERR_INVALID_ARG;
+                }
+        }
         drv->errstr[0] = '\0';
         err = pipe_one(drv, topic, key, key_len, value, value_len, timestamp,
                        headers, header_cnt);
-        /* then whatever went to topics the topology reads, in order */
+        /* then whatever went to topics the topology reads, in order; a
+         * topology that feeds itself forever is stopped */
         while (drv->fb_head) {
+                if (!err && ++rounds > SL_DRIVER_MAX_FEEDBACK) {
+                        snprintf(drv->errstr, sizeof(drv->errstr),
+                                 "one piped record caused more than %d "
+                                 "records to be fed back into the topology "
+                                 "(last to topic \"%s\"): a cycle?",
+                                 SL_DRIVER_MAX_FEEDBACK, drv->fb_head->topic);
+                        err = SLUICE_ERR_TOPOLOGY;
+                }
                 feedback_t *fb = drv->fb_head;
                 drv->fb_head   = fb->next;
                 if (!drv->fb_head)

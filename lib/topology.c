@@ -33,6 +33,9 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         return "KSTREAM-";
 }
 
+/* t->error when even the message could not be allocated */
+static char oom_error[] = "out of memory";
+
 /* Record the first builder mistake. */
 static void record_error(sluice_topology_t *t, const char *fmt, ...)
     SL_PRINTF(2, 3);
@@ -46,7 +49,7 @@ static void record_error(sluice_topology_t *t, const char *fmt, ...) {
         va_end(ap);
         t->error = sl_strdup(buf);
         if (!t->error) /* remember that something failed, even without text */
-                t->error = (char *)"out of memory";
+                t->error = oom_error;
 }
 
 static int grow(void **arr, size_t *cap, size_t cnt, size_t elem) {
@@ -97,20 +100,16 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->nodes);
         free(t->streams);
         free(t->sinks);
-        if (t->error && strcmp(t->error, "out of memory"))
+        if (t->error != oom_error)
                 free(t->error);
         free(t);
 }
 
-/* A builder call on a frozen topology is a mistake, not a change. */
+/* A builder call on a frozen topology changes nothing, not even t->error:
+ * drivers and apps on other threads read the topology. */
 static int check_open(sluice_topology_t *t, const char *call) {
-        if (!t->frozen)
-                return 0;
-        record_error(t,
-                     "%s: the topology is in use by a driver or app and "
-                     "can no longer change",
-                     call);
-        return -1;
+        (void)call;
+        return t->frozen ? -1 : 0;
 }
 
 static int link_nodes(sl_node_t *parent, sl_node_t *child) {

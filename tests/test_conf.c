@@ -496,6 +496,52 @@ START_TEST(test_conf_log_cb_set_and_dup) {
 }
 END_TEST
 
+START_TEST(test_conf_runtime_keys) {
+        sluice_conf_t *conf = sluice_conf_new();
+        char msg[512];
+        ck_assert_str_eq(sluice_conf_get(conf,
+                                         "default.deserialization.exception."
+                                         "handler"),
+                         "log_and_fail");
+        ck_assert_str_eq(sluice_conf_get(conf, "sluice.embedded"), "false");
+        ck_assert_str_eq(sluice_conf_get(conf, "sluice.embedded.partitions"),
+                         "4");
+        ck_assert_conf_ok(conf, "default.deserialization.exception.handler",
+                          "dead_letter", "dead_letter");
+        ck_assert_conf_err(conf, "default.deserialization.exception.handler",
+                           "ignore", SLUICE_ERR_INVALID_CONF,
+                           bad_value_msg(msg, sizeof(msg),
+                                         "default.deserialization.exception."
+                                         "handler",
+                                         "ignore",
+                                         "expected log_and_fail, "
+                                         "log_and_continue or dead_letter"));
+        ck_assert_conf_ok(conf, "errors.deadletterqueue.topic.name", "dlq-1",
+                          "dlq-1");
+        ck_assert_conf_err(conf, "errors.deadletterqueue.topic.name", "a b",
+                           SLUICE_ERR_INVALID_CONF,
+                           bad_value_msg(msg, sizeof(msg),
+                                         "errors.deadletterqueue.topic.name",
+                                         "a b",
+                                         "topic name \"a b\" has an illegal "
+                                         "character ' ' (legal: a-z A-Z 0-9 "
+                                         ". _ -)"));
+        ck_assert_conf_ok(conf, "sluice.embedded", "true", "true");
+        ck_assert_conf_err(conf, "sluice.embedded", "yes",
+                           SLUICE_ERR_INVALID_CONF,
+                           bad_value_msg(msg, sizeof(msg), "sluice.embedded",
+                                         "yes", "expected true or false"));
+        ck_assert_conf_ok(conf, "sluice.embedded.partitions", "8", "8");
+        ck_assert_conf_err(conf, "sluice.embedded.partitions", "0",
+                           SLUICE_ERR_INVALID_CONF,
+                           bad_value_msg(msg, sizeof(msg),
+                                         "sluice.embedded.partitions", "0",
+                                         "expected an integer from 1 to "
+                                         "1000"));
+        sluice_conf_destroy(conf);
+}
+END_TEST
+
 Suite *suite_conf(void) {
         Suite *s  = suite_create("conf");
         TCase *tc = tcase_create("conf");
@@ -518,6 +564,7 @@ Suite *suite_conf(void) {
         tcase_add_test(tc, test_conf_null_args);
         tcase_add_test(tc, test_conf_errstr_truncated_and_terminated);
         tcase_add_test(tc, test_conf_log_cb_set_and_dup);
+        tcase_add_test(tc, test_conf_runtime_keys);
         suite_add_tcase(s, tc);
         return s;
 }

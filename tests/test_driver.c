@@ -71,6 +71,15 @@ START_TEST(invalid_arguments) {
         ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1, "v", 1, 0, NULL,
                                             2),
                          SLUICE_ERR_INVALID_ARG);
+        {
+                sluice_header_t nullval = {"h", NULL, 3};
+                ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1, "v", 1,
+                                                    0, &nullval, 1),
+                                 SLUICE_ERR_INVALID_ARG);
+                ck_assert_str_eq(sluice_driver_last_error(drv),
+                                 "sluice_driver_pipe: header 0 (\"h\") has a "
+                                 "NULL value of length 3");
+        }
         sluice_driver_destroy(drv);
         sluice_driver_destroy(NULL);
         sluice_topology_destroy(t);
@@ -256,7 +265,7 @@ static void look(const sluice_record_t *rec, void *opaque) {
 
 static int touch(sluice_record_t *rec, void *opaque) {
         (void)opaque;
-        return sluice_record_value_edit(rec) ? 0 : -1;
+        return sluice_record_json_edit(rec) ? 0 : -1;
 }
 
 START_TEST(json_decoded_once_encoded_only_when_changed) {
@@ -314,6 +323,123 @@ START_TEST(failed_driver_new_leaves_conf_to_caller) {
 }
 END_TEST
 
+START_TEST(feedback_cycle_is_stopped) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_stream_from(t, "loop", NULL, NULL), "loop",
+                         NULL, NULL);
+        drv = new_driver(t);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "loop", "k", "v", 1),
+                         SLUICE_ERR_TOPOLOGY);
+        ck_assert_str_eq(sluice_driver_last_error(drv),
+                         "one piped record caused more than 100000 records "
+                         "to be fed back into the topology (last to topic "
+                         "\"loop\"): a cycle?");
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* An int64 source; returns a driver configured with @handler. */
+static sluice_driver_t *handler_driver(sluice_topology_t *t, const char *handler,
+                                       const char *dlq) {
+        char err[512];
+        sluice_conf_t *conf = sluice_conf_new();
+        sluice_driver_t *drv;
+        ck_assert_int_eq(sluice_conf_set(conf,
+                                         "default.deserialization.exception."
+                                         "handler",
+                                         handler, err, sizeof(err)),
+                         0);
+        if (dlq)
+                ck_assert_int_eq(sluice_conf_set(conf,
+                                                 "errors.deadletterqueue.topic."
+                                                 "name",
+                                                 dlq, err, sizeof(err)),
+                                 0);
+        /* quiet: the skip is logged at warning level */
+        sluice_conf_set_log_cb(conf, NULL, SLUICE_LOG_ERR, NULL);
+        sluice_stream_to(sluice_stream_from(t, "in", sluice_serde_string(),
+                                            sluice_serde_int64()),
+                         "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf, err, sizeof(err));
+        ck_assert_msg(drv != NULL, "%s", err);
+        return drv;
+}
+
+START_TEST(deserialization_handler_continue_skips) {
+        static const unsigned char eight[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_driver_t *drv = handler_driver(t, "log_and_continue", NULL);
+        ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1, "bad", 3, 1,
+                                            NULL, 0),
+                         0);
+        ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1, eight, 8, 2,
+                                            NULL, 0),
+                         0);
+        ck_assert_uint_eq(sluice_driver_queued(drv, "out"), 1);
+        ck_assert_int_eq(sluice_driver_read(drv, "out")->timestamp, 2);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(deserialization_handler_dead_letter) {
+        sluice_header_t h    = {"trace", "t9", 2};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_driver_t *drv = handler_driver(t, "dead_letter", "in-dlq");
+        const sluice_output_t *o;
+        ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1, "bad", 3, 7, &h,
+                                            1),
+                         0);
+        ck_assert_uint_eq(sluice_driver_queued(drv, "out"), 0);
+        o = sluice_driver_read(drv, "in-dlq");
+        ck_assert_ptr_nonnull(o);
+        /* the record as it came, with the reason and origin in headers */
+        ck_assert_mem_eq(o->key, "k", 1);
+        ck_assert_uint_eq(o->value_len, 3);
+        ck_assert_mem_eq(o->value, "bad", 3);
+        ck_assert_int_eq(o->timestamp, 7);
+        ck_assert_int_eq(o->partition, -1);
+        ck_assert_uint_eq(o->header_cnt, 5);
+        ck_assert_str_eq(o->headers[0].name, "trace");
+        ck_assert_str_eq(o->headers[1].name, "__streams.errors.message");
+        ck_assert_uint_eq(o->headers[1].len,
+                          strlen("node \"KSTREAM-SOURCE-0000000000\": cannot "
+                                 "deserialize value: serde \"int64\": "
+                                 "expected 8 bytes, got 3"));
+        ck_assert_mem_eq(o->headers[1].value,
+                         "node \"KSTREAM-SOURCE-0000000000\": cannot "
+                         "deserialize value: serde \"int64\": expected 8 "
+                         "bytes, got 3",
+                         o->headers[1].len);
+        ck_assert_str_eq(o->headers[2].name, "__streams.errors.topic");
+        ck_assert_mem_eq(o->headers[2].value, "in", 2);
+        ck_assert_str_eq(o->headers[3].name, "__streams.errors.partition");
+        ck_assert_mem_eq(o->headers[3].value, "0", 1);
+        ck_assert_str_eq(o->headers[4].name, "__streams.errors.offset");
+        ck_assert_mem_eq(o->headers[4].value, "0", 1);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(dead_letter_needs_a_topic) {
+        char err[512];
+        sluice_conf_t *conf  = sluice_conf_new();
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_from(t, "in", NULL, NULL);
+        sluice_conf_set(conf, "default.deserialization.exception.handler",
+                        "dead_letter", err, sizeof(err));
+        ck_assert_ptr_null(sluice_driver_new(t, conf, err, sizeof(err)));
+        ck_assert_str_eq(err, "default.deserialization.exception.handler="
+                              "dead_letter needs "
+                              "errors.deadletterqueue.topic.name");
+        sluice_conf_destroy(conf);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_driver(void) {
         Suite *s  = suite_create("driver");
         TCase *tc = tcase_create("driver");
@@ -328,6 +454,10 @@ Suite *suite_driver(void) {
         tcase_add_test(tc, json_decoded_once_encoded_only_when_changed);
         tcase_add_test(tc, driver_owns_conf);
         tcase_add_test(tc, failed_driver_new_leaves_conf_to_caller);
+        tcase_add_test(tc, feedback_cycle_is_stopped);
+        tcase_add_test(tc, deserialization_handler_continue_skips);
+        tcase_add_test(tc, deserialization_handler_dead_letter);
+        tcase_add_test(tc, dead_letter_needs_a_topic);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -12,8 +12,10 @@ Suite *suite_serde(void);    /* tests/test_serde.c: built-in serdes */
 Suite *suite_topology(void); /* tests/test_topology.c: builder, describe */
 Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
 Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
+Suite *suite_app(void);      /* tests/test_app.c: runtime, embedded cluster */
 
 #define SLUICE_TEST_SUITES                                                     \
-        suite_conf, suite_serde, suite_topology, suite_ops, suite_driver
+        suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
+            suite_app
 
 #endif

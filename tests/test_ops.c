@@ -349,8 +349,8 @@ END_TEST
 /* ---- fan-out: siblings do not see each other's changes ---- */
 
 static int json_add_field(sluice_record_t *rec, void *opaque) {
-        sluice_value_t *v = sluice_record_value_edit(rec);
-        return json_object_set_new(v->u.json, opaque, json_true());
+        json_t *v = sluice_record_json_edit(rec);
+        return json_object_set_new(v, opaque, json_true());
 }
 
 START_TEST(sibling_edits_are_private) {
@@ -574,7 +574,7 @@ static int to_object(sluice_record_t *rec, void *opaque) {
         if (!p)
                 return -1;
         *p = (int)sluice_record_value(rec)->u.bytes.len;
-        return sluice_record_set_value(rec, sluice_object(p, free_point));
+        return sluice_record_set_value(rec, sluice_object_new(p, free_point));
 }
 
 static int object_serialize(const sluice_serde_t *serde,
@@ -617,6 +617,247 @@ START_TEST(user_serde_and_object_values) {
 }
 END_TEST
 
+
+/* ---- ownership corner cases (found in review) ---- */
+
+static int emit_input_json_twice(const sluice_record_t *rec,
+                                 sluice_emitter_t *out, void *opaque) {
+        json_t *v = sluice_record_value(rec)->u.json;
+        int err;
+        (void)opaque;
+        /* handing the input's own value back shares it */
+        if ((err = sluice_emit_value(out, sluice_json_new(v))))
+                return err;
+        return sluice_emit_value(out, sluice_json_new(v));
+}
+
+START_TEST(edit_after_shared_emit_copies) {
+        sluice_stream_t *s = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                sluice_serde_json());
+        sluice_stream_t *twice = sluice_stream_flat_map_values(
+            s, emit_input_json_twice, NULL);
+        sluice_stream_to(sluice_stream_map_values(twice, json_add_field, "f"),
+                         "edited", NULL, NULL);
+        sluice_stream_to(s, "plain", NULL, NULL);
+        start();
+        pipe_ok("in", "k", "{\"a\":1}", 1);
+        /* each copy edited on its own: no "f" added twice, input intact */
+        ck_assert_output(drv, "edited", "k", "{\"a\":1,\"f\":true}", 1);
+        ck_assert_output(drv, "edited", "k", "{\"a\":1,\"f\":true}", 1);
+        ck_assert_output(drv, "plain", "k", "{\"a\":1}", 1);
+}
+END_TEST
+
+static int edit_then_set_same(sluice_record_t *rec, void *opaque) {
+        json_t *j = sluice_record_json_edit(rec);
+        (void)opaque;
+        json_object_set_new(j, "x", json_integer(7));
+        /* handing the record's own value back takes nothing over */
+        return sluice_record_set_value(rec, sluice_json_new(j));
+}
+
+START_TEST(set_value_with_own_json_is_safe) {
+        sluice_stream_t *s = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                sluice_serde_json());
+        sluice_stream_to(sluice_stream_map_values(s, edit_then_set_same, NULL),
+                         "out", NULL, NULL);
+        start();
+        pipe_ok("in", "k", "{}", 1);
+        ck_assert_output(drv, "out", "k", "{\"x\":7}", 1);
+}
+END_TEST
+
+START_TEST(json_edit_of_non_json_is_null) {
+        sluice_stream_to(sluice_stream_map_values(src_str("in"), json_add_field,
+                                                  "x"),
+                         "out", NULL, NULL);
+        start();
+        /* json_object_set_new(NULL, ...) fails: the callback reports it */
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "v", 1),
+                         SLUICE_ERR_CALLBACK);
+}
+END_TEST
+
+static int emit_ignoring_errors(const sluice_record_t *rec,
+                                sluice_emitter_t *out, void *opaque) {
+        (void)rec;
+        (void)opaque;
+        sluice_emit_value(out, sluice_int64(1)); /* fails at the sink */
+        sluice_emit_value(out, sluice_str("after"));
+        return 0; /* and pretends all went well */
+}
+
+START_TEST(failed_emit_fails_record_even_if_callback_returns_zero) {
+        sluice_stream_to(sluice_stream_flat_map_values(
+                             src_str("in"), emit_ignoring_errors, NULL),
+                         "out", NULL, NULL);
+        start();
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "v", 1),
+                         SLUICE_ERR_SERDE);
+        ck_assert_str_eq(sluice_driver_last_error(drv),
+                         "node \"KSTREAM-SINK-0000000002\": value: serde "
+                         "\"string\" cannot serialize a int64 value (record "
+                         "at topic \"in\" partition 0 offset 0)");
+        /* the emit after the failure was refused */
+        ck_assert_uint_eq(sluice_driver_queued(drv, "out"), 0);
+}
+END_TEST
+
+static int flat_fails(const sluice_record_t *rec, sluice_emitter_t *out,
+                      void *opaque) {
+        (void)rec;
+        (void)out;
+        (void)opaque;
+        return 42;
+}
+
+START_TEST(flat_map_callback_error_code) {
+        sluice_stream_to(sluice_stream_flat_map(src_str("in"), flat_fails, NULL),
+                         "out", NULL, NULL);
+        start();
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "v", 1),
+                         SLUICE_ERR_CALLBACK);
+        ck_assert(strstr(sluice_driver_last_error(drv),
+                         "node \"KSTREAM-FLATMAP-0000000001\": flat_map "
+                         "callback failed"));
+}
+END_TEST
+
+static int tag_a(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_header_add(rec, "a", "1", 1);
+}
+
+START_TEST(header_changes_are_private_to_a_branch) {
+        sluice_stream_t *s = src_str("in");
+        sluice_stream_to(sluice_stream_map(s, tag_a, NULL), "tagged", NULL,
+                         NULL); /* first child: works on a copy */
+        sluice_stream_to(s, "untagged", NULL, NULL);
+        start();
+        pipe_ok("in", "k", "v", 1);
+        {
+                const sluice_output_t *o = sluice_driver_read(drv, "tagged");
+                ck_assert_uint_eq(o->header_cnt, 1);
+                ck_assert_str_eq(o->headers[0].name, "a");
+                o = sluice_driver_read(drv, "untagged");
+                ck_assert_uint_eq(o->header_cnt, 0);
+        }
+}
+END_TEST
+
+static int emit_big(const sluice_record_t *rec, sluice_emitter_t *out,
+                    void *opaque) {
+        static char buf[8192];
+        int i, err;
+        (void)rec;
+        (void)opaque;
+        for (i = 0; i < 50; i++) {
+                memset(buf, 'a' + i % 26, sizeof(buf) - 1);
+                buf[sizeof(buf) - 1] = '\0';
+                if ((err = sluice_emit_value(out, sluice_str(buf))))
+                        return err;
+        }
+        return 0;
+}
+
+START_TEST(large_values_grow_the_arena) {
+        int i, round;
+        sluice_stream_to(sluice_stream_flat_map_values(src_str("in"), emit_big,
+                                                       NULL),
+                         "out", NULL, NULL);
+        start();
+        for (round = 0; round < 2; round++) { /* second round: reused arena */
+                pipe_ok("in", "k", "v", round);
+                for (i = 0; i < 50; i++) {
+                        const sluice_output_t *o = sluice_driver_read(drv, "out");
+                        ck_assert_ptr_nonnull(o);
+                        ck_assert_uint_eq(o->value_len, 8191);
+                        ck_assert_int_eq(((const char *)o->value)[0],
+                                         'a' + i % 26);
+                        ck_assert_int_eq(((const char *)o->value)[8190],
+                                         'a' + i % 26);
+                }
+        }
+}
+END_TEST
+
+static int frees;
+static void count_free(void *p) {
+        frees++;
+        free(p);
+}
+static int to_counted_object(sluice_record_t *rec, void *opaque) {
+        int *p = malloc(sizeof(int));
+        (void)opaque;
+        *p     = 3;
+        return sluice_record_set_value(rec, sluice_object_new(p, count_free));
+}
+
+START_TEST(object_freed_once_with_fan_out) {
+        static const sluice_serde_t lenserde = {SLUICE_SERDE_VERSION, "len",
+                                                object_deserialize,
+                                                object_serialize, NULL};
+        sluice_stream_t *s = sluice_stream_map_values(src_str("in"),
+                                                      to_counted_object, NULL);
+        sluice_stream_to(s, "a", NULL, &lenserde);
+        sluice_stream_to(s, "b", NULL, &lenserde);
+        sluice_stream_to(s, "c", NULL, &lenserde);
+        frees = 0;
+        start();
+        pipe_ok("in", "k", "v", 1);
+        pipe_ok("in", "k", "v", 2);
+        ck_assert_int_eq(frees, 2);
+        ck_assert_output(drv, "a", "k", "len=3", 1);
+        ck_assert_output(drv, "c", "k", "len=3", 1);
+}
+END_TEST
+
+START_TEST(exact_topic_wins_over_pattern) {
+        sluice_stream_to(src_str("logs-app"), "exact", NULL, NULL);
+        sluice_stream_to(sluice_stream_from_pattern(t, "logs-.*", NULL, NULL),
+                         "pattern", NULL, NULL);
+        start();
+        pipe_ok("logs-app", "k", "1", 1);
+        pipe_ok("logs-db", "k", "2", 2);
+        ck_assert_output(drv, "exact", "k", "1", 1);
+        ck_assert_output(drv, "pattern", "k", "2", 2);
+        ck_assert_uint_eq(sluice_driver_queued(drv, "exact"), 0);
+        ck_assert_uint_eq(sluice_driver_queued(drv, "pattern"), 0);
+}
+END_TEST
+
+START_TEST(sink_key_serde_differs_from_source) {
+        static const unsigned char seven[4] = {0, 0, 0, 7};
+        sluice_stream_t *s = sluice_stream_from(t, "in", sluice_serde_int32(),
+                                                sluice_serde_string());
+        /* bytes for the key at the sink: re-encoded (zero copy) by it */
+        sluice_stream_to(s, "out", sluice_serde_bytes(), NULL);
+        start();
+        ck_assert_int_eq(sluice_driver_pipe(drv, "in", seven, 4, "v", 1, 1,
+                                            NULL, 0),
+                         SLUICE_ERR_SERDE);
+        ck_assert(strstr(sluice_driver_last_error(drv),
+                         "key: serde \"bytes\" cannot serialize a int32 "
+                         "value"));
+}
+END_TEST
+
+START_TEST(merge_of_two_serdes_passes_each_records_bytes) {
+        sluice_stream_t *a = sluice_stream_from(t, "a", sluice_serde_string(),
+                                                sluice_serde_json());
+        sluice_stream_t *b = sluice_stream_from(t, "b", sluice_serde_string(),
+                                                sluice_serde_string());
+        sluice_stream_to(sluice_stream_merge(a, b), "out", NULL,
+                         sluice_serde_json());
+        start();
+        pipe_ok("a", "k", "{ \"x\" : 1 }", 1); /* same serde: bytes as is */
+        ck_assert_output(drv, "out", "k", "{ \"x\" : 1 }", 1);
+        /* a string value cannot be written by the JSON serde */
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "b", "k", "text", 2),
+                         SLUICE_ERR_SERDE);
+}
+END_TEST
+
 Suite *suite_ops(void) {
         Suite *s = suite_create("ops");
         TCase *tc = tcase_create("stateless");
@@ -646,6 +887,18 @@ Suite *suite_ops(void) {
         tcase_add_test(tc, partitioner_out_of_range_fails_record);
         tcase_add_test(tc, dynamic_topic_null_fails_record);
         tcase_add_test(tc, user_serde_and_object_values);
+        tcase_add_test(tc, edit_after_shared_emit_copies);
+        tcase_add_test(tc, set_value_with_own_json_is_safe);
+        tcase_add_test(tc, json_edit_of_non_json_is_null);
+        tcase_add_test(tc,
+                       failed_emit_fails_record_even_if_callback_returns_zero);
+        tcase_add_test(tc, flat_map_callback_error_code);
+        tcase_add_test(tc, header_changes_are_private_to_a_branch);
+        tcase_add_test(tc, large_values_grow_the_arena);
+        tcase_add_test(tc, object_freed_once_with_fan_out);
+        tcase_add_test(tc, exact_topic_wins_over_pattern);
+        tcase_add_test(tc, sink_key_serde_differs_from_source);
+        tcase_add_test(tc, merge_of_two_serdes_passes_each_records_bytes);
         suite_add_tcase(s, tc);
         return s;
 }

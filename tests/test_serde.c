@@ -470,7 +470,7 @@ START_TEST(test_serde_json_serialize_compact) {
         size_t out_len   = 0;
         char e[512]      = "";
         ck_assert_ptr_nonnull(j);
-        v = sluice_json(j);
+        v = sluice_json_new(j);
         ck_assert_int_eq(s->serialize(s, &v, &buf, &out, &out_len, e,
                                       sizeof(e)),
                          0);
@@ -486,16 +486,16 @@ END_TEST
 START_TEST(test_serde_json_serialize_scalars) {
         const sluice_serde_t *s = sluice_serde_json();
         json_t *j               = json_integer(42);
-        ck_assert_encodes(s, sluice_json(j), "42", 2);
+        ck_assert_encodes(s, sluice_json_new(j), "42", 2);
         json_decref(j);
         j = json_string("s\"q");
-        ck_assert_encodes(s, sluice_json(j), "\"s\\\"q\"", 6);
+        ck_assert_encodes(s, sluice_json_new(j), "\"s\\\"q\"", 6);
         json_decref(j);
         j = json_null();
-        ck_assert_encodes(s, sluice_json(j), "null", 4);
+        ck_assert_encodes(s, sluice_json_new(j), "null", 4);
         json_decref(j);
         j = json_array();
-        ck_assert_encodes(s, sluice_json(j), "[]", 2);
+        ck_assert_encodes(s, sluice_json_new(j), "[]", 2);
         json_decref(j);
 }
 END_TEST
@@ -561,7 +561,7 @@ START_TEST(test_serde_json_large_value_grows_buf) {
         want_len = strlen(want);
         ck_assert_uint_gt(want_len, 64 * 1024);
 
-        v = sluice_json(j);
+        v = sluice_json_new(j);
         ck_assert_int_eq(s->serialize(s, &v, &buf, &out, &out_len, e,
                                       sizeof(e)),
                          0);
@@ -580,7 +580,7 @@ START_TEST(test_serde_json_reuses_buf) {
         /* a buffer left large by an earlier record is reused as it is */
         const sluice_serde_t *s = sluice_serde_json();
         json_t *j               = json_pack("[i,i]", 1, 2);
-        sluice_value_t v        = sluice_json(j);
+        sluice_value_t v        = sluice_json_new(j);
         sluice_buf_t buf        = {NULL, 0, 0};
         unsigned char *data;
         const void *out = NULL;

@@ -1,0 +1,533 @@
+/*
+ * app.c - the running application: its stream threads (or the host's loop
+ * driving one through sluice_app_step()), its state, the embedded mock
+ * cluster, topic checks and creation, and metrics.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka_mock.h>
+
+int64_t sl_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *sluice_app_state_name(sluice_app_state_t state) {
+        switch (state) {
+        case SLUICE_APP_CREATED: return "CREATED";
+        case SLUICE_APP_REBALANCING: return "REBALANCING";
+        case SLUICE_APP_RUNNING: return "RUNNING";
+        case SLUICE_APP_PENDING_SHUTDOWN: return "PENDING_SHUTDOWN";
+        case SLUICE_APP_NOT_RUNNING: return "NOT_RUNNING";
+        case SLUICE_APP_ERROR: return "ERROR";
+        }
+        return "UNKNOWN";
+}
+
+/* Kafka Streams' transitions; anything else is ignored. */
+static int transition_ok(sluice_app_state_t from, sluice_app_state_t to) {
+        switch (from) {
+        case SLUICE_APP_CREATED:
+                return to == SLUICE_APP_REBALANCING ||
+                       to == SLUICE_APP_PENDING_SHUTDOWN ||
+                       to == SLUICE_APP_ERROR;
+        case SLUICE_APP_REBALANCING:
+        case SLUICE_APP_RUNNING:
+                return to != from && to != SLUICE_APP_CREATED &&
+                       to != SLUICE_APP_NOT_RUNNING;
+        case SLUICE_APP_PENDING_SHUTDOWN:
+                return to == SLUICE_APP_NOT_RUNNING;
+        case SLUICE_APP_NOT_RUNNING:
+        case SLUICE_APP_ERROR: return 0;
+        }
+        return 0;
+}
+
+void sl_app_set_state(sluice_app_t *app, sluice_app_state_t state) {
+        sluice_app_state_t old;
+        mtx_lock(&app->lock);
+        old = app->state;
+        if (!transition_ok(old, state)) {
+                mtx_unlock(&app->lock);
+                return;
+        }
+        app->state = state;
+        /* under the lock, so listeners see transitions in order */
+        if (app->state_cb)
+                app->state_cb(app, old, state, app->state_opaque);
+        cnd_broadcast(&app->changed);
+        mtx_unlock(&app->lock);
+        sl_log(app->conf, SLUICE_LOG_INFO, "STATE", "%s -> %s",
+               sluice_app_state_name(old), sluice_app_state_name(state));
+}
+
+void sl_app_fail(sluice_app_t *app, const char *fmt, ...) {
+        char buf[sizeof(app->error)];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        mtx_lock(&app->lock);
+        if (!app->error[0])
+                memcpy(app->error, buf, sizeof(buf));
+        mtx_unlock(&app->lock);
+        sl_log(app->conf, SLUICE_LOG_ERR, "APP", "%s", buf);
+        atomic_store(&app->stop, 1);
+        sl_app_set_state(app, SLUICE_APP_ERROR);
+}
+
+void sl_app_thread_assigned(sluice_app_t *app) {
+        int i, all = 1;
+        /* each thread's flag is written by that thread before this call;
+         * reading the others' is racy only in timing, not in memory: the
+         * app lock orders it */
+        mtx_lock(&app->lock);
+        for (i = 0; i < app->thread_cnt; i++)
+                if (!app->threads[i].assigned)
+                        all = 0;
+        mtx_unlock(&app->lock);
+        if (all)
+                sl_app_set_state(app, SLUICE_APP_RUNNING);
+}
+
+/* ---- topics: one seam for the real cluster and the mock ---- */
+
+/* Create @topic with @partitions on the mock cluster (embedded mode). */
+static int topic_create(sluice_app_t *app, const char *topic, int partitions,
+                        char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t err;
+        if (!app->mock) {
+                sl_errstr(errstr, errstr_size,
+                          "creating topic \"%s\" needs the Admin API "
+                          "(not yet supported outside embedded mode)",
+                          topic);
+                return -1;
+        }
+        err = rd_kafka_mock_topic_create(app->mock, topic, partitions, 1);
+        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
+                          topic, rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+/* Every exact-name source topic must exist (embedded: created). */
+static int check_sources(sluice_app_t *app, char *errstr, size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        size_t i, j;
+        int k, found;
+        rd_kafka_t *rk = app->threads[0].consumer;
+        for (i = 0; app->mock && i < app->t->node_cnt; i++) {
+                const sl_node_t *n = app->t->nodes[i];
+                for (j = 0; j < n->topic_cnt; j++)
+                        if (topic_create(app, n->topics[j],
+                                         app->conf->embedded_partitions,
+                                         errstr, errstr_size))
+                                return -1;
+                if (n->kind == SL_NODE_SINK && n->topic &&
+                    topic_create(app, n->topic, app->conf->embedded_partitions,
+                                 errstr, errstr_size))
+                        return -1;
+        }
+        if (app->mock && app->conf->dlq_topic &&
+            topic_create(app, app->conf->dlq_topic,
+                         app->conf->embedded_partitions, errstr, errstr_size))
+                return -1;
+        err = rd_kafka_metadata(rk, 1, NULL, &md, 30000);
+        if (err) {
+                sl_errstr(errstr, errstr_size,
+                          "cannot read the cluster's topics from %s: %s",
+                          app->bootstrap ? app->bootstrap
+                                         : sluice_conf_get(app->conf,
+                                                           "bootstrap.servers"),
+                          rd_kafka_err2str(err));
+                return -1;
+        }
+        for (i = 0; i < app->t->node_cnt; i++) {
+                const sl_node_t *n = app->t->nodes[i];
+                for (j = 0; j < n->topic_cnt; j++) {
+                        found = 0;
+                        for (k = 0; k < md->topic_cnt; k++)
+                                if (!strcmp(md->topics[k].topic, n->topics[j]) &&
+                                    !md->topics[k].err)
+                                        found = 1;
+                        if (!found) {
+                                sl_errstr(errstr, errstr_size,
+                                          "source topic \"%s\" does not "
+                                          "exist; create it first",
+                                          n->topics[j]);
+                                rd_kafka_metadata_destroy(md);
+                                return -1;
+                        }
+                }
+        }
+        rd_kafka_metadata_destroy(md);
+        return 0;
+}
+
+/* ---- lifecycle ---- */
+
+sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
+                             char *errstr, size_t errstr_size) {
+        sluice_app_t *app;
+        int i;
+        if (!t || !conf) {
+                sl_errstr(errstr, errstr_size,
+                          "sluice_app_new: topology and conf are required");
+                return NULL;
+        }
+        if (sl_rdkafka_version_check(errstr, errstr_size) ||
+            sl_task_conf_check(conf, errstr, errstr_size))
+                return NULL;
+        if (!conf->application_id) {
+                sl_errstr(errstr, errstr_size,
+                          "configuration property \"application.id\" is "
+                          "required");
+                return NULL;
+        }
+        if (!conf->embedded && !sluice_conf_get(conf, "bootstrap.servers")) {
+                sl_errstr(errstr, errstr_size,
+                          "configuration property \"bootstrap.servers\" is "
+                          "required (or sluice.embedded=true)");
+                return NULL;
+        }
+        if (sl_topology_freeze(t, errstr, errstr_size))
+                return NULL;
+        app = calloc(1, sizeof(*app));
+        if (!app) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        app->t           = t;
+        app->conf        = conf;
+        app->wake_fd[0]  = app->wake_fd[1] = -1;
+        app->host_driven = conf->num_stream_threads == 0;
+        app->thread_cnt  = app->host_driven ? 1 : conf->num_stream_threads;
+        atomic_init(&app->stop, 0);
+        atomic_init(&app->processed, 0);
+        if (mtx_init(&app->lock, mtx_plain | mtx_recursive) != thrd_success ||
+            cnd_init(&app->changed) != thrd_success) {
+                free(app);
+                sl_errstr(errstr, errstr_size, "cannot create a mutex");
+                return NULL;
+        }
+        if (conf->embedded) {
+                char rkerr[SL_ERRSTR_SIZE];
+                rd_kafka_conf_t *c = rd_kafka_conf_new();
+                rd_kafka_conf_set(c, "log_level", "3", NULL, 0);
+                app->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, rkerr,
+                                            sizeof(rkerr));
+                if (!app->mock_rk) {
+                        rd_kafka_conf_destroy(c);
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot start the embedded cluster: %s",
+                                  rkerr);
+                        goto fail;
+                }
+                app->mock = rd_kafka_mock_cluster_new(app->mock_rk, 1);
+                if (!app->mock) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot start the embedded cluster");
+                        goto fail;
+                }
+                app->bootstrap =
+                    sl_strdup(rd_kafka_mock_cluster_bootstraps(app->mock));
+                if (!app->bootstrap)
+                        goto fail;
+        }
+        if (app->host_driven) {
+                if (pipe(app->wake_fd)) {
+                        sl_errstr(errstr, errstr_size, "pipe: %s",
+                                  strerror(errno));
+                        goto fail;
+                }
+                fcntl(app->wake_fd[0], F_SETFL, O_NONBLOCK);
+                fcntl(app->wake_fd[1], F_SETFL, O_NONBLOCK);
+        }
+        app->threads = calloc((size_t)app->thread_cnt, sizeof(sl_thread_t));
+        if (!app->threads) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        for (i = 0; i < app->thread_cnt; i++) {
+                if (sl_thread_init(&app->threads[i], app, i, errstr,
+                                   errstr_size)) {
+                        app->thread_cnt = i + 1; /* destroy what was made */
+                        goto fail;
+                }
+        }
+        return app;
+fail:
+        app->conf = NULL; /* not ours on failure */
+        for (i = 0; app->threads && i < app->thread_cnt; i++)
+                sl_thread_destroy(&app->threads[i]);
+        free(app->threads);
+        if (app->mock)
+                rd_kafka_mock_cluster_destroy(app->mock);
+        if (app->mock_rk)
+                rd_kafka_destroy(app->mock_rk);
+        if (app->wake_fd[0] >= 0) {
+                close(app->wake_fd[0]);
+                close(app->wake_fd[1]);
+        }
+        free(app->bootstrap);
+        cnd_destroy(&app->changed);
+        mtx_destroy(&app->lock);
+        free(app);
+        return NULL;
+}
+
+void sluice_app_set_state_cb(sluice_app_t *app, sluice_state_cb *cb,
+                             void *opaque) {
+        mtx_lock(&app->lock);
+        app->state_cb     = cb;
+        app->state_opaque = opaque;
+        mtx_unlock(&app->lock);
+}
+
+int sluice_app_start(sluice_app_t *app, char *errstr, size_t errstr_size) {
+        int i;
+        if (sluice_app_state(app) != SLUICE_APP_CREATED) {
+                sl_errstr(errstr, errstr_size,
+                          "sluice_app_start: the app was already started");
+                return SLUICE_ERR_STATE;
+        }
+        if (check_sources(app, errstr, errstr_size))
+                goto fail;
+        for (i = 0; i < app->thread_cnt; i++)
+                if (sl_thread_subscribe(&app->threads[i], errstr, errstr_size))
+                        goto fail;
+        sl_app_set_state(app, SLUICE_APP_REBALANCING);
+        if (app->host_driven)
+                return 0;
+        for (i = 0; i < app->thread_cnt; i++) {
+                if (thrd_create(&app->threads[i].thr, sl_thread_main,
+                                &app->threads[i]) != thrd_success) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot start stream thread %d", i);
+                        goto fail;
+                }
+                app->threads[i].started = 1;
+        }
+        return 0;
+fail:
+        sl_app_fail(app, "%s", errstr);
+        return SLUICE_ERR_STATE;
+}
+
+void sluice_app_close(sluice_app_t *app) {
+        int i, err;
+        if (!app)
+                return;
+        mtx_lock(&app->lock);
+        if (app->closed) {
+                mtx_unlock(&app->lock);
+                return;
+        }
+        app->closed = 1;
+        err         = app->state == SLUICE_APP_ERROR;
+        cnd_broadcast(&app->changed);
+        mtx_unlock(&app->lock);
+        sl_app_set_state(app, SLUICE_APP_PENDING_SHUTDOWN);
+        atomic_store(&app->stop, 1);
+        for (i = 0; i < app->thread_cnt; i++) {
+                if (app->threads[i].started)
+                        thrd_join(app->threads[i].thr, NULL);
+                else if (app->host_driven)
+                        sl_thread_close(&app->threads[i]);
+                app->threads[i].started = 0;
+        }
+        if (!err)
+                sl_app_set_state(app, SLUICE_APP_NOT_RUNNING);
+}
+
+void sluice_app_destroy(sluice_app_t *app) {
+        int i;
+        if (!app)
+                return;
+        sluice_app_close(app);
+        for (i = 0; i < app->thread_cnt; i++)
+                sl_thread_destroy(&app->threads[i]);
+        free(app->threads);
+        if (app->mock)
+                rd_kafka_mock_cluster_destroy(app->mock);
+        if (app->mock_rk)
+                rd_kafka_destroy(app->mock_rk);
+        if (app->wake_fd[0] >= 0) {
+                close(app->wake_fd[0]);
+                close(app->wake_fd[1]);
+        }
+        free(app->bootstrap);
+        sluice_conf_destroy(app->conf);
+        cnd_destroy(&app->changed);
+        mtx_destroy(&app->lock);
+        free(app);
+}
+
+int sluice_app_run(sluice_app_t *app, char *errstr, size_t errstr_size) {
+        int err;
+        if (!app)
+                return SLUICE_ERR_INVALID_ARG;
+        if (app->host_driven) {
+                sl_errstr(errstr, errstr_size,
+                          "sluice_app_run: with num.stream.threads=0 the "
+                          "host drives the app with sluice_app_step()");
+                return SLUICE_ERR_STATE;
+        }
+        if ((err = sluice_app_start(app, errstr, errstr_size)))
+                return err;
+        mtx_lock(&app->lock);
+        /* until another thread's close has finished, or an error */
+        while (app->state != SLUICE_APP_ERROR &&
+               app->state != SLUICE_APP_NOT_RUNNING)
+                cnd_wait(&app->changed, &app->lock);
+        mtx_unlock(&app->lock);
+        sluice_app_close(app);
+        if (sluice_app_state(app) == SLUICE_APP_ERROR) {
+                sl_errstr(errstr, errstr_size, "%s", app->error);
+                return SLUICE_ERR_STATE;
+        }
+        return 0;
+}
+
+sluice_app_state_t sluice_app_state(const sluice_app_t *app) {
+        sluice_app_state_t s;
+        mtx_lock((mtx_t *)&app->lock);
+        s = app->state;
+        mtx_unlock((mtx_t *)&app->lock);
+        return s;
+}
+
+const char *sluice_app_error(const sluice_app_t *app) {
+        /* written once, before the state turns ERROR */
+        return app->error;
+}
+
+const char *sluice_app_bootstrap_servers(const sluice_app_t *app) {
+        return app->bootstrap ? app->bootstrap
+                              : sluice_conf_get(app->conf, "bootstrap.servers");
+}
+
+uint64_t sluice_app_processed(const sluice_app_t *app) {
+        return atomic_load(&((sluice_app_t *)app)->processed);
+}
+
+/* ---- the host's loop ---- */
+
+int sluice_app_fd(const sluice_app_t *app) {
+        return app && app->host_driven ? app->wake_fd[0] : -1;
+}
+
+int sluice_app_step(sluice_app_t *app, int budget) {
+        char drain[64];
+        int n;
+        if (!app || !app->host_driven || budget < 1)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sluice_app_state(app) == SLUICE_APP_ERROR)
+                return SLUICE_ERR_STATE;
+        if (app->closed)
+                return SLUICE_ERR_STATE;
+        /* edge-triggered wake-ups: empty the pipe before looking at the
+         * queues, so a wake-up arriving during this step is not lost */
+        while (read(app->wake_fd[0], drain, sizeof(drain)) > 0)
+                ;
+        n = sl_thread_step(&app->threads[0], budget, 0);
+        if (n < 0)
+                return SLUICE_ERR_STATE;
+        return n >= budget ? 1 : 0;
+}
+
+int sluice_app_timeout_ms(const sluice_app_t *app) {
+        const sl_thread_t *thr;
+        int64_t due;
+        if (!app || !app->host_driven)
+                return -1;
+        thr = &app->threads[0];
+        due = thr->last_commit_ms + sl_conf_commit_interval_ms(app->conf) -
+              sl_now_ms();
+        if (due < 0)
+                due = 0;
+        /* wake at least every 100 ms: rebalance and metrics work */
+        return due < 100 ? (int)due : 100;
+}
+
+/* ---- metrics ---- */
+
+char *sluice_app_metrics_json(const sluice_app_t *app) {
+        sl_str_t s = {0};
+        int i;
+        size_t k;
+        if (!app)
+                return NULL;
+        sl_str_printf(&s, "{\"application.id\":\"%s\",\"state\":\"%s\","
+                          "\"processed\":%llu,\"threads\":[",
+                      app->conf->application_id,
+                      sluice_app_state_name(sluice_app_state(app)),
+                      (unsigned long long)sluice_app_processed(app));
+        for (i = 0; i < app->thread_cnt; i++) {
+                sl_thread_t *thr = &app->threads[i];
+                const sl_thread_metrics_t *m = &thr->m;
+                mtx_lock(&thr->lock);
+                sl_str_printf(
+                    &s,
+                    "%s{\"thread\":%d,\"consumed\":%llu,\"processed\":%llu,"
+                    "\"produced\":%llu,\"skipped\":{\"deserialization\":%llu},"
+                    "\"dead_lettered\":%llu,\"commits\":%llu,"
+                    "\"commit_latency_avg_ms\":%.3f,"
+                    "\"commit_latency_max_ms\":%.3f,\"rebalances\":%llu,"
+                    "\"tasks\":[",
+                    i ? "," : "", i, (unsigned long long)m->consumed,
+                    (unsigned long long)m->processed,
+                    (unsigned long long)m->produced,
+                    (unsigned long long)m->skipped,
+                    (unsigned long long)m->dead_lettered,
+                    (unsigned long long)m->commits,
+                    m->commits ? (double)m->commit_us_total /
+                                     (double)m->commits / 1000.0
+                               : 0.0,
+                    (double)m->commit_us_max / 1000.0,
+                    (unsigned long long)m->rebalances);
+                for (k = 0; k < m->task_cnt; k++)
+                        sl_str_printf(
+                            &s,
+                            "%s{\"task\":\"%d_%d\",\"consumed\":%llu,"
+                            "\"processed\":%llu,\"produced\":%llu,"
+                            "\"skipped\":%llu,\"dead_lettered\":%llu}",
+                            k ? "," : "", m->tasks[k].sub,
+                            (int)m->tasks[k].partition,
+                            (unsigned long long)m->tasks[k].consumed,
+                            (unsigned long long)m->tasks[k].processed,
+                            (unsigned long long)m->tasks[k].produced,
+                            (unsigned long long)m->tasks[k].skipped,
+                            (unsigned long long)m->tasks[k].dead_lettered);
+                sl_str_printf(&s, "],\"lag\":[");
+                for (k = 0; k < m->lag_cnt; k++)
+                        sl_str_printf(&s,
+                                      "%s{\"topic\":\"%s\",\"partition\":%d,"
+                                      "\"position\":%lld,\"end\":%lld,"
+                                      "\"lag\":%lld}",
+                                      k ? "," : "", m->lag[k].topic,
+                                      (int)m->lag[k].partition,
+                                      (long long)m->lag[k].position,
+                                      (long long)m->lag[k].high,
+                                      (long long)m->lag[k].lag);
+                sl_str_printf(&s, "],\"librdkafka\":{\"consumer\":%s,"
+                                  "\"producer\":%s}}",
+                              m->consumer_stats ? m->consumer_stats : "null",
+                              m->producer_stats ? m->producer_stats : "null");
+                mtx_unlock(&thr->lock);
+        }
+        sl_str_printf(&s, "]}");
+        return sl_str_take(&s);
+}

@@ -1,0 +1,122 @@
+/*
+ * app.h - the application runtime's internals: the app and its stream
+ * threads (thread.c runs one; app.c owns them all).
+ */
+#ifndef SLUICE_APP_H
+#define SLUICE_APP_H
+
+#include "conf.h"
+#include "task.h"
+
+#include <stdatomic.h>
+#include <threads.h>
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct sl_app_task_s {
+        int sub;
+        int32_t partition;
+        sl_task_t task;
+} sl_app_task_t;
+
+typedef struct sl_part_cnt_s {
+        char *topic;
+        int32_t cnt;
+} sl_part_cnt_t;
+
+/* What a thread publishes for sluice_app_metrics_json(), under its lock. */
+typedef struct sl_task_metrics_s {
+        int sub;
+        int32_t partition;
+        uint64_t consumed, processed, produced, skipped, dead_lettered;
+} sl_task_metrics_t;
+
+typedef struct sl_lag_s {
+        char *topic;
+        int32_t partition;
+        int64_t position, high, lag;
+} sl_lag_t;
+
+typedef struct sl_thread_metrics_s {
+        uint64_t consumed, processed, produced, skipped, dead_lettered;
+        uint64_t commits, commit_us_total, commit_us_max, rebalances;
+        sl_task_metrics_t *tasks;
+        size_t task_cnt;
+        sl_lag_t *lag;
+        size_t lag_cnt;
+        char *consumer_stats, *producer_stats; /* librdkafka's JSON */
+} sl_thread_metrics_t;
+
+typedef struct sl_thread_s {
+        struct sluice_app_s *app;
+        int idx;
+        thrd_t thr;
+        int started;
+        rd_kafka_t *consumer, *producer;
+        rd_kafka_queue_t *cq, *pq; /* consumer queue, producer main queue */
+        sl_app_task_t **tasks;
+        size_t task_cnt, task_cap;
+        rd_kafka_topic_partition_list_t *pending; /* offsets to commit */
+        int64_t last_commit_ms, last_publish_ms;
+        const char *src_topic; /* one-entry cache: topic -> source */
+        const sl_node_t *src;
+        sl_part_cnt_t *pcnt;
+        size_t pcnt_cnt;
+        sluice_header_t *hdrs;
+        size_t hdr_cap;
+        int assigned;       /* got its first assignment */
+        int delivery_failed; /* a produced record was not delivered */
+        char delivery_err[SL_ERRSTR_SIZE];
+        /* counters of tasks closed so far */
+        uint64_t closed_consumed, closed_processed, closed_produced,
+            closed_skipped, closed_dead_lettered;
+        uint64_t commits, commit_us_total, commit_us_max, rebalances;
+
+        mtx_t lock; /* guards m */
+        sl_thread_metrics_t m;
+} sl_thread_t;
+
+struct sluice_app_s {
+        sluice_topology_t *t;
+        sluice_conf_t *conf;
+        char *bootstrap;
+        rd_kafka_t *mock_rk;
+        struct rd_kafka_mock_cluster_s *mock;
+        sl_thread_t *threads;
+        int thread_cnt; /* >= 1; with num.stream.threads=0, one host-driven */
+        int host_driven;
+        int wake_fd[2]; /* host mode: readable when the app has work */
+
+        atomic_int stop;
+        atomic_uint_fast64_t processed;
+        mtx_t lock; /* recursive; guards state, error, listener order */
+        cnd_t changed; /* signalled on every state change */
+        sluice_app_state_t state;
+        char error[SL_ERRSTR_SIZE + 256];
+        sluice_state_cb *state_cb;
+        void *state_opaque;
+        int closed;
+};
+
+/* thread.c */
+int sl_thread_init(sl_thread_t *thr, struct sluice_app_s *app, int idx,
+                   char *errstr, size_t errstr_size);
+int sl_thread_subscribe(sl_thread_t *thr, char *errstr, size_t errstr_size);
+/* Process up to @budget records, waiting at most @timeout_ms for the
+ * first. Returns records processed, or -1 after a fatal error (app error
+ * set). */
+int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms);
+/* Final commit, leave the group, destroy the clients and tasks. */
+void sl_thread_close(sl_thread_t *thr);
+void sl_thread_destroy(sl_thread_t *thr);
+int sl_thread_main(void *arg);
+void sl_thread_publish(sl_thread_t *thr);
+
+/* app.c */
+void sl_app_fail(struct sluice_app_s *app, const char *fmt, ...)
+    SL_PRINTF(2, 3);
+void sl_app_thread_assigned(struct sluice_app_s *app);
+void sl_app_set_state(struct sluice_app_s *app, sluice_app_state_t state);
+int64_t sl_now_ms(void);
+
+#endif

@@ -1,0 +1,683 @@
+/*
+ * thread.c - one stream thread: a consumer in the app's group, a producer
+ * for everything its tasks write, and the tasks of the partitions it holds.
+ *
+ * The commit path is one place, thread_commit(): flush the producer (every
+ * output of the processed records is then acknowledged), then commit the
+ * offsets of the processed records + 1. Exactly-once will wrap the same
+ * place in a transaction. Offsets are tracked per record processed, never
+ * taken from the consumer's position.
+ */
+#include "app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- tasks ---- */
+
+static int32_t thr_partition_cnt(void *opaque, const char *topic);
+static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
+                     int32_t partition, const void *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp,
+                     const sluice_header_t *headers, size_t header_cnt,
+                     char *errstr, size_t errstr_size);
+
+static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
+        size_t i;
+        sl_app_task_t *at;
+        for (i = 0; i < thr->task_cnt; i++)
+                if (thr->tasks[i]->sub == sub &&
+                    thr->tasks[i]->partition == partition)
+                        return &thr->tasks[i]->task;
+        if (thr->task_cnt == thr->task_cap) {
+                size_t cap         = thr->task_cap ? thr->task_cap * 2 : 16;
+                sl_app_task_t **ts = realloc(thr->tasks, cap * sizeof(*ts));
+                if (!ts)
+                        return NULL;
+                thr->tasks    = ts;
+                thr->task_cap = cap;
+        }
+        at = calloc(1, sizeof(*at));
+        if (!at)
+                return NULL;
+        at->sub       = sub;
+        at->partition = partition;
+        sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
+                     thr_write, thr_partition_cnt, thr);
+        thr->tasks[thr->task_cnt++] = at;
+        sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
+               "thread %d: task %d_%d created", thr->idx, sub,
+               (int)partition);
+        return &at->task;
+}
+
+static void task_close(sl_thread_t *thr, size_t i) {
+        sl_app_task_t *at = thr->tasks[i];
+        thr->closed_consumed += at->task.consumed;
+        thr->closed_processed += at->task.processed;
+        thr->closed_produced += at->task.produced;
+        thr->closed_skipped += at->task.skipped;
+        thr->closed_dead_lettered += at->task.dead_lettered;
+        sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
+               "thread %d: task %d_%d closed", thr->idx, at->sub,
+               (int)at->partition);
+        sl_task_destroy(&at->task);
+        free(at);
+        thr->tasks[i] = thr->tasks[--thr->task_cnt];
+}
+
+/* ---- producing ---- */
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                      void *opaque) {
+        sl_thread_t *thr = opaque;
+        (void)rk;
+        if (m->err && !thr->delivery_failed) {
+                thr->delivery_failed = 1;
+                snprintf(thr->delivery_err, sizeof(thr->delivery_err),
+                         "record to topic \"%s\" was not delivered: %s",
+                         rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        }
+}
+
+static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
+                     int32_t partition, const void *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp,
+                     const sluice_header_t *headers, size_t header_cnt,
+                     char *errstr, size_t errstr_size) {
+        sl_thread_t *thr       = opaque;
+        rd_kafka_headers_t *hs = NULL;
+        rd_kafka_resp_err_t err;
+        size_t i;
+        (void)sink;
+        if (header_cnt) {
+                hs = rd_kafka_headers_new(header_cnt);
+                for (i = 0; i < header_cnt; i++)
+                        rd_kafka_header_add(hs, headers[i].name, -1,
+                                            headers[i].value,
+                                            (ssize_t)headers[i].len);
+        }
+        for (;;) {
+                if (hs)
+                        err = rd_kafka_producev(
+                            thr->producer, RD_KAFKA_V_TOPIC(topic),
+                            RD_KAFKA_V_PARTITION(partition < 0
+                                                     ? RD_KAFKA_PARTITION_UA
+                                                     : partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY((void *)key, key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len),
+                            RD_KAFKA_V_TIMESTAMP(timestamp),
+                            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
+                else
+                        err = rd_kafka_producev(
+                            thr->producer, RD_KAFKA_V_TOPIC(topic),
+                            RD_KAFKA_V_PARTITION(partition < 0
+                                                     ? RD_KAFKA_PARTITION_UA
+                                                     : partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY((void *)key, key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len),
+                            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        break;
+                /* back-pressure: let deliveries drain, then retry */
+                rd_kafka_poll(thr->producer, 10);
+        }
+        if (err) {
+                if (hs)
+                        rd_kafka_headers_destroy(hs);
+                sl_errstr(errstr, errstr_size, "cannot produce to \"%s\": %s",
+                          topic, rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+static int32_t thr_partition_cnt(void *opaque, const char *topic) {
+        sl_thread_t *thr = opaque;
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt;
+        int32_t cnt = -1;
+        size_t i;
+        sl_part_cnt_t *p;
+        for (i = 0; i < thr->pcnt_cnt; i++)
+                if (!strcmp(thr->pcnt[i].topic, topic))
+                        return thr->pcnt[i].cnt;
+        rkt = rd_kafka_topic_new(thr->producer, topic, NULL);
+        if (!rkt)
+                return -1;
+        if (rd_kafka_metadata(thr->producer, 0, rkt, &md, 10000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (md->topic_cnt == 1 && !md->topics[0].err)
+                        cnt = md->topics[0].partition_cnt;
+                rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+        if (cnt < 1)
+                return -1;
+        p = realloc(thr->pcnt, (thr->pcnt_cnt + 1) * sizeof(*p));
+        if (!p)
+                return cnt;
+        thr->pcnt                      = p;
+        thr->pcnt[thr->pcnt_cnt].topic = sl_strdup(topic);
+        if (!thr->pcnt[thr->pcnt_cnt].topic)
+                return cnt;
+        thr->pcnt[thr->pcnt_cnt++].cnt = cnt;
+        return cnt;
+}
+
+/* ---- committing ---- */
+
+/* Flush every output, then commit what was processed. 0, or -1 (fatal,
+ * app error set). */
+static int thread_commit(sl_thread_t *thr) {
+        rd_kafka_resp_err_t err;
+        int64_t t0;
+        uint64_t us;
+        if (!thr->pending || thr->pending->cnt == 0)
+                return 0;
+        t0 = sl_now_ms();
+        /* librdkafka retries until message.timeout.ms; a broker outage
+         * waits here rather than committing offsets of lost output */
+        while ((err = rd_kafka_flush(thr->producer, 1000)) ==
+               RD_KAFKA_RESP_ERR__TIMED_OUT)
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "thread %d: still waiting for %d record(s) to be "
+                       "delivered before committing",
+                       thr->idx, rd_kafka_outq_len(thr->producer));
+        if (thr->delivery_failed) {
+                sl_app_fail(thr->app,
+                            "thread %d: %s; offsets not committed, the "
+                            "records will be processed again",
+                            thr->idx, thr->delivery_err);
+                return -1;
+        }
+        err = rd_kafka_commit(thr->consumer, thr->pending, 0);
+        if (err) {
+                /* e.g. a rebalance in progress: the records will be
+                 * processed again by the new owner (at-least-once) */
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "thread %d: commit failed: %s", thr->idx,
+                       rd_kafka_err2str(err));
+                if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                        sl_app_fail(thr->app, "thread %d: commit failed: %s",
+                                    thr->idx, rd_kafka_err2str(err));
+                        return -1;
+                }
+        } else {
+                us = (uint64_t)(sl_now_ms() - t0) * 1000u;
+                thr->commits++;
+                thr->commit_us_total += us;
+                if (us > thr->commit_us_max)
+                        thr->commit_us_max = us;
+        }
+        rd_kafka_topic_partition_list_destroy(thr->pending);
+        thr->pending = NULL;
+        return 0;
+}
+
+static void remember_offset(sl_thread_t *thr, const char *topic,
+                            int32_t partition, int64_t next) {
+        rd_kafka_topic_partition_t *p = NULL;
+        if (!thr->pending)
+                thr->pending = rd_kafka_topic_partition_list_new(8);
+        else
+                p = rd_kafka_topic_partition_list_find(thr->pending, topic,
+                                                       partition);
+        if (!p)
+                p = rd_kafka_topic_partition_list_add(thr->pending, topic,
+                                                      partition);
+        p->offset = next;
+}
+
+/* ---- rebalancing ---- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+        sl_thread_t *thr = opaque;
+        rd_kafka_error_t *error = NULL;
+        int i;
+        thr->rebalances++;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
+                       "thread %d: %d partition(s) assigned", thr->idx,
+                       parts->cnt);
+                error = rd_kafka_incremental_assign(rk, parts);
+                if (!thr->assigned) {
+                        thr->assigned = 1;
+                        sl_app_thread_assigned(thr->app);
+                }
+        } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
+                       "thread %d: %d partition(s) revoked", thr->idx,
+                       parts->cnt);
+                /* commit what was processed while we still own it */
+                if (!rd_kafka_assignment_lost(rk))
+                        thread_commit(thr);
+                else if (thr->pending) {
+                        rd_kafka_topic_partition_list_destroy(thr->pending);
+                        thr->pending = NULL;
+                }
+                for (i = 0; i < parts->cnt; i++) {
+                        const sl_node_t *src = sl_topology_source_for(
+                            thr->app->t, parts->elems[i].topic);
+                        size_t j;
+                        if (!src)
+                                continue;
+                        for (j = 0; j < thr->task_cnt; j++)
+                                if (thr->tasks[j]->sub == src->subtopology &&
+                                    thr->tasks[j]->partition ==
+                                        parts->elems[i].partition) {
+                                        task_close(thr, j);
+                                        break;
+                                }
+                }
+                error = rd_kafka_incremental_unassign(rk, parts);
+        } else {
+                sl_log(thr->app->conf, SLUICE_LOG_ERR, "REBALANCE",
+                       "thread %d: rebalance error: %s", thr->idx,
+                       rd_kafka_err2str(err));
+                error = rd_kafka_incremental_unassign(rk, parts);
+        }
+        if (error) {
+                sl_log(thr->app->conf, SLUICE_LOG_ERR, "REBALANCE",
+                       "thread %d: %s", thr->idx, rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+}
+
+/* ---- clients ---- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        sl_thread_t *thr = rd_kafka_opaque(rk);
+        sl_log(thr->app->conf, (sluice_log_level_t)level, fac, "%s: %s",
+               rd_kafka_name(rk), buf);
+}
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+        sl_thread_t *thr = opaque;
+        char *copy       = malloc(len + 1);
+        (void)rk;
+        if (!copy)
+                return 0;
+        memcpy(copy, json, len);
+        copy[len] = '\0';
+        mtx_lock(&thr->lock);
+        if (rk == thr->consumer) {
+                free(thr->m.consumer_stats);
+                thr->m.consumer_stats = copy;
+        } else {
+                free(thr->m.producer_stats);
+                thr->m.producer_stats = copy;
+        }
+        mtx_unlock(&thr->lock);
+        return 0;
+}
+
+static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
+                                    const char *role, char *errstr,
+                                    size_t errstr_size) {
+        sluice_app_t *app = thr->app;
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        char id[300], rkerr[SL_ERRSTR_SIZE];
+        if (!c)
+                return NULL;
+        snprintf(id, sizeof(id), "%s-StreamThread-%d-%s",
+                 app->conf->application_id, thr->idx + 1, role);
+#define SET(k, v)                                                              \
+        if (rd_kafka_conf_set(c, k, v, rkerr, sizeof(rkerr))) {                \
+                sl_errstr(errstr, errstr_size, "%s: %s", k, rkerr);            \
+                rd_kafka_conf_destroy(c);                                      \
+                return NULL;                                                   \
+        }
+        SET("client.id", id);
+        if (scope == SL_SCOPE_CONSUMER) {
+                SET("group.id", app->conf->application_id);
+                SET("enable.auto.commit", "false");
+                SET("enable.auto.offset.store", "false");
+                SET("partition.assignment.strategy", "cooperative-sticky");
+                SET("auto.offset.reset", "earliest"); /* Kafka Streams' */
+        } else {
+                /* the Java clients' partitioner: keys land where a Java
+                 * producer (and Kafka Streams) would put them */
+                SET("partitioner", "murmur2_random");
+                SET("acks", "all");
+        }
+        if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(c);
+                return NULL;
+        }
+        if (app->bootstrap)
+                SET("bootstrap.servers", app->bootstrap);
+#undef SET
+        rd_kafka_conf_set_opaque(c, thr);
+        rd_kafka_conf_set_log_cb(c, log_cb);
+        rd_kafka_conf_set_stats_cb(c, stats_cb);
+        if (scope == SL_SCOPE_CONSUMER)
+                rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+        else
+                rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
+        return c;
+}
+
+int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
+                   size_t errstr_size) {
+        rd_kafka_conf_t *c;
+        char rkerr[SL_ERRSTR_SIZE];
+        memset(thr, 0, sizeof(*thr));
+        thr->app = app;
+        thr->idx = idx;
+        if (mtx_init(&thr->lock, mtx_plain) != thrd_success) {
+                sl_errstr(errstr, errstr_size, "cannot create a mutex");
+                return -1;
+        }
+        if (!(c = client_conf(thr, SL_SCOPE_CONSUMER, "consumer", errstr,
+                              errstr_size)))
+                return -1;
+        thr->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, c, rkerr, sizeof(rkerr));
+        if (!thr->consumer) {
+                rd_kafka_conf_destroy(c);
+                sl_errstr(errstr, errstr_size, "cannot create consumer: %s",
+                          rkerr);
+                return -1;
+        }
+        rd_kafka_poll_set_consumer(thr->consumer);
+        if (!(c = client_conf(thr, SL_SCOPE_PRODUCER, "producer", errstr,
+                              errstr_size)))
+                return -1;
+        thr->producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, rkerr, sizeof(rkerr));
+        if (!thr->producer) {
+                rd_kafka_conf_destroy(c);
+                sl_errstr(errstr, errstr_size, "cannot create producer: %s",
+                          rkerr);
+                return -1;
+        }
+        thr->cq = rd_kafka_queue_get_consumer(thr->consumer);
+        thr->pq = rd_kafka_queue_get_main(thr->producer);
+        if (app->host_driven) {
+                rd_kafka_queue_io_event_enable(thr->cq, app->wake_fd[1], "c", 1);
+                rd_kafka_queue_io_event_enable(thr->pq, app->wake_fd[1], "p", 1);
+        }
+        thr->last_commit_ms = sl_now_ms();
+        return 0;
+}
+
+int sl_thread_subscribe(sl_thread_t *thr, char *errstr, size_t errstr_size) {
+        const sluice_topology_t *t = thr->app->t;
+        rd_kafka_topic_partition_list_t *topics =
+            rd_kafka_topic_partition_list_new(8);
+        rd_kafka_resp_err_t err;
+        size_t i, j;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                if (n->kind != SL_NODE_SOURCE)
+                        continue;
+                for (j = 0; j < n->topic_cnt; j++)
+                        rd_kafka_topic_partition_list_add(
+                            topics, n->topics[j], RD_KAFKA_PARTITION_UA);
+                if (n->pattern) {
+                        /* librdkafka: a leading ^ marks a regex */
+                        size_t len = strlen(n->pattern) + 5;
+                        char *re   = malloc(len);
+                        if (!re)
+                                continue;
+                        snprintf(re, len, "^(%s)$", n->pattern);
+                        rd_kafka_topic_partition_list_add(topics, re,
+                                                          RD_KAFKA_PARTITION_UA);
+                        free(re);
+                }
+        }
+        err = rd_kafka_subscribe(thr->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err) {
+                sl_errstr(errstr, errstr_size, "cannot subscribe: %s",
+                          rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- processing ---- */
+
+static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        const sl_node_t *src;
+        sl_task_t *task;
+        rd_kafka_headers_t *hs = NULL;
+        size_t hcnt = 0;
+        int err;
+
+        if (thr->src_topic == topic) {
+                src = thr->src;
+        } else {
+                src = sl_topology_source_for(thr->app->t, topic);
+                if (!src) {
+                        sl_app_fail(thr->app, "no source reads topic \"%s\"",
+                                    topic);
+                        return -1;
+                }
+                thr->src_topic = topic;
+                thr->src       = src;
+        }
+        task = task_get(thr, src->subtopology, m->partition);
+        if (!task) {
+                sl_app_fail(thr->app, "out of memory");
+                return -1;
+        }
+        if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const char *name;
+                const void *val;
+                size_t size, n = rd_kafka_header_cnt(hs);
+                if (n > thr->hdr_cap) {
+                        sluice_header_t *h = realloc(thr->hdrs, n * sizeof(*h));
+                        if (!h) {
+                                sl_app_fail(thr->app, "out of memory");
+                                return -1;
+                        }
+                        thr->hdrs    = h;
+                        thr->hdr_cap = n;
+                }
+                for (hcnt = 0; hcnt < n && !rd_kafka_header_get_all(
+                                               hs, hcnt, &name, &val, &size);
+                     hcnt++) {
+                        thr->hdrs[hcnt].name  = name;
+                        thr->hdrs[hcnt].value = val;
+                        thr->hdrs[hcnt].len   = size;
+                }
+        }
+        err = sl_task_process(task, src, topic, m->partition, m->offset, m->key,
+                              m->key_len, m->payload, m->len,
+                              rd_kafka_message_timestamp(m, NULL), thr->hdrs,
+                              hcnt);
+        if (err) {
+                sl_app_fail(thr->app, "thread %d: %s (record at topic \"%s\" "
+                                      "partition %d offset %lld)",
+                            thr->idx, task->errstr, topic, (int)m->partition,
+                            (long long)m->offset);
+                return -1;
+        }
+        remember_offset(thr, topic, m->partition, m->offset + 1);
+        atomic_fetch_add(&thr->app->processed, 1);
+        return 0;
+}
+
+int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
+        int done = 0, interval = sl_conf_commit_interval_ms(thr->app->conf);
+        int64_t now;
+        while (done < budget && !atomic_load(&thr->app->stop)) {
+                rd_kafka_message_t *m =
+                    rd_kafka_consumer_poll(thr->consumer, done ? 0 : timeout_ms);
+                if (!m)
+                        break;
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                rd_kafka_resp_err_t ferr = m->err;
+                                char fstr[512];
+                                if (ferr == RD_KAFKA_RESP_ERR__FATAL) {
+                                        rd_kafka_fatal_error(thr->consumer, fstr,
+                                                             sizeof(fstr));
+                                        rd_kafka_message_destroy(m);
+                                        sl_app_fail(thr->app,
+                                                    "thread %d: fatal consumer "
+                                                    "error: %s",
+                                                    thr->idx, fstr);
+                                        return -1;
+                                }
+                                /* transient: librdkafka retries by itself */
+                                sl_log(thr->app->conf, SLUICE_LOG_WARNING,
+                                       "CONSUME", "thread %d: %s", thr->idx,
+                                       rd_kafka_message_errstr(m));
+                        }
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (process(thr, m)) {
+                        rd_kafka_message_destroy(m);
+                        return -1;
+                }
+                rd_kafka_message_destroy(m);
+                done++;
+        }
+        rd_kafka_poll(thr->producer, 0); /* delivery reports */
+        now = sl_now_ms();
+        if (now - thr->last_commit_ms >= interval) {
+                thr->last_commit_ms = now;
+                if (thread_commit(thr))
+                        return -1;
+        }
+        if (now - thr->last_publish_ms >= 100) {
+                thr->last_publish_ms = now;
+                sl_thread_publish(thr);
+        }
+        return done;
+}
+
+void sl_thread_close(sl_thread_t *thr) {
+        if (!thr->consumer)
+                return;
+        if (!thr->delivery_failed)
+                thread_commit(thr);
+        /* leaves the group; revokes (and closes) the remaining tasks */
+        rd_kafka_consumer_close(thr->consumer);
+        while (thr->task_cnt)
+                task_close(thr, thr->task_cnt - 1);
+        rd_kafka_flush(thr->producer, 10000);
+        sl_thread_publish(thr);
+}
+
+int sl_thread_main(void *arg) {
+        sl_thread_t *thr = arg;
+        while (!atomic_load(&thr->app->stop))
+                if (sl_thread_step(thr, 1000, 100) < 0)
+                        break;
+        sl_thread_close(thr);
+        return 0;
+}
+
+void sl_thread_destroy(sl_thread_t *thr) {
+        size_t i;
+        while (thr->task_cnt)
+                task_close(thr, thr->task_cnt - 1);
+        free(thr->tasks);
+        if (thr->pending)
+                rd_kafka_topic_partition_list_destroy(thr->pending);
+        if (thr->cq)
+                rd_kafka_queue_destroy(thr->cq);
+        if (thr->pq)
+                rd_kafka_queue_destroy(thr->pq);
+        if (thr->consumer)
+                rd_kafka_destroy(thr->consumer);
+        if (thr->producer)
+                rd_kafka_destroy(thr->producer);
+        for (i = 0; i < thr->pcnt_cnt; i++)
+                free(thr->pcnt[i].topic);
+        free(thr->pcnt);
+        free(thr->hdrs);
+        free(thr->m.tasks);
+        for (i = 0; i < thr->m.lag_cnt; i++)
+                free(thr->m.lag[i].topic);
+        free(thr->m.lag);
+        free(thr->m.consumer_stats);
+        free(thr->m.producer_stats);
+        mtx_destroy(&thr->lock);
+}
+
+/* ---- metrics ---- */
+
+void sl_thread_publish(sl_thread_t *thr) {
+        sl_task_metrics_t *tm = NULL;
+        sl_lag_t *lag         = NULL;
+        size_t i, lag_cnt = 0;
+        rd_kafka_topic_partition_list_t *asg = NULL;
+        uint64_t consumed = thr->closed_consumed,
+                 processed = thr->closed_processed,
+                 produced = thr->closed_produced, skipped = thr->closed_skipped,
+                 dead = thr->closed_dead_lettered;
+
+        if (thr->task_cnt && !(tm = calloc(thr->task_cnt, sizeof(*tm))))
+                return;
+        for (i = 0; i < thr->task_cnt; i++) {
+                const sl_task_t *t = &thr->tasks[i]->task;
+                tm[i].sub          = thr->tasks[i]->sub;
+                tm[i].partition    = thr->tasks[i]->partition;
+                tm[i].consumed     = t->consumed;
+                tm[i].processed    = t->processed;
+                tm[i].produced     = t->produced;
+                tm[i].skipped      = t->skipped;
+                tm[i].dead_lettered = t->dead_lettered;
+                consumed += t->consumed;
+                processed += t->processed;
+                produced += t->produced;
+                skipped += t->skipped;
+                dead += t->dead_lettered;
+        }
+        /* lag per assigned partition, from the client's cached watermarks */
+        if (thr->consumer && !rd_kafka_assignment(thr->consumer, &asg) && asg) {
+                rd_kafka_position(thr->consumer, asg);
+                if (asg->cnt && (lag = calloc((size_t)asg->cnt, sizeof(*lag)))) {
+                        int k;
+                        for (k = 0; k < asg->cnt; k++) {
+                                int64_t lo = -1, hi = -1;
+                                rd_kafka_get_watermark_offsets(
+                                    thr->consumer, asg->elems[k].topic,
+                                    asg->elems[k].partition, &lo, &hi);
+                                lag[lag_cnt].topic = sl_strdup(asg->elems[k].topic);
+                                if (!lag[lag_cnt].topic)
+                                        break;
+                                lag[lag_cnt].partition = asg->elems[k].partition;
+                                lag[lag_cnt].position  = asg->elems[k].offset;
+                                lag[lag_cnt].high      = hi;
+                                lag[lag_cnt].lag =
+                                    hi >= 0 && asg->elems[k].offset >= 0
+                                        ? hi - asg->elems[k].offset
+                                        : -1;
+                                lag_cnt++;
+                        }
+                }
+                rd_kafka_topic_partition_list_destroy(asg);
+        }
+        mtx_lock(&thr->lock);
+        free(thr->m.tasks);
+        for (i = 0; i < thr->m.lag_cnt; i++)
+                free(thr->m.lag[i].topic);
+        free(thr->m.lag);
+        thr->m.tasks           = tm;
+        thr->m.task_cnt        = tm ? thr->task_cnt : 0;
+        thr->m.lag             = lag;
+        thr->m.lag_cnt         = lag_cnt;
+        thr->m.consumed        = consumed;
+        thr->m.processed       = processed;
+        thr->m.produced        = produced;
+        thr->m.skipped         = skipped;
+        thr->m.dead_lettered   = dead;
+        thr->m.commits         = thr->commits;
+        thr->m.commit_us_total = thr->commit_us_total;
+        thr->m.commit_us_max   = thr->commit_us_max;
+        thr->m.rebalances      = thr->rebalances;
+        mtx_unlock(&thr->lock);
+}

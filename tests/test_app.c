@@ -1,0 +1,253 @@
+/*
+ * test_app.c - the application runtime on the embedded mock cluster: a
+ * topology over a 4-partition topic, the state listener's sequence, a clean
+ * close that commits, the host-driven step function, and creation errors.
+ * (What the mock cannot prove - groups across processes, SIGKILL - runs
+ * against a real broker in tests/integration/.)
+ */
+#include "helpers.h"
+#include "kafka_util.h"
+#include "test_list.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int upper(sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        char buf[64];
+        size_t i;
+        (void)opaque;
+        for (i = 0; i < v->u.bytes.len && i < sizeof(buf); i++) {
+                char c = ((const char *)v->u.bytes.data)[i];
+                buf[i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+        }
+        return sluice_record_set_value(rec, sluice_strn(buf, i));
+}
+
+static const char *key_of(int i, char *b, size_t n) {
+        snprintf(b, n, "key-%d", i);
+        return b;
+}
+static const char *value_of(int i, char *b, size_t n) {
+        snprintf(b, n, "value-%d", i);
+        return b;
+}
+
+static sluice_topology_t *upper_topology(void) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_to(sluice_stream_map_values(
+                             sluice_stream_from(t, "in", sluice_serde_string(),
+                                                sluice_serde_string()),
+                             upper, NULL),
+                         "out", NULL, NULL);
+        return t;
+}
+
+static sluice_conf_t *embedded_conf(const char *threads) {
+        char err[512];
+        sluice_conf_t *c = sluice_conf_new();
+        ck_assert_int_eq(sluice_conf_set(c, "application.id", "app-test", err,
+                                         sizeof(err)),
+                         0);
+        ck_assert_int_eq(sluice_conf_set(c, "sluice.embedded", "true", err,
+                                         sizeof(err)),
+                         0);
+        ck_assert_int_eq(sluice_conf_set(c, "num.stream.threads", threads, err,
+                                         sizeof(err)),
+                         0);
+        ck_assert_int_eq(sluice_conf_set(c, "commit.interval.ms", "100", err,
+                                         sizeof(err)),
+                         0);
+        sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
+        return c;
+}
+
+typedef struct {
+        sluice_app_state_t seen[16];
+        int n;
+} states_t;
+
+static void on_state(sluice_app_t *app, sluice_app_state_t old,
+                     sluice_app_state_t new_state, void *opaque) {
+        states_t *s = opaque;
+        (void)app;
+        (void)old;
+        if (s->n < 16)
+                s->seen[s->n++] = new_state;
+}
+
+static int app_running(void *arg) {
+        return sluice_app_state(arg) == SLUICE_APP_RUNNING;
+}
+
+/* Every output record is the input's value uppercased, same key, and per
+ * partition in input order. */
+static void check_outputs(const char *bootstrap, int n) {
+        ku_record_t *recs;
+        int got = ku_consume(bootstrap, "out", n, 30000, &recs), i;
+        int *seen = calloc((size_t)n, sizeof(int));
+        int64_t last[4] = {-1, -1, -1, -1};
+        ck_assert_int_eq(got, n);
+        for (i = 0; i < got; i++) {
+                int k;
+                char want[64];
+                ck_assert_int_eq(sscanf(recs[i].key, "key-%d", &k), 1);
+                ck_assert(k >= 0 && k < n);
+                snprintf(want, sizeof(want), "VALUE-%d", k);
+                ck_assert_str_eq(recs[i].value, want);
+                seen[k]++;
+                /* keys are increasing per input partition; output keeps
+                 * the key, so the same partition and order */
+                ck_assert(recs[i].partition >= 0 && recs[i].partition < 4);
+                ck_assert_int_gt(k, last[recs[i].partition]);
+                last[recs[i].partition] = k;
+        }
+        for (i = 0; i < n; i++)
+                ck_assert_int_eq(seen[i], 1);
+        free(seen);
+        ku_free(recs, got);
+}
+
+START_TEST(embedded_app_processes_every_record) {
+        char err[512];
+        states_t st          = {{0}, 0};
+        sluice_topology_t *t = upper_topology();
+        sluice_app_t *app    = sluice_app_new(t, embedded_conf("2"), err,
+                                              sizeof(err));
+        char *metrics;
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_CREATED);
+        sluice_app_set_state_cb(app, on_state, &st);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)),
+                         SLUICE_ERR_STATE);
+        ck_assert_int_eq(ku_produce(sluice_app_bootstrap_servers(app), "in", 200,
+                                    key_of, value_of, -1),
+                         0);
+        check_outputs(sluice_app_bootstrap_servers(app), 200);
+        ck_assert(ku_wait_for(app_running, app, 30000));
+        ck_assert_uint_eq(sluice_app_processed(app), 200);
+        metrics = sluice_app_metrics_json(app);
+        ck_assert_ptr_nonnull(metrics);
+        ck_assert(strstr(metrics, "\"application.id\":\"app-test\""));
+        ck_assert(strstr(metrics, "\"processed\":200"));
+        free(metrics);
+        sluice_app_close(app);
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_NOT_RUNNING);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        ck_assert_int_ge(st.n, 4);
+        ck_assert_int_eq(st.seen[0], SLUICE_APP_REBALANCING);
+        ck_assert_int_eq(st.seen[st.n - 2], SLUICE_APP_PENDING_SHUTDOWN);
+        ck_assert_int_eq(st.seen[st.n - 1], SLUICE_APP_NOT_RUNNING);
+        {
+                int i, running = 0;
+                for (i = 0; i < st.n; i++)
+                        running |= st.seen[i] == SLUICE_APP_RUNNING;
+                ck_assert(running);
+        }
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(host_driven_app_with_poll) {
+        char err[512];
+        sluice_topology_t *t = upper_topology();
+        sluice_app_t *app    = sluice_app_new(t, embedded_conf("0"), err,
+                                              sizeof(err));
+        struct pollfd p;
+        int rounds = 0;
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_ge(sluice_app_fd(app), 0);
+        ck_assert_int_eq(sluice_app_run(app, err, sizeof(err)),
+                         SLUICE_ERR_STATE); /* the host drives this one */
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        ck_assert_int_eq(ku_produce(sluice_app_bootstrap_servers(app), "in", 100,
+                                    key_of, value_of, -1),
+                         0);
+        p.fd     = sluice_app_fd(app);
+        p.events = POLLIN;
+        /* the host's loop: step, and wait on the fd when told to */
+        while (sluice_app_processed(app) < 100 && rounds++ < 2000) {
+                int more = sluice_app_step(app, 10);
+                ck_assert_int_ge(more, 0);
+                if (!more)
+                        poll(&p, 1, sluice_app_timeout_ms(app));
+        }
+        ck_assert_uint_eq(sluice_app_processed(app), 100);
+        sluice_app_close(app); /* commits on this thread */
+        check_outputs(sluice_app_bootstrap_servers(app), 100);
+        ck_assert_int_eq(sluice_app_step(app, 10), SLUICE_ERR_STATE);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(app_creation_errors) {
+        char err[512];
+        sluice_topology_t *t = upper_topology();
+        sluice_conf_t *c     = sluice_conf_new();
+        ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
+        ck_assert_str_eq(err, "configuration property \"application.id\" is "
+                              "required");
+        sluice_conf_set(c, "application.id", "x", err, sizeof(err));
+        ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
+        ck_assert_str_eq(err, "configuration property \"bootstrap.servers\" "
+                              "is required (or sluice.embedded=true)");
+        ck_assert_ptr_null(sluice_app_new(NULL, c, err, sizeof(err)));
+        sluice_conf_destroy(c);
+        sluice_topology_destroy(t);
+
+        t = sluice_topology_new(); /* no source */
+        c = embedded_conf("1");
+        ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
+        ck_assert_str_eq(err, "the topology has no source: add one with "
+                              "sluice_stream_from()");
+        sluice_conf_destroy(c);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(missing_source_topic_is_named) {
+        /* a cluster of our own, without the topic, as a "real" one */
+        char err[512];
+        rd_kafka_conf_t *mc = rd_kafka_conf_new();
+        rd_kafka_conf_set(mc, "log_level", "3", NULL, 0);
+        rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mc, err, sizeof(err));
+        rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new(mrk, 1);
+        sluice_topology_t *t = upper_topology();
+        sluice_conf_t *c     = sluice_conf_new();
+        sluice_app_t *app;
+        sluice_conf_set(c, "application.id", "missing", err, sizeof(err));
+        sluice_conf_set(c, "bootstrap.servers",
+                        rd_kafka_mock_cluster_bootstraps(mock), err,
+                        sizeof(err));
+        sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR - 1, NULL);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)),
+                         SLUICE_ERR_STATE);
+        ck_assert_str_eq(err, "source topic \"in\" does not exist; create it "
+                              "first");
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_ERROR);
+        ck_assert_str_eq(sluice_app_error(app), err);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        rd_kafka_mock_cluster_destroy(mock);
+        rd_kafka_destroy(mrk);
+}
+END_TEST
+
+Suite *suite_app(void) {
+        Suite *s  = suite_create("app");
+        TCase *tc = tcase_create("embedded");
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, embedded_app_processes_every_record);
+        tcase_add_test(tc, host_driven_app_with_poll);
+        tcase_add_test(tc, app_creation_errors);
+        tcase_add_test(tc, missing_source_topic_is_named);
+        suite_add_tcase(s, tc);
+        return s;
+}
