@@ -1,7 +1,7 @@
 # Sluice - build, test, install.
 #
 #   make               libsluice.so (soname libsluice.so.0) and libsluice.a
-#   make demo          build and run the demo topology
+#   make demo          build and run examples/wordcount on the embedded cluster
 #   make test          everything a change must pass (the README's command)
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
@@ -100,8 +100,8 @@ $(BENCH): bench/engine.c $(STLIB)
 
 examples: $(EXAMPLES)
 
-demo: $(BUILD)/examples/demo
-	$(BUILD)/examples/demo
+demo: $(BUILD)/examples/wordcount
+	$(BUILD)/examples/wordcount --demo
 
 check: $(TEST_BIN)
 	$(TEST_BIN)

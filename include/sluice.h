@@ -583,6 +583,20 @@ SLUICE_API sluice_stream_t *sluice_stream_merge(sluice_stream_t *a,
                                                 sluice_stream_t *b);
 
 /**
+ * Send the stream through an internal topic,
+ * `<application.id>-<name>-repartition`, so that records are partitioned by
+ * their current key (after a select_key or map) before a later stateful
+ * operator; the rest of the topology reads it back as a new sub-topology.
+ * @p name NULL generates one (KSTREAM-REPARTITION-<n>); @p partitions 0
+ * means the largest partition count of the source topics upstream. The app
+ * creates the topic (Admin API; on the embedded cluster, directly). The
+ * stream's serdes write and read it: they must be known.
+ */
+SLUICE_API sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
+                                                      const char *name,
+                                                      int32_t partitions);
+
+/**
  * Split @p s by @p n predicates (Kafka Streams' split/branch): each record
  * goes to the first branch whose predicate matches, or nowhere. A NULL
  * predicate matches everything and is allowed only last (the default

@@ -101,79 +101,212 @@ void sl_app_thread_assigned(sluice_app_t *app) {
 
 /* ---- topics: one seam for the real cluster and the mock ---- */
 
-/* Create @topic with @partitions on the mock cluster (embedded mode). */
+/* Create @topic with @partitions: directly on the embedded cluster (the mock
+ * has no CreateTopics), through the Admin API elsewhere. An existing topic
+ * is fine. */
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                         char *errstr, size_t errstr_size) {
+        rd_kafka_t *rk = app->threads[0].producer;
+        rd_kafka_NewTopic_t *nt;
+        rd_kafka_AdminOptions_t *opts;
+        rd_kafka_queue_t *q;
+        rd_kafka_event_t *ev;
+        const rd_kafka_CreateTopics_result_t *res;
+        const rd_kafka_topic_result_t **tr;
         rd_kafka_resp_err_t err;
-        if (!app->mock) {
-                sl_errstr(errstr, errstr_size,
-                          "creating topic \"%s\" needs the Admin API "
-                          "(not yet supported outside embedded mode)",
-                          topic);
+        char why[SL_ERRSTR_SIZE];
+        size_t cnt = 0;
+
+        if (app->mock) {
+                err = rd_kafka_mock_topic_create(app->mock, topic, partitions,
+                                                 1);
+                if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create topic \"%s\": %s", topic,
+                                  rd_kafka_err2str(err));
+                        return -1;
+                }
+                return 0;
+        }
+        nt = rd_kafka_NewTopic_new(topic, partitions, -1, why, sizeof(why));
+        if (!nt) {
+                sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
+                          topic, why);
                 return -1;
         }
-        err = rd_kafka_mock_topic_create(app->mock, topic, partitions, 1);
+        opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, NULL, 0);
+        q = rd_kafka_queue_new(rk);
+        rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
+        ev  = rd_kafka_queue_poll(q, 60000);
+        err = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        snprintf(why, sizeof(why), "%s",
+                 ev && err ? rd_kafka_event_error_string(ev)
+                           : rd_kafka_err2str(err));
+        if (ev && !err) {
+                res = rd_kafka_event_CreateTopics_result(ev);
+                tr  = res ? rd_kafka_CreateTopics_result_topics(res, &cnt)
+                          : NULL;
+                if (cnt == 1) {
+                        err = rd_kafka_topic_result_error(tr[0]);
+                        snprintf(why, sizeof(why), "%s",
+                                 rd_kafka_topic_result_error_string(tr[0])
+                                     ? rd_kafka_topic_result_error_string(
+                                           tr[0])
+                                     : rd_kafka_err2str(err));
+                }
+        }
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_AdminOptions_destroy(opts);
+        rd_kafka_NewTopic_destroy(nt);
         if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
                 sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
-                          topic, rd_kafka_err2str(err));
+                          topic, why);
+                return -1;
+        }
+        sl_log(app->conf, SLUICE_LOG_INFO, "TOPIC",
+               "created topic \"%s\" with %d partition(s)", topic, partitions);
+        return 0;
+}
+
+/* Partition count of @topic in @md, or -1 if absent. */
+static int md_partitions(const struct rd_kafka_metadata *md,
+                         const char *topic) {
+        int k;
+        for (k = 0; k < md->topic_cnt; k++)
+                if (!strcmp(md->topics[k].topic, topic))
+                        return md->topics[k].err ? -1
+                                                 : md->topics[k].partition_cnt;
+        return -1;
+}
+
+static int read_metadata(sluice_app_t *app, const struct rd_kafka_metadata **md,
+                         char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_metadata(app->threads[0].consumer, 1, NULL, md, 30000);
+        if (err) {
+                sl_errstr(errstr, errstr_size,
+                          "cannot read the cluster's topics from %s: %s",
+                          sluice_app_bootstrap_servers(app),
+                          rd_kafka_err2str(err));
                 return -1;
         }
         return 0;
 }
 
-/* Every exact-name source topic must exist (embedded: created). */
-static int check_sources(sluice_app_t *app, char *errstr, size_t errstr_size) {
+/* Largest partition count of the sources upstream of @n (internal sources
+ * use @counts, computed earlier in node order). */
+static int upstream_partitions(const sluice_app_t *app, const sl_node_t *n,
+                               const struct rd_kafka_metadata *md,
+                               const int *counts) {
+        size_t i;
+        int best = 0, c;
+        if (n->kind == SL_NODE_SOURCE) {
+                if (n->internal)
+                        return counts[n->id];
+                for (i = 0; i < n->topic_cnt; i++)
+                        if ((c = md_partitions(md, n->topics[i])) > best)
+                                best = c;
+                return best;
+        }
+        for (i = 0; i < n->parent_cnt; i++)
+                if ((c = upstream_partitions(app, n->parents[i], md, counts)) >
+                    best)
+                        best = c;
+        return best;
+}
+
+/* Before the threads start: every source topic exists (on the embedded
+ * cluster: is created), internal topics exist with the right partition
+ * count, and so does the dead-letter topic. */
+static int prepare_topics(sluice_app_t *app, char *errstr,
+                          size_t errstr_size) {
+        const sluice_topology_t *t         = app->t;
         const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err;
+        int *counts = calloc(t->node_cnt + 1, sizeof(int)), rc = -1, c;
         size_t i, j;
-        int k, found;
-        rd_kafka_t *rk = app->threads[0].consumer;
-        for (i = 0; app->mock && i < app->t->node_cnt; i++) {
-                const sl_node_t *n = app->t->nodes[i];
-                for (j = 0; j < n->topic_cnt; j++)
+
+        if (!counts) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (i = 0; app->mock && i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                for (j = 0; !n->internal && j < n->topic_cnt; j++)
                         if (topic_create(app, n->topics[j],
                                          app->conf->embedded_partitions,
                                          errstr, errstr_size))
-                                return -1;
-                if (n->kind == SL_NODE_SINK && n->topic &&
+                                goto done;
+                if (n->kind == SL_NODE_SINK && n->topic && !n->internal &&
                     topic_create(app, n->topic, app->conf->embedded_partitions,
                                  errstr, errstr_size))
-                        return -1;
+                        goto done;
         }
-        if (app->mock && app->conf->dlq_topic &&
-            topic_create(app, app->conf->dlq_topic,
-                         app->conf->embedded_partitions, errstr, errstr_size))
-                return -1;
-        err = rd_kafka_metadata(rk, 1, NULL, &md, 30000);
-        if (err) {
-                sl_errstr(errstr, errstr_size,
-                          "cannot read the cluster's topics from %s: %s",
-                          app->bootstrap ? app->bootstrap
-                                         : sluice_conf_get(app->conf,
-                                                           "bootstrap.servers"),
-                          rd_kafka_err2str(err));
-                return -1;
-        }
-        for (i = 0; i < app->t->node_cnt; i++) {
-                const sl_node_t *n = app->t->nodes[i];
-                for (j = 0; j < n->topic_cnt; j++) {
-                        found = 0;
-                        for (k = 0; k < md->topic_cnt; k++)
-                                if (!strcmp(md->topics[k].topic, n->topics[j]) &&
-                                    !md->topics[k].err)
-                                        found = 1;
-                        if (!found) {
+        if (read_metadata(app, &md, errstr, errstr_size))
+                goto done;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                for (j = 0; !n->internal && j < n->topic_cnt; j++)
+                        if (md_partitions(md, n->topics[j]) < 0) {
                                 sl_errstr(errstr, errstr_size,
                                           "source topic \"%s\" does not "
                                           "exist; create it first",
                                           n->topics[j]);
-                                rd_kafka_metadata_destroy(md);
-                                return -1;
+                                goto done;
                         }
+        }
+        /* internal topics, upstream first (node order is build order) */
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                if (!n->internal || n->kind != SL_NODE_SOURCE)
+                        continue;
+                c = n->partitions
+                        ? n->partitions
+                        : upstream_partitions(app, n->peer, md, counts);
+                if (c < 1) {
+                        sl_errstr(errstr, errstr_size,
+                                  "repartition topic \"%s\": cannot tell its "
+                                  "partition count from the sources upstream "
+                                  "(a pattern?); give one to "
+                                  "sluice_stream_repartition()",
+                                  n->topics[0]);
+                        goto done;
+                }
+                counts[n->id] = c;
+                if (md_partitions(md, n->topics[0]) < 0) {
+                        if (topic_create(app, n->topics[0], c, errstr,
+                                         errstr_size))
+                                goto done;
+                } else if (md_partitions(md, n->topics[0]) != c) {
+                        sl_errstr(errstr, errstr_size,
+                                  "repartition topic \"%s\" has %d partitions, "
+                                  "the topology needs %d",
+                                  n->topics[0], md_partitions(md, n->topics[0]),
+                                  c);
+                        goto done;
                 }
         }
-        rd_kafka_metadata_destroy(md);
-        return 0;
+        if (app->conf->dlq_topic && md_partitions(md, app->conf->dlq_topic) < 0) {
+                int most = 1;
+                for (i = 0; i < t->node_cnt; i++)
+                        if (t->nodes[i]->kind == SL_NODE_SOURCE &&
+                            (c = upstream_partitions(app, t->nodes[i], md,
+                                                     counts)) > most)
+                                most = c;
+                if (topic_create(app, app->conf->dlq_topic,
+                                 app->mock ? app->conf->embedded_partitions
+                                           : most,
+                                 errstr, errstr_size))
+                        goto done;
+        }
+        rc = 0;
+done:
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        free(counts);
+        return rc;
 }
 
 /* ---- lifecycle ---- */
@@ -202,7 +335,7 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                           "required (or sluice.embedded=true)");
                 return NULL;
         }
-        if (sl_topology_freeze(t, errstr, errstr_size))
+        if (sl_topology_freeze(t, conf->application_id, errstr, errstr_size))
                 return NULL;
         app = calloc(1, sizeof(*app));
         if (!app) {
@@ -303,7 +436,7 @@ int sluice_app_start(sluice_app_t *app, char *errstr, size_t errstr_size) {
                           "sluice_app_start: the app was already started");
                 return SLUICE_ERR_STATE;
         }
-        if (check_sources(app, errstr, errstr_size))
+        if (prepare_topics(app, errstr, errstr_size))
                 goto fail;
         for (i = 0; i < app->thread_cnt; i++)
                 if (sl_thread_subscribe(&app->threads[i], errstr, errstr_size))

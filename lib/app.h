@@ -57,7 +57,7 @@ typedef struct sl_thread_s {
         sl_app_task_t **tasks;
         size_t task_cnt, task_cap;
         rd_kafka_topic_partition_list_t *pending; /* offsets to commit */
-        int64_t last_commit_ms, last_publish_ms;
+        int64_t last_commit_ms, last_publish_ms, last_metrics_log_ms;
         const char *src_topic; /* one-entry cache: topic -> source */
         const sl_node_t *src;
         sl_part_cnt_t *pcnt;

@@ -211,18 +211,28 @@ char *sl_str_take(sl_str_t *s) {
 
 void sl_log(const sluice_conf_t *conf, sluice_log_level_t level,
             const char *facility, const char *fmt, ...) {
-        char buf[1024];
+        char stackbuf[1024], *buf = stackbuf;
         va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
+        int n;
         if (level > (conf ? conf->log_level : SLUICE_LOG_NOTICE))
                 return;
+        va_start(ap, fmt);
+        n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
+        va_end(ap);
+        if (n >= (int)sizeof(stackbuf) && (buf = malloc((size_t)n + 1))) {
+                va_start(ap, fmt);
+                vsnprintf(buf, (size_t)n + 1, fmt, ap);
+                va_end(ap);
+        } else if (!buf) {
+                buf = stackbuf; /* truncated, but said */
+        }
         if (conf && conf->log_cb)
                 conf->log_cb(level, facility, buf, conf->log_opaque);
         else
                 fprintf(stderr, "%%%d|SLUICE|%s| %s\n", (int)level, facility,
                         buf);
+        if (buf != stackbuf)
+                free(buf);
 }
 
 int sl_topic_name_valid(const char *name, char *errstr, size_t errstr_size) {

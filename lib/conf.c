@@ -85,6 +85,7 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->commit_interval_ms = src->commit_interval_ms;
         conf->num_stream_threads = src->num_stream_threads;
         conf->embedded           = src->embedded;
+        conf->metrics_log_ms     = src->metrics_log_ms;
         conf->embedded_partitions = src->embedded_partitions;
         conf->log_cb             = src->log_cb;
         conf->log_level          = src->log_level;
@@ -254,6 +255,14 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                 }
                 free(conf->dlq_topic);
                 conf->dlq_topic = v;
+        } else if (!strcmp(key, "sluice.metrics.log.interval.ms")) {
+                if (parse_int(value, 0, INT_MAX, &n)) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected an integer from 0 (off) to "
+                                       "2147483647");
+                        return 1;
+                }
+                conf->metrics_log_ms = n;
         } else if (!strcmp(key, "sluice.embedded")) {
                 if (!strcmp(value, "true"))
                         conf->embedded = 1;
@@ -410,6 +419,8 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return "1";
         if (!strcmp(key, "sluice.embedded"))
                 return "false";
+        if (!strcmp(key, "sluice.metrics.log.interval.ms"))
+                return "0";
         if (!strcmp(key, "default.deserialization.exception.handler"))
                 return "log_and_fail";
         if (!strcmp(key, "sluice.embedded.partitions"))

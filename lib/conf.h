@@ -39,6 +39,7 @@ struct sluice_conf_s {
         int num_stream_threads;
         int deser_handler;       /* SL_DESER_* */
         char *dlq_topic;         /* errors.deadletterqueue.topic.name */
+        int metrics_log_ms;      /* sluice.metrics.log.interval.ms */
         int embedded;            /* sluice.embedded */
         int embedded_partitions; /* sluice.embedded.partitions */
 

@@ -140,13 +140,15 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
                      const sluice_header_t *headers, size_t header_cnt,
                      char *errstr, size_t errstr_size) {
         sluice_driver_t *drv = opaque;
-        out_queue_t *q       = out_queue(drv, topic, 1);
+        out_queue_t *q;
         sluice_output_t *o;
         size_t need, i;
         unsigned char *p;
-        (void)sink;
 
-        if (!q)
+        /* internal (repartition) topics are fed back, not captured */
+        if (sink->kind == SL_NODE_SINK && sink->internal)
+                goto feedback;
+        if (!(q = out_queue(drv, topic, 1)))
                 goto oom;
         need = ALIGN16(sizeof(*o)) + ALIGN16(header_cnt * sizeof(sluice_header_t)) +
                key_len + value_len;
@@ -188,6 +190,7 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
         }
         q->queued++;
 
+feedback:
         /* Written to a topic the topology reads: feed it back in. */
         if (sl_topology_source_for(drv->t, topic)) {
                 feedback_t *fb = calloc(1, sizeof(*fb));
@@ -214,10 +217,8 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
                         memcpy(fb->key, key, key_len);
                 if (value_len)
                         memcpy(fb->value, value, value_len);
-                /* header bytes point into the queued copy, stable until
-                 * read; copy them too so reading cannot invalidate them */
                 for (i = 0; i < header_cnt; i++) {
-                        const sluice_header_t *h = &o->headers[i];
+                        const sluice_header_t *h = &headers[i];
                         char *nm                 = sl_strdup(h->name);
                         void *v                  = h->value ? malloc(h->len + 1)
                                                             : NULL;
@@ -270,7 +271,11 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
         if (sl_rdkafka_version_check(errstr, errstr_size) ||
             sl_task_conf_check(conf, errstr, errstr_size))
                 return NULL;
-        if (sl_topology_freeze(t, errstr, errstr_size))
+        if (sl_topology_freeze(t,
+                               conf && conf->application_id
+                                   ? conf->application_id
+                                   : "sluice-test-driver",
+                               errstr, errstr_size))
                 return NULL;
         drv = calloc(1, sizeof(*drv));
         if (!drv)

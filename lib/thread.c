@@ -403,7 +403,7 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
                 rd_kafka_queue_io_event_enable(thr->cq, app->wake_fd[1], "c", 1);
                 rd_kafka_queue_io_event_enable(thr->pq, app->wake_fd[1], "p", 1);
         }
-        thr->last_commit_ms = sl_now_ms();
+        thr->last_commit_ms = thr->last_metrics_log_ms = sl_now_ms();
         return 0;
 }
 
@@ -553,6 +553,15 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         if (now - thr->last_publish_ms >= 100) {
                 thr->last_publish_ms = now;
                 sl_thread_publish(thr);
+        }
+        if (thr->idx == 0 && thr->app->conf->metrics_log_ms > 0 &&
+            now - thr->last_metrics_log_ms >= thr->app->conf->metrics_log_ms) {
+                char *json = sluice_app_metrics_json(thr->app);
+                thr->last_metrics_log_ms = now;
+                if (json)
+                        sl_log(thr->app->conf, SLUICE_LOG_INFO, "METRICS",
+                               "%s", json);
+                free(json);
         }
         return done;
 }

@@ -100,6 +100,7 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->nodes);
         free(t->streams);
         free(t->sinks);
+        free(t->app_id);
         if (t->error != oom_error)
                 free(t->error);
         free(t);
@@ -549,6 +550,78 @@ int sluice_stream_branch(sluice_stream_t *s, size_t n,
         return 0;
 }
 
+sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
+                                           const char *name,
+                                           int32_t partitions) {
+        sluice_topology_t *t;
+        sl_node_t *sink, *src;
+        char gen[64], buf[SL_ERRSTR_SIZE];
+        size_t i;
+        if (!s)
+                return NULL;
+        t = s->t;
+        if (check_open(t, "sluice_stream_repartition"))
+                return NULL;
+        if (partitions < 0) {
+                record_error(t, "sluice_stream_repartition: partitions must "
+                                "be 0 (as the input) or more");
+                return NULL;
+        }
+        if (!s->key_serde || !s->value_serde) {
+                record_error(t, "sluice_stream_repartition: the stream's "
+                                "serdes are unknown; declare them with "
+                                "sluice_stream_with_serdes()");
+                return NULL;
+        }
+        if (!name) {
+                snprintf(gen, sizeof(gen), "KSTREAM-REPARTITION-%010d",
+                         (int)t->node_cnt);
+                name = gen;
+        }
+        snprintf(buf, sizeof(buf), "%s-repartition", name);
+        if (!sl_topic_name_valid(buf, NULL, 0) || strlen(buf) > 200) {
+                record_error(t,
+                             "sluice_stream_repartition: \"%s\" cannot name "
+                             "a topic (legal: a-z A-Z 0-9 . _ -)",
+                             name);
+                return NULL;
+        }
+        for (i = 0; i < t->node_cnt; i++)
+                if (t->nodes[i]->internal && t->nodes[i]->kind == SL_NODE_SINK &&
+                    !strcmp(t->nodes[i]->topic, buf)) {
+                        record_error(t,
+                                     "sluice_stream_repartition: a "
+                                     "repartition named \"%s\" already "
+                                     "exists",
+                                     name);
+                        return NULL;
+                }
+        if (!(sink = node_new(t, SL_NODE_SINK, s->node)) ||
+            !(src = node_new(t, SL_NODE_SOURCE, NULL)))
+                return NULL;
+        sink->internal = src->internal = 1;
+        sink->partitions = src->partitions = partitions;
+        sink->peer                         = src;
+        src->peer                          = sink;
+        sink->key_serde = src->key_serde = s->key_serde;
+        sink->value_serde = src->value_serde = s->value_serde;
+        free(sink->name);
+        free(src->name);
+        sink->name  = malloc(strlen(buf) + 8);
+        src->name   = malloc(strlen(buf) + 8);
+        sink->topic = sl_strdup(buf);
+        src->topics = calloc(1, sizeof(char *));
+        if (!sink->name || !src->name || !sink->topic || !src->topics ||
+            !(src->topics[0] = sl_strdup(buf))) {
+                record_error(t, "out of memory");
+                return NULL;
+        }
+        src->topic_cnt = 1;
+        snprintf(sink->name, strlen(buf) + 8, "%s-sink", buf);
+        snprintf(src->name, strlen(buf) + 8, "%s-source", buf);
+        return stream_new(t, src, s->key_serde, s->value_serde);
+}
+
 static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
                                const char *topic, sluice_topic_cb *cb,
                                void *opaque, const sluice_serde_t *ks,
@@ -706,19 +779,50 @@ sluice_resp_t sluice_topology_validate(const sluice_topology_t *t,
         return SLUICE_OK;
 }
 
-int sl_topology_freeze(sluice_topology_t *t, char *errstr,
+/* "<app_id>-<suffix>", or NULL on OOM */
+static char *prefixed(const char *app_id, const char *suffix) {
+        size_t n = strlen(app_id) + strlen(suffix) + 2;
+        char *r  = malloc(n);
+        if (r)
+                snprintf(r, n, "%s-%s", app_id, suffix);
+        return r;
+}
+
+int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                        size_t errstr_size) {
         int *labels, n;
         size_t i;
-        if (t->frozen)
+        if (t->frozen) {
+                if (strcmp(t->app_id, app_id)) {
+                        sl_errstr(errstr, errstr_size,
+                                  "the topology is already in use with "
+                                  "application.id \"%s\" (its internal "
+                                  "topics are named after it)",
+                                  t->app_id);
+                        return SLUICE_ERR_TOPOLOGY;
+                }
                 return 0;
+        }
         if (sluice_topology_validate(t, errstr, errstr_size))
                 return SLUICE_ERR_TOPOLOGY;
+        if (!(t->app_id = sl_strdup(app_id)))
+                goto oom;
+        for (i = 0; i < t->node_cnt; i++) {
+                sl_node_t *nd = t->nodes[i];
+                char **slot   = nd->kind == SL_NODE_SINK ? &nd->topic
+                                                         : &nd->topics[0];
+                char *full;
+                if (!nd->internal)
+                        continue;
+                if (!(full = prefixed(app_id, *slot)))
+                        goto oom;
+                free(*slot);
+                *slot = full;
+        }
         labels = malloc(t->node_cnt * sizeof(int));
         if (!labels || (n = label_subtopologies(t, labels)) < 0) {
                 free(labels);
-                sl_errstr(errstr, errstr_size, "out of memory");
-                return SLUICE_ERR_NOMEM;
+                goto oom;
         }
         for (i = 0; i < t->node_cnt; i++)
                 t->nodes[i]->subtopology = labels[i];
@@ -726,6 +830,9 @@ int sl_topology_freeze(sluice_topology_t *t, char *errstr,
         t->subtopology_cnt = n;
         t->frozen          = 1;
         return 0;
+oom:
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return SLUICE_ERR_NOMEM;
 }
 
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,

@@ -55,6 +55,13 @@ struct sl_node_s {
         /* SL_NODE_SOURCE and SL_NODE_SINK */
         const sluice_serde_t *key_serde, *value_serde;
 
+        /* repartition pairs: an internal sink and the source reading its
+         * topic "<application.id>-<name>-repartition" (resolved at freeze;
+         * before, topic / topics[0] hold "<name>-repartition") */
+        int internal;
+        int32_t partitions; /* 0: the upstream sources' count */
+        sl_node_t *peer;    /* sink <-> source of the pair */
+
         /* SL_NODE_SINK */
         char *topic; /* NULL: topic_cb chooses */
         sluice_topic_cb *topic_cb;
@@ -88,14 +95,17 @@ struct sluice_topology_s {
         size_t sink_cnt, sink_cap;
         char *error; /* the first builder mistake, or NULL */
         int frozen;
+        char *app_id; /* internal topic names were resolved with it */
         int subtopology_cnt;
 };
 
 /*
- * Validate and freeze @t (idempotent): after this the graph is immutable and
- * node->subtopology is set. Returns 0 or SLUICE_ERR_TOPOLOGY with errstr.
+ * Validate and freeze @t for @app_id (idempotent for the same id): after
+ * this the graph is immutable, node->subtopology is set and internal topics
+ * carry their full names. Returns 0 or SLUICE_ERR_TOPOLOGY with errstr.
  */
-int sl_topology_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
+int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
+                       size_t errstr_size);
 
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,

@@ -152,11 +152,25 @@ START_TEST(embedded_app_processes_every_record) {
 }
 END_TEST
 
+static void count_metrics_lines(sluice_log_level_t level, const char *fac,
+                                const char *msg, void *opaque) {
+        (void)level;
+        if (!strcmp(fac, "METRICS") && strstr(msg, "\"threads\":[{\"thread\":0"))
+                (*(int *)opaque)++;
+}
+
 START_TEST(host_driven_app_with_poll) {
         char err[512];
+        int metrics_lines    = 0;
         sluice_topology_t *t = upper_topology();
-        sluice_app_t *app    = sluice_app_new(t, embedded_conf("0"), err,
-                                              sizeof(err));
+        sluice_conf_t *conf  = embedded_conf("0");
+        sluice_app_t *app;
+        ck_assert_int_eq(sluice_conf_set(conf, "sluice.metrics.log.interval.ms",
+                                         "50", err, sizeof(err)),
+                         0);
+        sluice_conf_set_log_cb(conf, count_metrics_lines, SLUICE_LOG_INFO,
+                               &metrics_lines);
+        app = sluice_app_new(t, conf, err, sizeof(err));
         struct pollfd p;
         int rounds = 0;
         ck_assert_msg(app != NULL, "%s", err);
@@ -177,6 +191,12 @@ START_TEST(host_driven_app_with_poll) {
                         poll(&p, 1, sluice_app_timeout_ms(app));
         }
         ck_assert_uint_eq(sluice_app_processed(app), 100);
+        /* the loop ran long enough to log metrics at least once */
+        while (metrics_lines == 0 && rounds++ < 2000) {
+                ck_assert_int_ge(sluice_app_step(app, 10), 0);
+                poll(&p, 1, sluice_app_timeout_ms(app));
+        }
+        ck_assert_int_gt(metrics_lines, 0);
         sluice_app_close(app); /* commits on this thread */
         check_outputs(sluice_app_bootstrap_servers(app), 100);
         ck_assert_int_eq(sluice_app_step(app, 10), SLUICE_ERR_STATE);
@@ -240,6 +260,59 @@ START_TEST(missing_source_topic_is_named) {
 }
 END_TEST
 
+static int first_letter_key(sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)opaque;
+        /* "value-17" -> key "7": ten keys */
+        return sluice_record_set_key(
+            rec, sluice_strn((const char *)v->u.bytes.data + v->u.bytes.len - 1,
+                             1));
+}
+
+START_TEST(embedded_repartition) {
+        char err[512];
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_app_t *app;
+        ku_record_t *recs;
+        int got, i, per_key[10] = {0};
+        s = sluice_stream_repartition(
+            sluice_stream_select_key(s, first_letter_key, NULL), "rekey", 0);
+        sluice_stream_to(sluice_stream_map_values(s, upper, NULL), "out", NULL,
+                         NULL);
+        app = sluice_app_new(t, embedded_conf("1"), err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        ck_assert_int_eq(ku_produce(sluice_app_bootstrap_servers(app), "in", 100,
+                                    key_of, value_of, -1),
+                         0);
+        got = ku_consume(sluice_app_bootstrap_servers(app), "out", 100, 30000,
+                         &recs);
+        ck_assert_int_eq(got, 100);
+        for (i = 0; i < got; i++) {
+                int k = recs[i].key[0] - '0';
+                ck_assert(k >= 0 && k < 10);
+                ck_assert_int_eq(recs[i].value[strlen(recs[i].value) - 1],
+                                 recs[i].key[0]);
+                per_key[k]++;
+        }
+        for (i = 0; i < 10; i++)
+                ck_assert_int_eq(per_key[i], 10);
+        ku_free(recs, got);
+        /* the internal topic was created with the input's 4 partitions, and
+         * holds the 100 re-keyed records */
+        got = ku_consume(sluice_app_bootstrap_servers(app),
+                         "app-test-rekey-repartition", 100, 30000, &recs);
+        ck_assert_int_eq(got, 100);
+        for (i = 0; i < got; i++)
+                ck_assert(recs[i].partition >= 0 && recs[i].partition < 4);
+        ku_free(recs, got);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_app(void) {
         Suite *s  = suite_create("app");
         TCase *tc = tcase_create("embedded");
@@ -248,6 +321,7 @@ Suite *suite_app(void) {
         tcase_add_test(tc, host_driven_app_with_poll);
         tcase_add_test(tc, app_creation_errors);
         tcase_add_test(tc, missing_source_topic_is_named);
+        tcase_add_test(tc, embedded_repartition);
         suite_add_tcase(s, tc);
         return s;
 }

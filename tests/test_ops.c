@@ -858,6 +858,79 @@ START_TEST(merge_of_two_serdes_passes_each_records_bytes) {
 }
 END_TEST
 
+/* ---- repartition ---- */
+
+START_TEST(repartition_through_internal_topic) {
+        char err[512];
+        sluice_conf_t *conf = sluice_conf_new();
+        sluice_stream_t *s  = sluice_stream_select_key(src_str("in"),
+                                                       key_from_value_prefix,
+                                                       NULL);
+        s = sluice_stream_repartition(s, "by-letter", 0);
+        ck_assert_ptr_nonnull(s);
+        sluice_stream_to(sluice_stream_map_values(s, append_suffix, "+"), "out",
+                         NULL, NULL);
+        ck_assert_int_eq(sluice_conf_set(conf, "application.id", "myapp", err,
+                                         sizeof(err)),
+                         0);
+        drv = sluice_driver_new(t, conf, err, sizeof(err));
+        ck_assert_msg(drv != NULL, "%s", err);
+        pipe_ok("in", "1", "apple", 10);
+        pipe_ok("in", "2", "berry", 20);
+        ck_assert_output(drv, "out", "a", "apple+", 10);
+        ck_assert_output(drv, "out", "b", "berry+", 20);
+        /* fed back in, not captured */
+        ck_assert_uint_eq(sluice_driver_queued(drv, "myapp-by-letter-repartition"),
+                          0);
+        {
+                char *d = sluice_topology_describe(t);
+                ck_assert(strstr(d, "    Sink: by-letter-repartition-sink "
+                                    "(topic: myapp-by-letter-repartition)\n"));
+                ck_assert(strstr(d, "   Sub-topology: 1\n    Source: "
+                                    "by-letter-repartition-source (topics: "
+                                    "[myapp-by-letter-repartition])\n"));
+                free(d);
+        }
+        {
+                /* the topology is bound to its application.id now */
+                sluice_conf_t *other = sluice_conf_new();
+                sluice_conf_set(other, "application.id", "other", err,
+                                sizeof(err));
+                ck_assert_ptr_null(sluice_driver_new(t, other, err, sizeof(err)));
+                ck_assert_str_eq(err, "the topology is already in use with "
+                                      "application.id \"myapp\" (its internal "
+                                      "topics are named after it)");
+                sluice_conf_destroy(other);
+        }
+}
+END_TEST
+
+START_TEST(repartition_mistakes) {
+        sluice_stream_t *s = src_str("in");
+        char err[512];
+        ck_assert_ptr_null(sluice_stream_repartition(s, "x", -1));
+        sluice_topology_validate(t, err, sizeof(err));
+        ck_assert_str_eq(err, "sluice_stream_repartition: partitions must be 0 "
+                              "(as the input) or more");
+        sluice_topology_destroy(t);
+
+        t = sluice_topology_new();
+        s = src_str("in");
+        ck_assert_ptr_nonnull(sluice_stream_repartition(s, "x", 0));
+        ck_assert_ptr_null(sluice_stream_repartition(s, "x", 2));
+        sluice_topology_validate(t, err, sizeof(err));
+        ck_assert_str_eq(err, "sluice_stream_repartition: a repartition named "
+                              "\"x\" already exists");
+        sluice_topology_destroy(t);
+
+        t = sluice_topology_new();
+        ck_assert_ptr_null(sluice_stream_repartition(src_str("in"), "a b", 0));
+        sluice_topology_validate(t, err, sizeof(err));
+        ck_assert_str_eq(err, "sluice_stream_repartition: \"a b\" cannot name "
+                              "a topic (legal: a-z A-Z 0-9 . _ -)");
+}
+END_TEST
+
 Suite *suite_ops(void) {
         Suite *s = suite_create("ops");
         TCase *tc = tcase_create("stateless");
@@ -899,6 +972,8 @@ Suite *suite_ops(void) {
         tcase_add_test(tc, exact_topic_wins_over_pattern);
         tcase_add_test(tc, sink_key_serde_differs_from_source);
         tcase_add_test(tc, merge_of_two_serdes_passes_each_records_bytes);
+        tcase_add_test(tc, repartition_through_internal_topic);
+        tcase_add_test(tc, repartition_mistakes);
         suite_add_tcase(s, tc);
         return s;
 }

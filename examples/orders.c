@@ -1,6 +1,6 @@
 /*
- * demo.c - the Sluice demo: an order-routing topology run through the
- * in-process test driver, no Kafka needed.
+ * orders.c - an order-routing topology run through the in-process test
+ * driver, no Kafka needed: how to unit-test a topology.
  *
  *   orders (string key, JSON value)
  *     -> filter: drop orders with amount <= 0
@@ -10,7 +10,7 @@
  *                                -> orders-intl
  *
  * Prints the topology, then every record that reached each output topic.
- * Build and run: make demo
+ * Build and run: make examples && build/examples/orders
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -75,7 +75,7 @@ int main(void) {
 
         drv = sluice_driver_new(t, NULL, errstr, sizeof(errstr));
         if (!drv) {
-                fprintf(stderr, "demo: %s\n", errstr);
+                fprintf(stderr, "orders: %s\n", errstr);
                 sluice_topology_destroy(t);
                 return 1;
         }
@@ -87,7 +87,7 @@ int main(void) {
                 if (sluice_driver_pipe_str(drv, "orders", orders[i][0],
                                            orders[i][1],
                                            1700000000000 + (int64_t)i * 1000)) {
-                        fprintf(stderr, "demo: %s\n",
+                        fprintf(stderr, "orders: %s\n",
                                 sluice_driver_last_error(drv));
                         return 1;
                 }

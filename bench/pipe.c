@@ -1,0 +1,677 @@
+/*
+ * bench/pipe.c - end-to-end throughput on a real broker: a Sluice app with
+ * one stream thread against a plain librdkafka consume -> produce loop doing
+ * the same work with the same client settings, in the same run.
+ *
+ * Once per invocation: create a topic of --partitions partitions and
+ * produce --records records into it (key "k<seq>", a 100-byte value that
+ * starts with the sequence number). Then, --runs times, drain the whole
+ * topic from the beginning, each drain with a fresh consumer group and a
+ * fresh output topic of the same partition count:
+ *
+ *   sluice  source(bytes, bytes) -> map_values(flip the case of one byte)
+ *           -> filter(drop 1 in 10000) -> to(output); num.stream.threads=1.
+ *           Drained: sluice_app_processed() reached N, then
+ *           sluice_app_close() returned (final flush, commit, leave group).
+ *   loop    librdkafka consumer + producer configured as lib/thread.c
+ *           client_conf() does (cooperative-sticky group consumer, auto
+ *           commit and auto offset store off, auto.offset.reset=earliest;
+ *           acks=all, murmur2_random partitioner, a delivery report
+ *           callback), the same map + filter inline, the record's timestamp
+ *           kept, processed offsets + 1 committed every commit.interval.ms
+ *           after a flush (and on revocation). Drained: N consumed, then
+ *           flush, commit, rd_kafka_consumer_close().
+ *
+ * Each drain is timed from subscribe (sluice_app_start) to the end above:
+ * wall time gives records/s, the process's CPU time (all threads:
+ * librdkafka's included; one drain at a time, clients created before and
+ * destroyed after the window) gives CPU-seconds per million records. The
+ * two drains alternate which goes first. Every drain is checked: the output
+ * topic must hold exactly the records the filter kept.
+ *
+ * Usage: bench/pipe --bootstrap HOST:PORT [--records N] [--partitions P]
+ *                   [--runs R] [--value-size B] [--commit-interval-ms MS]
+ *                   [--only sluice|loop] [--keep-topics]
+ *        (defaults 5000000, 4, 3, 100, Sluice's default 30000;
+ *         --bootstrap defaults to $SLUICE_BOOTSTRAP)
+ * bench/pipe.sh starts a broker, runs this, and stops the broker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "sluice.h"
+
+/* ---- options ---- */
+
+static struct {
+        const char *bootstrap;
+        long records;
+        int partitions;
+        int runs;
+        int value_size;
+        int commit_interval_ms; /* -1: Sluice's default */
+        int only;               /* 0 both, 1 sluice, 2 loop */
+        int keep_topics;
+        int timeout_s;
+} opt = {NULL, 5000000, 4, 3, 100, -1, 0, 0, 900};
+
+static char in_topic[128];
+static long expect_kept; /* records the filter keeps */
+
+/* ---- clocks, stats ---- */
+
+static double wall_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n) {
+        double *c = malloc(sizeof(double) * (size_t)n), m;
+        memcpy(c, v, sizeof(double) * (size_t)n);
+        qsort(c, (size_t)n, sizeof(double), cmp_double);
+        m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+        free(c);
+        return m;
+}
+
+static void die(const char *fmt, const char *arg) {
+        fprintf(stderr, "pipe: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n");
+        exit(1);
+}
+
+/* ---- the transformation, shared by both sides ---- */
+
+/* Value layout: 10-digit sequence number, ' ', a marker byte ('#' on one
+ * record in 10000: the filter drops those), then letters. */
+#define MARK_AT 11
+#define FLIP_AT 12
+
+static int dropped(const void *v, size_t len) {
+        return len > MARK_AT && ((const char *)v)[MARK_AT] == '#';
+}
+
+/* map: a copy of the value with the case of one letter flipped */
+static void transform(const void *v, size_t len, char *out) {
+        memcpy(out, v, len);
+        if (len > FLIP_AT)
+                out[FLIP_AT] ^= 0x20;
+}
+
+/* ---- admin ---- */
+
+static rd_kafka_t *admin_client(void) {
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
+                              sizeof(err)))
+                die("%s", err);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        if (!rk)
+                die("%s", err);
+        return rk;
+}
+
+static void topic_create(const char *topic, int partitions) {
+        rd_kafka_t *rk        = admin_client();
+        rd_kafka_queue_t *q   = rd_kafka_queue_new(rk);
+        char err[512];
+        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1,
+                                                        err, sizeof(err));
+        rd_kafka_event_t *ev;
+        const rd_kafka_topic_result_t **res;
+        size_t n;
+        if (!nt)
+                die("%s", err);
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 60000);
+        if (!ev || rd_kafka_event_error(ev))
+                die("CreateTopics: %s",
+                    ev ? rd_kafka_event_error_string(ev) : "timed out");
+        res = rd_kafka_CreateTopics_result_topics(
+            rd_kafka_event_CreateTopics_result(ev), &n);
+        if (n != 1 || (rd_kafka_topic_result_error(res[0]) &&
+                       rd_kafka_topic_result_error(res[0]) !=
+                           RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS))
+                die("cannot create topic: %s",
+                    n ? rd_kafka_topic_result_error_string(res[0]) : "?");
+        rd_kafka_event_destroy(ev);
+        rd_kafka_NewTopic_destroy(nt);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_destroy(rk);
+}
+
+static void topic_delete(const char *topic) {
+        rd_kafka_t *rk           = admin_client();
+        rd_kafka_queue_t *q      = rd_kafka_queue_new(rk);
+        rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_event_t *ev;
+        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 60000);
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_DeleteTopic_destroy(dt);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_destroy(rk);
+}
+
+/* Sum of the high watermarks of @topic (records in it: nothing deleted). */
+static long topic_count(const char *topic) {
+        rd_kafka_t *rk = admin_client();
+        long sum       = 0;
+        int p;
+        for (p = 0; p < opt.partitions; p++) {
+                int64_t lo = 0, hi = 0;
+                rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+                    rk, topic, p, &lo, &hi, 30000);
+                if (err)
+                        die("watermarks: %s", rd_kafka_err2str(err));
+                sum += (long)(hi - lo);
+        }
+        rd_kafka_destroy(rk);
+        return sum;
+}
+
+/* ---- load ---- */
+
+static int load_failed;
+
+static void load_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
+        (void)rk;
+        (void)o;
+        if (m->err)
+                load_failed = 1;
+}
+
+static void load_input(void) {
+        char err[512], key[24], *val = malloc((size_t)opt.value_size);
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_topic_t *rkt;
+        double t0 = wall_now();
+        long i;
+        int k;
+        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
+                              sizeof(err)) ||
+            rd_kafka_conf_set(c, "partitioner", "murmur2_random", err,
+                              sizeof(err)) ||
+            rd_kafka_conf_set(c, "linger.ms", "20", err, sizeof(err)) ||
+            rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000",
+                              err, sizeof(err)))
+                die("%s", err);
+        rd_kafka_conf_set_dr_msg_cb(c, load_dr);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        if (!rk)
+                die("%s", err);
+        rkt = rd_kafka_topic_new(rk, in_topic, NULL);
+        for (k = 0; k < opt.value_size; k++)
+                val[k] = (char)('a' + k % 26);
+        expect_kept = 0;
+        for (i = 0; i < opt.records; i++) {
+                int kl = snprintf(key, sizeof(key), "k%07ld", i % 10000000);
+                char head[24];
+                snprintf(head, sizeof(head), "%010ld ", i);
+                memcpy(val, head, (size_t)(opt.value_size < 11 ? opt.value_size
+                                                                : 11));
+                if (opt.value_size > MARK_AT)
+                        val[MARK_AT] = i % 10000 == 9999 ? '#' : 'm';
+                if (!dropped(val, (size_t)opt.value_size))
+                        expect_kept++;
+                while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
+                                        RD_KAFKA_MSG_F_COPY, val,
+                                        (size_t)opt.value_size, key,
+                                        (size_t)kl, NULL) == -1) {
+                        if (rd_kafka_last_error() !=
+                            RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                die("produce: %s",
+                                    rd_kafka_err2str(rd_kafka_last_error()));
+                        rd_kafka_poll(rk, 10);
+                }
+                if ((i & 1023) == 0)
+                        rd_kafka_poll(rk, 0);
+        }
+        while (rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+                ;
+        if (load_failed)
+                die("%s", "some input records were not delivered");
+        rd_kafka_topic_destroy(rkt);
+        rd_kafka_destroy(rk);
+        free(val);
+        printf("loaded %ld records (%d-byte values) into %s (%d partitions) "
+               "in %.1f s\n",
+               opt.records, opt.value_size, in_topic, opt.partitions,
+               wall_now() - t0);
+        fflush(stdout);
+}
+
+/* ---- (a) Sluice ---- */
+
+static _Thread_local char map_buf[65536];
+
+static int sl_map(sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)opaque;
+        if (v->type != SLUICE_VALUE_BYTES || v->u.bytes.len > sizeof(map_buf))
+                return 0;
+        transform(v->u.bytes.data, v->u.bytes.len, map_buf);
+        return sluice_record_set_value(
+            rec, sluice_bytes(map_buf, v->u.bytes.len));
+}
+
+static bool sl_keep(const sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)opaque;
+        return !(v->type == SLUICE_VALUE_BYTES &&
+                 dropped(v->u.bytes.data, v->u.bytes.len));
+}
+
+static void quiet_log(sluice_log_level_t level, const char *fac,
+                      const char *msg, void *opaque) {
+        (void)opaque;
+        fprintf(stderr, "sluice %d %s: %s\n", (int)level, fac, msg);
+}
+
+typedef struct {
+        double wall, cpu;
+} drain_t;
+
+static void conf_set(sluice_conf_t *c, const char *k, const char *v) {
+        char err[512];
+        if (sluice_conf_set(c, k, v, err, sizeof(err)))
+                die("%s", err);
+}
+
+static drain_t drain_sluice(const char *group, const char *out) {
+        char err[512];
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *c     = sluice_conf_new();
+        sluice_stream_t *s;
+        sluice_app_t *app;
+        drain_t d;
+        double w0, c0, deadline;
+        s = sluice_stream_from(t, in_topic, sluice_serde_bytes(),
+                               sluice_serde_bytes());
+        s = sluice_stream_map_values(s, sl_map, NULL);
+        s = sluice_stream_filter(s, sl_keep, NULL);
+        sluice_stream_to(s, out, NULL, NULL);
+        conf_set(c, "application.id", group);
+        conf_set(c, "bootstrap.servers", opt.bootstrap);
+        conf_set(c, "num.stream.threads", "1");
+        if (opt.commit_interval_ms >= 0) {
+                char v[24];
+                snprintf(v, sizeof(v), "%d", opt.commit_interval_ms);
+                conf_set(c, "commit.interval.ms", v);
+        }
+        sluice_conf_set_log_cb(c, quiet_log, SLUICE_LOG_WARNING, NULL);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        if (!app)
+                die("sluice_app_new: %s", err);
+
+        w0       = wall_now();
+        c0       = cpu_now();
+        deadline = w0 + opt.timeout_s;
+        if (sluice_app_start(app, err, sizeof(err)))
+                die("sluice_app_start: %s", err);
+        while (sluice_app_processed(app) < (uint64_t)opt.records) {
+                sluice_app_state_t st = sluice_app_state(app);
+                if (st == SLUICE_APP_ERROR)
+                        die("sluice app failed: %s", sluice_app_error(app));
+                if (wall_now() > deadline)
+                        die("%s", "sluice drain timed out");
+                sleep_ms(2);
+        }
+        sluice_app_close(app);
+        d.cpu  = cpu_now() - c0;
+        d.wall = wall_now() - w0;
+        if (sluice_app_state(app) == SLUICE_APP_ERROR)
+                die("sluice app failed: %s", sluice_app_error(app));
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        return d;
+}
+
+/* ---- (b) the plain loop ---- */
+
+typedef struct {
+        rd_kafka_t *consumer, *producer;
+        int64_t *next; /* per partition: offset of the last processed + 1 */
+        int delivery_failed;
+        int commits;
+} loop_t;
+
+static void loop_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
+        loop_t *l = o;
+        (void)rk;
+        if (m->err)
+                l->delivery_failed = 1;
+}
+
+/* flush, then commit the processed offsets + 1 (as lib/thread.c) */
+static void loop_commit(loop_t *l) {
+        rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_topic_partition_list_new(opt.partitions);
+        rd_kafka_resp_err_t err;
+        int p;
+        for (p = 0; p < opt.partitions; p++)
+                if (l->next[p] >= 0)
+                        rd_kafka_topic_partition_list_add(parts, in_topic, p)
+                            ->offset = l->next[p];
+        if (parts->cnt) {
+                while (rd_kafka_flush(l->producer, 1000) ==
+                       RD_KAFKA_RESP_ERR__TIMED_OUT)
+                        ;
+                if (l->delivery_failed)
+                        die("%s", "loop: a record was not delivered");
+                err = rd_kafka_commit(l->consumer, parts, 0);
+                if (err)
+                        fprintf(stderr, "pipe: loop commit: %s\n",
+                                rd_kafka_err2str(err));
+                else
+                        l->commits++;
+                for (p = 0; p < opt.partitions; p++)
+                        l->next[p] = -1;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void loop_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts,
+                           void *opaque) {
+        loop_t *l = opaque;
+        rd_kafka_error_t *e;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                e = rd_kafka_incremental_assign(rk, parts);
+        } else {
+                if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS &&
+                    !rd_kafka_assignment_lost(rk))
+                        loop_commit(l);
+                e = rd_kafka_incremental_unassign(rk, parts);
+        }
+        if (e) {
+                fprintf(stderr, "pipe: loop rebalance: %s\n",
+                        rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+}
+
+static rd_kafka_t *loop_client(loop_t *l, rd_kafka_type_t type,
+                               const char *group) {
+        char err[512], id[300];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        snprintf(id, sizeof(id), "%s-loop-%s", group,
+                 type == RD_KAFKA_CONSUMER ? "consumer" : "producer");
+#define SET(k, v)                                                              \
+        if (rd_kafka_conf_set(c, k, v, err, sizeof(err)))                      \
+                die("%s", err);
+        SET("client.id", id);
+        if (type == RD_KAFKA_CONSUMER) {
+                SET("group.id", group);
+                SET("enable.auto.commit", "false");
+                SET("enable.auto.offset.store", "false");
+                SET("partition.assignment.strategy", "cooperative-sticky");
+                SET("auto.offset.reset", "earliest");
+        } else {
+                SET("partitioner", "murmur2_random");
+                SET("acks", "all");
+        }
+        SET("bootstrap.servers", opt.bootstrap);
+#undef SET
+        rd_kafka_conf_set_opaque(c, l);
+        if (type == RD_KAFKA_CONSUMER)
+                rd_kafka_conf_set_rebalance_cb(c, loop_rebalance);
+        else
+                rd_kafka_conf_set_dr_msg_cb(c, loop_dr);
+        rk = rd_kafka_new(type, c, err, sizeof(err));
+        if (!rk)
+                die("%s", err);
+        return rk;
+}
+
+static drain_t drain_loop(const char *group, const char *out) {
+        loop_t l;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_topic_partition_list_t *sub;
+        rd_kafka_resp_err_t err;
+        char buf[65536];
+        long consumed = 0;
+        int interval  = opt.commit_interval_ms >= 0 ? opt.commit_interval_ms
+                                                    : 30000;
+        drain_t d;
+        double w0, c0, deadline, last_commit;
+        int p;
+
+        memset(&l, 0, sizeof(l));
+        l.next = malloc(sizeof(int64_t) * (size_t)opt.partitions);
+        for (p = 0; p < opt.partitions; p++)
+                l.next[p] = -1;
+        l.consumer = loop_client(&l, RD_KAFKA_CONSUMER, group);
+        rd_kafka_poll_set_consumer(l.consumer);
+        l.producer = loop_client(&l, RD_KAFKA_PRODUCER, group);
+        rkt        = rd_kafka_topic_new(l.producer, out, NULL);
+
+        w0 = last_commit = wall_now();
+        c0               = cpu_now();
+        deadline         = w0 + opt.timeout_s;
+        sub              = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, in_topic, RD_KAFKA_PARTITION_UA);
+        if ((err = rd_kafka_subscribe(l.consumer, sub)))
+                die("subscribe: %s", rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(sub);
+
+        while (consumed < opt.records) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(l.consumer, 100);
+                if (!m) {
+                        if (wall_now() > deadline)
+                                die("%s", "loop drain timed out");
+                        rd_kafka_poll(l.producer, 0);
+                        continue;
+                }
+                if (m->err) {
+                        if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+                                die("loop: %s", rd_kafka_message_errstr(m));
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (!dropped(m->payload, m->len) && m->len <= sizeof(buf)) {
+                        transform(m->payload, m->len, buf);
+                        while ((err = rd_kafka_producev(
+                                    l.producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(m->key, m->key_len),
+                                    RD_KAFKA_V_VALUE(buf, m->len),
+                                    RD_KAFKA_V_TIMESTAMP(
+                                        rd_kafka_message_timestamp(m, NULL)),
+                                    RD_KAFKA_V_END)) ==
+                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                rd_kafka_poll(l.producer, 10);
+                        if (err)
+                                die("loop produce: %s", rd_kafka_err2str(err));
+                }
+                if (m->partition >= 0 && m->partition < opt.partitions)
+                        l.next[m->partition] = m->offset + 1;
+                rd_kafka_message_destroy(m);
+                if ((++consumed & 1023) == 0) {
+                        double now = wall_now();
+                        rd_kafka_poll(l.producer, 0); /* delivery reports */
+                        if ((now - last_commit) * 1000 >= interval) {
+                                last_commit = now;
+                                loop_commit(&l);
+                        }
+                }
+        }
+        loop_commit(&l); /* flush + commit, as sluice_app_close() */
+        rd_kafka_consumer_close(l.consumer);
+        d.cpu  = cpu_now() - c0;
+        d.wall = wall_now() - w0;
+        rd_kafka_topic_destroy(rkt);
+        rd_kafka_destroy(l.consumer);
+        rd_kafka_destroy(l.producer);
+        free(l.next);
+        return d;
+}
+
+/* ---- main ---- */
+
+static void usage(void) {
+        fprintf(stderr,
+                "usage: pipe --bootstrap HOST:PORT [--records N] "
+                "[--partitions P] [--runs R]\n"
+                "            [--value-size B] [--commit-interval-ms MS] "
+                "[--only sluice|loop] [--keep-topics]\n");
+        exit(2);
+}
+
+static long num_arg(int argc, char **argv, int *i, long min) {
+        char *end;
+        long v;
+        if (*i + 1 >= argc)
+                usage();
+        v = strtol(argv[++*i], &end, 10);
+        if (*end || v < min)
+                usage();
+        return v;
+}
+
+int main(int argc, char **argv) {
+        static const char *const names[] = {"sluice", "loop"};
+        double *rate[2], *cpm[2];
+        long tag = (long)getpid();
+        int i, r, k, bad = 0;
+
+        opt.bootstrap = getenv("SLUICE_BOOTSTRAP");
+        for (i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc)
+                        opt.bootstrap = argv[++i];
+                else if (!strcmp(argv[i], "--records"))
+                        opt.records = num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--partitions"))
+                        opt.partitions = (int)num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--runs"))
+                        opt.runs = (int)num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--value-size"))
+                        opt.value_size = (int)num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--commit-interval-ms"))
+                        opt.commit_interval_ms =
+                            (int)num_arg(argc, argv, &i, 0);
+                else if (!strcmp(argv[i], "--timeout"))
+                        opt.timeout_s = (int)num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+                        i++;
+                        opt.only = !strcmp(argv[i], "sluice") ? 1
+                                   : !strcmp(argv[i], "loop") ? 2
+                                                              : -1;
+                        if (opt.only < 0)
+                                usage();
+                } else if (!strcmp(argv[i], "--keep-topics"))
+                        opt.keep_topics = 1;
+                else
+                        usage();
+        }
+        if (!opt.bootstrap || !*opt.bootstrap)
+                usage();
+        if (opt.value_size > 65536)
+                die("%s", "--value-size is at most 65536");
+
+        printf("pipe: librdkafka %s, sluice %s, broker %s; %ld records, "
+               "%d partitions, %d-byte values, commit.interval.ms %d, "
+               "%d run(s)\n",
+               rd_kafka_version_str(), sluice_version_str(), opt.bootstrap,
+               opt.records, opt.partitions, opt.value_size,
+               opt.commit_interval_ms >= 0 ? opt.commit_interval_ms : 30000,
+               opt.runs);
+        snprintf(in_topic, sizeof(in_topic), "pipe-in-%ld", tag);
+        topic_create(in_topic, opt.partitions);
+        load_input();
+
+        for (k = 0; k < 2; k++) {
+                rate[k] = calloc((size_t)opt.runs, sizeof(double));
+                cpm[k]  = calloc((size_t)opt.runs, sizeof(double));
+        }
+        for (r = 0; r < opt.runs; r++) {
+                int order[2] = {r % 2, 1 - r % 2}; /* alternate who goes first */
+                for (i = 0; i < 2; i++) {
+                        char group[160], out[160];
+                        drain_t d;
+                        long got;
+                        k = order[i];
+                        if (opt.only && opt.only != k + 1)
+                                continue;
+                        snprintf(group, sizeof(group), "pipe-%ld-%s-r%d", tag,
+                                 names[k], r + 1);
+                        snprintf(out, sizeof(out), "pipe-out-%ld-%s-r%d", tag,
+                                 names[k], r + 1);
+                        topic_create(out, opt.partitions);
+                        d = k == 0 ? drain_sluice(group, out)
+                                   : drain_loop(group, out);
+                        got = topic_count(out);
+                        if (got != expect_kept) {
+                                fprintf(stderr,
+                                        "pipe: %s run %d: output has %ld "
+                                        "records, expected %ld\n",
+                                        names[k], r + 1, got, expect_kept);
+                                bad = 1;
+                        }
+                        if (!opt.keep_topics)
+                                topic_delete(out);
+                        rate[k][r] = (double)opt.records / d.wall;
+                        cpm[k][r]  = d.cpu / ((double)opt.records / 1e6);
+                        printf("run %d %-6s  %9.0f records/s  %6.3f CPU-s/M  "
+                               "(wall %.2f s, CPU %.2f s, output %ld)\n",
+                               r + 1, names[k], rate[k][r], cpm[k][r], d.wall,
+                               d.cpu, got);
+                        fflush(stdout);
+                }
+                if (!opt.only)
+                        printf("run %d ratio   records/s %.3f  CPU/M %.3f\n",
+                               r + 1, rate[0][r] / rate[1][r],
+                               cpm[0][r] / cpm[1][r]);
+        }
+        if (!opt.keep_topics)
+                topic_delete(in_topic);
+
+        printf("median over %d run(s):\n", opt.runs);
+        for (k = 0; k < 2; k++)
+                if (!opt.only || opt.only == k + 1)
+                        printf("  %-6s  %9.0f records/s  %6.3f CPU-s/M\n",
+                               names[k], median(rate[k], opt.runs),
+                               median(cpm[k], opt.runs));
+        if (!opt.only) {
+                double rr = median(rate[0], opt.runs) / median(rate[1], opt.runs);
+                double cr = median(cpm[0], opt.runs) / median(cpm[1], opt.runs);
+                printf("  sluice/loop  records/s %.3f (target >= 0.85)  "
+                       "CPU/M %.3f (target <= %.3f)  %s\n",
+                       rr, cr, 1 / 0.85,
+                       rr >= 0.85 && cr <= 1 / 0.85 ? "MET" : "NOT MET");
+        }
+        for (k = 0; k < 2; k++) {
+                free(rate[k]);
+                free(cpm[k]);
+        }
+        return bad;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/pipe.sh - build bench/pipe against the tree's libsluice.a, start a
+# throw-away Kafka broker (scripts/kafka), run the benchmark, stop the broker
+# (also on failure or Ctrl-C).
+#
+#   bench/pipe.sh [pipe options]     e.g. bench/pipe.sh --records 5000000 --runs 3
+#
+# Environment:
+#   SLUICE_BOOTSTRAP   use this cluster instead of starting a broker
+#   PIPE_KAFKA_DIR     broker state dir (default ${TMPDIR:-/tmp}/sluice-bench-pipe)
+#   PIPE_LIB           a libsluice.a to link instead of building build/libsluice.a
+#   PIPE_BIN           where the binary goes (default build/bench/pipe)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${PIPE_BIN:-build/bench/pipe}
+if [ -z "${PIPE_LIB:-}" ]; then
+  make -s lib >&2
+  PIPE_LIB=build/libsluice.a
+fi
+RK_PREFIX=$(scripts/deps.sh --print-prefix)
+export PKG_CONFIG_PATH=$RK_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+mkdir -p "$(dirname "$BIN")"
+cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wconversion \
+   -Wstrict-prototypes -Wmissing-prototypes -D_POSIX_C_SOURCE=200809L \
+   -Iinclude $(pkg-config --cflags rdkafka jansson | sed 's/-I/-isystem /g') bench/pipe.c -o "$BIN" \
+   "$PIPE_LIB" $(pkg-config --libs rdkafka jansson) -lpthread \
+   -Wl,-rpath,"$RK_PREFIX/lib"
+
+if [ -n "${SLUICE_BOOTSTRAP:-}" ]; then
+  exec "$BIN" --bootstrap "$SLUICE_BOOTSTRAP" "$@"
+fi
+DIR=${PIPE_KAFKA_DIR:-${TMPDIR:-/tmp}/sluice-bench-pipe}
+trap 'scripts/kafka stop "$DIR" >&2 || true' EXIT INT TERM
+BOOT=$(scripts/kafka start "$DIR")
+"$BIN" --bootstrap "$BOOT" "$@"
