@@ -311,6 +311,28 @@ done:
 
 /* ---- lifecycle ---- */
 
+/* Free what sluice_app_new() made (threads, embedded cluster, the conf if
+ * it was taken over). */
+static void app_free(sluice_app_t *app) {
+        int i;
+        for (i = 0; app->threads && i < app->thread_cnt; i++)
+                sl_thread_destroy(&app->threads[i]);
+        free(app->threads);
+        if (app->mock)
+                rd_kafka_mock_cluster_destroy(app->mock);
+        if (app->mock_rk)
+                rd_kafka_destroy(app->mock_rk);
+        if (app->wake_fd[0] >= 0) {
+                close(app->wake_fd[0]);
+                close(app->wake_fd[1]);
+        }
+        free(app->bootstrap);
+        sluice_conf_destroy(app->conf);
+        cnd_destroy(&app->changed);
+        mtx_destroy(&app->lock);
+        free(app);
+}
+
 sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                              char *errstr, size_t errstr_size) {
         sluice_app_t *app;
@@ -403,21 +425,7 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
         return app;
 fail:
         app->conf = NULL; /* not ours on failure */
-        for (i = 0; app->threads && i < app->thread_cnt; i++)
-                sl_thread_destroy(&app->threads[i]);
-        free(app->threads);
-        if (app->mock)
-                rd_kafka_mock_cluster_destroy(app->mock);
-        if (app->mock_rk)
-                rd_kafka_destroy(app->mock_rk);
-        if (app->wake_fd[0] >= 0) {
-                close(app->wake_fd[0]);
-                close(app->wake_fd[1]);
-        }
-        free(app->bootstrap);
-        cnd_destroy(&app->changed);
-        mtx_destroy(&app->lock);
-        free(app);
+        app_free(app);
         return NULL;
 }
 
@@ -486,26 +494,10 @@ void sluice_app_close(sluice_app_t *app) {
 }
 
 void sluice_app_destroy(sluice_app_t *app) {
-        int i;
         if (!app)
                 return;
         sluice_app_close(app);
-        for (i = 0; i < app->thread_cnt; i++)
-                sl_thread_destroy(&app->threads[i]);
-        free(app->threads);
-        if (app->mock)
-                rd_kafka_mock_cluster_destroy(app->mock);
-        if (app->mock_rk)
-                rd_kafka_destroy(app->mock_rk);
-        if (app->wake_fd[0] >= 0) {
-                close(app->wake_fd[0]);
-                close(app->wake_fd[1]);
-        }
-        free(app->bootstrap);
-        sluice_conf_destroy(app->conf);
-        cnd_destroy(&app->changed);
-        mtx_destroy(&app->lock);
-        free(app);
+        app_free(app);
 }
 
 int sluice_app_run(sluice_app_t *app, char *errstr, size_t errstr_size) {

@@ -365,10 +365,26 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         return c;
 }
 
+static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
+                               char *errstr, size_t errstr_size) {
+        const char *role = type == RD_KAFKA_CONSUMER ? "consumer" : "producer";
+        char rkerr[SL_ERRSTR_SIZE];
+        rd_kafka_t *rk;
+        rd_kafka_conf_t *c = client_conf(
+            thr, type == RD_KAFKA_CONSUMER ? SL_SCOPE_CONSUMER : SL_SCOPE_PRODUCER,
+            role, errstr, errstr_size);
+        if (!c)
+                return NULL;
+        if (!(rk = rd_kafka_new(type, c, rkerr, sizeof(rkerr)))) {
+                rd_kafka_conf_destroy(c);
+                sl_errstr(errstr, errstr_size, "cannot create %s: %s", role,
+                          rkerr);
+        }
+        return rk;
+}
+
 int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
                    size_t errstr_size) {
-        rd_kafka_conf_t *c;
-        char rkerr[SL_ERRSTR_SIZE];
         memset(thr, 0, sizeof(*thr));
         thr->app = app;
         thr->idx = idx;
@@ -376,27 +392,13 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
                 sl_errstr(errstr, errstr_size, "cannot create a mutex");
                 return -1;
         }
-        if (!(c = client_conf(thr, SL_SCOPE_CONSUMER, "consumer", errstr,
-                              errstr_size)))
+        if (!(thr->consumer = client_new(thr, RD_KAFKA_CONSUMER, errstr,
+                                         errstr_size)))
                 return -1;
-        thr->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, c, rkerr, sizeof(rkerr));
-        if (!thr->consumer) {
-                rd_kafka_conf_destroy(c);
-                sl_errstr(errstr, errstr_size, "cannot create consumer: %s",
-                          rkerr);
-                return -1;
-        }
         rd_kafka_poll_set_consumer(thr->consumer);
-        if (!(c = client_conf(thr, SL_SCOPE_PRODUCER, "producer", errstr,
-                              errstr_size)))
+        if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, errstr,
+                                         errstr_size)))
                 return -1;
-        thr->producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, rkerr, sizeof(rkerr));
-        if (!thr->producer) {
-                rd_kafka_conf_destroy(c);
-                sl_errstr(errstr, errstr_size, "cannot create producer: %s",
-                          rkerr);
-                return -1;
-        }
         thr->cq = rd_kafka_queue_get_consumer(thr->consumer);
         thr->pq = rd_kafka_queue_get_main(thr->producer);
         if (app->host_driven) {
