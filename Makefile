@@ -58,7 +58,7 @@ TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine
 
-.PHONY: all lib demo test check check-asan check-valgrind examples \
+.PHONY: all lib demo test check check-asan check-valgrind examples run-examples \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -128,9 +128,17 @@ installcheck: lib
 bench: $(BENCH)
 	$(BENCH)
 
+# The examples run as a user would run them, checked by what they print.
+run-examples: examples
+	$(BUILD)/examples/orders | grep -q '"amount_eur":110.4'
+	printf 'hello\nworld\n' | $(BUILD)/examples/host_loop | tee $(BUILD)/host_loop.out
+	grep -qx 'HELLO   (partition [0-9], offset 0)' $(BUILD)/host_loop.out
+	grep -q 'processed 2 of 2 lines' $(BUILD)/host_loop.out
+
 # In this order, so that the last lines are Check's summary.
 test:
 	$(MAKE) demo
+	$(MAKE) run-examples
 	$(MAKE) installcheck
 	$(MAKE) check
 	$(MAKE) check-asan
