@@ -6,6 +6,8 @@
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
 #   make check-valgrind the unit tests under valgrind (leaks are errors)
+#   make check-integration  the runtime against a real broker: the one in
+#                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
 #   make examples      build examples/
 #   make installcheck  install into build/stage, build examples/hello.c
 #                      against it through pkg-config, run it
@@ -58,7 +60,8 @@ TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine
 
-.PHONY: all lib demo test check check-asan check-valgrind examples run-examples \
+.PHONY: all lib demo test check check-asan check-valgrind check-integration \
+        examples run-examples \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -97,6 +100,24 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 $(BENCH): bench/engine.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+INTEG_BIN := $(BUILD)/tests/integration/test_integration
+INTEG_APP := $(BUILD)/tests/integration/app_upper
+
+$(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -Wno-conversion \
+	    tests/integration/test_integration.c tests/kafka_util.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS) -lpthread
+
+$(INTEG_APP): tests/integration/app_upper.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+# Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (Kafka
+# 3.9.2 from Maven Central via scripts/kafka), stopped however the run ends.
+check-integration: $(INTEG_BIN) $(INTEG_APP)
+	BUILD=$(BUILD) tests/integration/run.sh $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
 examples: $(EXAMPLES)
 
@@ -142,6 +163,7 @@ test:
 	$(MAKE) installcheck
 	$(MAKE) check
 	$(MAKE) check-asan
+	$(MAKE) check-integration
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -787,7 +787,9 @@ SLUICE_API const char *sluice_app_error(const sluice_app_t *app);
  *   mode: the mock cluster's), borrowed until destroy.
  */
 SLUICE_API const char *sluice_app_bootstrap_servers(const sluice_app_t *app);
-/** @returns records processed so far, over all threads. Thread-safe. */
+/** @returns records that went through the topology so far, over all
+ *  threads (not counting undecodable ones skipped or dead-lettered).
+ *  Thread-safe. */
 SLUICE_API uint64_t sluice_app_processed(const sluice_app_t *app);
 
 /**

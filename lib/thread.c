@@ -196,24 +196,24 @@ static int thread_commit(sl_thread_t *thr) {
                 return -1;
         }
         err = rd_kafka_commit(thr->consumer, thr->pending, 0);
-        if (err) {
-                /* e.g. a rebalance in progress: the records will be
-                 * processed again by the new owner (at-least-once) */
-                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
-                       "thread %d: commit failed: %s", thr->idx,
-                       rd_kafka_err2str(err));
-                if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                        sl_app_fail(thr->app, "thread %d: commit failed: %s",
-                                    thr->idx, rd_kafka_err2str(err));
-                        return -1;
-                }
-        } else {
-                us = (uint64_t)(sl_now_ms() - t0) * 1000u;
-                thr->commits++;
-                thr->commit_us_total += us;
-                if (us > thr->commit_us_max)
-                        thr->commit_us_max = us;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                sl_app_fail(thr->app, "thread %d: commit failed: %s", thr->idx,
+                            rd_kafka_err2str(err));
+                return -1;
         }
+        if (err) {
+                /* e.g. a rebalance in progress: keep the offsets, the next
+                 * commit (periodic, revocation, close) tries them again */
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "thread %d: commit failed (will retry): %s", thr->idx,
+                       rd_kafka_err2str(err));
+                return 0;
+        }
+        us = (uint64_t)(sl_now_ms() - t0) * 1000u;
+        thr->commits++;
+        thr->commit_us_total += us;
+        if (us > thr->commit_us_max)
+                thr->commit_us_max = us;
         rd_kafka_topic_partition_list_destroy(thr->pending);
         thr->pending = NULL;
         return 0;
@@ -258,9 +258,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 /* commit what was processed while we still own it */
                 if (!rd_kafka_assignment_lost(rk))
                         thread_commit(thr);
-                else if (thr->pending) {
-                        rd_kafka_topic_partition_list_destroy(thr->pending);
-                        thr->pending = NULL;
+                for (i = 0; i < parts->cnt; i++) {
+                        /* no longer ours: if the commit failed, the new
+                         * owner processes these again (at-least-once) */
+                        if (thr->pending)
+                                rd_kafka_topic_partition_list_del(
+                                    thr->pending, parts->elems[i].topic,
+                                    parts->elems[i].partition);
                 }
                 for (i = 0; i < parts->cnt; i++) {
                         const sl_node_t *src = sl_topology_source_for(
@@ -452,6 +456,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         sl_task_t *task;
         rd_kafka_headers_t *hs = NULL;
         size_t hcnt = 0;
+        uint64_t before;
         int err;
 
         if (thr->src_topic == topic) {
@@ -492,6 +497,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                         thr->hdrs[hcnt].len   = size;
                 }
         }
+        before = task->processed;
         err = sl_task_process(task, src, topic, m->partition, m->offset, m->key,
                               m->key_len, m->payload, m->len,
                               rd_kafka_message_timestamp(m, NULL), thr->hdrs,
@@ -503,8 +509,10 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                             (long long)m->offset);
                 return -1;
         }
+        /* done with, processed or skipped: its offset can be committed */
         remember_offset(thr, topic, m->partition, m->offset + 1);
-        atomic_fetch_add(&thr->app->processed, 1);
+        if (task->processed > before)
+                atomic_fetch_add(&thr->app->processed, 1);
         return 0;
 }
 

@@ -23,7 +23,8 @@
  *
  * Every option can also come from the environment: APP_UPPER_APP_ID,
  * APP_UPPER_IN, APP_UPPER_OUT, APP_UPPER_THREADS, APP_UPPER_COMMIT_MS,
- * APP_UPPER_HANDLER, APP_UPPER_DLQ, APP_UPPER_TAG (arguments win).
+ * APP_UPPER_HANDLER, APP_UPPER_DLQ, APP_UPPER_TAG, APP_UPPER_LOG_LEVEL
+ * (arguments win).
  *
  * stdout, one line each, flushed:
  *   READY                 the state listener saw RUNNING (first time)
@@ -161,7 +162,8 @@ int main(int argc, char **argv) {
         const char *handler   = env_or("APP_UPPER_HANDLER", "log_and_fail");
         const char *dlq       = env_or("APP_UPPER_DLQ", NULL);
         const char *extra[32];
-        int extra_cnt = 0, int64_mode = 0, log_level = SLUICE_LOG_WARNING;
+        int extra_cnt = 0, int64_mode = 0;
+        int log_level = atoi(env_or("APP_UPPER_LOG_LEVEL", "4"));
         int ready = 0, i, rc = 0;
         map_ctx_t ctx = {env_or("APP_UPPER_TAG", NULL)};
         char err[1024];

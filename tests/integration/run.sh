@@ -1,0 +1,82 @@
+#!/bin/sh
+# Sluice's integration tests: the application runtime against a real Kafka
+# cluster, through real processes (tests/integration/test_integration.c
+# drives tests/integration/app_upper.c).
+#
+# Usage:
+#   SLUICE_TEST_BOOTSTRAP=host:port tests/integration/run.sh
+#       against your cluster (the tests create topics it-<pid>-<time>-*
+#       with the cluster's default replication factor, and consumer groups
+#       of the same names; they delete nothing)
+#   tests/integration/run.sh --local-broker
+#       start a single-node broker with scripts/kafka in a fresh state
+#       directory, run against it, and stop it however the run ends
+#       (pass, failure, Ctrl-C)
+#
+# This script builds nothing. It runs
+#   ${BUILD:-build}/tests/integration/test_integration
+# with SLUICE_TEST_APP_UPPER=${BUILD:-build}/tests/integration/app_upper;
+# `make check-integration` builds both and calls it.
+#
+# Without SLUICE_TEST_BOOTSTRAP (and without --local-broker) it fails with a
+# message: a missing cluster is an error, never a silent skip.
+#
+# Exit status: the runner's (0 iff every test passed), 2 on a setup error.
+# The runner prints Check's summary ("100%: Checks: N, Failures: 0,
+# Errors: 0"); SLUICE_TEST_KEEP_LOGS=1 keeps the processes' logs.
+set -eu
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+bin=$build/tests/integration/test_integration
+app=$build/tests/integration/app_upper
+
+for f in "$bin" "$app"; do
+  if [ ! -x "$f" ]; then
+    echo "run.sh: $f is not built (make $build/tests/integration/test_integration $build/tests/integration/app_upper)" >&2
+    exit 2
+  fi
+done
+
+state=
+cleanup() {
+  if [ -n "$state" ]; then
+    "$root/scripts/kafka" stop "$state" >/dev/null 2>&1 || true
+    if [ "${rc:-1}" -eq 0 ]; then
+      rm -rf "$state"
+    else
+      echo "run.sh: the broker's logs are in $state" >&2
+    fi
+  fi
+}
+
+case ${1:-} in
+  --local-broker)
+    state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafka-it.XXXXXX")
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if ! SLUICE_TEST_BOOTSTRAP=$("$root/scripts/kafka" start "$state"); then
+      echo "run.sh: could not start a broker with scripts/kafka" >&2
+      exit 2
+    fi
+    export SLUICE_TEST_BOOTSTRAP
+    ;;
+  "")
+    if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
+      echo "run.sh: SLUICE_TEST_BOOTSTRAP is not set. Point it at a Kafka cluster" >&2
+      echo "        (SLUICE_TEST_BOOTSTRAP=host:port $0), or run $0 --local-broker" >&2
+      exit 2
+    fi
+    ;;
+  *)
+    sed -n '/^# Usage:/,/^# This script/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
+
+export SLUICE_TEST_APP_UPPER="$app"
+rc=0
+"$bin" || rc=$?
+exit "$rc"
