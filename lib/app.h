@@ -62,6 +62,17 @@ typedef struct sl_thread_s {
         const sl_node_t *src;
         sl_part_cnt_t *pcnt;
         size_t pcnt_cnt;
+        /* producer topic handles, one per output topic written: producev()
+         * with a topic name looks it up under the client's lock per record */
+        struct {
+                char *name;
+                rd_kafka_topic_t *rkt;
+        } *rkts;
+        size_t rkt_cnt;
+        /* where the last processed record's offset sits in pending */
+        const char *off_topic;
+        int32_t off_partition;
+        int off_idx;
         sluice_header_t *hdrs;
         size_t hdr_cap;
         int assigned;       /* got its first assignment */

@@ -82,16 +82,46 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
         }
 }
 
+/* The producer's handle for @topic, made once. Looked up by name: a topic
+ * callback may reuse one buffer for several topics. */
+static rd_kafka_topic_t *thr_topic(sl_thread_t *thr, const char *topic) {
+        size_t i;
+        void *p;
+        for (i = 0; i < thr->rkt_cnt; i++)
+                if (!strcmp(thr->rkts[i].name, topic))
+                        return thr->rkts[i].rkt;
+        p = realloc(thr->rkts, (thr->rkt_cnt + 1) * sizeof(*thr->rkts));
+        if (!p)
+                return NULL;
+        thr->rkts = p;
+        i         = thr->rkt_cnt;
+        if (!(thr->rkts[i].name = sl_strdup(topic)))
+                return NULL;
+        if (!(thr->rkts[i].rkt = rd_kafka_topic_new(thr->producer, topic,
+                                                    NULL))) {
+                free(thr->rkts[i].name);
+                return NULL;
+        }
+        thr->rkt_cnt++;
+        return thr->rkts[i].rkt;
+}
+
 static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                      int32_t partition, const void *key, size_t key_len,
                      const void *value, size_t value_len, int64_t timestamp,
                      const sluice_header_t *headers, size_t header_cnt,
                      char *errstr, size_t errstr_size) {
         sl_thread_t *thr       = opaque;
+        rd_kafka_topic_t *rkt  = thr_topic(thr, topic);
         rd_kafka_headers_t *hs = NULL;
         rd_kafka_resp_err_t err;
         size_t i;
         (void)sink;
+        if (!rkt) {
+                sl_errstr(errstr, errstr_size, "cannot produce to \"%s\": %s",
+                          topic, rd_kafka_err2str(rd_kafka_last_error()));
+                return -1;
+        }
         if (header_cnt) {
                 hs = rd_kafka_headers_new(header_cnt);
                 for (i = 0; i < header_cnt; i++)
@@ -102,7 +132,7 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
         for (;;) {
                 if (hs)
                         err = rd_kafka_producev(
-                            thr->producer, RD_KAFKA_V_TOPIC(topic),
+                            thr->producer, RD_KAFKA_V_RKT(rkt),
                             RD_KAFKA_V_PARTITION(partition < 0
                                                      ? RD_KAFKA_PARTITION_UA
                                                      : partition),
@@ -113,7 +143,7 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                             RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
                 else
                         err = rd_kafka_producev(
-                            thr->producer, RD_KAFKA_V_TOPIC(topic),
+                            thr->producer, RD_KAFKA_V_RKT(rkt),
                             RD_KAFKA_V_PARTITION(partition < 0
                                                      ? RD_KAFKA_PARTITION_UA
                                                      : partition),
@@ -222,15 +252,25 @@ static int thread_commit(sl_thread_t *thr) {
 static void remember_offset(sl_thread_t *thr, const char *topic,
                             int32_t partition, int64_t next) {
         rd_kafka_topic_partition_t *p = NULL;
-        if (!thr->pending)
-                thr->pending = rd_kafka_topic_partition_list_new(8);
-        else
+        if (!thr->pending) {
+                thr->pending   = rd_kafka_topic_partition_list_new(8);
+                thr->off_topic = NULL;
+        } else if (thr->off_topic == topic &&
+                   thr->off_partition == partition) {
+                /* the common case: the partition of the previous record */
+                thr->pending->elems[thr->off_idx].offset = next;
+                return;
+        } else {
                 p = rd_kafka_topic_partition_list_find(thr->pending, topic,
                                                        partition);
+        }
         if (!p)
                 p = rd_kafka_topic_partition_list_add(thr->pending, topic,
                                                       partition);
-        p->offset = next;
+        p->offset          = next;
+        thr->off_topic     = topic;
+        thr->off_partition = partition;
+        thr->off_idx       = (int)(p - thr->pending->elems);
 }
 
 /* ---- rebalancing ---- */
@@ -265,6 +305,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_del(
                                     thr->pending, parts->elems[i].topic,
                                     parts->elems[i].partition);
+                        thr->off_topic = NULL; /* indexes moved */
                 }
                 for (i = 0; i < parts->cnt; i++) {
                         const sl_node_t *src = sl_topology_source_for(
@@ -611,6 +652,11 @@ void sl_thread_destroy(sl_thread_t *thr) {
                 rd_kafka_queue_destroy(thr->pq);
         if (thr->consumer)
                 rd_kafka_destroy(thr->consumer);
+        for (i = 0; i < thr->rkt_cnt; i++) {
+                rd_kafka_topic_destroy(thr->rkts[i].rkt);
+                free(thr->rkts[i].name);
+        }
+        free(thr->rkts);
         if (thr->producer)
                 rd_kafka_destroy(thr->producer);
         for (i = 0; i < thr->pcnt_cnt; i++)
