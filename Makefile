@@ -12,6 +12,7 @@
 #   make installcheck  install into build/stage, build examples/hello.c
 #                      against it through pkg-config, run it
 #   make bench         build and run bench/engine
+#   make bench-pipe    bench/pipe on a local broker: Sluice vs a plain loop
 #   make install       PREFIX=/usr/local DESTDIR= (headers, libs, sluice.pc)
 #   make clean
 #
@@ -61,7 +62,7 @@ EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c
 BENCH     := $(BUILD)/bench/engine
 
 .PHONY: all lib demo test check check-asan check-valgrind check-integration \
-        examples run-examples \
+        examples run-examples bench-pipe \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -148,6 +149,10 @@ installcheck: lib
 
 bench: $(BENCH)
 	$(BENCH)
+
+# Sluice against a plain librdkafka loop on a broker it starts (scripts/kafka)
+bench-pipe:
+	bench/pipe.sh
 
 # The examples run as a user would run them, checked by what they print.
 run-examples: examples

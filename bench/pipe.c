@@ -15,10 +15,13 @@
  *           sluice_app_close() returned (final flush, commit, leave group).
  *   loop    librdkafka consumer + producer configured as lib/thread.c
  *           client_conf() does (cooperative-sticky group consumer, auto
- *           commit and auto offset store off, auto.offset.reset=earliest;
+ *           commit and auto offset store off, auto.offset.reset=earliest,
+ *           fetch.queue.backoff.ms=10;
  *           acks=all, murmur2_random partitioner, a delivery report
  *           callback), the same map + filter inline, the record's timestamp
- *           kept, processed offsets + 1 committed every commit.interval.ms
+ *           kept and its headers forwarded (parsed with
+ *           rd_kafka_message_headers(), as Sluice must; --loop-no-headers
+ *           skips that), processed offsets + 1 committed every commit.interval.ms
  *           after a flush (and on revocation). Drained: N consumed, then
  *           flush, commit, rd_kafka_consumer_close().
  *
@@ -31,9 +34,15 @@
  *
  * Usage: bench/pipe --bootstrap HOST:PORT [--records N] [--partitions P]
  *                   [--runs R] [--value-size B] [--commit-interval-ms MS]
- *                   [--only sluice|loop] [--keep-topics]
+ *                   [--only sluice|loop] [--keep-topics] [--input TOPIC]
+ *                   [--broker-pid PID] [--rdkafka [consumer.|producer.]K=V]...
  *        (defaults 5000000, 4, 3, 100, Sluice's default 30000;
- *         --bootstrap defaults to $SLUICE_BOOTSTRAP)
+ *         --bootstrap defaults to $SLUICE_BOOTSTRAP; --input reuses a
+ *         topic an earlier --keep-topics run loaded, e.g. for profiling;
+ *         with --broker-pid each drain also reports the broker's CPU, and
+ *         every drain the whole machine's idle share: the broker shares
+ *         the cores; --rdkafka sets a librdkafka property on both sides'
+ *         clients, through sluice_conf_set() for Sluice)
  * bench/pipe.sh starts a broker, runs this, and stops the broker.
  */
 #include <stdio.h>
@@ -58,7 +67,14 @@ static struct {
         int only;               /* 0 both, 1 sluice, 2 loop */
         int keep_topics;
         int timeout_s;
-} opt = {NULL, 5000000, 4, 3, 100, -1, 0, 0, 900};
+        const char *input; /* an existing input topic: skip loading */
+        long broker_pid;   /* report its CPU too (same machine) */
+        /* --rdkafka KEY=VALUE, given to both sides' clients: "consumer." /
+         * "producer." prefixed keys to one kind only (Sluice's rule) */
+        const char *rk_props[64];
+        int rk_prop_cnt;
+        int loop_no_headers; /* the loop drops headers (less work) */
+} opt = {NULL, 5000000, 4, 3, 100, -1, 0, 0, 900, NULL, 0, {NULL}, 0, 0};
 
 static char in_topic[128];
 static long expect_kept; /* records the filter keeps */
@@ -75,6 +91,51 @@ static double cpu_now(void) {
         struct timespec ts;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU-seconds a process (the broker) has used, from /proc; -1 if unknown */
+static double proc_cpu(long pid) {
+        char path[64], buf[2048], *p;
+        unsigned long ut = 0, st = 0;
+        FILE *f;
+        size_t n;
+        int field;
+        if (pid <= 0)
+                return -1;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        if (!(f = fopen(path, "r")))
+                return -1;
+        n      = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        /* fields after the ")" that ends the command name: 3 is state,
+         * 14 utime, 15 stime */
+        if (!(p = strrchr(buf, ')')))
+                return -1;
+        for (field = 2; *p && field < 13; p++)
+                if (*p == ' ')
+                        field++;
+        if (sscanf(p, "%lu %lu", &ut, &st) != 2)
+                return -1;
+        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Idle and total time of the whole machine (all cores), from /proc/stat. */
+static void machine_times(double *idle, double *total) {
+        unsigned long long v[10] = {0};
+        FILE *f = fopen("/proc/stat", "r");
+        int i;
+        *idle = *total = 0;
+        if (!f)
+                return;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+                   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+                   &v[8], &v[9]) >= 4) {
+                for (i = 0; i < 8; i++) /* guest time is in user already */
+                        *total += (double)v[i];
+                *idle = (double)(v[3] + v[4]);
+        }
+        fclose(f);
 }
 
 static void sleep_ms(long ms) {
@@ -313,6 +374,7 @@ static drain_t drain_sluice(const char *group, const char *out) {
         sluice_app_t *app;
         drain_t d;
         double w0, c0, deadline;
+        int i;
         s = sluice_stream_from(t, in_topic, sluice_serde_bytes(),
                                sluice_serde_bytes());
         s = sluice_stream_map_values(s, sl_map, NULL);
@@ -325,6 +387,13 @@ static drain_t drain_sluice(const char *group, const char *out) {
                 char v[24];
                 snprintf(v, sizeof(v), "%d", opt.commit_interval_ms);
                 conf_set(c, "commit.interval.ms", v);
+        }
+        for (i = 0; i < opt.rk_prop_cnt; i++) {
+                char kv[512], *eq;
+                snprintf(kv, sizeof(kv), "%s", opt.rk_props[i]);
+                eq  = strchr(kv, '=');
+                *eq = '\0';
+                conf_set(c, kv, eq + 1);
         }
         sluice_conf_set_log_cb(c, quiet_log, SLUICE_LOG_WARNING, NULL);
         app = sluice_app_new(t, c, err, sizeof(err));
@@ -342,7 +411,7 @@ static drain_t drain_sluice(const char *group, const char *out) {
                         die("sluice app failed: %s", sluice_app_error(app));
                 if (wall_now() > deadline)
                         die("%s", "sluice drain timed out");
-                sleep_ms(2);
+                sleep_ms(5);
         }
         sluice_app_close(app);
         d.cpu  = cpu_now() - c0;
@@ -423,6 +492,7 @@ static rd_kafka_t *loop_client(loop_t *l, rd_kafka_type_t type,
         char err[512], id[300];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_t *rk;
+        int i;
         snprintf(id, sizeof(id), "%s-loop-%s", group,
                  type == RD_KAFKA_CONSUMER ? "consumer" : "producer");
 #define SET(k, v)                                                              \
@@ -435,11 +505,30 @@ static rd_kafka_t *loop_client(loop_t *l, rd_kafka_type_t type,
                 SET("enable.auto.offset.store", "false");
                 SET("partition.assignment.strategy", "cooperative-sticky");
                 SET("auto.offset.reset", "earliest");
+                SET("fetch.queue.backoff.ms", "10"); /* Sluice's default */
         } else {
                 SET("partitioner", "murmur2_random");
                 SET("acks", "all");
         }
         SET("bootstrap.servers", opt.bootstrap);
+        for (i = 0; i < opt.rk_prop_cnt; i++) {
+                char kv[512], *eq;
+                const char *k;
+                snprintf(kv, sizeof(kv), "%s", opt.rk_props[i]);
+                eq  = strchr(kv, '=');
+                *eq = '\0';
+                k   = kv;
+                if (!strncmp(k, "consumer.", 9)) {
+                        if (type != RD_KAFKA_CONSUMER)
+                                continue;
+                        k += 9;
+                } else if (!strncmp(k, "producer.", 9)) {
+                        if (type != RD_KAFKA_PRODUCER)
+                                continue;
+                        k += 9;
+                }
+                SET(k, eq + 1);
+        }
 #undef SET
         rd_kafka_conf_set_opaque(c, l);
         if (type == RD_KAFKA_CONSUMER)
@@ -498,7 +587,25 @@ static drain_t drain_loop(const char *group, const char *out) {
                         continue;
                 }
                 if (!dropped(m->payload, m->len) && m->len <= sizeof(buf)) {
+                        rd_kafka_headers_t *hs = NULL, *copy = NULL;
+                        /* forward the record's headers, as Sluice (and
+                         * Kafka Streams) do: the same Kafka work */
+                        if (!opt.loop_no_headers &&
+                            !rd_kafka_message_headers(m, &hs) &&
+                            rd_kafka_header_cnt(hs) > 0)
+                                copy = rd_kafka_headers_copy(hs);
                         transform(m->payload, m->len, buf);
+                        if (copy)
+                                err = rd_kafka_producev(
+                                    l.producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(m->key, m->key_len),
+                                    RD_KAFKA_V_VALUE(buf, m->len),
+                                    RD_KAFKA_V_TIMESTAMP(
+                                        rd_kafka_message_timestamp(m, NULL)),
+                                    RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_END);
+                        else
                         while ((err = rd_kafka_producev(
                                     l.producer, RD_KAFKA_V_RKT(rkt),
                                     RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
@@ -543,7 +650,9 @@ static void usage(void) {
                 "usage: pipe --bootstrap HOST:PORT [--records N] "
                 "[--partitions P] [--runs R]\n"
                 "            [--value-size B] [--commit-interval-ms MS] "
-                "[--only sluice|loop] [--keep-topics]\n");
+                "[--only sluice|loop] [--loop-no-headers] [--keep-topics] [--input TOPIC]\n"
+                "            [--broker-pid PID] [--timeout S] "
+                "[--rdkafka [consumer.|producer.]KEY=VALUE]...\n");
         exit(2);
 }
 
@@ -579,8 +688,16 @@ int main(int argc, char **argv) {
                 else if (!strcmp(argv[i], "--commit-interval-ms"))
                         opt.commit_interval_ms =
                             (int)num_arg(argc, argv, &i, 0);
+                else if (!strcmp(argv[i], "--rdkafka") && i + 1 < argc) {
+                        if (!strchr(argv[++i], '=') || opt.rk_prop_cnt == 64)
+                                usage();
+                        opt.rk_props[opt.rk_prop_cnt++] = argv[i];
+                } else if (!strcmp(argv[i], "--broker-pid"))
+                        opt.broker_pid = num_arg(argc, argv, &i, 1);
                 else if (!strcmp(argv[i], "--timeout"))
                         opt.timeout_s = (int)num_arg(argc, argv, &i, 1);
+                else if (!strcmp(argv[i], "--loop-no-headers"))
+                        opt.loop_no_headers = 1;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
                         i++;
                         opt.only = !strcmp(argv[i], "sluice") ? 1
@@ -588,7 +705,9 @@ int main(int argc, char **argv) {
                                                               : -1;
                         if (opt.only < 0)
                                 usage();
-                } else if (!strcmp(argv[i], "--keep-topics"))
+                } else if (!strcmp(argv[i], "--input") && i + 1 < argc)
+                        opt.input = argv[++i];
+                else if (!strcmp(argv[i], "--keep-topics"))
                         opt.keep_topics = 1;
                 else
                         usage();
@@ -605,9 +724,22 @@ int main(int argc, char **argv) {
                opt.records, opt.partitions, opt.value_size,
                opt.commit_interval_ms >= 0 ? opt.commit_interval_ms : 30000,
                opt.runs);
-        snprintf(in_topic, sizeof(in_topic), "pipe-in-%ld", tag);
-        topic_create(in_topic, opt.partitions);
-        load_input();
+        for (i = 0; i < opt.rk_prop_cnt; i++)
+                printf("  client property (both sides): %s\n", opt.rk_props[i]);
+        if (opt.input) {
+                /* left by an earlier --keep-topics run with the same
+                 * --partitions and --value-size */
+                snprintf(in_topic, sizeof(in_topic), "%s", opt.input);
+                opt.records = topic_count(in_topic);
+                expect_kept = opt.value_size > MARK_AT
+                                  ? opt.records - opt.records / 10000
+                                  : opt.records;
+                printf("input: %ld records in %s\n", opt.records, in_topic);
+        } else {
+                snprintf(in_topic, sizeof(in_topic), "pipe-in-%ld", tag);
+                topic_create(in_topic, opt.partitions);
+                load_input();
+        }
 
         for (k = 0; k < 2; k++) {
                 rate[k] = calloc((size_t)opt.runs, sizeof(double));
@@ -619,6 +751,7 @@ int main(int argc, char **argv) {
                         char group[160], out[160];
                         drain_t d;
                         long got;
+                        double b0, b1, i0, i1, t0, t1;
                         k = order[i];
                         if (opt.only && opt.only != k + 1)
                                 continue;
@@ -627,8 +760,12 @@ int main(int argc, char **argv) {
                         snprintf(out, sizeof(out), "pipe-out-%ld-%s-r%d", tag,
                                  names[k], r + 1);
                         topic_create(out, opt.partitions);
+                        b0 = proc_cpu(opt.broker_pid);
+                        machine_times(&i0, &t0);
                         d = k == 0 ? drain_sluice(group, out)
                                    : drain_loop(group, out);
+                        b1 = proc_cpu(opt.broker_pid);
+                        machine_times(&i1, &t1);
                         got = topic_count(out);
                         if (got != expect_kept) {
                                 fprintf(stderr,
@@ -637,14 +774,19 @@ int main(int argc, char **argv) {
                                         names[k], r + 1, got, expect_kept);
                                 bad = 1;
                         }
-                        if (!opt.keep_topics)
-                                topic_delete(out);
                         rate[k][r] = (double)opt.records / d.wall;
                         cpm[k][r]  = d.cpu / ((double)opt.records / 1e6);
                         printf("run %d %-6s  %9.0f records/s  %6.3f CPU-s/M  "
-                               "(wall %.2f s, CPU %.2f s, output %ld)\n",
+                               "(wall %.2f s, CPU %.2f s, output %ld",
                                r + 1, names[k], rate[k][r], cpm[k][r], d.wall,
                                d.cpu, got);
+                        if (b0 >= 0 && b1 >= 0)
+                                printf("; broker %.3f CPU-s/M", (b1 - b0) /
+                                       ((double)opt.records / 1e6));
+                        if (t1 > t0)
+                                printf("; machine idle %.0f%%",
+                                       100 * (i1 - i0) / (t1 - t0));
+                        printf(")\n");
                         fflush(stdout);
                 }
                 if (!opt.only)
@@ -652,8 +794,21 @@ int main(int argc, char **argv) {
                                r + 1, rate[0][r] / rate[1][r],
                                cpm[0][r] / cpm[1][r]);
         }
-        if (!opt.keep_topics)
+        /* outputs go at the end: the broker deletes a topic's files
+         * file.delete.delay.ms (60 s) later, i.e. during a later drain */
+        for (r = 0; !opt.keep_topics && r < opt.runs; r++)
+                for (k = 0; k < 2; k++) {
+                        char out[160];
+                        if (opt.only && opt.only != k + 1)
+                                continue;
+                        snprintf(out, sizeof(out), "pipe-out-%ld-%s-r%d", tag,
+                                 names[k], r + 1);
+                        topic_delete(out);
+                }
+        if (!opt.keep_topics && !opt.input)
                 topic_delete(in_topic);
+        else if (!opt.input)
+                printf("input kept: --input %s\n", in_topic);
 
         printf("median over %d run(s):\n", opt.runs);
         for (k = 0; k < 2; k++)
@@ -664,10 +819,22 @@ int main(int argc, char **argv) {
         if (!opt.only) {
                 double rr = median(rate[0], opt.runs) / median(rate[1], opt.runs);
                 double cr = median(cpm[0], opt.runs) / median(cpm[1], opt.runs);
+                double *pr = calloc((size_t)opt.runs, sizeof(double));
+                double *pc = calloc((size_t)opt.runs, sizeof(double));
+                for (r = 0; r < opt.runs; r++) {
+                        pr[r] = rate[0][r] / rate[1][r];
+                        pc[r] = cpm[0][r] / cpm[1][r];
+                }
                 printf("  sluice/loop  records/s %.3f (target >= 0.85)  "
                        "CPU/M %.3f (target <= %.3f)  %s\n",
                        rr, cr, 1 / 0.85,
                        rr >= 0.85 && cr <= 1 / 0.85 ? "MET" : "NOT MET");
+                /* each run's pair shares the broker's state: steadier */
+                printf("  median of the per-run ratios: records/s %.3f  "
+                       "CPU/M %.3f\n",
+                       median(pr, opt.runs), median(pc, opt.runs));
+                free(pr);
+                free(pc);
         }
         for (k = 0; k < 2; k++) {
                 free(rate[k]);

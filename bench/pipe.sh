@@ -33,4 +33,4 @@ fi
 DIR=${PIPE_KAFKA_DIR:-${TMPDIR:-/tmp}/sluice-bench-pipe}
 trap 'scripts/kafka stop "$DIR" >&2 || true' EXIT INT TERM
 BOOT=$(scripts/kafka start "$DIR")
-"$BIN" --bootstrap "$BOOT" "$@"
+"$BIN" --bootstrap "$BOOT" --broker-pid "$(cat "$DIR/pid")" "$@"

@@ -387,6 +387,11 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                 SET("enable.auto.offset.store", "false");
                 SET("partition.assignment.strategy", "cooperative-sticky");
                 SET("auto.offset.reset", "earliest"); /* Kafka Streams' */
+                /* librdkafka's default (1000) idles a busy thread: once its
+                 * local queue is full it stops fetching for a second, while
+                 * the thread drains 100k records in a fraction of that
+                 * (bench/pipe: ~170k records/s with it, ~1.1M without) */
+                SET("fetch.queue.backoff.ms", "10");
         } else {
                 /* the Java clients' partitioner: keys land where a Java
                  * producer (and Kafka Streams) would put them */
