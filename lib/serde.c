@@ -74,73 +74,52 @@ static int store_be(sluice_buf_t *buf, uint64_t v, size_t n, const void **out,
         return 0;
 }
 
-static int int32_deserialize(const sluice_serde_t *serde, const void *data,
+/* The fixed-width serdes differ only in width and type: serde->opaque
+ * points at one of these. int32, int64 and double all sit at the start of
+ * the value union, so the bytes go there whatever the type. */
+typedef struct fixed_s {
+        size_t width;
+        sluice_type_t type;
+} fixed_t;
+
+static const fixed_t fixed_int32  = {4, SLUICE_VALUE_INT32};
+static const fixed_t fixed_int64  = {8, SLUICE_VALUE_INT64};
+static const fixed_t fixed_double = {8, SLUICE_VALUE_DOUBLE};
+
+static int fixed_deserialize(const sluice_serde_t *serde, const void *data,
                              size_t len, sluice_value_t *out, char *errstr,
                              size_t errstr_size) {
-        uint32_t u;
-        if (fixed_len_check(serde, len, 4, errstr, errstr_size))
+        const fixed_t *f = serde->opaque;
+        uint64_t u;
+        if (fixed_len_check(serde, len, f->width, errstr, errstr_size))
                 return -1;
-        u         = (uint32_t)load_be(data, 4);
-        out->type = SLUICE_VALUE_INT32;
-        memcpy(&out->u.i32, &u, 4); /* two's complement, no UB */
+        u         = load_be(data, f->width);
+        out->type = f->type;
+        if (f->width == 4) {
+                uint32_t u32 = (uint32_t)u; /* two's complement, no UB */
+                memcpy(&out->u.i32, &u32, 4);
+        } else {
+                memcpy(&out->u.i64, &u, 8);
+        }
         return 0;
 }
 
-static int int32_serialize(const sluice_serde_t *serde,
+static int fixed_serialize(const sluice_serde_t *serde,
                            const sluice_value_t *in, sluice_buf_t *buf,
                            const void **out, size_t *out_len, char *errstr,
                            size_t errstr_size) {
-        uint32_t u;
-        if (in->type != SLUICE_VALUE_INT32)
+        const fixed_t *f = serde->opaque;
+        uint64_t u       = 0;
+        if (in->type != f->type)
                 return type_mismatch(serde, in, errstr, errstr_size);
-        memcpy(&u, &in->u.i32, 4);
-        return store_be(buf, u, 4, out, out_len);
-}
-
-static int int64_deserialize(const sluice_serde_t *serde, const void *data,
-                             size_t len, sluice_value_t *out, char *errstr,
-                             size_t errstr_size) {
-        uint64_t u;
-        if (fixed_len_check(serde, len, 8, errstr, errstr_size))
-                return -1;
-        u         = load_be(data, 8);
-        out->type = SLUICE_VALUE_INT64;
-        memcpy(&out->u.i64, &u, 8);
-        return 0;
-}
-
-static int int64_serialize(const sluice_serde_t *serde,
-                           const sluice_value_t *in, sluice_buf_t *buf,
-                           const void **out, size_t *out_len, char *errstr,
-                           size_t errstr_size) {
-        uint64_t u;
-        if (in->type != SLUICE_VALUE_INT64)
-                return type_mismatch(serde, in, errstr, errstr_size);
-        memcpy(&u, &in->u.i64, 8);
-        return store_be(buf, u, 8, out, out_len);
-}
-
-static int double_deserialize(const sluice_serde_t *serde, const void *data,
-                              size_t len, sluice_value_t *out, char *errstr,
-                              size_t errstr_size) {
-        uint64_t u;
-        if (fixed_len_check(serde, len, 8, errstr, errstr_size))
-                return -1;
-        u         = load_be(data, 8);
-        out->type = SLUICE_VALUE_DOUBLE;
-        memcpy(&out->u.f64, &u, 8);
-        return 0;
-}
-
-static int double_serialize(const sluice_serde_t *serde,
-                            const sluice_value_t *in, sluice_buf_t *buf,
-                            const void **out, size_t *out_len, char *errstr,
-                            size_t errstr_size) {
-        uint64_t u;
-        if (in->type != SLUICE_VALUE_DOUBLE)
-                return type_mismatch(serde, in, errstr, errstr_size);
-        memcpy(&u, &in->u.f64, 8);
-        return store_be(buf, u, 8, out, out_len);
+        if (f->width == 4) {
+                uint32_t u32;
+                memcpy(&u32, &in->u.i32, 4);
+                u = u32;
+        } else {
+                memcpy(&u, &in->u.i64, 8);
+        }
+        return store_be(buf, u, f->width, out, out_len);
 }
 
 /* ---- JSON ---- */
@@ -203,12 +182,14 @@ static const sluice_serde_t serde_string = {
     SLUICE_SERDE_VERSION, "string", raw_deserialize, raw_serialize,
     (void *)(uintptr_t)1};
 static const sluice_serde_t serde_int32 = {
-    SLUICE_SERDE_VERSION, "int32", int32_deserialize, int32_serialize, NULL};
+    SLUICE_SERDE_VERSION, "int32", fixed_deserialize, fixed_serialize,
+    (void *)&fixed_int32};
 static const sluice_serde_t serde_int64 = {
-    SLUICE_SERDE_VERSION, "int64", int64_deserialize, int64_serialize, NULL};
-static const sluice_serde_t serde_double = {SLUICE_SERDE_VERSION, "double",
-                                            double_deserialize,
-                                            double_serialize, NULL};
+    SLUICE_SERDE_VERSION, "int64", fixed_deserialize, fixed_serialize,
+    (void *)&fixed_int64};
+static const sluice_serde_t serde_double = {
+    SLUICE_SERDE_VERSION, "double", fixed_deserialize, fixed_serialize,
+    (void *)&fixed_double};
 static const sluice_serde_t serde_json = {
     SLUICE_SERDE_VERSION, "json", json_deserialize, json_serialize, NULL};
 

@@ -130,27 +130,16 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                                             (ssize_t)headers[i].len);
         }
         for (;;) {
-                if (hs)
-                        err = rd_kafka_producev(
-                            thr->producer, RD_KAFKA_V_RKT(rkt),
-                            RD_KAFKA_V_PARTITION(partition < 0
-                                                     ? RD_KAFKA_PARTITION_UA
-                                                     : partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY((void *)key, key_len),
-                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                            RD_KAFKA_V_TIMESTAMP(timestamp),
-                            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
-                else
-                        err = rd_kafka_producev(
-                            thr->producer, RD_KAFKA_V_RKT(rkt),
-                            RD_KAFKA_V_PARTITION(partition < 0
-                                                     ? RD_KAFKA_PARTITION_UA
-                                                     : partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY((void *)key, key_len),
-                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                            RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_END);
+                /* hs NULL: no headers (librdkafka accepts NULL here) */
+                err = rd_kafka_producev(
+                    thr->producer, RD_KAFKA_V_RKT(rkt),
+                    RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                       : partition),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_KEY((void *)key, key_len),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hs),
+                    RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 /* back-pressure: let deliveries drain, then retry */
