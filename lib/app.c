@@ -87,14 +87,10 @@ void sl_app_fail(sluice_app_t *app, const char *fmt, ...) {
 
 void sl_app_thread_assigned(sluice_app_t *app) {
         int i, all = 1;
-        /* each thread's flag is written by that thread before this call;
-         * reading the others' is racy only in timing, not in memory: the
-         * app lock orders it */
-        mtx_lock(&app->lock);
+        /* each thread sets its own flag before calling this */
         for (i = 0; i < app->thread_cnt; i++)
-                if (!app->threads[i].assigned)
+                if (!atomic_load(&app->threads[i].assigned))
                         all = 0;
-        mtx_unlock(&app->lock);
         if (all)
                 sl_app_set_state(app, SLUICE_APP_RUNNING);
 }

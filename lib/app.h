@@ -75,7 +75,7 @@ typedef struct sl_thread_s {
         int off_idx;
         sluice_header_t *hdrs;
         size_t hdr_cap;
-        int assigned;       /* got its first assignment */
+        atomic_int assigned; /* got its first assignment (read by others) */
         int delivery_failed; /* a produced record was not delivered */
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */

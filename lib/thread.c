@@ -276,8 +276,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        "thread %d: %d partition(s) assigned", thr->idx,
                        parts->cnt);
                 error = rd_kafka_incremental_assign(rk, parts);
-                if (!thr->assigned) {
-                        thr->assigned = 1;
+                if (!atomic_load(&thr->assigned)) {
+                        atomic_store(&thr->assigned, 1);
                         sl_app_thread_assigned(thr->app);
                 }
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -425,6 +425,7 @@ static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
 int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
                    size_t errstr_size) {
         memset(thr, 0, sizeof(*thr));
+        atomic_init(&thr->assigned, 0);
         thr->app = app;
         thr->idx = idx;
         if (mtx_init(&thr->lock, mtx_plain) != thrd_success) {
