@@ -113,9 +113,9 @@ struct sluice_app_s {
 int sl_thread_init(sl_thread_t *thr, struct sluice_app_s *app, int idx,
                    char *errstr, size_t errstr_size);
 int sl_thread_subscribe(sl_thread_t *thr, char *errstr, size_t errstr_size);
-/* Process up to @budget records, waiting at most @timeout_ms for the
- * first. Returns records processed, or -1 after a fatal error (app error
- * set). */
+/* Handle up to @budget consumer messages (records and error events),
+ * waiting at most @timeout_ms for the first. Returns how many, or -1 after a
+ * fatal error (app error set). */
 int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms);
 /* Final commit, leave the group, destroy the clients and tasks. */
 void sl_thread_close(sl_thread_t *thr);

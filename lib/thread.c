@@ -580,6 +580,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                                        rd_kafka_message_errstr(m));
                         }
                         rd_kafka_message_destroy(m);
+                        done++; /* events count against the budget too */
                         continue;
                 }
                 if (process(thr, m)) {
