@@ -35,8 +35,13 @@ export PKG_CONFIG_PATH := $(RK_PREFIX)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(P
 PKGCONF := PKG_CONFIG_PATH=$(PKG_CONFIG_PATH) pkg-config
 
 # Evaluated when a recipe runs, i.e. after scripts/deps.sh has run.
-DEP_CFLAGS    = $(patsubst -I%,-isystem %,$(shell $(PKGCONF) --cflags rdkafka jansson))
-DEP_LIBS      = $(shell $(PKGCONF) --libs rdkafka jansson) -Wl,-rpath,$(RK_PREFIX)/lib
+# LMDB (the persistent store) is optional: built in when pkg-config finds it
+# (scripts/deps.sh installs it), or forced off with LMDB=no.
+LMDB         ?= $(shell $(PKGCONF) --exists lmdb 2>/dev/null && echo yes)
+LMDB_PKG      = $(if $(filter yes,$(LMDB)),lmdb)
+DEP_CFLAGS    = $(patsubst -I%,-isystem %,$(shell $(PKGCONF) --cflags rdkafka jansson $(LMDB_PKG))) \
+                $(if $(LMDB_PKG),-DSLUICE_HAVE_LMDB=1)
+DEP_LIBS      = $(shell $(PKGCONF) --libs rdkafka jansson $(LMDB_PKG)) -Wl,-rpath,$(RK_PREFIX)/lib
 CHECK_CFLAGS  = $(shell $(PKGCONF) --cflags check)
 CHECK_LIBS    = $(shell $(PKGCONF) --libs check)
 
@@ -57,6 +62,8 @@ STLIB    := $(BUILD)/libsluice.a
 DEPS_OK  := $(BUILD)/.deps-ok
 
 TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c tests/kafka_util.c
+# the store contract test runs the example's custom store too
+TEST_EXTRA := examples/custom_store.c
 TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine
@@ -89,9 +96,10 @@ $(STLIB): $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
 
 # Tests and programs link the static library: no LD_LIBRARY_PATH needed.
-$(TEST_BIN): $(TEST_SRCS) tests/*.h $(STLIB)
+$(TEST_BIN): $(TEST_SRCS) $(TEST_EXTRA) tests/*.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Itests -Wno-conversion $(TEST_SRCS) \
+	    -DCUSTOM_STORE_NO_MAIN $(TEST_EXTRA) \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STLIB)

@@ -276,6 +276,106 @@ SLUICE_API const sluice_serde_t *sluice_serde_double(void);
 SLUICE_API const sluice_serde_t *sluice_serde_json(void);
 
 /* ------------------------------------------------------------------------ */
+/** @name State stores: the backend interface
+ *
+ * Every state store (what count/reduce/aggregate, tables and processors
+ * keep) is an ordered key-value map of bytes behind this interface, in the
+ * spirit of SQLite's VFS: a backend is a versioned struct of function
+ * pointers, registered on a conf under a name (sluice_conf_register_store())
+ * and chosen per store (`default.dsl.store`, sluice_topology_set_store_type()).
+ * Built in: "in_memory" (the default) and "lmdb" (on local disk; also
+ * called "persistent"), see sluice_store_type_memory() and
+ * sluice_store_type_lmdb().
+ *
+ * Sluice opens one store instance per store and task (input partition), on
+ * the thread that runs the task, and calls every function of an instance
+ * from one thread at a time (it serializes local queries with the stream
+ * thread), so a backend needs no locking of its own. Keys and values are
+ * opaque bytes; keys are ordered by memcmp() over the common length, the
+ * shorter key first when one is a prefix of the other.
+ *
+ * What Sluice adds around a backend, so that a backend does not have to:
+ * the record cache, the changelog topic, the timestamps, restoring, and
+ * the checkpoint: after flush() returns 0 at a commit, Sluice writes the
+ * changelog offset the instance now reflects into the task's checkpoint
+ * file (`state.dir/<application.id>/<task>/.checkpoint`). When a task of a
+ * `persistent` backend is opened again, Sluice restores only the changelog
+ * records after that offset; a non-persistent instance starts empty and is
+ * restored from the beginning of its changelog.
+ *
+ * Return conventions: 0 is success, a negative value is an error (fill
+ * @p errstr where one is given); get() and iter_next() return 1 for "a
+ * record" and 0 for "none".
+ */
+#define SLUICE_STORE_VERSION 1
+
+typedef struct sluice_store_type_s sluice_store_type_t;
+
+struct sluice_store_type_s {
+        int version;      /**< SLUICE_STORE_VERSION */
+        const char *name; /**< registry name, [a-zA-Z0-9_.-]+ */
+        /** Non-zero if an instance keeps its data in @p path across close
+         *  and process restarts (then Sluice keeps checkpoints for it). */
+        int persistent;
+        void *opaque; /**< for the backend, e.g. its settings */
+
+        /**
+         * Open the instance that lives in directory @p path (for a
+         * persistent backend Sluice has created it; a non-persistent backend
+         * may ignore it) and set *@p store to the backend's handle.
+         * @p store_name is the store's name (for messages).
+         */
+        int (*open)(const sluice_store_type_t *type, const char *path,
+                    const char *store_name, void **store, char *errstr,
+                    size_t errstr_size);
+        /** Release the instance (a persistent one keeps its data). */
+        void (*close)(void *store);
+
+        /**
+         * Look up @p key. @returns 1 and sets *@p value / *@p value_len
+         * (borrowed until the next call on this instance), 0 if absent, or
+         * a negative error.
+         */
+        int (*get)(void *store, const void *key, size_t key_len,
+                   const void **value, size_t *value_len);
+        /** Insert or replace; the backend copies both. @returns 0 or < 0. */
+        int (*put)(void *store, const void *key, size_t key_len,
+                   const void *value, size_t value_len);
+        /** Remove @p key (absent is not an error). @returns 0 or < 0. */
+        int (*del)(void *store, const void *key, size_t key_len);
+
+        /**
+         * Open an iterator over the keys in [@p from, @p to], both
+         * inclusive, in key order; @p from NULL starts at the first key, @p
+         * to NULL ends at the last (both NULL: every record). Sluice does not
+         * modify the instance while one of its iterators is open, and closes
+         * every iterator before close(). @returns 0 and *@p iter, or < 0.
+         */
+        int (*iter_open)(void *store, const void *from, size_t from_len,
+                         const void *to, size_t to_len, void **iter);
+        /** Next record: @returns 1 with key/value (borrowed until the next
+         *  call on @p iter), 0 at the end, or < 0. */
+        int (*iter_next)(void *iter, const void **key, size_t *key_len,
+                         const void **value, size_t *value_len);
+        void (*iter_close)(void *iter);
+
+        /**
+         * Make every put/del so far durable (a persistent backend) before
+         * Sluice records the checkpoint; a memory backend returns 0.
+         */
+        int (*flush)(void *store, char *errstr, size_t errstr_size);
+        /** @returns the approximate number of keys. */
+        uint64_t (*approximate_count)(void *store);
+};
+
+/** @returns the built-in in-memory backend "in_memory" (a hash table with
+ *  an ordered index for range scans). Static; thread-safe. */
+SLUICE_API const sluice_store_type_t *sluice_store_type_memory(void);
+/** @returns the built-in LMDB backend "lmdb" (alias "persistent"), or NULL
+ *  if this libsluice was built without LMDB. Static; thread-safe. */
+SLUICE_API const sluice_store_type_t *sluice_store_type_lmdb(void);
+
+/* ------------------------------------------------------------------------ */
 /** @name Configuration
  *
  * String key/value, like librdkafka. Sluice's own keys:
@@ -291,6 +391,12 @@ SLUICE_API const sluice_serde_t *sluice_serde_json(void);
  *  num.stream.threads     1                0..1024; 0 = the host drives the
  *                                          app through its own loop
  *  state.dir              /tmp/sluice      where persistent stores live
+ *  default.dsl.store      in_memory        store backend of every store not
+ *                                          set otherwise: in_memory, lmdb
+ *                                          (= persistent), or a registered one
+ *  statestore.cache.max.bytes 10485760     record cache for all stores of the
+ *                                          app, split between stream threads;
+ *                                          0 disables it
  *
  *  (*) required to run an application, not for the test driver.
  *
@@ -348,6 +454,52 @@ typedef void(sluice_log_cb)(sluice_log_level_t level, const char *facility,
 SLUICE_API void sluice_conf_set_log_cb(sluice_conf_t *conf, sluice_log_cb *cb,
                                        sluice_log_level_t max_level,
                                        void *opaque);
+
+/**
+ * Register a store backend under @p type->name (borrowed: it must outlive
+ * every driver and app made with @p conf). Stores then use it when
+ * `default.dsl.store` or sluice_topology_set_store_type() names it.
+ * @returns 0, or SLUICE_ERR_INVALID_ARG with the reason (wrong version,
+ *   missing function, a name already taken, including the built-ins).
+ * Not thread-safe for one conf.
+ */
+SLUICE_API sluice_resp_t sluice_conf_register_store(
+    sluice_conf_t *conf, const sluice_store_type_t *type, char *errstr,
+    size_t errstr_size);
+
+/** Restore progress, as reported to a sluice_restore_cb. */
+typedef enum sluice_restore_phase_e {
+        SLUICE_RESTORE_START = 0, /**< about to read the changelog */
+        SLUICE_RESTORE_PROGRESS,  /**< a batch was applied (~every second) */
+        SLUICE_RESTORE_END        /**< the store instance is up to date */
+} sluice_restore_phase_t;
+
+typedef struct sluice_restore_info_s {
+        sluice_restore_phase_t phase;
+        const char *store;     /**< store name */
+        const char *topic;     /**< its changelog topic */
+        int32_t partition;     /**< = the task's partition */
+        int64_t start_offset;  /**< first changelog offset to restore:
+                                    the checkpoint, or the log start */
+        int64_t end_offset;    /**< the changelog's end when restore began */
+        uint64_t restored;     /**< records applied so far */
+        uint64_t remaining;    /**< records left (upper bound: compaction
+                                    may have removed some) */
+        double rate;           /**< records/s since START */
+} sluice_restore_info_t;
+
+/**
+ * Called on a stream thread while it restores a store instance from its
+ * changelog: once at START, at least every second with PROGRESS, once at
+ * END (also when nothing needed restoring). Every restore is logged too
+ * (facility "RESTORE"). @p cb must be thread-safe: several stream threads
+ * restore at once. The info is borrowed for the call.
+ */
+typedef void(sluice_restore_cb)(const sluice_restore_info_t *info,
+                                void *opaque);
+SLUICE_API void sluice_conf_set_restore_cb(sluice_conf_t *conf,
+                                           sluice_restore_cb *cb,
+                                           void *opaque);
 
 /* ------------------------------------------------------------------------ */
 /** @name Records
@@ -630,6 +782,264 @@ SLUICE_API int sluice_sink_set_partitioner(sluice_sink_t *sink,
                                            void *opaque);
 
 /* ------------------------------------------------------------------------ */
+/** @name Aggregations and tables
+ *
+ * As Kafka Streams: a stream is grouped by its key (group_by_key) or by a
+ * new key (group_by, which repartitions through the internal topic
+ * `<application.id>-<store>-repartition`; group_by_key does the same when
+ * a map, select_key or flat_map upstream may have changed the key), then
+ * count / reduce / aggregate turn it into a table: the latest aggregate per
+ * key, kept in a state store and forwarded downstream on every update.
+ * Records with a null key or a null value are dropped by stream
+ * aggregations (and counted as skipped).
+ *
+ * Every store is backed by the compacted changelog topic
+ * `<application.id>-<store>-changelog` (one partition per task), which the
+ * app creates and restores from. In front of each store sits the record
+ * cache (`statestore.cache.max.bytes`, default 10 MiB per app, split
+ * between stream threads; 0 disables it): repeated updates of one key are
+ * collapsed and reach the changelog and downstream once per commit (or when
+ * the cache is full), in the order of their last update. The test driver
+ * commits after every piped record, as TopologyTestDriver does.
+ *
+ * Output timestamps as Kafka Streams: an aggregate carries the largest
+ * timestamp of the records that made it.
+ *
+ * Aggregation callbacks get values decoded with the grouped serdes (the
+ * aggregate with the aggregate's serde); what they produce follows the
+ * ownership rules under "Values" (bytes and strings are copied, JSON and
+ * objects taken over). @p agg is Sluice's private copy: a callback may edit
+ * it in place and return it as @p out. A non-zero return fails the record.
+ */
+typedef struct sluice_grouped_s sluice_grouped_t;
+typedef struct sluice_table_s sluice_table_t;
+
+/** The aggregate of a key that has none yet. */
+typedef int(sluice_initializer_cb)(sluice_value_t *out, void *opaque);
+/** aggregate's adder / subtractor: fold @p value into @p agg. */
+typedef int(sluice_aggregator_cb)(const sluice_value_t *key,
+                                  const sluice_value_t *value,
+                                  const sluice_value_t *agg,
+                                  sluice_value_t *out, void *opaque);
+/** reduce's adder / subtractor: combine @p agg and @p value. */
+typedef int(sluice_reducer_cb)(const sluice_value_t *agg,
+                               const sluice_value_t *value,
+                               sluice_value_t *out, void *opaque);
+
+/**
+ * Group @p s by its key. @p key_serde / @p value_serde NULL mean the
+ * stream's (they write the repartition topic and the stores, so they must
+ * be known by then).
+ */
+SLUICE_API sluice_grouped_t *
+sluice_stream_group_by_key(sluice_stream_t *s, const sluice_serde_t *key_serde,
+                           const sluice_serde_t *value_serde);
+/**
+ * Group @p s by the key @p cb sets (a select_key callback: it sets the key
+ * with sluice_record_set_key()); always repartitions.
+ */
+SLUICE_API sluice_grouped_t *
+sluice_stream_group_by(sluice_stream_t *s, sluice_map_cb *cb, void *opaque,
+                       const sluice_serde_t *key_serde,
+                       const sluice_serde_t *value_serde);
+/**
+ * Group the rows of @p tbl by a new key and value that @p cb sets (a map
+ * callback), for count / reduce / aggregate with a subtractor: when a row
+ * changes, its old mapping is subtracted from the old group and the new one
+ * added to the new group (one record through the repartition topic when the
+ * key stays, as Kafka Streams 3.5+).
+ */
+SLUICE_API sluice_grouped_t *
+sluice_table_group_by(sluice_table_t *tbl, sluice_map_cb *cb, void *opaque,
+                      const sluice_serde_t *key_serde,
+                      const sluice_serde_t *value_serde);
+
+/**
+ * Count the records (stream) or rows (table) per key into the store named
+ * @p store (NULL: a generated name, KSTREAM-AGGREGATE-STATE-STORE-<n>).
+ * The table's values are int64 (serde sluice_serde_int64()).
+ */
+SLUICE_API sluice_table_t *sluice_grouped_count(sluice_grouped_t *g,
+                                                const char *store);
+/**
+ * Reduce the values per key with @p adder (the first value of a key is its
+ * aggregate as it is). A grouped table needs @p subtractor, a grouped
+ * stream must pass NULL. A NULL result from a table's subtractor deletes
+ * the row. The table's value serde is the grouped value serde.
+ */
+SLUICE_API sluice_table_t *sluice_grouped_reduce(sluice_grouped_t *g,
+                                                 sluice_reducer_cb *adder,
+                                                 sluice_reducer_cb *subtractor,
+                                                 void *opaque,
+                                                 const char *store);
+/**
+ * Aggregate per key: @p init, then @p adder per value (and, for a grouped
+ * table, @p subtractor per value removed; required there, NULL for a
+ * stream). @p agg_serde writes the aggregate to the store and changelog
+ * (required).
+ */
+SLUICE_API sluice_table_t *
+sluice_grouped_aggregate(sluice_grouped_t *g, sluice_initializer_cb *init,
+                         sluice_aggregator_cb *adder,
+                         sluice_aggregator_cb *subtractor, void *opaque,
+                         const sluice_serde_t *agg_serde, const char *store);
+
+/**
+ * A table read from @p topic, materialized in the store @p store (NULL: a
+ * generated name, @p topic-STATE-STORE-<n>): every record replaces its key's
+ * row, a null value (tombstone) deletes it; null keys are dropped. The
+ * changelog is a separate topic, as with `topology.optimization=none`.
+ */
+SLUICE_API sluice_table_t *sluice_table_from(sluice_topology_t *t,
+                                             const char *topic,
+                                             const sluice_serde_t *key_serde,
+                                             const sluice_serde_t *value_serde,
+                                             const char *store);
+/** Keep the rows for which @p cb returns true; others become deletes.
+ *  The callback sees each row as a record. */
+SLUICE_API sluice_table_t *sluice_table_filter(sluice_table_t *tbl,
+                                               sluice_predicate_cb *cb,
+                                               void *opaque);
+/** Keep the rows for which @p cb returns false. */
+SLUICE_API sluice_table_t *sluice_table_filter_not(sluice_table_t *tbl,
+                                                   sluice_predicate_cb *cb,
+                                                   void *opaque);
+/** Change each row's value with @p cb (a map_values callback; it is not
+ *  called for deletes). @p value_serde: the new values' serde, NULL if
+ *  unknown until a sink names one. */
+SLUICE_API sluice_table_t *
+sluice_table_map_values(sluice_table_t *tbl, sluice_map_cb *cb, void *opaque,
+                        const sluice_serde_t *value_serde);
+/** The table's updates as a stream; a deleted row is a null value. */
+SLUICE_API sluice_stream_t *sluice_table_to_stream(sluice_table_t *tbl);
+/** @returns the name of the store that holds @p tbl (for local queries),
+ *  or NULL if the table is not materialized (filter / map_values). */
+SLUICE_API const char *sluice_table_store_name(const sluice_table_t *tbl);
+
+/**
+ * Use the backend registered as @p type (see sluice_conf_register_store();
+ * "in_memory", "lmdb", "persistent" are built in) for the store @p store,
+ * instead of `default.dsl.store`. Checked when a driver or app is created.
+ * @returns 0, or an error (also recorded in the topology).
+ */
+SLUICE_API int sluice_topology_set_store_type(sluice_topology_t *t,
+                                              const char *store,
+                                              const char *type);
+
+/* ------------------------------------------------------------------------ */
+/** @name Processor API
+ *
+ * A node that runs the user's code with access to named state stores, a
+ * context to forward records downstream and punctuation: callbacks on a
+ * schedule, in stream time (the largest record timestamp the task has seen)
+ * or wall-clock time. Stores for processors are added to the topology with
+ * sluice_topology_add_store() and connected by name; they hold bytes (with
+ * a timestamp per record) and are changelogged and restored like any store.
+ */
+typedef struct sluice_context_s sluice_context_t;
+/** A key-value store as a processor (or a local query) sees it. */
+typedef struct sluice_kv_s sluice_kv_t;
+
+typedef enum sluice_punctuation_e {
+        SLUICE_PUNCTUATE_STREAM_TIME = 0, /**< driven by record timestamps */
+        SLUICE_PUNCTUATE_WALL_CLOCK       /**< driven by the system clock
+                                               (the driver's own clock) */
+} sluice_punctuation_t;
+
+typedef struct sluice_processor_s {
+        /** Per task, before its first record: may sluice_context_schedule().
+         *  NULL: none. Non-zero fails the task. */
+        int (*init)(sluice_context_t *ctx, void *opaque);
+        /** Per record (required). Non-zero fails the record. */
+        int (*process)(sluice_context_t *ctx, const sluice_record_t *rec,
+                       void *opaque);
+        /** Per task, when it closes. NULL: none. */
+        void (*close)(sluice_context_t *ctx, void *opaque);
+        void *opaque;
+} sluice_processor_t;
+
+/** A punctuation: @p timestamp is the scheduled time it runs for. */
+typedef int(sluice_punctuate_cb)(sluice_context_t *ctx, int64_t timestamp,
+                                 void *opaque);
+
+/**
+ * Add a store named @p name for processors (its changelog is
+ * `<application.id>-<name>-changelog`). @returns 0 or an error (recorded).
+ */
+SLUICE_API int sluice_topology_add_store(sluice_topology_t *t,
+                                         const char *name);
+/**
+ * Run @p proc (copied; its opaque is borrowed) on each record of @p s, with
+ * access to the @p store_cnt stores named in @p stores. @returns the stream
+ * of what it forwards (serdes unknown), or NULL (error recorded).
+ */
+SLUICE_API sluice_stream_t *sluice_stream_process(sluice_stream_t *s,
+                                                  const sluice_processor_t *proc,
+                                                  const char *const *stores,
+                                                  size_t store_cnt);
+
+/** @returns the store @p name connected to this processor, or NULL. Valid
+ *  for the task's life. */
+SLUICE_API sluice_kv_t *sluice_context_store(sluice_context_t *ctx,
+                                             const char *name);
+/** Forward a record downstream now, with the current record's (or the
+ *  punctuation's) timestamp. Ownership as sluice_emit(). @returns 0 or the
+ *  downstream error (return it). */
+SLUICE_API int sluice_context_forward(sluice_context_t *ctx,
+                                      sluice_value_t key,
+                                      sluice_value_t value);
+/** As sluice_context_forward() with an explicit timestamp. */
+SLUICE_API int sluice_context_forward_ts(sluice_context_t *ctx,
+                                         sluice_value_t key,
+                                         sluice_value_t value,
+                                         int64_t timestamp);
+/**
+ * Call @p cb every @p interval_ms (> 0) of @p type time, from the task's
+ * thread, between records. Stream time: when the task's stream time first
+ * reaches a multiple-of-interval boundary past the last run (once per
+ * jump, as Kafka Streams). Only from init(). @returns 0 or an error.
+ */
+SLUICE_API int sluice_context_schedule(sluice_context_t *ctx,
+                                       sluice_punctuation_t type,
+                                       int64_t interval_ms,
+                                       sluice_punctuate_cb *cb, void *opaque);
+/** @returns the current record's timestamp (in a punctuation: its time). */
+SLUICE_API int64_t sluice_context_timestamp(const sluice_context_t *ctx);
+/** @returns the task's partition. */
+SLUICE_API int32_t sluice_context_partition(const sluice_context_t *ctx);
+/** @returns the task's stream time (-1 before its first record). */
+SLUICE_API int64_t sluice_context_stream_time(const sluice_context_t *ctx);
+
+/**
+ * A visitor for store records: key and value are borrowed for the call,
+ * @p timestamp is the record's. @returns 0 to go on, non-zero to stop.
+ */
+typedef int(sluice_kv_cb)(const void *key, size_t key_len, const void *value,
+                          size_t value_len, int64_t timestamp, void *opaque);
+
+/** Look up @p key: @returns 1 after calling @p cb with the record, 0 if
+ *  absent, or a negative error. */
+SLUICE_API int sluice_kv_get(sluice_kv_t *kv, const void *key, size_t key_len,
+                             sluice_kv_cb *cb, void *opaque);
+/** Put @p value (NULL deletes) with @p timestamp; cached, changelogged.
+ *  @returns 0 or a negative error. */
+SLUICE_API int sluice_kv_put(sluice_kv_t *kv, const void *key, size_t key_len,
+                             const void *value, size_t value_len,
+                             int64_t timestamp);
+/** Delete @p key. @returns 0 or a negative error. */
+SLUICE_API int sluice_kv_delete(sluice_kv_t *kv, const void *key,
+                                size_t key_len);
+/**
+ * Visit the records with keys in [@p from, @p to] (NULL: unbounded) in key
+ * order (including cached updates). The callback must not write to the
+ * store. @returns the number visited, or a negative error.
+ */
+SLUICE_API int64_t sluice_kv_range(sluice_kv_t *kv, const void *from,
+                                   size_t from_len, const void *to,
+                                   size_t to_len, sluice_kv_cb *cb,
+                                   void *opaque);
+
+/* ------------------------------------------------------------------------ */
 /** @name Test driver
  *
  * Runs a topology in-process with no Kafka and no threads, as Kafka Streams'
@@ -707,6 +1117,23 @@ SLUICE_API size_t sluice_driver_queued(const sluice_driver_t *drv,
  */
 SLUICE_API int sluice_driver_set_partitions(sluice_driver_t *drv,
                                             const char *topic, int32_t cnt);
+
+/**
+ * Local queries on the driver's stores: as sluice_app_store_get() /
+ * sluice_app_store_range() (every update of the piped records is visible).
+ */
+SLUICE_API int sluice_driver_store_get(sluice_driver_t *drv, const char *store,
+                                       const void *key, size_t key_len,
+                                       sluice_kv_cb *cb, void *opaque);
+SLUICE_API int64_t sluice_driver_store_range(sluice_driver_t *drv,
+                                             const char *store,
+                                             const void *from, size_t from_len,
+                                             const void *to, size_t to_len,
+                                             sluice_kv_cb *cb, void *opaque);
+/** Move the driver's wall clock (starts at 0) forward by @p ms and run the
+ *  wall-clock punctuations that became due. @returns 0 or their error. */
+SLUICE_API int sluice_driver_advance_wall_clock(sluice_driver_t *drv,
+                                                int64_t ms);
 
 /* ------------------------------------------------------------------------ */
 /** @name Application runtime (Kafka)
@@ -811,6 +1238,36 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
  * Thread-safe.
  */
 SLUICE_API char *sluice_app_metrics_json(const sluice_app_t *app);
+
+/**
+ * @name Local queries (Kafka Streams' interactive queries, this instance)
+ *
+ * Read a store of the running app from any thread: a key lives in the
+ * instance of the task (partition) that owns it, so a get looks in every
+ * local instance of @p store and a range visits each local instance in
+ * turn (keys ordered within an instance, not across them, as Kafka
+ * Streams' composite stores). Only partitions this app holds are seen.
+ *
+ * Consistency: a read is serialized with the stream thread that owns the
+ * instance (a lock per instance, held while @p cb runs: keep it short and
+ * do not call into the app from it). It sees every update that thread has
+ * applied, including those still in the record cache and those not yet
+ * committed: under at-least-once a later crash may replay them, so a count
+ * read now can be ahead of what the changelog will say after a restart.
+ * An instance that is still restoring makes the call fail with
+ * SLUICE_ERR_STATE; so does an unknown store name.
+ *
+ * @returns for a get: 1 after calling @p cb once, 0 if no local instance
+ *   has @p key, or a negative error; for a range: the number of records
+ *   visited, or a negative error. Thread-safe.
+ */
+SLUICE_API int sluice_app_store_get(sluice_app_t *app, const char *store,
+                                    const void *key, size_t key_len,
+                                    sluice_kv_cb *cb, void *opaque);
+SLUICE_API int64_t sluice_app_store_range(sluice_app_t *app, const char *store,
+                                          const void *from, size_t from_len,
+                                          const void *to, size_t to_len,
+                                          sluice_kv_cb *cb, void *opaque);
 
 /**
  * @name Driving the app from the host's own event loop

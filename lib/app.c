@@ -101,7 +101,7 @@ void sl_app_thread_assigned(sluice_app_t *app) {
  * has no CreateTopics), through the Admin API elsewhere. An existing topic
  * is fine. */
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
-                        char *errstr, size_t errstr_size) {
+                        int compact, char *errstr, size_t errstr_size) {
         rd_kafka_t *rk = app->threads[0].producer;
         rd_kafka_NewTopic_t *nt;
         rd_kafka_AdminOptions_t *opts;
@@ -128,6 +128,16 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
         if (!nt) {
                 sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
                           topic, why);
+                return -1;
+        }
+        /* changelogs keep the latest record per key */
+        if (compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
+                                                    "compact")) {
+                rd_kafka_NewTopic_destroy(nt);
+                sl_errstr(errstr, errstr_size,
+                          "cannot create topic \"%s\": cannot set "
+                          "cleanup.policy",
+                          topic);
                 return -1;
         }
         opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -163,7 +173,8 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                 return -1;
         }
         sl_log(app->conf, SLUICE_LOG_INFO, "TOPIC",
-               "created topic \"%s\" with %d partition(s)", topic, partitions);
+               "created topic \"%s\" with %d partition(s)%s", topic, partitions,
+               compact ? ", compacted" : "");
         return 0;
 }
 
@@ -232,12 +243,12 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 const sl_node_t *n = t->nodes[i];
                 for (j = 0; !n->internal && j < n->topic_cnt; j++)
                         if (topic_create(app, n->topics[j],
-                                         app->conf->embedded_partitions,
+                                         app->conf->embedded_partitions, 0,
                                          errstr, errstr_size))
                                 goto done;
                 if (n->kind == SL_NODE_SINK && n->topic && !n->internal &&
                     topic_create(app, n->topic, app->conf->embedded_partitions,
-                                 errstr, errstr_size))
+                                 0, errstr, errstr_size))
                         goto done;
         }
         if (read_metadata(app, &md, errstr, errstr_size))
@@ -272,7 +283,7 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 }
                 counts[n->id] = c;
                 if (md_partitions(md, n->topics[0]) < 0) {
-                        if (topic_create(app, n->topics[0], c, errstr,
+                        if (topic_create(app, n->topics[0], c, 0, errstr,
                                          errstr_size))
                                 goto done;
                 } else if (md_partitions(md, n->topics[0]) != c) {
@@ -294,8 +305,42 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 if (topic_create(app, app->conf->dlq_topic,
                                  app->mock ? app->conf->embedded_partitions
                                            : most,
-                                 errstr, errstr_size))
+                                 0, errstr, errstr_size))
                         goto done;
+        }
+        /* changelogs: one partition per task of the store's
+         * sub-topology, compacted */
+        for (i = 0; i < t->store_cnt; i++) {
+                const sl_store_def_t *d = t->stores[i];
+                int want = 0, have;
+                if (d->subtopology < 0)
+                        continue; /* connected to no processor */
+                for (j = 0; j < t->node_cnt; j++)
+                        if (t->nodes[j]->kind == SL_NODE_SOURCE &&
+                            t->nodes[j]->subtopology == d->subtopology &&
+                            (c = upstream_partitions(app, t->nodes[j], md,
+                                                     counts)) > want)
+                                want = c;
+                if (want < 1) {
+                        sl_errstr(errstr, errstr_size,
+                                  "changelog topic \"%s\": cannot tell its "
+                                  "partition count from the sources "
+                                  "upstream",
+                                  d->changelog);
+                        goto done;
+                }
+                have = md_partitions(md, d->changelog);
+                if (have < 0) {
+                        if (topic_create(app, d->changelog, want, 1, errstr,
+                                         errstr_size))
+                                goto done;
+                } else if (have != want) {
+                        sl_errstr(errstr, errstr_size,
+                                  "changelog topic \"%s\" has %d "
+                                  "partitions, the topology needs %d",
+                                  d->changelog, have, want);
+                        goto done;
+                }
         }
         rc = 0;
 done:
@@ -355,6 +400,14 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
         }
         if (sl_topology_freeze(t, conf->application_id, errstr, errstr_size))
                 return NULL;
+        {
+                /* every store's type exists (default.dsl.store, ...) */
+                size_t k;
+                for (k = 0; k < t->store_cnt; k++)
+                        if (!sl_store_type_for(conf, t->stores[k], errstr,
+                                               errstr_size))
+                                return NULL;
+        }
         app = calloc(1, sizeof(*app));
         if (!app) {
                 sl_errstr(errstr, errstr_size, "out of memory");
@@ -651,4 +704,63 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
         }
         sl_str_printf(&s, "]}");
         return sl_str_take(&s);
+}
+
+/* ---- local queries ---- */
+
+/* Visit every local instance of @store: a get (@key) or a range. */
+static int64_t app_store_query(sluice_app_t *app, const char *store,
+                               const void *key, size_t key_len,
+                               const void *from, size_t from_len,
+                               const void *to, size_t to_len, int is_get,
+                               sluice_kv_cb *cb, void *opaque) {
+        int64_t total = 0, r = 0;
+        int i;
+        if (!app || !store || !cb || (is_get && !key))
+                return SLUICE_ERR_INVALID_ARG;
+        if (!sl_topology_store(app->t, store))
+                return SLUICE_ERR_STATE; /* no such store */
+        for (i = 0; i < app->thread_cnt && r >= 0; i++) {
+                sl_thread_t *thr = &app->threads[i];
+                size_t k;
+                mtx_lock(&thr->lock);
+                for (k = 0; k < thr->task_cnt && r >= 0; k++) {
+                        sl_task_t *task = &thr->tasks[k]->task;
+                        sluice_kv_t *kv = sl_task_kv(task, store);
+                        if (!kv)
+                                continue;
+                        mtx_lock(&task->lock);
+                        if (kv->restoring)
+                                r = SLUICE_ERR_STATE;
+                        else if (is_get)
+                                r = sluice_kv_get(kv, key, key_len, cb,
+                                                  opaque);
+                        else
+                                r = sl_kv_range(kv, from, from_len, to,
+                                                to_len, cb, opaque);
+                        mtx_unlock(&task->lock);
+                        if (r > 0)
+                                total += r;
+                        if (is_get && r > 0)
+                                break; /* a key lives in one partition */
+                }
+                mtx_unlock(&thr->lock);
+                if (is_get && total)
+                        break;
+        }
+        return r < 0 ? r : total;
+}
+
+int sluice_app_store_get(sluice_app_t *app, const char *store, const void *key,
+                         size_t key_len, sluice_kv_cb *cb, void *opaque) {
+        return (int)app_store_query(app, store, key, key_len, NULL, 0, NULL,
+                                    0, 1, cb, opaque);
+}
+
+int64_t sluice_app_store_range(sluice_app_t *app, const char *store,
+                               const void *from, size_t from_len,
+                               const void *to, size_t to_len,
+                               sluice_kv_cb *cb, void *opaque) {
+        return app_store_query(app, store, NULL, 0, from, from_len, to,
+                               to_len, 0, cb, opaque);
 }

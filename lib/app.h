@@ -83,7 +83,18 @@ typedef struct sl_thread_s {
             closed_skipped, closed_dead_lettered;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
 
-        mtx_t lock; /* guards m */
+        /* state: the record cache's budget, changelog delivery slots,
+         * and the store instances restoring (with their own consumer) */
+        sl_cache_budget_t budget;
+        sl_clog_slot_t **slots;
+        size_t slot_cnt;
+        rd_kafka_t *restorer;
+        struct sl_restoring_s *rst;
+        size_t rst_cnt, rst_cap;
+        uint64_t restored; /* records restored, over all tasks */
+
+        mtx_t lock; /* guards m, and the tasks array against readers on
+                       other threads (local queries) */
         sl_thread_metrics_t m;
 } sl_thread_t;
 

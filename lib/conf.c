@@ -50,6 +50,7 @@ sluice_conf_t *sluice_conf_new(void) {
         conf->commit_interval_ms = -1;
         conf->num_stream_threads = 1;
         conf->embedded_partitions = 4;
+        conf->cache_max_bytes    = 10485760; /* Kafka Streams' 10 MiB */
         conf->log_level          = SLUICE_LOG_NOTICE;
         return conf;
 }
@@ -70,6 +71,8 @@ void sluice_conf_destroy(sluice_conf_t *conf) {
         free(conf->application_id);
         free(conf->state_dir);
         free(conf->dlq_topic);
+        free(conf->default_store);
+        free(conf->store_types);
         free(conf);
 }
 
@@ -94,7 +97,21 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->state_dir          = sl_strdup(src->state_dir);
         conf->deser_handler      = src->deser_handler;
         conf->dlq_topic          = sl_strdup(src->dlq_topic);
-        if ((src->application_id && !conf->application_id) ||
+        conf->default_store      = sl_strdup(src->default_store);
+        conf->cache_max_bytes    = src->cache_max_bytes;
+        conf->restore_cb         = src->restore_cb;
+        conf->restore_opaque     = src->restore_opaque;
+        if (src->store_type_cnt) {
+                conf->store_types = malloc(src->store_type_cnt *
+                                           sizeof(*conf->store_types));
+                if (!conf->store_types)
+                        goto oom;
+                memcpy(conf->store_types, src->store_types,
+                       src->store_type_cnt * sizeof(*conf->store_types));
+                conf->store_type_cnt = src->store_type_cnt;
+        }
+        if ((src->default_store && !conf->default_store) ||
+            (src->application_id && !conf->application_id) ||
             (src->state_dir && !conf->state_dir) ||
             (src->dlq_topic && !conf->dlq_topic))
                 goto oom;
@@ -280,6 +297,36 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                         return 1;
                 }
                 conf->embedded_partitions = n;
+        } else if (!strcmp(key, "default.dsl.store")) {
+                /* the name is checked against the registered types when a
+                 * driver or app opens the stores */
+                char *v;
+                if (!*value) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected in_memory, lmdb "
+                                       "(persistent) or a registered store "
+                                       "type");
+                        return 1;
+                }
+                if (!(v = sl_strdup(value))) {
+                        *res = SLUICE_ERR_NOMEM;
+                        return 1;
+                }
+                free(conf->default_store);
+                conf->default_store = v;
+        } else if (!strcmp(key, "statestore.cache.max.bytes") ||
+                   !strcmp(key, "cache.max.bytes.buffering")) {
+                char *end;
+                long long b;
+                errno = 0;
+                b     = strtoll(value, &end, 10);
+                if (!*value || *end || errno || b < 0) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected a byte count >= 0 (0 "
+                                       "disables the record cache)");
+                        return 1;
+                }
+                conf->cache_max_bytes = b;
         } else if (!strcmp(key, "state.dir")) {
                 if (!*value) {
                         *res = invalid(errstr, errstr_size, key, value,
@@ -425,7 +472,79 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return "log_and_fail";
         if (!strcmp(key, "sluice.embedded.partitions"))
                 return "4";
+        if (!strcmp(key, "default.dsl.store"))
+                return "in_memory";
+        if (!strcmp(key, "statestore.cache.max.bytes"))
+                return "10485760";
         return NULL;
+}
+
+sluice_resp_t sluice_conf_register_store(sluice_conf_t *conf,
+                                         const sluice_store_type_t *type,
+                                         char *errstr, size_t errstr_size) {
+        static const char *const builtin[] = {"in_memory", "memory", "lmdb",
+                                              "persistent"};
+        const sluice_store_type_t **arr;
+        size_t i;
+        if (!conf || !type) {
+                sl_errstr(errstr, errstr_size, "conf or type is NULL");
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (type->version != SLUICE_STORE_VERSION) {
+                sl_errstr(errstr, errstr_size,
+                          "store type \"%s\": version %d, expected %d "
+                          "(SLUICE_STORE_VERSION)",
+                          type->name ? type->name : "?", type->version,
+                          SLUICE_STORE_VERSION);
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (!type->name || !*type->name ||
+            strspn(type->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
+                               "TUVWXYZ0123456789._-") != strlen(type->name)) {
+                sl_errstr(errstr, errstr_size,
+                          "store type name \"%s\" is not [a-zA-Z0-9._-]+",
+                          type->name ? type->name : "(null)");
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (!type->open || !type->close || !type->get || !type->put ||
+            !type->del || !type->iter_open || !type->iter_next ||
+            !type->iter_close || !type->flush || !type->approximate_count) {
+                sl_errstr(errstr, errstr_size,
+                          "store type \"%s\": every function must be set",
+                          type->name);
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        for (i = 0; i < sizeof(builtin) / sizeof(*builtin); i++)
+                if (!strcmp(builtin[i], type->name)) {
+                        sl_errstr(errstr, errstr_size,
+                                  "store type name \"%s\" is built in",
+                                  type->name);
+                        return SLUICE_ERR_INVALID_ARG;
+                }
+        for (i = 0; i < conf->store_type_cnt; i++)
+                if (!strcmp(conf->store_types[i]->name, type->name)) {
+                        sl_errstr(errstr, errstr_size,
+                                  "store type \"%s\" is already registered",
+                                  type->name);
+                        return SLUICE_ERR_INVALID_ARG;
+                }
+        arr = realloc(conf->store_types,
+                      (conf->store_type_cnt + 1) * sizeof(*arr));
+        if (!arr) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        arr[conf->store_type_cnt++] = type;
+        conf->store_types           = arr;
+        return SLUICE_OK;
+}
+
+void sluice_conf_set_restore_cb(sluice_conf_t *conf, sluice_restore_cb *cb,
+                                void *opaque) {
+        if (!conf)
+                return;
+        conf->restore_cb     = cb;
+        conf->restore_opaque = opaque;
 }
 
 void sluice_conf_set_log_cb(sluice_conf_t *conf, sluice_log_cb *cb,

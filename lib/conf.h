@@ -42,6 +42,14 @@ struct sluice_conf_s {
         int metrics_log_ms;      /* sluice.metrics.log.interval.ms */
         int embedded;            /* sluice.embedded */
         int embedded_partitions; /* sluice.embedded.partitions */
+        char *default_store;     /* default.dsl.store; NULL: in_memory */
+        int64_t cache_max_bytes; /* statestore.cache.max.bytes */
+
+        /* store types registered with sluice_conf_register_store() */
+        const sluice_store_type_t **store_types;
+        size_t store_type_cnt;
+        sluice_restore_cb *restore_cb;
+        void *restore_opaque;
 
         /* every key set, in order: Sluice's own and passthrough */
         sl_prop_t *props;

@@ -52,7 +52,7 @@ const sluice_header_t *sluice_record_header_last(const sluice_record_t *rec,
         return NULL;
 }
 
-static void value_release(sluice_value_t *v) {
+void sl_value_release(sluice_value_t *v) {
         if (v->type == SLUICE_VALUE_JSON)
                 json_decref(v->u.json);
         else if (v->type == SLUICE_VALUE_OBJECT && v->u.obj.free_fn)
@@ -60,17 +60,20 @@ static void value_release(sluice_value_t *v) {
         v->type = SLUICE_VALUE_NULL;
 }
 
-static void record_release(sluice_record_t *rec) {
+void sl_record_release(sluice_record_t *rec) {
         if (rec->flags & SL_REC_KEY_OWNED)
-                value_release(&rec->key);
+                sl_value_release(&rec->key);
         if (rec->flags & SL_REC_VALUE_OWNED)
-                value_release(&rec->value);
-        rec->flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED);
+                sl_value_release(&rec->value);
+        if (rec->flags & SL_REC_OLD_OWNED)
+                sl_value_release(&rec->old);
+        rec->flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                        SL_REC_OLD_OWNED);
 }
 
 /* Make @v the record's own: copy bytes/strings into the arena (strings get a
  * NUL), take JSON/objects over. Sets *owned. */
-static int value_adopt(sl_task_t *task, sluice_value_t *v, int *owned) {
+int sl_value_adopt(sl_task_t *task, sluice_value_t *v, int *owned) {
         *owned = 0;
         if (v->type == SLUICE_VALUE_BYTES || v->type == SLUICE_VALUE_STRING) {
                 size_t n = v->u.bytes.len;
@@ -104,10 +107,10 @@ int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
                 rec->raw_key_serde = NULL;
                 return 0;
         }
-        if ((err = value_adopt(rec->task, &key, &owned)))
+        if ((err = sl_value_adopt(rec->task, &key, &owned)))
                 return err;
         if (rec->flags & SL_REC_KEY_OWNED)
-                value_release(&rec->key);
+                sl_value_release(&rec->key);
         rec->key = key;
         rec->flags =
             (rec->flags & ~SL_REC_KEY_OWNED) | SL_REC_KEY_SET |
@@ -123,10 +126,10 @@ int sluice_record_set_value(sluice_record_t *rec, sluice_value_t value) {
                 rec->raw_value_serde = NULL;
                 return 0;
         }
-        if ((err = value_adopt(rec->task, &value, &owned)))
+        if ((err = sl_value_adopt(rec->task, &value, &owned)))
                 return err;
         if (rec->flags & SL_REC_VALUE_OWNED)
-                value_release(&rec->value);
+                sl_value_release(&rec->value);
         rec->value = value;
         rec->flags =
             (rec->flags & ~SL_REC_VALUE_OWNED) | SL_REC_VALUE_SET |
@@ -222,7 +225,7 @@ size_t sluice_record_header_remove(sluice_record_t *rec, const char *name) {
 
 /* ---- processing ---- */
 
-static int fail(sl_task_t *task, const sl_node_t *node, int err,
+int sl_fail(sl_task_t *task, const sl_node_t *node, int err,
                 const char *fmt, const char *arg) {
         char msg[SL_ERRSTR_SIZE];
         sl_errstr(msg, sizeof(msg), fmt, arg);
@@ -234,16 +237,16 @@ static int fail(sl_task_t *task, const sl_node_t *node, int err,
 static int process(sl_task_t *task, const sl_node_t *node,
                    sluice_record_t *rec);
 
-static int forward(sl_task_t *task, const sl_node_t *node,
+int sl_forward(sl_task_t *task, const sl_node_t *node,
                    sluice_record_t *rec) {
         size_t i, n = node->child_cnt;
         for (i = 0; i + 1 < n; i++) {
                 sluice_record_t copy = *rec;
                 int err;
                 copy.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
-                                SL_REC_HDRS_PRIVATE);
+                                SL_REC_OLD_OWNED | SL_REC_HDRS_PRIVATE);
                 err = process(task, node->children[i], &copy);
-                record_release(&copy);
+                sl_record_release(&copy);
                 if (err)
                         return err;
         }
@@ -258,6 +261,8 @@ struct sluice_emitter_s {
         const sluice_record_t *in;
         int values_only;
         int err; /* first error; later emits are refused with it */
+        int has_ts;
+        int64_t ts; /* the emitted records' timestamp, if has_ts */
 };
 
 /* A value emitted from the input record itself is shared, not taken over:
@@ -294,11 +299,11 @@ static int emit(sluice_emitter_t *out, const sluice_value_t *key,
         if (out->err || kbad || vbad) {
                 /* refuse, releasing what was handed over */
                 if (key && !kbad)
-                        value_release(&k);
+                        sl_value_release(&k);
                 if (!vbad)
-                        value_release(&value);
+                        sl_value_release(&value);
                 if (!out->err)
-                        out->err = fail(out->task, out->node,
+                        out->err = sl_fail(out->task, out->node,
                                         SLUICE_ERR_CALLBACK, "%s",
                                         "the input's object key or value "
                                         "cannot be emitted (objects cannot "
@@ -311,32 +316,34 @@ static int emit(sluice_emitter_t *out, const sluice_value_t *key,
         rec                 = *in;
         rec.flags           = 0;
         rec.raw_value_serde = NULL;
+        if (out->has_ts)
+                rec.timestamp = out->ts;
         if (key) {
                 rec.raw_key_serde = NULL;
-                if ((err = value_adopt(out->task, &k, &owned))) {
-                        value_release(&value);
+                if ((err = sl_value_adopt(out->task, &k, &owned))) {
+                        sl_value_release(&value);
                         return out->err = err;
                 }
                 rec.key = k;
                 if (owned)
                         rec.flags |= SL_REC_KEY_OWNED;
         }
-        if ((err = value_adopt(out->task, &value, &owned))) {
-                record_release(&rec);
+        if ((err = sl_value_adopt(out->task, &value, &owned))) {
+                sl_record_release(&rec);
                 return out->err = err;
         }
         rec.value = value;
         if (owned)
                 rec.flags |= SL_REC_VALUE_OWNED;
-        err = forward(out->task, out->node, &rec);
-        record_release(&rec);
+        err = sl_forward(out->task, out->node, &rec);
+        sl_record_release(&rec);
         return out->err = err;
 }
 
 int sluice_emit(sluice_emitter_t *out, sluice_value_t key,
                 sluice_value_t value) {
         if (out->values_only && !out->err)
-                out->err = fail(out->task, out->node, SLUICE_ERR_CALLBACK,
+                out->err = sl_fail(out->task, out->node, SLUICE_ERR_CALLBACK,
                                 "%s: flat_map_values may not change the key "
                                 "(use sluice_emit_value)",
                                 "sluice_emit");
@@ -347,58 +354,76 @@ int sluice_emit_value(sluice_emitter_t *out, sluice_value_t value) {
         return emit(out, NULL, value);
 }
 
+int sl_emit_from(sl_task_t *task, const sl_node_t *node,
+                 const sluice_record_t *in, sluice_value_t key,
+                 sluice_value_t value, int64_t timestamp) {
+        sluice_record_t base;
+        sluice_emitter_t out = {task, node, in, 0, 0, 1, timestamp};
+        if (!in) { /* from a punctuation: no input record */
+                memset(&base, 0, sizeof(base));
+                base.key.type   = SLUICE_VALUE_NULL;
+                base.value.type = SLUICE_VALUE_NULL;
+                base.partition  = task->partition;
+                base.offset     = -1;
+                base.task       = task;
+                out.in          = &base;
+        }
+        return emit(&out, &key, value);
+}
+
 static int process(sl_task_t *task, const sl_node_t *node,
                    sluice_record_t *rec) {
         switch (node->kind) {
         case SL_NODE_SOURCE:
         case SL_NODE_MERGE:
         case SL_NODE_BRANCH_CHILD:
-                return forward(task, node, rec);
+                return sl_forward(task, node, rec);
 
         case SL_NODE_MAP:
         case SL_NODE_MAP_VALUES:
         case SL_NODE_SELECT_KEY:
                 rec->flags &= ~(SL_REC_KEY_SET | SL_REC_VALUE_SET);
                 if (node->cb.map(rec, node->opaque))
-                        return fail(task, node, SLUICE_ERR_CALLBACK,
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
                                     "%s callback failed", "map");
                 if (node->kind == SL_NODE_MAP_VALUES &&
                     (rec->flags & SL_REC_KEY_SET))
-                        return fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
                                     "map_values callback changed the key");
                 if (node->kind == SL_NODE_SELECT_KEY &&
                     (rec->flags & SL_REC_VALUE_SET))
-                        return fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
                                     "select_key callback changed the value");
-                return forward(task, node, rec);
+                return sl_forward(task, node, rec);
 
         case SL_NODE_FILTER:
                 if (!node->cb.pred(rec, node->opaque))
                         return 0;
-                return forward(task, node, rec);
+                return sl_forward(task, node, rec);
         case SL_NODE_FILTER_NOT:
                 if (node->cb.pred(rec, node->opaque))
                         return 0;
-                return forward(task, node, rec);
+                return sl_forward(task, node, rec);
 
         case SL_NODE_FLAT_MAP:
         case SL_NODE_FLAT_MAP_VALUES: {
                 sluice_emitter_t out = {
-                    task, node, rec, node->kind == SL_NODE_FLAT_MAP_VALUES, 0};
+                    task, node, rec, node->kind == SL_NODE_FLAT_MAP_VALUES,
+                    0, 0, 0};
                 int err = node->cb.flat(rec, &out, node->opaque);
                 /* a failed emit fails the record, whatever the callback
                  * returned after it */
                 if (out.err)
                         return out.err;
                 if (err)
-                        return fail(task, node, SLUICE_ERR_CALLBACK,
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
                                     "%s callback failed", "flat_map");
                 return 0;
         }
 
         case SL_NODE_PEEK:
                 node->cb.foreach(rec, node->opaque);
-                return forward(task, node, rec);
+                return sl_forward(task, node, rec);
         case SL_NODE_FOREACH:
                 node->cb.foreach(rec, node->opaque);
                 return 0;
@@ -414,6 +439,9 @@ static int process(sl_task_t *task, const sl_node_t *node,
 
         case SL_NODE_SINK:
                 break;
+
+        default:
+                return sl_state_process(task, node, rec);
         }
 
         /* SL_NODE_SINK */
@@ -427,7 +455,7 @@ static int process(sl_task_t *task, const sl_node_t *node,
                 if (!topic) {
                         topic = node->topic_cb(rec, node->topic_opaque);
                         if (!topic)
-                                return fail(task, node, SLUICE_ERR_CALLBACK,
+                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
                                             "%s",
                                             "topic callback returned NULL");
                 }
@@ -441,7 +469,7 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                         node->key_serde, &rec->key,
                                         &task->kbuf, &k, &klen, why,
                                         sizeof(why)))
-                                        return fail(task, node,
+                                        return sl_fail(task, node,
                                                     SLUICE_ERR_SERDE,
                                                     "key: %s", why);
                         }
@@ -456,7 +484,7 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                         node->value_serde, &rec->value,
                                         &task->vbuf, &v, &vlen, why,
                                         sizeof(why)))
-                                        return fail(task, node,
+                                        return sl_fail(task, node,
                                                     SLUICE_ERR_SERDE,
                                                     "value: %s", why);
                         }
@@ -466,6 +494,41 @@ static int process(sl_task_t *task, const sl_node_t *node,
                 }
                 if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
                         k = "";
+                if (node->change) {
+                        /* Change(new, old) on an internal topic:
+                         * [flags: 1 new, 2 old][u32 new length][new][old] */
+                        const void *o = NULL;
+                        size_t olen = 0, need;
+                        unsigned char *p;
+                        if ((rec->flags & SL_REC_HAS_OLD) &&
+                            rec->old.type != SLUICE_VALUE_NULL) {
+                                if (sl_encode(node->value_serde, &rec->old,
+                                              &task->obuf, &o, &olen, why,
+                                              sizeof(why)))
+                                        return sl_fail(task, node,
+                                                       SLUICE_ERR_SERDE,
+                                                       "old value: %s", why);
+                                if (!o)
+                                        o = "";
+                        }
+                        need           = 5 + vlen + olen;
+                        task->cbuf.len = 0;
+                        if (sluice_buf_reserve(&task->cbuf, need))
+                                return sl_fail(task, node, SLUICE_ERR_NOMEM,
+                                               "%s", "out of memory");
+                        p    = task->cbuf.data;
+                        p[0] = (unsigned char)((v ? 1 : 0) | (o ? 2 : 0));
+                        p[1] = (unsigned char)(vlen >> 24);
+                        p[2] = (unsigned char)(vlen >> 16);
+                        p[3] = (unsigned char)(vlen >> 8);
+                        p[4] = (unsigned char)vlen;
+                        if (vlen)
+                                memcpy(p + 5, v, vlen);
+                        if (olen)
+                                memcpy(p + 5 + vlen, o, olen);
+                        v    = p;
+                        vlen = need;
+                }
                 if (node->part_cb) {
                         int32_t cnt = task->partition_cnt(task->io_opaque,
                                                           topic);
@@ -476,7 +539,7 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                 sl_errstr(num, sizeof(num),
                                           "%d of %d partitions",
                                           (int)partition, (int)cnt);
-                                return fail(task, node, SLUICE_ERR_CALLBACK,
+                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
                                             "partitioner returned partition "
                                             "%s",
                                             num);
@@ -489,7 +552,7 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                                rec->header_cnt, why,
                                                sizeof(why));
                         if (werr)
-                                return fail(task, node,
+                                return sl_fail(task, node,
                                             werr < 0 && werr != -1
                                                 ? werr
                                                 : SLUICE_ERR_STATE,
@@ -498,6 +561,33 @@ static int process(sl_task_t *task, const sl_node_t *node,
                 task->produced++;
                 return 0;
         }
+}
+
+int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
+              size_t len, sluice_value_t *out, int *owned, char *why,
+              size_t why_size) {
+        *owned = 0;
+        if (!data) {
+                *out = sluice_null();
+                return 0;
+        }
+        if (serde->deserialize(serde, data, len, out, why, why_size))
+                return SLUICE_ERR_SERDE;
+        if (out->type == SLUICE_VALUE_STRING ||
+            out->type == SLUICE_VALUE_BYTES)
+                return sl_value_adopt(task, out, owned); /* outlive data */
+        *owned = out->type == SLUICE_VALUE_JSON ||
+                 out->type == SLUICE_VALUE_OBJECT;
+        return 0;
+}
+
+int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
+              sluice_buf_t *buf, const void **out, size_t *out_len, char *why,
+              size_t why_size) {
+        buf->len = 0;
+        return serde->serialize(serde, v, buf, out, out_len, why, why_size)
+                   ? SLUICE_ERR_SERDE
+                   : 0;
 }
 
 /* ---- task ---- */
@@ -514,11 +604,15 @@ void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
         task->write         = write;
         task->partition_cnt = partition_cnt;
         task->io_opaque     = io_opaque;
+        task->stream_time   = -1;
         sl_arena_init(&task->arena);
 }
 
 void sl_task_destroy(sl_task_t *task) {
+        sl_task_state_free(task);
         sl_arena_free(&task->arena);
+        free(task->obuf.data);
+        free(task->cbuf.data);
         free(task->kbuf.data);
         free(task->vbuf.data);
         task->kbuf.data = task->vbuf.data = NULL;
@@ -542,7 +636,7 @@ static int decode(sl_task_t *task, const sl_node_t *source,
                 return SLUICE_ERR_SERDE;
         }
         if (out->type == SLUICE_VALUE_STRING)
-                return value_adopt(task, out, owned); /* add the NUL */
+                return sl_value_adopt(task, out, owned); /* add the NUL */
         *owned = out->type == SLUICE_VALUE_JSON ||
                  out->type == SLUICE_VALUE_OBJECT;
         return 0;
@@ -642,10 +736,42 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         rec.raw_value_len   = value_len;
         rec.raw_value_serde = source->value_serde;
         rec.value.type      = SLUICE_VALUE_NULL;
+        rec.old.type        = SLUICE_VALUE_NULL;
 
         err = decode(task, source, source->key_serde, "key", key, key_len,
                      &rec.key, &owned);
-        if (!err) {
+        if (!err && source->change) {
+                /* Change(new, old) from a table's group_by (see the sink) */
+                const unsigned char *p = value;
+                size_t nlen;
+                if (owned)
+                        rec.flags |= SL_REC_KEY_OWNED;
+                if (!p || value_len < 5 ||
+                    (nlen = (size_t)p[1] << 24 | (size_t)p[2] << 16 |
+                            (size_t)p[3] << 8 | p[4]) > value_len - 5) {
+                        sl_errstr(task->errstr, sizeof(task->errstr),
+                                  "node \"%s\": malformed change record",
+                                  source->name);
+                        err = SLUICE_ERR_SERDE;
+                } else {
+                        rec.raw_value     = p + 5;
+                        rec.raw_value_len = nlen;
+                        rec.flags |= SL_REC_HAS_OLD;
+                        err = decode(task, source, source->value_serde,
+                                     "value", (p[0] & 1) ? p + 5 : NULL, nlen,
+                                     &rec.value, &owned);
+                        if (!err && owned)
+                                rec.flags |= SL_REC_VALUE_OWNED;
+                        if (!err)
+                                err = decode(task, source,
+                                             source->value_serde, "old value",
+                                             (p[0] & 2) ? p + 5 + nlen : NULL,
+                                             value_len - 5 - nlen, &rec.old,
+                                             &owned);
+                        if (!err && owned)
+                                rec.flags |= SL_REC_OLD_OWNED;
+                }
+        } else if (!err) {
                 if (owned)
                         rec.flags |= SL_REC_KEY_OWNED;
                 err = decode(task, source, source->value_serde, "value", value,
@@ -654,18 +780,24 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
                         rec.flags |= SL_REC_VALUE_OWNED;
         }
         if (err == SLUICE_ERR_SERDE) {
-                record_release(&rec);
+                sl_record_release(&rec);
                 err = deser_failed(task, source, topic, partition, offset, key,
                                    key_len, value, value_len, timestamp,
                                    headers, header_cnt);
                 sl_arena_reset(&task->arena);
                 return err;
         }
+        /* stream time: the largest timestamp processed (Kafka Streams'
+         * partition group stream time) */
+        if (timestamp > task->stream_time)
+                task->stream_time = timestamp;
         if (!err)
-                err = forward(task, source, &rec);
+                err = sl_forward(task, source, &rec);
         if (!err)
                 task->processed++;
-        record_release(&rec);
+        sl_record_release(&rec);
+        if (!err && task->punct_cnt)
+                err = sl_task_punctuate_stream(task);
         sl_arena_reset(&task->arena);
         return err;
 }

@@ -7,6 +7,9 @@
 #define SLUICE_TASK_H
 
 #include "common.h"
+#include "state.h"
+
+#include <threads.h>
 #include "topology.h"
 
 /* Where a sink's output goes. @partition is -1 if left to the producer. */
@@ -15,6 +18,11 @@ typedef int(sl_write_fn)(void *opaque, const sl_node_t *sink,
                          size_t key_len, const void *value, size_t value_len,
                          int64_t timestamp, const sluice_header_t *headers,
                          size_t header_cnt, char *errstr, size_t errstr_size);
+/* Write a store update to its changelog (partition = the task's). */
+typedef int(sl_clog_write_fn)(void *opaque, sluice_kv_t *kv, const void *key,
+                              size_t key_len, const void *value,
+                              size_t value_len, int64_t timestamp,
+                              char *errstr, size_t errstr_size);
 /* Partition count of @topic for a sink's partitioner; < 1 if unknown. */
 typedef int32_t(sl_partition_cnt_fn)(void *opaque, const char *topic);
 
@@ -24,11 +32,12 @@ typedef int32_t(sl_partition_cnt_fn)(void *opaque, const char *topic);
 #define SL_REC_HDRS_PRIVATE 0x4u /* headers array is this record's copy */
 #define SL_REC_KEY_SET 0x8u      /* key set by the current callback */
 #define SL_REC_VALUE_SET 0x10u   /* value set by the current callback */
-
-typedef struct sl_task_s sl_task_t;
+#define SL_REC_OLD_OWNED 0x20u   /* this record releases old's JSON/object */
+#define SL_REC_HAS_OLD 0x40u     /* a table update: old holds the old value */
 
 struct sluice_record_s {
         sluice_value_t key, value;
+        sluice_value_t old; /* table updates (SL_REC_HAS_OLD) */
         int64_t timestamp;
         const sluice_header_t *headers;
         size_t header_cnt;
@@ -62,7 +71,70 @@ struct sl_task_s {
         uint64_t skipped;       /* undecodable, skipped by the handler */
         uint64_t dead_lettered; /* undecodable, sent to the DLQ topic */
         uint64_t produced;      /* records written by sinks */
+        uint64_t dropped;       /* null key/value at an aggregation etc. */
+
+        /* state */
+        const char *app_id;
+        char *dir;              /* state.dir/<app>/<sub>_<partition> */
+        sluice_kv_t **kvs;      /* by store index; NULL: not this task's */
+        size_t kv_cnt;
+        sl_cache_budget_t *budget; /* shared by the owner's tasks */
+        sl_clog_write_fn *clog_write; /* NULL: no changelog */
+        struct sluice_context_s **ctxs; /* by node id; processors only */
+        struct sl_punct_s *puncts;
+        size_t punct_cnt, punct_cap;
+        int64_t stream_time;    /* -1 until the first record */
+        int64_t wall_time;      /* of the last wall-clock check */
+        int started;            /* sl_task_start() ran */
+        int restoring;          /* stores still restoring */
+        int locking;            /* lock guards the stores (app mode) */
+        mtx_t lock;
+        sluice_buf_t obuf, cbuf; /* change records: old value, whole */
 };
+
+/* Open the task's stores and run processors' init. @budget is shared by
+ * the owner's tasks; @locking: local queries come from other threads.
+ * 0 or an error with errstr. */
+int sl_task_start(sl_task_t *task, const char *app_id,
+                  sl_cache_budget_t *budget, int locking, char *errstr,
+                  size_t errstr_size);
+/* Flush every store's cache (forwarding its updates). 0 or an error. */
+int sl_task_flush(sl_task_t *task);
+/* After the changelog is durable: flush the backends and write the
+ * checkpoint of the persistent ones. 0 or an error (task->errstr). */
+int sl_task_checkpoint(sl_task_t *task, int write_file);
+/* Run the wall-clock punctuations due at @now_ms. 0 or an error. */
+int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms);
+/* Close processors and stores (state_ops.c; sl_task_destroy calls it). */
+void sl_task_state_free(sl_task_t *task);
+/* Stream-time punctuations due after a record. 0 or an error. */
+int sl_task_punctuate_stream(sl_task_t *task);
+/* A store instance of the task by name, or NULL. */
+sluice_kv_t *sl_task_kv(const sl_task_t *task, const char *store);
+
+/* task.c internals shared with state_ops.c */
+int sl_forward(sl_task_t *task, const sl_node_t *node, sluice_record_t *rec);
+int sl_fail(sl_task_t *task, const sl_node_t *node, int err, const char *fmt,
+            const char *arg);
+int sl_value_adopt(sl_task_t *task, sluice_value_t *v, int *owned);
+void sl_value_release(sluice_value_t *v);
+void sl_record_release(sluice_record_t *rec);
+/* Decode @data with @serde into @out (strings copied into the arena, so
+ * they outlive @data); *owned: out holds a JSON/object reference. */
+int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
+              size_t len, sluice_value_t *out, int *owned, char *why,
+              size_t why_size);
+/* Encode @v with @serde into @buf (or point at @v's own bytes). */
+int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
+              sluice_buf_t *buf, const void **out, size_t *out_len, char *why,
+              size_t why_size);
+/* Run a stateful / table / processor node (state_ops.c). */
+int sl_state_process(sl_task_t *task, const sl_node_t *node,
+                     sluice_record_t *rec);
+/* The emitter a processor's context forwards through (task.c). */
+int sl_emit_from(sl_task_t *task, const sl_node_t *node,
+                 const sluice_record_t *in, sluice_value_t key,
+                 sluice_value_t value, int64_t timestamp);
 
 void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
                   const sluice_conf_t *conf, int subtopology,

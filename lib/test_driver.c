@@ -65,6 +65,8 @@ struct sluice_driver_s {
         sluice_header_t *hdr_scratch;
         size_t hdr_scratch_cap;
         char errstr[SL_ERRSTR_SIZE + 128];
+        sl_cache_budget_t budget; /* the record cache, all tasks */
+        int64_t wall_ms;          /* the driver's wall clock */
 };
 
 static out_queue_t *out_queue(sluice_driver_t *drv, const char *topic,
@@ -146,7 +148,7 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
         unsigned char *p;
 
         /* internal (repartition) topics are fed back, not captured */
-        if (sink->kind == SL_NODE_SINK && sink->internal)
+        if (sink && sink->kind == SL_NODE_SINK && sink->internal)
                 goto feedback;
         if (!(q = out_queue(drv, topic, 1)))
                 goto oom;
@@ -246,6 +248,17 @@ oom:
         return SLUICE_ERR_NOMEM;
 }
 
+/* A store update to its changelog: queued like any output (readable with
+ * sluice_driver_read() under the changelog's name), never fed back. */
+static int drv_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
+                          size_t key_len, const void *value, size_t value_len,
+                          int64_t timestamp, char *errstr,
+                          size_t errstr_size) {
+        return drv_write(opaque, NULL, kv->def->changelog, 0, key, key_len,
+                         value, value_len, timestamp, NULL, 0, errstr,
+                         errstr_size);
+}
+
 static void feedback_free(feedback_t *fb) {
         size_t i;
         for (i = 0; i < fb->header_cnt; i++) {
@@ -287,9 +300,24 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
                 free(drv);
                 goto oom;
         }
-        for (i = 0; i < drv->task_cnt; i++)
+        drv->budget.max =
+            conf ? (size_t)conf->cache_max_bytes : (size_t)10485760;
+        for (i = 0; i < drv->task_cnt; i++) {
                 sl_task_init(&drv->tasks[i], t, conf, i, 0, drv_write,
                              drv_partition_cnt, drv);
+                drv->tasks[i].clog_write = drv_clog_write;
+        }
+        for (i = 0; i < drv->task_cnt; i++) {
+                if (sl_task_start(&drv->tasks[i], t->app_id, &drv->budget, 0,
+                                  errstr, errstr_size)) {
+                        int k;
+                        for (k = 0; k < drv->task_cnt; k++)
+                                sl_task_destroy(&drv->tasks[k]);
+                        free(drv->tasks);
+                        free(drv);
+                        return NULL;
+                }
+        }
         drv->conf = conf; /* owned from here on */
         return drv;
 oom:
@@ -376,6 +404,10 @@ static int pipe_one(sluice_driver_t *drv, const char *topic, const void *key,
         err = sl_task_process(task, in->source, in->topic, 0, offset, key,
                               key_len, value, value_len, timestamp, headers,
                               header_cnt);
+        /* commit after every record, as TopologyTestDriver: the record
+         * caches flush (what they forward may feed back) */
+        if (!err)
+                err = sl_task_flush(task);
         if (err)
                 snprintf(drv->errstr, sizeof(drv->errstr),
                          "%s (record at topic \"%s\" partition 0 offset %lld)",
@@ -383,11 +415,13 @@ static int pipe_one(sluice_driver_t *drv, const char *topic, const void *key,
         return err;
 }
 
+static int drain_feedback(sluice_driver_t *drv, int err);
+
 int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
                        const void *key, size_t key_len, const void *value,
                        size_t value_len, int64_t timestamp,
                        const sluice_header_t *headers, size_t header_cnt) {
-        int err, rounds = 0;
+        int err;
         size_t i;
         if (!drv || !topic || (header_cnt && !headers)) {
                 if (drv)
@@ -414,8 +448,13 @@ int sluice_driver_pipe(sluice_driver_t *drv, const char *topic,
         drv->errstr[0] = '\0';
         err = pipe_one(drv, topic, key, key_len, value, value_len, timestamp,
                        headers, header_cnt);
-        /* then whatever went to topics the topology reads, in order; a
-         * topology that feeds itself forever is stopped */
+        return drain_feedback(drv, err);
+}
+
+/* Process what went to topics the topology reads, in order; a topology
+ * that feeds itself forever is stopped. */
+static int drain_feedback(sluice_driver_t *drv, int err) {
+        int rounds = 0;
         while (drv->fb_head) {
                 if (!err && ++rounds > SL_DRIVER_MAX_FEEDBACK) {
                         snprintf(drv->errstr, sizeof(drv->errstr),
@@ -509,4 +548,53 @@ int sluice_driver_set_partitions(sluice_driver_t *drv, const char *topic,
                 return SLUICE_ERR_NOMEM;
         q->partition_cnt = cnt;
         return 0;
+}
+
+/* ---- stores and time ---- */
+
+static sluice_kv_t *drv_kv(sluice_driver_t *drv, const char *store) {
+        int i;
+        for (i = 0; drv && store && i < drv->task_cnt; i++) {
+                sluice_kv_t *kv = sl_task_kv(&drv->tasks[i], store);
+                if (kv)
+                        return kv;
+        }
+        return NULL;
+}
+
+int sluice_driver_store_get(sluice_driver_t *drv, const char *store,
+                            const void *key, size_t key_len, sluice_kv_cb *cb,
+                            void *opaque) {
+        sluice_kv_t *kv = drv_kv(drv, store);
+        if (!kv)
+                return SLUICE_ERR_STATE;
+        return sluice_kv_get(kv, key, key_len, cb, opaque);
+}
+
+int64_t sluice_driver_store_range(sluice_driver_t *drv, const char *store,
+                                  const void *from, size_t from_len,
+                                  const void *to, size_t to_len,
+                                  sluice_kv_cb *cb, void *opaque) {
+        sluice_kv_t *kv = drv_kv(drv, store);
+        if (!kv)
+                return SLUICE_ERR_STATE;
+        return sluice_kv_range(kv, from, from_len, to, to_len, cb, opaque);
+}
+
+int sluice_driver_advance_wall_clock(sluice_driver_t *drv, int64_t ms) {
+        int i, err = 0;
+        if (!drv || ms < 0)
+                return SLUICE_ERR_INVALID_ARG;
+        drv->errstr[0] = '\0';
+        drv->wall_ms += ms;
+        for (i = 0; i < drv->task_cnt && !err; i++) {
+                sl_task_t *task = &drv->tasks[i];
+                err = sl_task_punctuate_wall(task, drv->wall_ms);
+                if (!err)
+                        err = sl_task_flush(task);
+                if (err)
+                        snprintf(drv->errstr, sizeof(drv->errstr), "%s",
+                                 task->errstr);
+        }
+        return drain_feedback(drv, err);
 }

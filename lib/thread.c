@@ -24,9 +24,44 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                      const sluice_header_t *headers, size_t header_cnt,
                      char *errstr, size_t errstr_size);
 
+static int thr_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
+                          size_t key_len, const void *value,
+                          size_t value_len, int64_t timestamp, char *errstr,
+                          size_t errstr_size);
+static int restore_begin(sl_thread_t *thr, sl_task_t *task);
+static void restore_forget(sl_thread_t *thr, sl_task_t *task);
+static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
+                                    const char *role, int grouped,
+                                    char *errstr, size_t errstr_size);
+
+/* The delivery slot of a store's changelog partition (kept across tasks:
+ * librdkafka may report after a task closed). */
+static sl_clog_slot_t *slot_get(sl_thread_t *thr, int store,
+                                int32_t partition) {
+        size_t i;
+        sl_clog_slot_t *s, **arr;
+        for (i = 0; i < thr->slot_cnt; i++)
+                if (thr->slots[i]->store == store &&
+                    thr->slots[i]->partition == partition)
+                        return thr->slots[i];
+        arr = realloc(thr->slots, (thr->slot_cnt + 1) * sizeof(*arr));
+        if (!arr)
+                return NULL;
+        thr->slots = arr;
+        if (!(s = calloc(1, sizeof(*s))))
+                return NULL;
+        s->store                    = store;
+        s->partition                = partition;
+        thr->slots[thr->slot_cnt++] = s;
+        return s;
+}
+
+/* The task of (@sub, @partition), created (stores opened, restore begun)
+ * if new. NULL after a failure (the app is failed with the reason). */
 static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         size_t i;
         sl_app_task_t *at;
+        char why[SL_ERRSTR_SIZE];
         for (i = 0; i < thr->task_cnt; i++)
                 if (thr->tasks[i]->sub == sub &&
                     thr->tasks[i]->partition == partition)
@@ -35,22 +70,51 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                 size_t cap         = thr->task_cap ? thr->task_cap * 2 : 16;
                 sl_app_task_t **ts = realloc(thr->tasks, cap * sizeof(*ts));
                 if (!ts)
-                        return NULL;
+                        goto oom;
+                mtx_lock(&thr->lock);
                 thr->tasks    = ts;
                 thr->task_cap = cap;
+                mtx_unlock(&thr->lock);
         }
         at = calloc(1, sizeof(*at));
         if (!at)
-                return NULL;
+                goto oom;
         at->sub       = sub;
         at->partition = partition;
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
+        at->task.clog_write = thr_clog_write;
+        if (sl_task_start(&at->task, thr->app->conf->application_id,
+                          &thr->budget, 1, why, sizeof(why))) {
+                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                            sub, (int)partition, why);
+                sl_task_destroy(&at->task);
+                free(at);
+                return NULL;
+        }
+        for (i = 0; i < at->task.kv_cnt; i++)
+                if (at->task.kvs[i]) {
+                        sl_clog_slot_t *slot = slot_get(thr, (int)i, partition);
+                        if (!slot) {
+                                sl_task_destroy(&at->task);
+                                free(at);
+                                goto oom;
+                        }
+                        slot->last           = -1;
+                        at->task.kvs[i]->slot = slot;
+                }
+        mtx_lock(&thr->lock);
         thr->tasks[thr->task_cnt++] = at;
+        mtx_unlock(&thr->lock);
         sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
                "thread %d: task %d_%d created", thr->idx, sub,
                (int)partition);
+        if (restore_begin(thr, &at->task))
+                return NULL;
         return &at->task;
+oom:
+        sl_app_fail(thr->app, "thread %d: out of memory", thr->idx);
+        return NULL;
 }
 
 static void task_close(sl_thread_t *thr, size_t i) {
@@ -63,9 +127,13 @@ static void task_close(sl_thread_t *thr, size_t i) {
         sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
                "thread %d: task %d_%d closed", thr->idx, at->sub,
                (int)at->partition);
+        restore_forget(thr, &at->task);
+        /* unreachable for local queries before it goes */
+        mtx_lock(&thr->lock);
+        thr->tasks[i] = thr->tasks[--thr->task_cnt];
+        mtx_unlock(&thr->lock);
         sl_task_destroy(&at->task);
         free(at);
-        thr->tasks[i] = thr->tasks[--thr->task_cnt];
 }
 
 /* ---- producing ---- */
@@ -74,6 +142,11 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                       void *opaque) {
         sl_thread_t *thr = opaque;
         (void)rk;
+        if (!m->err && m->_private) { /* a changelog record */
+                sl_clog_slot_t *slot = m->_private;
+                if (m->offset > slot->last)
+                        slot->last = m->offset;
+        }
         if (m->err && !thr->delivery_failed) {
                 thr->delivery_failed = 1;
                 snprintf(thr->delivery_err, sizeof(thr->delivery_err),
@@ -106,17 +179,15 @@ static rd_kafka_topic_t *thr_topic(sl_thread_t *thr, const char *topic) {
         return thr->rkts[i].rkt;
 }
 
-static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
-                     int32_t partition, const void *key, size_t key_len,
-                     const void *value, size_t value_len, int64_t timestamp,
-                     const sluice_header_t *headers, size_t header_cnt,
-                     char *errstr, size_t errstr_size) {
-        sl_thread_t *thr       = opaque;
+static int produce(sl_thread_t *thr, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, int64_t timestamp,
+                   const sluice_header_t *headers, size_t header_cnt,
+                   void *msg_opaque, char *errstr, size_t errstr_size) {
         rd_kafka_topic_t *rkt  = thr_topic(thr, topic);
         rd_kafka_headers_t *hs = NULL;
         rd_kafka_resp_err_t err;
         size_t i;
-        (void)sink;
         if (!rkt) {
                 sl_errstr(errstr, errstr_size, "cannot produce to \"%s\": %s",
                           topic, rd_kafka_err2str(rd_kafka_last_error()));
@@ -139,7 +210,7 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                     RD_KAFKA_V_KEY((void *)key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
                     RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_HEADERS(hs),
-                    RD_KAFKA_V_END);
+                    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 /* back-pressure: let deliveries drain, then retry */
@@ -153,6 +224,28 @@ static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
                 return -1;
         }
         return 0;
+}
+
+static int thr_write(void *opaque, const sl_node_t *sink, const char *topic,
+                     int32_t partition, const void *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp,
+                     const sluice_header_t *headers, size_t header_cnt,
+                     char *errstr, size_t errstr_size) {
+        (void)sink;
+        return produce(opaque, topic, partition, key, key_len, value,
+                       value_len, timestamp, headers, header_cnt, NULL,
+                       errstr, errstr_size);
+}
+
+/* A store update to its changelog partition (= the task's); the delivery
+ * report records its offset in the store's slot, for the checkpoint. */
+static int thr_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
+                          size_t key_len, const void *value,
+                          size_t value_len, int64_t timestamp, char *errstr,
+                          size_t errstr_size) {
+        return produce(opaque, kv->def->changelog, kv->task->partition, key,
+                       key_len, value, value_len, timestamp, NULL, 0,
+                       kv->slot, errstr, errstr_size);
 }
 
 static int32_t thr_partition_cnt(void *opaque, const char *topic) {
@@ -196,7 +289,28 @@ static int thread_commit(sl_thread_t *thr) {
         rd_kafka_resp_err_t err;
         int64_t t0;
         uint64_t us;
-        if (!thr->pending || thr->pending->cnt == 0)
+        size_t i;
+        int stateful = 0;
+        /* the record caches first: what they hold goes to the changelogs
+         * and downstream, and is then flushed with the rest */
+        for (i = 0; i < thr->task_cnt; i++) {
+                sl_task_t *task = &thr->tasks[i]->task;
+                int ferr;
+                if (!task->kv_cnt)
+                        continue;
+                stateful = 1;
+                mtx_lock(&task->lock);
+                ferr = sl_task_flush(task);
+                mtx_unlock(&task->lock);
+                if (ferr) {
+                        sl_app_fail(thr->app, "thread %d: task %d_%d: %s",
+                                    thr->idx, thr->tasks[i]->sub,
+                                    (int)thr->tasks[i]->partition,
+                                    task->errstr);
+                        return -1;
+                }
+        }
+        if ((!thr->pending || thr->pending->cnt == 0) && !stateful)
                 return 0;
         t0 = sl_now_ms();
         /* librdkafka retries until message.timeout.ms; a broker outage
@@ -214,6 +328,18 @@ static int thread_commit(sl_thread_t *thr) {
                             thr->idx, thr->delivery_err);
                 return -1;
         }
+        /* the changelogs are durable: the stores may say so */
+        for (i = 0; i < thr->task_cnt; i++) {
+                sl_task_t *task = &thr->tasks[i]->task;
+                if (task->kv_cnt && sl_task_checkpoint(task, 1))
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                               "thread %d: task %d_%d: %s (a restart "
+                               "restores more of the changelog)",
+                               thr->idx, thr->tasks[i]->sub,
+                               (int)thr->tasks[i]->partition, task->errstr);
+        }
+        if (!thr->pending || thr->pending->cnt == 0)
+                return 0;
         err = rd_kafka_commit(thr->consumer, thr->pending, 0);
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 sl_app_fail(thr->app, "thread %d: commit failed: %s", thr->idx,
@@ -262,6 +388,315 @@ static void remember_offset(sl_thread_t *thr, const char *topic,
         thr->off_idx       = (int)(p - thr->pending->elems);
 }
 
+/* ---- restoring ---- */
+
+typedef struct sl_restoring_s {
+        sluice_kv_t *kv;
+        int64_t pos; /* next offset to apply */
+} sl_restoring_t;
+
+static void restore_report(sl_thread_t *thr, sluice_kv_t *kv,
+                           sluice_restore_phase_t phase, int64_t pos) {
+        const sluice_conf_t *conf = thr->app->conf;
+        sluice_restore_info_t info;
+        int64_t now = sl_now_ms(), el = now - kv->restore_t0_ms;
+        static const char *const names[] = {"started", "progress",
+                                            "finished"};
+        info.phase        = phase;
+        info.store        = kv->def->name;
+        info.topic        = kv->def->changelog;
+        info.partition    = kv->task->partition;
+        info.start_offset = kv->restore_start;
+        info.end_offset   = kv->restore_end;
+        info.restored     = kv->restored;
+        info.remaining    = kv->restore_end > pos
+                                ? (uint64_t)(kv->restore_end - pos)
+                                : 0;
+        info.rate = el > 0 ? (double)kv->restored * 1000.0 / (double)el : 0.0;
+        sl_log(conf, SLUICE_LOG_INFO, "RESTORE",
+               "thread %d: store \"%s\" partition %d: %s, %llu record(s) "
+               "restored, %llu remaining (offsets %lld..%lld), %.0f "
+               "records/s",
+               thr->idx, info.store, (int)info.partition, names[phase],
+               (unsigned long long)info.restored,
+               (unsigned long long)info.remaining,
+               (long long)info.start_offset, (long long)info.end_offset,
+               info.rate);
+        if (conf->restore_cb)
+                conf->restore_cb(&info, conf->restore_opaque);
+        kv->restore_log_ms = now;
+}
+
+static int restorer_new(sl_thread_t *thr) {
+        char why[SL_ERRSTR_SIZE], rkerr[SL_ERRSTR_SIZE];
+        rd_kafka_conf_t *c = client_conf(thr, SL_SCOPE_CONSUMER,
+                                         "restore-consumer", 0, why,
+                                         sizeof(why));
+        if (!c) {
+                sl_app_fail(thr->app, "thread %d: restore consumer: %s",
+                            thr->idx, why);
+                return -1;
+        }
+        if (!(thr->restorer =
+                  rd_kafka_new(RD_KAFKA_CONSUMER, c, rkerr, sizeof(rkerr)))) {
+                rd_kafka_conf_destroy(c);
+                sl_app_fail(thr->app,
+                            "thread %d: cannot create the restore consumer: "
+                            "%s",
+                            thr->idx, rkerr);
+                return -1;
+        }
+        rd_kafka_poll_set_consumer(thr->restorer);
+        return 0;
+}
+
+/* Resume the input partitions of @task, whose stores are restored. */
+static void task_resume(sl_thread_t *thr, sl_task_t *task) {
+        rd_kafka_topic_partition_list_t *asg = NULL, *mine;
+        int i;
+        if (rd_kafka_assignment(thr->consumer, &asg) || !asg)
+                return;
+        mine = rd_kafka_topic_partition_list_new(asg->cnt);
+        for (i = 0; i < asg->cnt; i++) {
+                const sl_node_t *src =
+                    sl_topology_source_for(thr->app->t, asg->elems[i].topic);
+                if (src && src->subtopology == task->subtopology &&
+                    asg->elems[i].partition == task->partition)
+                        rd_kafka_topic_partition_list_add(
+                            mine, asg->elems[i].topic, asg->elems[i].partition);
+        }
+        rd_kafka_resume_partitions(thr->consumer, mine);
+        rd_kafka_topic_partition_list_destroy(mine);
+        rd_kafka_topic_partition_list_destroy(asg);
+        sl_log(thr->app->conf, SLUICE_LOG_INFO, "RESTORE",
+               "thread %d: task %d_%d restored, processing", thr->idx,
+               task->subtopology, (int)task->partition);
+}
+
+/* A store instance is up to date. */
+static void restore_done(sl_thread_t *thr, size_t i) {
+        sluice_kv_t *kv = thr->rst[i].kv;
+        sl_task_t *task = kv->task;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_error_t *e;
+        rd_kafka_topic_partition_list_add(l, kv->def->changelog,
+                                          task->partition);
+        if ((e = rd_kafka_incremental_unassign(thr->restorer, l)))
+                rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(l);
+        mtx_lock(&task->lock);
+        kv->restoring  = 0;
+        kv->checkpoint = kv->restore_end; /* what it now reflects */
+        mtx_unlock(&task->lock);
+        restore_report(thr, kv, SLUICE_RESTORE_END, kv->restore_end);
+        thr->rst[i] = thr->rst[--thr->rst_cnt];
+        if (--task->restoring == 0)
+                task_resume(thr, task);
+}
+
+/* Open the restore of @task's stores: from the checkpoint (persistent) or
+ * the log start, to the changelog's end now. Its input partitions stay
+ * paused until every store is done; other tasks go on meanwhile. */
+static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
+        rd_kafka_topic_partition_list_t *l;
+        size_t i;
+        rd_kafka_error_t *e;
+        if (!task->kv_cnt)
+                return 0;
+        if (!thr->restorer && restorer_new(thr))
+                return -1;
+        l = rd_kafka_topic_partition_list_new((int)task->kv_cnt);
+        for (i = 0; i < task->kv_cnt; i++) {
+                sluice_kv_t *kv = task->kvs[i];
+                int64_t lo = 0, hi = 0, start;
+                rd_kafka_resp_err_t err;
+                if (!kv)
+                        continue;
+                err = rd_kafka_query_watermark_offsets(
+                    thr->restorer, kv->def->changelog, task->partition, &lo,
+                    &hi, 30000);
+                if (err) {
+                        sl_app_fail(thr->app,
+                                    "thread %d: cannot read the end of "
+                                    "changelog \"%s\" partition %d: %s",
+                                    thr->idx, kv->def->changelog,
+                                    (int)task->partition,
+                                    rd_kafka_err2str(err));
+                        rd_kafka_topic_partition_list_destroy(l);
+                        return -1;
+                }
+                start = lo;
+                if (kv->type->persistent && kv->checkpoint >= 0) {
+                        if (kv->checkpoint > hi)
+                                sl_log(thr->app->conf, SLUICE_LOG_WARNING,
+                                       "RESTORE",
+                                       "store \"%s\" partition %d: "
+                                       "checkpoint %lld is past the "
+                                       "changelog's end %lld (was the topic "
+                                       "recreated?); restoring all of it",
+                                       kv->def->name, (int)task->partition,
+                                       (long long)kv->checkpoint,
+                                       (long long)hi);
+                        else if (kv->checkpoint > lo)
+                                start = kv->checkpoint;
+                }
+                kv->restore_start = start;
+                kv->restore_end   = hi;
+                kv->restored      = 0;
+                kv->restore_t0_ms = sl_now_ms();
+                restore_report(thr, kv, SLUICE_RESTORE_START, start);
+                if (start >= hi) {
+                        kv->checkpoint = hi;
+                        restore_report(thr, kv, SLUICE_RESTORE_END, hi);
+                        continue;
+                }
+                if (sl_grow((void **)&thr->rst, &thr->rst_cap, thr->rst_cnt,
+                            sizeof(*thr->rst))) {
+                        rd_kafka_topic_partition_list_destroy(l);
+                        sl_app_fail(thr->app, "out of memory");
+                        return -1;
+                }
+                kv->restoring                 = 1;
+                thr->rst[thr->rst_cnt].kv     = kv;
+                thr->rst[thr->rst_cnt++].pos  = start;
+                task->restoring++;
+                rd_kafka_topic_partition_list_add(l, kv->def->changelog,
+                                                  task->partition)
+                    ->offset = start;
+        }
+        if (l->cnt && (e = rd_kafka_incremental_assign(thr->restorer, l))) {
+                sl_app_fail(thr->app, "thread %d: restore: %s", thr->idx,
+                            rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(l);
+                return -1;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        return 0;
+}
+
+/* A task closes: drop its restores in progress. */
+static void restore_forget(sl_thread_t *thr, sl_task_t *task) {
+        size_t i = 0;
+        while (i < thr->rst_cnt) {
+                sluice_kv_t *kv = thr->rst[i].kv;
+                rd_kafka_topic_partition_list_t *l;
+                rd_kafka_error_t *e;
+                if (kv->task != task) {
+                        i++;
+                        continue;
+                }
+                l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, kv->def->changelog,
+                                                  task->partition);
+                if ((e = rd_kafka_incremental_unassign(thr->restorer, l)))
+                        rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(l);
+                thr->rst[i] = thr->rst[--thr->rst_cnt];
+        }
+}
+
+/* Apply up to @budget changelog records. Returns how many, or -1. */
+static int restore_step(sl_thread_t *thr, int budget) {
+        int done = 0;
+        int64_t now;
+        size_t i;
+        while (done < budget && thr->rst_cnt) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(thr->restorer, 0);
+                const char *topic;
+                sl_restoring_t *r = NULL;
+                if (!m)
+                        break;
+                done++;
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "RESTORE",
+                               "thread %d: %s", thr->idx,
+                               rd_kafka_message_errstr(m));
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+                for (i = 0; i < thr->rst_cnt; i++)
+                        if (thr->rst[i].kv->task->partition == m->partition &&
+                            !strcmp(thr->rst[i].kv->def->changelog, topic)) {
+                                r = &thr->rst[i];
+                                break;
+                        }
+                if (!r) { /* a late one for a closed task */
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (!m->err) {
+                        sluice_kv_t *kv = r->kv;
+                        int err;
+                        mtx_lock(&kv->task->lock);
+                        err = sl_kv_restore(kv, m->key ? m->key : "",
+                                            m->key_len, m->payload, m->len,
+                                            rd_kafka_message_timestamp(m,
+                                                                       NULL));
+                        mtx_unlock(&kv->task->lock);
+                        if (err) {
+                                sl_app_fail(thr->app,
+                                            "thread %d: store \"%s\": "
+                                            "restore write failed at "
+                                            "changelog offset %lld",
+                                            thr->idx, kv->def->name,
+                                            (long long)m->offset);
+                                rd_kafka_message_destroy(m);
+                                return -1;
+                        }
+                        kv->restored++;
+                        thr->restored++;
+                        r->pos = m->offset + 1;
+                } else {
+                        r->pos = m->offset; /* EOF: the end offset */
+                }
+                rd_kafka_message_destroy(m);
+                if (r->pos >= r->kv->restore_end)
+                        restore_done(thr, (size_t)(r - thr->rst));
+        }
+        now = sl_now_ms();
+        for (i = 0; i < thr->rst_cnt; i++)
+                if (now - thr->rst[i].kv->restore_log_ms >= 1000)
+                        restore_report(thr, thr->rst[i].kv,
+                                       SLUICE_RESTORE_PROGRESS,
+                                       thr->rst[i].pos);
+        return done;
+}
+
+/* Partitions just assigned: make their tasks now, so that stores restore
+ * before processing; pause the inputs of tasks that restore. */
+static void assign_tasks(sl_thread_t *thr,
+                         const rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *pause =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+        int i;
+        for (i = 0; i < parts->cnt; i++) {
+                const sl_node_t *src =
+                    sl_topology_source_for(thr->app->t, parts->elems[i].topic);
+                sl_task_t *task;
+                size_t k;
+                int stateful = 0;
+                if (!src)
+                        continue;
+                for (k = 0; k < thr->app->t->store_cnt; k++)
+                        if (thr->app->t->stores[k]->subtopology ==
+                            src->subtopology)
+                                stateful = 1;
+                if (!stateful)
+                        continue; /* made on its first record */
+                task = task_get(thr, src->subtopology,
+                                parts->elems[i].partition);
+                if (task && task->restoring)
+                        rd_kafka_topic_partition_list_add(
+                            pause, parts->elems[i].topic,
+                            parts->elems[i].partition);
+        }
+        if (pause->cnt)
+                rd_kafka_pause_partitions(thr->consumer, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+}
+
 /* ---- rebalancing ---- */
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -276,6 +711,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        "thread %d: %d partition(s) assigned", thr->idx,
                        parts->cnt);
                 error = rd_kafka_incremental_assign(rk, parts);
+                if (!error)
+                        assign_tasks(thr, parts);
                 if (!atomic_load(&thr->assigned)) {
                         atomic_store(&thr->assigned, 1);
                         sl_app_thread_assigned(thr->app);
@@ -336,9 +773,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
         sl_thread_t *thr = opaque;
         char *copy       = malloc(len + 1);
-        (void)rk;
-        if (!copy)
+        if (!copy || rk == thr->restorer) {
+                free(copy);
                 return 0;
+        }
         memcpy(copy, json, len);
         copy[len] = '\0';
         mtx_lock(&thr->lock);
@@ -354,8 +792,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
 }
 
 static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
-                                    const char *role, char *errstr,
-                                    size_t errstr_size) {
+                                    const char *role, int grouped,
+                                    char *errstr, size_t errstr_size) {
         sluice_app_t *app = thr->app;
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         char id[300], rkerr[SL_ERRSTR_SIZE];
@@ -370,7 +808,16 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                 return NULL;                                                   \
         }
         SET("client.id", id);
-        if (scope == SL_SCOPE_CONSUMER) {
+        if (scope == SL_SCOPE_CONSUMER && !grouped) {
+                /* the restore consumer: assigned partitions only, never
+                 * joins or commits (group.id only satisfies the API) */
+                SET("group.id", id);
+                SET("enable.auto.commit", "false");
+                SET("enable.auto.offset.store", "false");
+                SET("auto.offset.reset", "earliest");
+                SET("enable.partition.eof", "true");
+                SET("fetch.queue.backoff.ms", "10");
+        } else if (scope == SL_SCOPE_CONSUMER) {
                 SET("group.id", app->conf->application_id);
                 SET("enable.auto.commit", "false");
                 SET("enable.auto.offset.store", "false");
@@ -397,7 +844,7 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         rd_kafka_conf_set_opaque(c, thr);
         rd_kafka_conf_set_log_cb(c, log_cb);
         rd_kafka_conf_set_stats_cb(c, stats_cb);
-        if (scope == SL_SCOPE_CONSUMER)
+        if (scope == SL_SCOPE_CONSUMER && grouped)
                 rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
         else
                 rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
@@ -411,7 +858,7 @@ static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
         rd_kafka_t *rk;
         rd_kafka_conf_t *c = client_conf(
             thr, type == RD_KAFKA_CONSUMER ? SL_SCOPE_CONSUMER : SL_SCOPE_PRODUCER,
-            role, errstr, errstr_size);
+            role, 1, errstr, errstr_size);
         if (!c)
                 return NULL;
         if (!(rk = rd_kafka_new(type, c, rkerr, sizeof(rkerr)))) {
@@ -428,6 +875,10 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
         atomic_init(&thr->assigned, 0);
         thr->app = app;
         thr->idx = idx;
+        /* statestore.cache.max.bytes is for the app: split between
+         * threads, as Kafka Streams does */
+        thr->budget.max = (size_t)(app->conf->cache_max_bytes /
+                                   (app->thread_cnt > 0 ? app->thread_cnt : 1));
         if (mtx_init(&thr->lock, mtx_plain) != thrd_success) {
                 sl_errstr(errstr, errstr_size, "cannot create a mutex");
                 return -1;
@@ -508,10 +959,8 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 thr->src       = src;
         }
         task = task_get(thr, src->subtopology, m->partition);
-        if (!task) {
-                sl_app_fail(thr->app, "out of memory");
-                return -1;
-        }
+        if (!task)
+                return -1; /* the app is failed with the reason */
         if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 const char *name;
                 const void *val;
@@ -534,10 +983,14 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 }
         }
         before = task->processed;
+        if (task->locking) /* against local queries */
+                mtx_lock(&task->lock);
         err = sl_task_process(task, src, topic, m->partition, m->offset, m->key,
                               m->key_len, m->payload, m->len,
                               rd_kafka_message_timestamp(m, NULL), thr->hdrs,
                               hcnt);
+        if (task->locking)
+                mtx_unlock(&task->lock);
         if (err) {
                 sl_app_fail(thr->app, "thread %d: %s (record at topic \"%s\" "
                                       "partition %d offset %lld)",
@@ -555,6 +1008,16 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
 int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         int done = 0, interval = sl_conf_commit_interval_ms(thr->app->conf);
         int64_t now;
+        size_t i;
+        if (thr->rst_cnt) {
+                /* restoring: changelog records first, then (without
+                 * waiting) the records of tasks that do not restore */
+                int r = restore_step(thr, budget);
+                if (r < 0)
+                        return -1;
+                done += r;
+                timeout_ms = 0;
+        }
         while (done < budget && !atomic_load(&thr->app->stop)) {
                 rd_kafka_message_t *m =
                     rd_kafka_consumer_poll(thr->consumer, done ? 0 : timeout_ms);
@@ -592,6 +1055,20 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         }
         rd_kafka_poll(thr->producer, 0); /* delivery reports */
         now = sl_now_ms();
+        for (i = 0; i < thr->task_cnt; i++) {
+                sl_task_t *task = &thr->tasks[i]->task;
+                int perr;
+                if (!task->punct_cnt)
+                        continue;
+                mtx_lock(&task->lock);
+                perr = sl_task_punctuate_wall(task, now);
+                mtx_unlock(&task->lock);
+                if (perr) {
+                        sl_app_fail(thr->app, "thread %d: %s", thr->idx,
+                                    task->errstr);
+                        return -1;
+                }
+        }
         if (now - thr->last_commit_ms >= interval) {
                 thr->last_commit_ms = now;
                 if (thread_commit(thr))
@@ -665,6 +1142,12 @@ void sl_thread_destroy(sl_thread_t *thr) {
         free(thr->m.lag);
         free(thr->m.consumer_stats);
         free(thr->m.producer_stats);
+        if (thr->restorer)
+                rd_kafka_destroy(thr->restorer);
+        free(thr->rst);
+        for (i = 0; i < thr->slot_cnt; i++)
+                free(thr->slots[i]);
+        free(thr->slots);
         mtx_destroy(&thr->lock);
 }
 

@@ -29,6 +29,15 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         case SL_NODE_BRANCH: return "KSTREAM-BRANCH-";
         case SL_NODE_BRANCH_CHILD: return "KSTREAM-BRANCHCHILD-";
         case SL_NODE_SINK: return "KSTREAM-SINK-";
+        case SL_NODE_AGGREGATE: return "KSTREAM-AGGREGATE-";
+        case SL_NODE_TABLE_AGGREGATE: return "KTABLE-AGGREGATE-";
+        case SL_NODE_TABLE_SOURCE: return "KTABLE-SOURCE-";
+        case SL_NODE_TABLE_FILTER:
+        case SL_NODE_TABLE_FILTER_NOT: return "KTABLE-FILTER-";
+        case SL_NODE_TABLE_MAP_VALUES: return "KTABLE-MAPVALUES-";
+        case SL_NODE_TO_STREAM: return "KTABLE-TOSTREAM-";
+        case SL_NODE_TABLE_GROUP_BY: return "KTABLE-SELECT-";
+        case SL_NODE_PROCESSOR: return "KSTREAM-PROCESSOR-";
         }
         return "KSTREAM-";
 }
@@ -37,9 +46,9 @@ static const char *kind_prefix(sl_node_kind_t kind) {
 static char oom_error[] = "out of memory";
 
 /* Record the first builder mistake. */
-static void record_error(sluice_topology_t *t, const char *fmt, ...)
+void sl_topo_error(sluice_topology_t *t, const char *fmt, ...)
     SL_PRINTF(2, 3);
-static void record_error(sluice_topology_t *t, const char *fmt, ...) {
+void sl_topo_error(sluice_topology_t *t, const char *fmt, ...) {
         char buf[SL_ERRSTR_SIZE];
         va_list ap;
         if (t->error)
@@ -52,7 +61,7 @@ static void record_error(sluice_topology_t *t, const char *fmt, ...) {
                 t->error = oom_error;
 }
 
-static int grow(void **arr, size_t *cap, size_t cnt, size_t elem) {
+int sl_grow(void **arr, size_t *cap, size_t cnt, size_t elem) {
         void *p;
         size_t ncap;
         if (cnt < *cap)
@@ -82,6 +91,7 @@ static void node_free(sl_node_t *n) {
         if (n->has_re)
                 regfree(&n->re);
         free(n->topic);
+        free(n->stores);
         free(n->children);
         free(n->parents);
         free(n);
@@ -100,6 +110,7 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->nodes);
         free(t->streams);
         free(t->sinks);
+        sl_topology_state_free(t);
         free(t->app_id);
         if (t->error != oom_error)
                 free(t->error);
@@ -108,15 +119,15 @@ void sluice_topology_destroy(sluice_topology_t *t) {
 
 /* A builder call on a frozen topology changes nothing, not even t->error:
  * drivers and apps on other threads read the topology. */
-static int check_open(sluice_topology_t *t, const char *call) {
+int sl_topo_check_open(sluice_topology_t *t, const char *call) {
         (void)call;
         return t->frozen ? -1 : 0;
 }
 
 static int link_nodes(sl_node_t *parent, sl_node_t *child) {
-        if (grow((void **)&parent->children, &parent->child_cap,
+        if (sl_grow((void **)&parent->children, &parent->child_cap,
                  parent->child_cnt, sizeof(sl_node_t *)) ||
-            grow((void **)&child->parents, &child->parent_cap,
+            sl_grow((void **)&child->parents, &child->parent_cap,
                  child->parent_cnt, sizeof(sl_node_t *)))
                 return -1;
         parent->children[parent->child_cnt++] = child;
@@ -125,18 +136,19 @@ static int link_nodes(sl_node_t *parent, sl_node_t *child) {
 }
 
 /* A new node of @kind, child of @parent (may be NULL). */
-static sl_node_t *node_new(sluice_topology_t *t, sl_node_kind_t kind,
+sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
                            sl_node_t *parent) {
         char name[64];
         sl_node_t *n;
-        if (grow((void **)&t->nodes, &t->node_cap, t->node_cnt,
+        if (sl_grow((void **)&t->nodes, &t->node_cap, t->node_cnt,
                  sizeof(sl_node_t *)))
                 goto oom;
         n = calloc(1, sizeof(*n));
         if (!n)
                 goto oom;
-        n->kind = kind;
-        n->id   = (int)t->node_cnt;
+        n->kind  = kind;
+        n->id    = (int)t->node_cnt;
+        n->store = -1;
         snprintf(name, sizeof(name), "%s%010d", kind_prefix(kind), n->id);
         n->name = sl_strdup(name);
         if (!n->name) {
@@ -148,20 +160,20 @@ static sl_node_t *node_new(sluice_topology_t *t, sl_node_kind_t kind,
                 goto oom;
         return n;
 oom:
-        record_error(t, "out of memory while adding a node");
+        sl_topo_error(t, "out of memory while adding a node");
         return NULL;
 }
 
-static sluice_stream_t *stream_new(sluice_topology_t *t, sl_node_t *node,
+sluice_stream_t *sl_stream_new(sluice_topology_t *t, sl_node_t *node,
                                    const sluice_serde_t *ks,
                                    const sluice_serde_t *vs) {
         sluice_stream_t *s;
         if (!node)
                 return NULL;
-        if (grow((void **)&t->streams, &t->stream_cap, t->stream_cnt,
+        if (sl_grow((void **)&t->streams, &t->stream_cap, t->stream_cnt,
                  sizeof(*t->streams)) ||
             !(s = calloc(1, sizeof(*s)))) {
-                record_error(t, "out of memory while adding a stream");
+                sl_topo_error(t, "out of memory while adding a stream");
                 return NULL;
         }
         s->t                        = t;
@@ -172,13 +184,13 @@ static sluice_stream_t *stream_new(sluice_topology_t *t, sl_node_t *node,
         return s;
 }
 
-static int serde_check(sluice_topology_t *t, const char *call,
+int sl_serde_check(sluice_topology_t *t, const char *call,
                        const char *what, const sluice_serde_t *serde) {
         if (!serde)
                 return 0;
         if (serde->version != SLUICE_SERDE_VERSION || !serde->serialize ||
             !serde->deserialize) {
-                record_error(t,
+                sl_topo_error(t,
                              "%s: %s serde \"%s\" is not a valid "
                              "sluice_serde_t (version %d, expected %d, and "
                              "both functions set)",
@@ -213,8 +225,8 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
         size_t i;
         char why[SL_ERRSTR_SIZE];
 
-        if (check_open(t, call) || serde_check(t, call, "key", ks) ||
-            serde_check(t, call, "value", vs))
+        if (sl_topo_check_open(t, call) || sl_serde_check(t, call, "key", ks) ||
+            sl_serde_check(t, call, "value", vs))
                 return NULL;
         if (!ks)
                 ks = sluice_serde_bytes();
@@ -222,18 +234,18 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                 vs = sluice_serde_bytes();
         if (!pattern) {
                 if (!topics || cnt == 0) {
-                        record_error(t, "%s: no topic given", call);
+                        sl_topo_error(t, "%s: no topic given", call);
                         return NULL;
                 }
                 for (i = 0; i < cnt; i++) {
                         const sl_node_t *other;
                         if (!sl_topic_name_valid(topics[i], why,
                                                  sizeof(why))) {
-                                record_error(t, "%s: %s", call, why);
+                                sl_topo_error(t, "%s: %s", call, why);
                                 return NULL;
                         }
                         if ((other = topic_source(t, topics[i]))) {
-                                record_error(t,
+                                sl_topo_error(t,
                                              "%s: topic \"%s\" is already "
                                              "read by source \"%s\"",
                                              call, topics[i], other->name);
@@ -241,7 +253,7 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                         }
                 }
         }
-        n = node_new(t, SL_NODE_SOURCE, NULL);
+        n = sl_node_new(t, SL_NODE_SOURCE, NULL);
         if (!n)
                 return NULL;
         n->key_serde   = ks;
@@ -252,7 +264,7 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                 char *full  = malloc(plen + 5);
                 int rc;
                 if (!full) {
-                        record_error(t, "out of memory");
+                        sl_topo_error(t, "out of memory");
                         return NULL;
                 }
                 snprintf(full, plen + 5, "^(%s)$", pattern);
@@ -260,32 +272,32 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                 free(full);
                 if (rc) {
                         regerror(rc, &n->re, why, sizeof(why));
-                        record_error(t, "%s: invalid pattern \"%s\": %s", call,
+                        sl_topo_error(t, "%s: invalid pattern \"%s\": %s", call,
                                      pattern, why);
                         return NULL;
                 }
                 n->has_re  = 1;
                 n->pattern = sl_strdup(pattern);
                 if (!n->pattern) {
-                        record_error(t, "out of memory");
+                        sl_topo_error(t, "out of memory");
                         return NULL;
                 }
         } else {
                 n->topics = calloc(cnt, sizeof(char *));
                 if (!n->topics) {
-                        record_error(t, "out of memory");
+                        sl_topo_error(t, "out of memory");
                         return NULL;
                 }
                 for (i = 0; i < cnt; i++) {
                         n->topics[i] = sl_strdup(topics[i]);
                         if (!n->topics[i]) {
-                                record_error(t, "out of memory");
+                                sl_topo_error(t, "out of memory");
                                 return NULL;
                         }
                         n->topic_cnt++;
                 }
         }
-        return stream_new(t, n, ks, vs);
+        return sl_stream_new(t, n, ks, vs);
 }
 
 sluice_stream_t *sluice_stream_from(sluice_topology_t *t, const char *topic,
@@ -294,7 +306,7 @@ sluice_stream_t *sluice_stream_from(sluice_topology_t *t, const char *topic,
         if (!t)
                 return NULL;
         if (!topic) {
-                record_error(t, "sluice_stream_from: topic is NULL");
+                sl_topo_error(t, "sluice_stream_from: topic is NULL");
                 return NULL;
         }
         return source_new(t, "sluice_stream_from", &topic, 1, NULL, key_serde,
@@ -311,14 +323,14 @@ sluice_stream_t *sluice_stream_from_topics(sluice_topology_t *t,
                 return NULL;
         for (i = 0; topics && i < topic_cnt; i++) {
                 if (!topics[i]) {
-                        record_error(t, "sluice_stream_from_topics: topic "
+                        sl_topo_error(t, "sluice_stream_from_topics: topic "
                                         "%zu is NULL",
                                      i);
                         return NULL;
                 }
                 for (j = 0; j < i; j++)
                         if (!strcmp(topics[i], topics[j])) {
-                                record_error(t,
+                                sl_topo_error(t,
                                              "sluice_stream_from_topics: "
                                              "topic \"%s\" is listed twice",
                                              topics[i]);
@@ -336,7 +348,7 @@ sluice_stream_t *sluice_stream_from_pattern(sluice_topology_t *t,
         if (!t)
                 return NULL;
         if (!pattern || !*pattern) {
-                record_error(t, "sluice_stream_from_pattern: pattern is "
+                sl_topo_error(t, "sluice_stream_from_pattern: pattern is "
                                 "empty");
                 return NULL;
         }
@@ -351,15 +363,15 @@ sluice_stream_t *sluice_stream_named(sluice_stream_t *s, const char *name) {
         if (!s)
                 return NULL;
         t = s->t;
-        if (check_open(t, "sluice_stream_named"))
+        if (sl_topo_check_open(t, "sluice_stream_named"))
                 return s;
         if (!name || !*name) {
-                record_error(t, "sluice_stream_named: name is empty");
+                sl_topo_error(t, "sluice_stream_named: name is empty");
                 return s;
         }
         for (i = 0; i < t->node_cnt; i++) {
                 if (t->nodes[i] != s->node && !strcmp(t->nodes[i]->name, name)) {
-                        record_error(t,
+                        sl_topo_error(t,
                                      "sluice_stream_named: a node named "
                                      "\"%s\" already exists",
                                      name);
@@ -368,7 +380,7 @@ sluice_stream_t *sluice_stream_named(sluice_stream_t *s, const char *name) {
         }
         dup = sl_strdup(name);
         if (!dup) {
-                record_error(t, "out of memory");
+                sl_topo_error(t, "out of memory");
                 return s;
         }
         free(s->node->name);
@@ -381,13 +393,19 @@ sluice_stream_t *sluice_stream_with_serdes(sluice_stream_t *s,
                                            const sluice_serde_t *value_serde) {
         if (!s)
                 return NULL;
-        if (check_open(s->t, "sluice_stream_with_serdes") ||
-            serde_check(s->t, "sluice_stream_with_serdes", "key", key_serde) ||
-            serde_check(s->t, "sluice_stream_with_serdes", "value",
+        if (sl_topo_check_open(s->t, "sluice_stream_with_serdes") ||
+            sl_serde_check(s->t, "sluice_stream_with_serdes", "key", key_serde) ||
+            sl_serde_check(s->t, "sluice_stream_with_serdes", "value",
                         value_serde))
                 return NULL;
-        return stream_new(s->t, s->node, key_serde ? key_serde : s->key_serde,
-                          value_serde ? value_serde : s->value_serde);
+        {
+                sluice_stream_t *out = sl_stream_new(
+                    s->t, s->node, key_serde ? key_serde : s->key_serde,
+                    value_serde ? value_serde : s->value_serde);
+                if (out)
+                        out->key_changed = s->key_changed;
+                return out;
+        }
 }
 
 /* A one-parent operator node with a callback. */
@@ -397,13 +415,13 @@ static sluice_stream_t *op_new(sluice_stream_t *s, const char *call,
         sl_node_t *n;
         if (!s)
                 return NULL;
-        if (check_open(s->t, call))
+        if (sl_topo_check_open(s->t, call))
                 return NULL;
         if (!cb) {
-                record_error(s->t, "%s: callback is NULL", call);
+                sl_topo_error(s->t, "%s: callback is NULL", call);
                 return NULL;
         }
-        n = node_new(s->t, kind, s->node);
+        n = sl_node_new(s->t, kind, s->node);
         if (!n)
                 return NULL;
         n->opaque = opaque;
@@ -419,7 +437,17 @@ static sluice_stream_t *op_new(sluice_stream_t *s, const char *call,
                 break;
         default: n->cb.foreach = (sluice_foreach_cb *)cb; break;
         }
-        return stream_new(s->t, n, s->key_serde, s->value_serde);
+        {
+                sluice_stream_t *out =
+                    sl_stream_new(s->t, n, s->key_serde, s->value_serde);
+                /* a grouping after a key change repartitions first */
+                if (out)
+                        out->key_changed =
+                            s->key_changed || kind == SL_NODE_MAP ||
+                            kind == SL_NODE_SELECT_KEY ||
+                            kind == SL_NODE_FLAT_MAP;
+                return out;
+        }
 }
 
 #define OP(s, call, kind, cb, opaque)                                          \
@@ -477,31 +505,36 @@ sluice_stream_t *sluice_stream_merge(sluice_stream_t *a, sluice_stream_t *b) {
         if (!a || !b)
                 return NULL;
         if (a->t != b->t) {
-                record_error(a->t, "sluice_stream_merge: the streams belong "
+                sl_topo_error(a->t, "sluice_stream_merge: the streams belong "
                                    "to different topologies");
-                record_error(b->t, "sluice_stream_merge: the streams belong "
+                sl_topo_error(b->t, "sluice_stream_merge: the streams belong "
                                    "to different topologies");
                 return NULL;
         }
-        if (check_open(a->t, "sluice_stream_merge"))
+        if (sl_topo_check_open(a->t, "sluice_stream_merge"))
                 return NULL;
         if (a->node == b->node) {
-                record_error(a->t, "sluice_stream_merge: a stream cannot be "
+                sl_topo_error(a->t, "sluice_stream_merge: a stream cannot be "
                                    "merged with itself");
                 return NULL;
         }
-        n = node_new(a->t, SL_NODE_MERGE, a->node);
+        n = sl_node_new(a->t, SL_NODE_MERGE, a->node);
         if (!n)
                 return NULL;
         if (link_nodes(b->node, n)) {
-                record_error(a->t, "out of memory");
+                sl_topo_error(a->t, "out of memory");
                 return NULL;
         }
         /* serdes survive a merge only where both sides agree */
-        return stream_new(a->t, n,
-                          a->key_serde == b->key_serde ? a->key_serde : NULL,
-                          a->value_serde == b->value_serde ? a->value_serde
-                                                           : NULL);
+        {
+                sluice_stream_t *out = sl_stream_new(
+                    a->t, n,
+                    a->key_serde == b->key_serde ? a->key_serde : NULL,
+                    a->value_serde == b->value_serde ? a->value_serde : NULL);
+                if (out)
+                        out->key_changed = a->key_changed || b->key_changed;
+                return out;
+        }
 }
 
 int sluice_stream_branch(sluice_stream_t *s, size_t n,
@@ -513,39 +546,40 @@ int sluice_stream_branch(sluice_stream_t *s, size_t n,
         if (!s)
                 return SLUICE_ERR_INVALID_ARG;
         t = s->t;
-        if (check_open(t, "sluice_stream_branch"))
+        if (sl_topo_check_open(t, "sluice_stream_branch"))
                 return SLUICE_ERR_TOPOLOGY;
         if (n == 0 || !preds || !out) {
-                record_error(t, "sluice_stream_branch: needs at least one "
+                sl_topo_error(t, "sluice_stream_branch: needs at least one "
                                 "predicate and an output array");
                 return SLUICE_ERR_TOPOLOGY;
         }
         for (i = 0; i + 1 < n; i++)
                 if (!preds[i]) {
-                        record_error(t,
+                        sl_topo_error(t,
                                      "sluice_stream_branch: predicate %zu "
                                      "of %zu is NULL; only the last (the "
                                      "default branch) may be",
                                      i, n);
                         return SLUICE_ERR_TOPOLOGY;
                 }
-        br = node_new(t, SL_NODE_BRANCH, s->node);
+        br = sl_node_new(t, SL_NODE_BRANCH, s->node);
         if (!br)
                 return SLUICE_ERR_NOMEM;
         br->preds        = calloc(n, sizeof(*br->preds));
         br->pred_opaques = calloc(n, sizeof(*br->pred_opaques));
         if (!br->preds || !br->pred_opaques) {
-                record_error(t, "out of memory");
+                sl_topo_error(t, "out of memory");
                 return SLUICE_ERR_NOMEM;
         }
         for (i = 0; i < n; i++) {
                 sl_node_t *child;
                 br->preds[i]        = preds[i];
                 br->pred_opaques[i] = opaques ? opaques[i] : NULL;
-                child               = node_new(t, SL_NODE_BRANCH_CHILD, br);
-                out[i] = stream_new(t, child, s->key_serde, s->value_serde);
+                child               = sl_node_new(t, SL_NODE_BRANCH_CHILD, br);
+                out[i] = sl_stream_new(t, child, s->key_serde, s->value_serde);
                 if (!out[i])
                         return SLUICE_ERR_NOMEM;
+                out[i]->key_changed = s->key_changed;
         }
         return 0;
 }
@@ -553,6 +587,13 @@ int sluice_stream_branch(sluice_stream_t *s, size_t n,
 sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
                                            const char *name,
                                            int32_t partitions) {
+        return sl_repartition(s, "sluice_stream_repartition", name,
+                              partitions, 0);
+}
+
+sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
+                                const char *name, int32_t partitions,
+                                int change) {
         sluice_topology_t *t;
         sl_node_t *sink, *src;
         char gen[64], buf[SL_ERRSTR_SIZE];
@@ -560,17 +601,18 @@ sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
         if (!s)
                 return NULL;
         t = s->t;
-        if (check_open(t, "sluice_stream_repartition"))
+        if (sl_topo_check_open(t, call))
                 return NULL;
         if (partitions < 0) {
-                record_error(t, "sluice_stream_repartition: partitions must "
-                                "be 0 (as the input) or more");
+                sl_topo_error(t, "%s: partitions must be 0 (as the input) or more",
+                              call);
                 return NULL;
         }
         if (!s->key_serde || !s->value_serde) {
-                record_error(t, "sluice_stream_repartition: the stream's "
-                                "serdes are unknown; declare them with "
-                                "sluice_stream_with_serdes()");
+                sl_topo_error(t, "%s: the stream's serdes are unknown; pass them "
+                                 "or declare them with "
+                                 "sluice_stream_with_serdes()",
+                              call);
                 return NULL;
         }
         if (!name) {
@@ -580,26 +622,26 @@ sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
         }
         snprintf(buf, sizeof(buf), "%s-repartition", name);
         if (!sl_topic_name_valid(buf, NULL, 0) || strlen(buf) > 200) {
-                record_error(t,
-                             "sluice_stream_repartition: \"%s\" cannot name "
-                             "a topic (legal: a-z A-Z 0-9 . _ -)",
-                             name);
+                sl_topo_error(t,
+                              "%s: \"%s\" cannot name a topic (legal: a-z "
+                              "A-Z 0-9 . _ -)",
+                              call, name);
                 return NULL;
         }
         for (i = 0; i < t->node_cnt; i++)
                 if (t->nodes[i]->internal && t->nodes[i]->kind == SL_NODE_SINK &&
                     !strcmp(t->nodes[i]->topic, buf)) {
-                        record_error(t,
-                                     "sluice_stream_repartition: a "
-                                     "repartition named \"%s\" already "
-                                     "exists",
-                                     name);
+                        sl_topo_error(t,
+                                      "%s: a repartition named \"%s\" "
+                                      "already exists",
+                                      call, name);
                         return NULL;
                 }
-        if (!(sink = node_new(t, SL_NODE_SINK, s->node)) ||
-            !(src = node_new(t, SL_NODE_SOURCE, NULL)))
+        if (!(sink = sl_node_new(t, SL_NODE_SINK, s->node)) ||
+            !(src = sl_node_new(t, SL_NODE_SOURCE, NULL)))
                 return NULL;
         sink->internal = src->internal = 1;
+        sink->change = src->change = change;
         sink->partitions = src->partitions = partitions;
         sink->peer                         = src;
         src->peer                          = sink;
@@ -613,13 +655,13 @@ sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
         src->topics = calloc(1, sizeof(char *));
         if (!sink->name || !src->name || !sink->topic || !src->topics ||
             !(src->topics[0] = sl_strdup(buf))) {
-                record_error(t, "out of memory");
+                sl_topo_error(t, "out of memory");
                 return NULL;
         }
         src->topic_cnt = 1;
         snprintf(sink->name, strlen(buf) + 8, "%s-sink", buf);
         snprintf(src->name, strlen(buf) + 8, "%s-source", buf);
-        return stream_new(t, src, s->key_serde, s->value_serde);
+        return sl_stream_new(t, src, s->key_serde, s->value_serde);
 }
 
 static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
@@ -633,15 +675,15 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
         if (!s)
                 return NULL;
         t = s->t;
-        if (check_open(t, call) || serde_check(t, call, "key", ks) ||
-            serde_check(t, call, "value", vs))
+        if (sl_topo_check_open(t, call) || sl_serde_check(t, call, "key", ks) ||
+            sl_serde_check(t, call, "value", vs))
                 return NULL;
         if (!cb && !sl_topic_name_valid(topic, why, sizeof(why))) {
-                record_error(t, "%s: %s", call, why);
+                sl_topo_error(t, "%s: %s", call, why);
                 return NULL;
         }
         if (cb == NULL && topic == NULL) {
-                record_error(t, "%s: topic callback is NULL", call);
+                sl_topo_error(t, "%s: topic callback is NULL", call);
                 return NULL;
         }
         if (!ks)
@@ -649,7 +691,7 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
         if (!vs)
                 vs = s->value_serde;
         if (!ks || !vs) {
-                record_error(t,
+                sl_topo_error(t,
                              "%s(%s): the stream's %s serde is unknown (the "
                              "streams merged into it have different serdes); "
                              "pass one",
@@ -657,7 +699,7 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
                              !ks ? "key" : "value");
                 return NULL;
         }
-        n = node_new(t, SL_NODE_SINK, s->node);
+        n = sl_node_new(t, SL_NODE_SINK, s->node);
         if (!n)
                 return NULL;
         n->key_serde    = ks;
@@ -665,13 +707,13 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
         n->topic_cb     = cb;
         n->topic_opaque = opaque;
         if (topic && !(n->topic = sl_strdup(topic))) {
-                record_error(t, "out of memory");
+                sl_topo_error(t, "out of memory");
                 return NULL;
         }
-        if (grow((void **)&t->sinks, &t->sink_cap, t->sink_cnt,
+        if (sl_grow((void **)&t->sinks, &t->sink_cap, t->sink_cnt,
                  sizeof(*t->sinks)) ||
             !(sink = calloc(1, sizeof(*sink)))) {
-                record_error(t, "out of memory");
+                sl_topo_error(t, "out of memory");
                 return NULL;
         }
         sink->t                  = t;
@@ -684,7 +726,7 @@ sluice_sink_t *sluice_stream_to(sluice_stream_t *s, const char *topic,
                                 const sluice_serde_t *key_serde,
                                 const sluice_serde_t *value_serde) {
         if (s && !topic) {
-                record_error(s->t, "sluice_stream_to: topic is NULL");
+                sl_topo_error(s->t, "sluice_stream_to: topic is NULL");
                 return NULL;
         }
         return sink_new(s, "sluice_stream_to", topic, NULL, NULL, key_serde,
@@ -696,7 +738,7 @@ sluice_sink_t *sluice_stream_to_dynamic(sluice_stream_t *s,
                                         const sluice_serde_t *key_serde,
                                         const sluice_serde_t *value_serde) {
         if (s && !cb) {
-                record_error(s->t,
+                sl_topo_error(s->t,
                              "sluice_stream_to_dynamic: topic callback is "
                              "NULL");
                 return NULL;
@@ -709,7 +751,7 @@ int sluice_sink_set_partitioner(sluice_sink_t *sink, sluice_partitioner_cb *cb,
                                 void *opaque) {
         if (!sink)
                 return SLUICE_ERR_INVALID_ARG;
-        if (check_open(sink->t, "sluice_sink_set_partitioner"))
+        if (sl_topo_check_open(sink->t, "sluice_sink_set_partitioner"))
                 return SLUICE_ERR_TOPOLOGY;
         sink->node->part_cb     = cb;
         sink->node->part_opaque = opaque;
@@ -721,7 +763,7 @@ int sluice_sink_set_partitioner(sluice_sink_t *sink, sluice_partitioner_cb *cb,
 /* Label each node with its connected component (via parent/child edges);
  * components are numbered in the order of their lowest node id. Returns the
  * number of components. */
-static int label_subtopologies(const sluice_topology_t *t, int *labels) {
+int sl_label_subtopologies(const sluice_topology_t *t, int *labels) {
         size_t i;
         int next = 0;
         sl_node_t **stack;
@@ -820,7 +862,7 @@ int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                 *slot = full;
         }
         labels = malloc(t->node_cnt * sizeof(int));
-        if (!labels || (n = label_subtopologies(t, labels)) < 0) {
+        if (!labels || (n = sl_label_subtopologies(t, labels)) < 0) {
                 free(labels);
                 goto oom;
         }
@@ -828,6 +870,12 @@ int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                 t->nodes[i]->subtopology = labels[i];
         free(labels);
         t->subtopology_cnt = n;
+        {
+                int err = sl_topology_state_freeze(t, app_id, errstr,
+                                                   errstr_size);
+                if (err)
+                        return err;
+        }
         t->frozen          = 1;
         return 0;
 oom:
@@ -883,7 +931,7 @@ char *sluice_topology_describe(const sluice_topology_t *t) {
                 return NULL;
         if (t->node_cnt &&
             (!(labels = malloc(t->node_cnt * sizeof(int))) ||
-             (cnt = label_subtopologies(t, labels)) < 0)) {
+             (cnt = sl_label_subtopologies(t, labels)) < 0)) {
                 free(labels);
                 return NULL;
         }
@@ -916,10 +964,19 @@ char *sluice_topology_describe(const sluice_topology_t *t) {
                                 describe_list(&s, "<--", n->parents,
                                               n->parent_cnt);
                         } else {
+                                size_t k;
                                 sl_str_printf(&s,
-                                              "    Processor: %s (stores: "
-                                              "[])\n",
+                                              "    Processor: %s (stores: [",
                                               n->name);
+                                if (n->store >= 0)
+                                        sl_str_printf(
+                                            &s, "%s",
+                                            t->stores[n->store]->name);
+                                for (k = 0; k < n->store_cnt; k++)
+                                        sl_str_printf(
+                                            &s, "%s%s", k ? ", " : "",
+                                            t->stores[n->stores[k]]->name);
+                                sl_str_printf(&s, "])\n");
                                 describe_list(&s, "-->", n->children,
                                               n->child_cnt);
                                 describe_list(&s, "<--", n->parents,
@@ -952,7 +1009,7 @@ char *sluice_topology_describe_dot(const sluice_topology_t *t) {
                 return NULL;
         if (t->node_cnt &&
             (!(labels = malloc(t->node_cnt * sizeof(int))) ||
-             (cnt = label_subtopologies(t, labels)) < 0)) {
+             (cnt = sl_label_subtopologies(t, labels)) < 0)) {
                 free(labels);
                 return NULL;
         }

@@ -22,8 +22,36 @@ typedef enum {
         SL_NODE_MERGE,
         SL_NODE_BRANCH,
         SL_NODE_BRANCH_CHILD,
-        SL_NODE_SINK
+        SL_NODE_SINK,
+        /* stateful and table nodes (ops_state.c builds them, state_ops.c
+         * runs them) */
+        SL_NODE_AGGREGATE,       /* stream count/reduce/aggregate */
+        SL_NODE_TABLE_AGGREGATE, /* table count/reduce/aggregate */
+        SL_NODE_TABLE_SOURCE,    /* materializes a table read from a topic */
+        SL_NODE_TABLE_FILTER,
+        SL_NODE_TABLE_FILTER_NOT,
+        SL_NODE_TABLE_MAP_VALUES,
+        SL_NODE_TO_STREAM,
+        SL_NODE_TABLE_GROUP_BY, /* table rows -> Change(new, old) per key */
+        SL_NODE_PROCESSOR
 } sl_node_kind_t;
+
+/* What an aggregation node computes. */
+typedef enum { SL_AGG_COUNT, SL_AGG_REDUCE, SL_AGG_AGGREGATE } sl_agg_kind_t;
+
+/* A state store of the topology; one instance per task of its
+ * sub-topology. */
+typedef struct sl_store_def_s {
+        char *name;
+        char *type;      /* backend name; NULL: the conf's default */
+        char *changelog; /* "<app>-<name>-changelog", set at freeze */
+        int idx;         /* in t->stores */
+        int subtopology; /* set at freeze */
+        /* DSL stores: serdes of keys and values in the store (decoding
+         * them for the cache's forwards and for describe); NULL: bytes */
+        const sluice_serde_t *key_serde, *value_serde;
+        struct sl_node_s *owner; /* forwards the store's updates; or NULL */
+} sl_store_def_t;
 
 typedef struct sl_node_s sl_node_t;
 
@@ -69,6 +97,20 @@ struct sl_node_s {
         sluice_partitioner_cb *part_cb;
         void *part_opaque;
 
+        /* stateful nodes: the store they write (-1: none); a processor's
+         * connected stores */
+        int store;
+        int *stores;
+        size_t store_cnt;
+        sl_agg_kind_t agg;
+        sluice_initializer_cb *init;
+        sluice_aggregator_cb *agg_add, *agg_sub;
+        sluice_reducer_cb *red_add, *red_sub;
+        const sluice_serde_t *agg_serde; /* the aggregate's (store value) */
+        int send_old;  /* forward old values too (a table group_by below) */
+        int change;    /* repartition pair carrying Change(new, old) */
+        sluice_processor_t proc;
+
         sl_node_t **children;
         size_t child_cnt, child_cap;
         sl_node_t **parents;
@@ -79,6 +121,22 @@ struct sluice_stream_s {
         sluice_topology_t *t;
         sl_node_t *node;
         const sluice_serde_t *key_serde, *value_serde; /* NULL: unknown */
+        int key_changed; /* a grouping must repartition first */
+};
+
+struct sluice_table_s {
+        sluice_topology_t *t;
+        sl_node_t *node;
+        const sluice_serde_t *key_serde, *value_serde;
+        int store; /* materialized in t->stores[store], or -1 */
+};
+
+struct sluice_grouped_s {
+        sluice_topology_t *t;
+        sl_node_t *node; /* the stream/table node before any repartition */
+        const sluice_serde_t *key_serde, *value_serde;
+        int repartition; /* needs one (named after the store) */
+        int table;       /* a grouped table: Change(new, old) records */
 };
 
 struct sluice_sink_s {
@@ -93,6 +151,12 @@ struct sluice_topology_s {
         size_t stream_cnt, stream_cap;
         sluice_sink_t **sinks;
         size_t sink_cnt, sink_cap;
+        sl_store_def_t **stores;
+        size_t store_cnt, store_cap;
+        sluice_table_t **tables;
+        size_t table_cnt, table_cap;
+        sluice_grouped_t **groupeds;
+        size_t grouped_cnt, grouped_cap;
         char *error; /* the first builder mistake, or NULL */
         int frozen;
         char *app_id; /* internal topic names were resolved with it */
@@ -106,6 +170,34 @@ struct sluice_topology_s {
  */
 int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                        size_t errstr_size);
+
+/* Builder internals shared by topology.c and ops_state.c. */
+void sl_topo_error(sluice_topology_t *t, const char *fmt, ...)
+    SL_PRINTF(2, 3);
+int sl_grow(void **arr, size_t *cap, size_t cnt, size_t elem);
+int sl_topo_check_open(sluice_topology_t *t, const char *call);
+sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
+                       sl_node_t *parent);
+sluice_stream_t *sl_stream_new(sluice_topology_t *t, sl_node_t *node,
+                               const sluice_serde_t *ks,
+                               const sluice_serde_t *vs);
+int sl_serde_check(sluice_topology_t *t, const char *call, const char *what,
+                   const sluice_serde_t *serde);
+int sl_label_subtopologies(const sluice_topology_t *t, int *labels);
+/* A new sluice_stream_repartition() pair; @change: it carries
+ * Change(new, old) records of a table. */
+sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
+                                const char *name, int32_t partitions,
+                                int change);
+/* The store named @name, or NULL. */
+sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
+                                  const char *name);
+/* Release what ops_state.c added to @t. */
+void sl_topology_state_free(sluice_topology_t *t);
+/* Freeze-time work for stores: changelog names, sub-topologies, send_old.
+ * 0 or an error with errstr. */
+int sl_topology_state_freeze(sluice_topology_t *t, const char *app_id,
+                             char *errstr, size_t errstr_size);
 
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,

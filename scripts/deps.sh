@@ -22,7 +22,7 @@ PREFIX=$DEPS_DIR/librdkafka-$RDKAFKA_VERSION
 
 if [ "${1:-}" = "--print-prefix" ]; then echo "$PREFIX"; exit 0; fi
 
-PKGS=(build-essential pkg-config libjansson-dev check libssl-dev libsasl2-dev
+PKGS=(build-essential pkg-config libjansson-dev check liblmdb-dev libssl-dev libsasl2-dev
       zlib1g-dev libzstd-dev liblz4-dev python3)
 
 missing=()

@@ -13,9 +13,10 @@ Suite *suite_topology(void); /* tests/test_topology.c: builder, describe */
 Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
 Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
 Suite *suite_app(void);      /* tests/test_app.c: runtime, embedded cluster */
+Suite *suite_store(void);    /* tests/test_store.c: the store contract, backends */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
-            suite_app
+            suite_app, suite_store
 
 #endif

@@ -1,0 +1,558 @@
+/*
+ * state.c - store instances: backend choice, the record cache, the
+ * changelog writes, restore, local reads, checkpoints.
+ *
+ * The record cache (as Kafka Streams' NamedCache) keeps the latest write of
+ * each key since the last flush, in last-write order. A flush (at commit,
+ * or when the thread's budget is exceeded) writes each entry to the
+ * backend and the changelog and forwards it downstream, so repeated updates
+ * of one key between commits reach Kafka once.
+ */
+#include "state.h"
+#include "conf.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct sl_cent_s {
+        sl_cent_t *hnext;      /* bucket chain */
+        sl_cent_t *prev, *next; /* last-write order */
+        uint32_t hash, klen, vlen;
+        int has_value; /* 0: a delete */
+        int64_t ts;
+        /* key bytes, then value bytes */
+};
+
+static inline unsigned char *cent_key(sl_cent_t *e) {
+        return (unsigned char *)(e + 1);
+}
+static inline unsigned char *cent_val(sl_cent_t *e) {
+        return cent_key(e) + e->klen;
+}
+
+static uint32_t hash_bytes(const void *key, size_t len) {
+        const unsigned char *p = key;
+        uint32_t h = 2166136261u;
+        size_t i;
+        for (i = 0; i < len; i++)
+                h = (h ^ p[i]) * 16777619u;
+        return h;
+}
+
+static void put_be64(unsigned char *p, int64_t v) {
+        uint64_t u = (uint64_t)v;
+        int i;
+        for (i = 7; i >= 0; i--) {
+                p[i] = (unsigned char)(u & 0xff);
+                u >>= 8;
+        }
+}
+
+static int64_t get_be64(const unsigned char *p) {
+        uint64_t u = 0;
+        int i;
+        for (i = 0; i < 8; i++)
+                u = (u << 8) | p[i];
+        return (int64_t)u;
+}
+
+/* ---- paths and checkpoints ---- */
+
+int sl_mkdirs(const char *path, char *errstr, size_t errstr_size) {
+        char *p = sl_strdup(path), *s;
+        if (!p) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (s = p + 1;; s++) {
+                char c = *s;
+                if (c != '/' && c != '\0')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, 0755) && errno != EEXIST) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create directory \"%s\": %s", p,
+                                  strerror(errno));
+                        free(p);
+                        return -1;
+                }
+                *s = c;
+                if (!c)
+                        break;
+        }
+        free(p);
+        return 0;
+}
+
+char *sl_task_dir(const sluice_conf_t *conf, const char *app_id, int sub,
+                  int32_t partition) {
+        const char *base = conf && conf->state_dir ? conf->state_dir
+                                                   : "/tmp/sluice";
+        size_t n = strlen(base) + strlen(app_id) + 40;
+        char *d  = malloc(n);
+        if (d)
+                snprintf(d, n, "%s/%s/%d_%d", base, app_id, sub,
+                         (int)partition);
+        return d;
+}
+
+int64_t sl_checkpoint_read(const char *task_dir, const char *store) {
+        char path[4096], line[512], name[400];
+        long long off;
+        int64_t r = -1;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/.checkpoint", task_dir);
+        if (!(f = fopen(path, "r")))
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "%lld %399s", &off, name) == 2 &&
+                    !strcmp(name, store))
+                        r = off;
+        fclose(f);
+        return r;
+}
+
+int sl_checkpoint_write(const char *task_dir, sluice_kv_t **kvs, size_t cnt,
+                        char *errstr, size_t errstr_size) {
+        char path[4096], tmp[4200];
+        size_t i;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/.checkpoint", task_dir);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if (!(f = fopen(tmp, "w"))) {
+                sl_errstr(errstr, errstr_size, "cannot write \"%s\": %s", tmp,
+                          strerror(errno));
+                return -1;
+        }
+        for (i = 0; i < cnt; i++)
+                if (kvs[i] && kvs[i]->type->persistent &&
+                    kvs[i]->checkpoint >= 0)
+                        fprintf(f, "%lld %s\n",
+                                (long long)kvs[i]->checkpoint,
+                                kvs[i]->def->name);
+        /* the rename makes the new file whole or absent, never half */
+        if (fclose(f) || rename(tmp, path)) {
+                sl_errstr(errstr, errstr_size, "cannot write \"%s\": %s",
+                          path, strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- opening ---- */
+
+const sluice_store_type_t *sl_store_type_for(const sluice_conf_t *conf,
+                                             const sl_store_def_t *def,
+                                             char *errstr,
+                                             size_t errstr_size) {
+        const char *name = def->type;
+        const char *key  = "sluice_topology_set_store_type";
+        size_t i;
+        if (!name) {
+                name = conf && conf->default_store ? conf->default_store
+                                                   : "in_memory";
+                key  = "default.dsl.store";
+        }
+        if (!strcmp(name, "in_memory") || !strcmp(name, "memory"))
+                return sluice_store_type_memory();
+        if (!strcmp(name, "lmdb") || !strcmp(name, "persistent")) {
+                if (sluice_store_type_lmdb())
+                        return sluice_store_type_lmdb();
+                sl_errstr(errstr, errstr_size,
+                          "store \"%s\": %s=%s, but this libsluice was built "
+                          "without LMDB",
+                          def->name, key, name);
+                return NULL;
+        }
+        for (i = 0; conf && i < conf->store_type_cnt; i++)
+                if (!strcmp(conf->store_types[i]->name, name))
+                        return conf->store_types[i];
+        sl_errstr(errstr, errstr_size,
+                  "store \"%s\": %s=%s names no store type (built in: "
+                  "in_memory, lmdb; others must be registered with "
+                  "sluice_conf_register_store())",
+                  def->name, key, name);
+        return NULL;
+}
+
+int sl_kv_open(sl_task_t *task, const sl_store_def_t *def, sluice_kv_t **out,
+               char *errstr, size_t errstr_size) {
+        const sluice_store_type_t *type =
+            sl_store_type_for(task->conf, def, errstr, errstr_size);
+        sluice_kv_t *kv;
+        char why[SL_ERRSTR_SIZE] = "";
+        size_t n;
+        int err;
+        if (!type)
+                return SLUICE_ERR_INVALID_CONF;
+        if (!(kv = calloc(1, sizeof(*kv))))
+                goto oom;
+        kv->def           = def;
+        kv->type          = type;
+        kv->task          = task;
+        kv->checkpoint    = -1;
+        kv->restore_start = kv->restore_end = -1;
+        kv->bucket_cnt    = 64;
+        if (!(kv->buckets = calloc(kv->bucket_cnt, sizeof(*kv->buckets))))
+                goto oom;
+        n = strlen(task->dir) + strlen(def->name) + 2;
+        if (!(kv->path = malloc(n)))
+                goto oom;
+        snprintf(kv->path, n, "%s/%s", task->dir, def->name);
+        if (type->persistent) {
+                if (sl_mkdirs(kv->path, errstr, errstr_size)) {
+                        sl_kv_close(kv);
+                        return SLUICE_ERR_STATE;
+                }
+                kv->checkpoint = sl_checkpoint_read(task->dir, def->name);
+        }
+        err = type->open(type, kv->path, def->name, &kv->h, why, sizeof(why));
+        if (err) {
+                sl_errstr(errstr, errstr_size,
+                          "store \"%s\": cannot open (type %s) at \"%s\": %s",
+                          def->name, type->name, kv->path, why);
+                kv->h = NULL;
+                sl_kv_close(kv);
+                return SLUICE_ERR_STATE;
+        }
+        *out = kv;
+        return 0;
+oom:
+        sl_kv_close(kv);
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return SLUICE_ERR_NOMEM;
+}
+
+static void cache_clear(sluice_kv_t *kv) {
+        sl_cent_t *e = kv->head, *next;
+        for (; e; e = next) {
+                next = e->next;
+                free(e);
+        }
+        if (kv->buckets)
+                memset(kv->buckets, 0, kv->bucket_cnt * sizeof(*kv->buckets));
+        kv->head = kv->tail = NULL;
+        if (kv->task && kv->task->budget)
+                kv->task->budget->used -= kv->cached_bytes;
+        kv->cached = kv->cached_bytes = 0;
+}
+
+void sl_kv_close(sluice_kv_t *kv) {
+        if (!kv)
+                return;
+        cache_clear(kv);
+        if (kv->h)
+                kv->type->close(kv->h);
+        free(kv->buckets);
+        free(kv->path);
+        free(kv->buf.data);
+        free(kv);
+}
+
+/* ---- the cache ---- */
+
+static sl_cent_t *cache_find(const sluice_kv_t *kv, const void *key,
+                             size_t klen, uint32_t h) {
+        sl_cent_t *e = kv->buckets[h & (kv->bucket_cnt - 1)];
+        for (; e; e = e->hnext)
+                if (e->hash == h && e->klen == klen &&
+                    !memcmp(cent_key(e), key, klen))
+                        return e;
+        return NULL;
+}
+
+static void cache_unlink(sluice_kv_t *kv, sl_cent_t *e) {
+        sl_cent_t **pp = &kv->buckets[e->hash & (kv->bucket_cnt - 1)];
+        while (*pp != e)
+                pp = &(*pp)->hnext;
+        *pp = e->hnext;
+        if (e->prev)
+                e->prev->next = e->next;
+        else
+                kv->head = e->next;
+        if (e->next)
+                e->next->prev = e->prev;
+        else
+                kv->tail = e->prev;
+        kv->cached--;
+        kv->cached_bytes -= sizeof(*e) + e->klen + e->vlen;
+        kv->task->budget->used -= sizeof(*e) + e->klen + e->vlen;
+}
+
+static int cache_grow(sluice_kv_t *kv) {
+        size_t n = kv->bucket_cnt * 2, i;
+        sl_cent_t **b = calloc(n, sizeof(*b)), *e;
+        if (!b)
+                return -1;
+        for (i = 0; i < kv->bucket_cnt; i++) {
+                sl_cent_t *next;
+                for (e = kv->buckets[i]; e; e = next) {
+                        next                 = e->hnext;
+                        e->hnext             = b[e->hash & (n - 1)];
+                        b[e->hash & (n - 1)] = e;
+                }
+        }
+        free(kv->buckets);
+        kv->buckets    = b;
+        kv->bucket_cnt = n;
+        return 0;
+}
+
+static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
+                     const void *value, size_t vlen, int64_t ts) {
+        uint32_t h   = hash_bytes(key, klen);
+        sl_cent_t *e = cache_find(kv, key, klen, h), **b;
+        size_t sz;
+        if (e) {
+                cache_unlink(kv, e);
+                free(e);
+        }
+        if (kv->cached >= kv->bucket_cnt && cache_grow(kv))
+                return SLUICE_ERR_NOMEM;
+        sz = sizeof(*e) + klen + (value ? vlen : 0);
+        if (!(e = malloc(sz)))
+                return SLUICE_ERR_NOMEM;
+        e->hash      = h;
+        e->klen      = (uint32_t)klen;
+        e->vlen      = value ? (uint32_t)vlen : 0;
+        e->has_value = value != NULL;
+        e->ts        = ts;
+        if (klen)
+                memcpy(cent_key(e), key, klen);
+        if (value && vlen)
+                memcpy(cent_val(e), value, vlen);
+        b        = &kv->buckets[h & (kv->bucket_cnt - 1)];
+        e->hnext = *b;
+        *b       = e;
+        e->next  = NULL;
+        e->prev  = kv->tail;
+        if (kv->tail)
+                kv->tail->next = e;
+        else
+                kv->head = e;
+        kv->tail = e;
+        kv->cached++;
+        kv->cached_bytes += sz;
+        kv->task->budget->used += sz;
+        return 0;
+}
+
+/* ---- reads and writes ---- */
+
+int sl_kv_get(sluice_kv_t *kv, const void *key, size_t klen,
+              const void **value, size_t *vlen, int64_t *ts) {
+        const void *v;
+        size_t n;
+        int r;
+        if (kv->cached) {
+                sl_cent_t *e = cache_find(kv, key, klen, hash_bytes(key, klen));
+                if (e) {
+                        if (!e->has_value)
+                                return 0;
+                        *value = cent_val(e);
+                        *vlen  = e->vlen;
+                        *ts    = e->ts;
+                        return 1;
+                }
+        }
+        r = kv->type->get(kv->h, key, klen, &v, &n);
+        if (r <= 0)
+                return r < 0 ? SLUICE_ERR_STATE : 0;
+        if (n < 8)
+                return SLUICE_ERR_STATE; /* not written by Sluice */
+        *ts    = get_be64(v);
+        *value = (const unsigned char *)v + 8;
+        *vlen  = n - 8;
+        return 1;
+}
+
+/* Backend write of one record (timestamp prefixed). */
+static int backend_write(sluice_kv_t *kv, const void *key, size_t klen,
+                         const void *value, size_t vlen, int64_t ts) {
+        if (!value)
+                return kv->type->del(kv->h, key, klen);
+        kv->buf.len = 0;
+        if (sluice_buf_reserve(&kv->buf, vlen + 8))
+                return SLUICE_ERR_NOMEM;
+        put_be64(kv->buf.data, ts);
+        if (vlen)
+                memcpy(kv->buf.data + 8, value, vlen);
+        return kv->type->put(kv->h, key, klen, kv->buf.data, vlen + 8);
+}
+
+/* Backend + changelog. */
+static int write_through(sluice_kv_t *kv, const void *key, size_t klen,
+                         const void *value, size_t vlen, int64_t ts) {
+        sl_task_t *task = kv->task;
+        char why[SL_ERRSTR_SIZE];
+        if (backend_write(kv, key, klen, value, vlen, ts)) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "store \"%s\": write failed (type %s)",
+                          kv->def->name, kv->type->name);
+                return SLUICE_ERR_STATE;
+        }
+        if (task->clog_write &&
+            task->clog_write(task->io_opaque, kv, key, klen, value, vlen, ts,
+                             why, sizeof(why))) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "store \"%s\": cannot write its changelog \"%s\": "
+                          "%s",
+                          kv->def->name, kv->def->changelog, why);
+                return SLUICE_ERR_STATE;
+        }
+        return 0;
+}
+
+int sl_kv_write(sluice_kv_t *kv, const void *key, size_t klen,
+                const void *value, size_t vlen, int64_t ts) {
+        sl_task_t *task = kv->task;
+        if (kv->iterating) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "store \"%s\": written while a range scan of it "
+                          "runs",
+                          kv->def->name);
+                return SLUICE_ERR_STATE;
+        }
+        if (!task->budget || !task->budget->max)
+                return write_through(kv, key, klen, value, vlen, ts);
+        if (cache_put(kv, key, klen, value, vlen, ts)) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        if (task->budget->used > task->budget->max) {
+                int err = sl_kv_flush_cache(kv);
+                if (err)
+                        return err;
+        }
+        return 1;
+}
+
+int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,
+                  const void *value, size_t vlen, int64_t ts) {
+        return backend_write(kv, key, klen, value, vlen, ts) ? SLUICE_ERR_STATE
+                                                             : 0;
+}
+
+int sl_kv_flush_cache(sluice_kv_t *kv) {
+        sl_task_t *task = kv->task;
+        sl_cent_t *e, *list = kv->head;
+        int err = 0;
+        if (!list)
+                return 0;
+        /* detach: the forwards below may not see (or change) these */
+        {
+                size_t bytes = kv->cached_bytes;
+                for (e = list; e; e = e->next)
+                        kv->buckets[e->hash & (kv->bucket_cnt - 1)] = NULL;
+                kv->head = kv->tail = NULL;
+                kv->cached = kv->cached_bytes = 0;
+                task->budget->used -= bytes;
+        }
+        for (e = list; e && !err; e = e->next) {
+                const void *v = e->has_value ? cent_val(e) : NULL;
+                if (kv->def->owner)
+                        err = sl_state_forward_flushed(kv, cent_key(e),
+                                                       e->klen, v, e->vlen,
+                                                       e->ts);
+                else
+                        err = write_through(kv, cent_key(e), e->klen, v,
+                                            e->vlen, e->ts);
+        }
+        while (list) {
+                e = list->next;
+                free(list);
+                list = e;
+        }
+        return err;
+}
+
+int sl_kv_write_flushed(sluice_kv_t *kv, const void *key, size_t klen,
+                        const void *value, size_t vlen, int64_t ts) {
+        return write_through(kv, key, klen, value, vlen, ts);
+}
+
+/* ---- range reads (local queries, processors) ---- */
+
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+        size_t n = alen < blen ? alen : blen;
+        int c    = n ? memcmp(a, b, n) : 0;
+        if (c)
+                return c;
+        return alen < blen ? -1 : alen > blen;
+}
+
+static int cent_cmp(const void *pa, const void *pb) {
+        sl_cent_t *a = *(sl_cent_t *const *)pa, *b = *(sl_cent_t *const *)pb;
+        return key_cmp(cent_key(a), a->klen, cent_key(b), b->klen);
+}
+
+int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
+                    const void *to, size_t to_len, sluice_kv_cb *cb,
+                    void *opaque) {
+        sl_cent_t **cached = NULL, *e;
+        size_t cn = 0, ci = 0;
+        void *it = NULL;
+        int64_t visited = 0;
+        int more = 1, r;
+        const void *k = NULL, *v = NULL;
+        size_t klen = 0, vlen = 0;
+
+        /* the cache's entries in the range, sorted: they override the
+         * backend's records of the same key */
+        if (kv->cached) {
+                if (!(cached = malloc(kv->cached * sizeof(*cached))))
+                        return SLUICE_ERR_NOMEM;
+                for (e = kv->head; e; e = e->next)
+                        if ((!from || key_cmp(cent_key(e), e->klen, from,
+                                              from_len) >= 0) &&
+                            (!to || key_cmp(cent_key(e), e->klen, to,
+                                            to_len) <= 0))
+                                cached[cn++] = e;
+                qsort(cached, cn, sizeof(*cached), cent_cmp);
+        }
+        if (kv->type->iter_open(kv->h, from, from_len, to, to_len, &it)) {
+                free(cached);
+                return SLUICE_ERR_STATE;
+        }
+        kv->iterating = 1;
+        r             = kv->type->iter_next(it, &k, &klen, &v, &vlen);
+        while (more && (r > 0 || ci < cn)) {
+                int c;
+                if (r < 0)
+                        break;
+                c = r <= 0 ? 1
+                    : ci >= cn
+                        ? -1
+                        : key_cmp(k, klen, cent_key(cached[ci]),
+                                  cached[ci]->klen);
+                if (c < 0) { /* the backend's record */
+                        if (vlen >= 8) {
+                                visited++;
+                                more = !cb(k, klen,
+                                           (const unsigned char *)v + 8,
+                                           vlen - 8,
+                                           get_be64((const unsigned char *)v),
+                                           opaque);
+                        }
+                        r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
+                        continue;
+                }
+                e = cached[ci++];
+                if (c == 0) /* the cache overrides it */
+                        r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
+                if (e->has_value) {
+                        visited++;
+                        more = !cb(cent_key(e), e->klen, cent_val(e), e->vlen,
+                                   e->ts, opaque);
+                }
+        }
+        kv->iterating = 0;
+        kv->type->iter_close(it);
+        free(cached);
+        return r < 0 ? SLUICE_ERR_STATE : visited;
+}

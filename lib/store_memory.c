@@ -1,0 +1,446 @@
+/*
+ * store_memory.c - the built-in in-memory store backend, "in_memory".
+ *
+ * Point operations go to an open-addressing hash table of entries (key and
+ * value in one allocation). Ordered access (range scans, full iteration)
+ * uses a sorted array of entry pointers that exists only once something
+ * asked for order: a store that is only counted into (the common case)
+ * never pays for it. Once it exists, new keys are appended to a pending
+ * list and merged in at the next scan (sort the few new ones, one merge
+ * pass), and deleted keys are compacted out in the same pass.
+ *
+ * Memory per record: a 16-byte entry header + key + value, rounded up by
+ * malloc; 8-16 bytes of table slot (the load factor stays between 3/8 and
+ * 3/4); and, once ordered access was used, 8 bytes of index.
+ */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ENT_DEAD 0x80000000u   /* deleted, waiting for the next merge */
+#define ENT_SORTED 0x40000000u /* pos indexes mem->sorted (else pending) */
+#define ENT_KLEN_MASK 0x3fffffffu
+
+typedef struct mem_ent_s {
+        uint32_t hash;
+        uint32_t klen; /* | ENT_* flags */
+        uint32_t vlen;
+        uint32_t pos; /* in sorted or pending, when indexed */
+        /* key bytes, then value bytes */
+} mem_ent_t;
+
+typedef struct mem_store_s {
+        mem_ent_t **slots; /* NULL: empty; TOMB: deleted */
+        size_t cap;        /* power of two */
+        size_t cnt;        /* live entries */
+        size_t used;       /* live + tombstones */
+        int indexed;       /* sorted/pending are maintained */
+        mem_ent_t **sorted, **pending;
+        size_t sorted_cnt, sorted_cap, pending_cnt, pending_cap;
+        size_t dead_cnt; /* dead entries still referenced by the index */
+} mem_store_t;
+
+typedef struct mem_iter_s {
+        mem_store_t *m;
+        size_t i;
+        const void *to;
+        size_t to_len;
+        int has_to;
+} mem_iter_t;
+
+/* a deleted slot: any address that is not an entry (never dereferenced) */
+static const char tomb_mark;
+#define TOMB ((mem_ent_t *)(void *)(uintptr_t)&tomb_mark)
+
+static inline unsigned char *ent_key(mem_ent_t *e) {
+        return (unsigned char *)(e + 1);
+}
+static inline size_t ent_klen(const mem_ent_t *e) {
+        return e->klen & ENT_KLEN_MASK;
+}
+static inline unsigned char *ent_val(mem_ent_t *e) {
+        return ent_key(e) + ent_klen(e);
+}
+
+/* A fast 64-bit mix over 8-byte words (keys are short). */
+static uint32_t key_hash(const void *key, size_t len) {
+        const unsigned char *p = key;
+        uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len, w;
+        while (len >= 8) {
+                memcpy(&w, p, 8);
+                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+                h ^= h >> 29;
+                p += 8;
+                len -= 8;
+        }
+        if (len) {
+                w = 0;
+                memcpy(&w, p, len);
+                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+        }
+        h ^= h >> 32;
+        h *= 0xd6e8feb86659fd93ull;
+        h ^= h >> 32;
+        return (uint32_t)h;
+}
+
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+        size_t n = alen < blen ? alen : blen;
+        int c    = n ? memcmp(a, b, n) : 0;
+        if (c)
+                return c;
+        return alen < blen ? -1 : alen > blen;
+}
+
+static int ent_cmp(const void *pa, const void *pb) {
+        mem_ent_t *a = *(mem_ent_t *const *)pa, *b = *(mem_ent_t *const *)pb;
+        return key_cmp(ent_key(a), ent_klen(a), ent_key(b), ent_klen(b));
+}
+
+/* Slot of @key, or of the empty slot it would go to (first tombstone on
+ * the way preferred) when absent: *found says which. */
+static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
+                        uint32_t h, int *found) {
+        size_t mask = m->cap - 1, i = h & mask, tomb = (size_t)-1;
+        for (;;) {
+                mem_ent_t *e = m->slots[i];
+                if (!e) {
+                        *found = 0;
+                        return tomb != (size_t)-1 ? tomb : i;
+                }
+                if (e == TOMB) {
+                        if (tomb == (size_t)-1)
+                                tomb = i;
+                } else if (e->hash == h && ent_klen(e) == klen &&
+                           !memcmp(ent_key(e), key, klen)) {
+                        *found = 1;
+                        return i;
+                }
+                i = (i + 1) & mask;
+        }
+}
+
+static int grow(mem_store_t *m) {
+        /* rehash when live + tombstones pass 3/4; double only if live
+         * entries alone pass 3/8 (otherwise tombstones are the problem) */
+        size_t ncap = m->cnt * 8 >= m->cap * 3 ? m->cap * 2 : m->cap, i;
+        mem_ent_t **ns = calloc(ncap, sizeof(*ns));
+        if (!ns)
+                return -1;
+        for (i = 0; i < m->cap; i++) {
+                mem_ent_t *e = m->slots[i];
+                size_t j;
+                if (!e || e == TOMB)
+                        continue;
+                j = e->hash & (ncap - 1);
+                while (ns[j])
+                        j = (j + 1) & (ncap - 1);
+                ns[j] = e;
+        }
+        free(m->slots);
+        m->slots = ns;
+        m->cap   = ncap;
+        m->used  = m->cnt;
+        return 0;
+}
+
+static int ptr_push(mem_ent_t ***arr, size_t *cnt, size_t *cap, mem_ent_t *e) {
+        if (*cnt == *cap) {
+                size_t ncap    = *cap ? *cap * 2 : 64;
+                mem_ent_t **na = realloc(*arr, ncap * sizeof(*na));
+                if (!na)
+                        return -1;
+                *arr = na;
+                *cap = ncap;
+        }
+        (*arr)[(*cnt)++] = e;
+        return 0;
+}
+
+static int mem_open(const sluice_store_type_t *type, const char *path,
+                    const char *store_name, void **store, char *errstr,
+                    size_t errstr_size) {
+        mem_store_t *m = calloc(1, sizeof(*m));
+        (void)type;
+        (void)path;
+        if (m) {
+                m->cap   = 64;
+                m->slots = calloc(m->cap, sizeof(*m->slots));
+        }
+        if (!m || !m->slots) {
+                free(m);
+                sl_errstr(errstr, errstr_size,
+                          "store \"%s\": out of memory", store_name);
+                return SLUICE_ERR_NOMEM;
+        }
+        *store = m;
+        return 0;
+}
+
+static void mem_close(void *store) {
+        mem_store_t *m = store;
+        size_t i;
+        for (i = 0; i < m->cap; i++)
+                if (m->slots[i] && m->slots[i] != TOMB)
+                        free(m->slots[i]);
+        /* dead entries live only in the index */
+        for (i = 0; i < m->sorted_cnt; i++)
+                if (m->sorted[i]->klen & ENT_DEAD)
+                        free(m->sorted[i]);
+        for (i = 0; i < m->pending_cnt; i++)
+                if (m->pending[i]->klen & ENT_DEAD)
+                        free(m->pending[i]);
+        free(m->slots);
+        free(m->sorted);
+        free(m->pending);
+        free(m);
+}
+
+static int mem_get(void *store, const void *key, size_t klen,
+                   const void **value, size_t *vlen) {
+        mem_store_t *m = store;
+        int found;
+        size_t i = find_slot(m, key, klen, key_hash(key, klen), &found);
+        if (!found)
+                return 0;
+        *value = ent_val(m->slots[i]);
+        *vlen  = m->slots[i]->vlen;
+        return 1;
+}
+
+static int mem_put(void *store, const void *key, size_t klen,
+                   const void *value, size_t vlen) {
+        mem_store_t *m = store;
+        uint32_t h     = key_hash(key, klen);
+        int found;
+        size_t i;
+        mem_ent_t *e, *ne;
+
+        if (klen > ENT_KLEN_MASK || vlen > UINT32_MAX)
+                return SLUICE_ERR_INVALID_ARG;
+        i = find_slot(m, key, klen, h, &found);
+        if (found) {
+                e = m->slots[i];
+                if (e->vlen == vlen) { /* the common case: in place */
+                        if (vlen)
+                                memcpy(ent_val(e), value, vlen);
+                        return 0;
+                }
+                ne = realloc(e, sizeof(*e) + klen + vlen);
+                if (!ne)
+                        return SLUICE_ERR_NOMEM;
+                ne->vlen = (uint32_t)vlen;
+                if (vlen)
+                        memcpy(ent_val(ne), value, vlen);
+                m->slots[i] = ne;
+                if (m->indexed) {
+                        if (ne->klen & ENT_SORTED)
+                                m->sorted[ne->pos] = ne;
+                        else
+                                m->pending[ne->pos] = ne;
+                }
+                return 0;
+        }
+        if (m->slots[i] != TOMB && (m->used + 1) * 4 > m->cap * 3) {
+                if (grow(m))
+                        return SLUICE_ERR_NOMEM;
+                i = find_slot(m, key, klen, h, &found);
+        }
+        ne = malloc(sizeof(*ne) + klen + vlen);
+        if (!ne)
+                return SLUICE_ERR_NOMEM;
+        ne->hash = h;
+        ne->klen = (uint32_t)klen;
+        ne->vlen = (uint32_t)vlen;
+        ne->pos  = 0;
+        if (klen)
+                memcpy(ent_key(ne), key, klen);
+        if (vlen)
+                memcpy(ent_val(ne), value, vlen);
+        if (m->indexed) {
+                ne->pos = (uint32_t)m->pending_cnt;
+                if (ptr_push(&m->pending, &m->pending_cnt, &m->pending_cap,
+                             ne)) {
+                        free(ne);
+                        return SLUICE_ERR_NOMEM;
+                }
+        }
+        if (m->slots[i] != TOMB)
+                m->used++;
+        m->slots[i] = ne;
+        m->cnt++;
+        return 0;
+}
+
+static int mem_del(void *store, const void *key, size_t klen) {
+        mem_store_t *m = store;
+        int found;
+        size_t i = find_slot(m, key, klen, key_hash(key, klen), &found);
+        mem_ent_t *e;
+        if (!found)
+                return 0;
+        e           = m->slots[i];
+        m->slots[i] = TOMB;
+        m->cnt--;
+        if (m->indexed) {
+                e->klen |= ENT_DEAD; /* freed when the index drops it */
+                m->dead_cnt++;
+        } else {
+                free(e);
+        }
+        return 0;
+}
+
+/* Bring the sorted index up to date: sort the pending entries, merge them
+ * in, drop dead ones. */
+static int index_update(mem_store_t *m) {
+        size_t i, j, k, n;
+        mem_ent_t **out;
+        if (!m->indexed) {
+                /* first ordered access: index everything */
+                size_t c = 0;
+                free(m->sorted);
+                m->sorted = malloc((m->cnt ? m->cnt : 1) * sizeof(*m->sorted));
+                if (!m->sorted)
+                        return SLUICE_ERR_NOMEM;
+                for (i = 0; i < m->cap; i++)
+                        if (m->slots[i] && m->slots[i] != TOMB)
+                                m->sorted[c++] = m->slots[i];
+                qsort(m->sorted, c, sizeof(*m->sorted), ent_cmp);
+                for (i = 0; i < c; i++) {
+                        m->sorted[i]->pos = (uint32_t)i;
+                        m->sorted[i]->klen |= ENT_SORTED;
+                }
+                m->sorted_cnt = c;
+                m->sorted_cap = c ? c : 1;
+                m->indexed    = 1;
+                return 0;
+        }
+        if (!m->pending_cnt && !m->dead_cnt)
+                return 0;
+        /* drop dead pending entries, sort the rest */
+        for (i = j = 0; i < m->pending_cnt; i++) {
+                if (m->pending[i]->klen & ENT_DEAD) {
+                        free(m->pending[i]);
+                        m->dead_cnt--;
+                } else {
+                        m->pending[j++] = m->pending[i];
+                }
+        }
+        m->pending_cnt = j;
+        qsort(m->pending, m->pending_cnt, sizeof(*m->pending), ent_cmp);
+        n   = m->sorted_cnt + m->pending_cnt;
+        out = malloc((n ? n : 1) * sizeof(*out));
+        if (!out)
+                return SLUICE_ERR_NOMEM;
+        for (i = j = k = 0; i < m->sorted_cnt || j < m->pending_cnt;) {
+                mem_ent_t *e;
+                if (i < m->sorted_cnt && (m->sorted[i]->klen & ENT_DEAD)) {
+                        free(m->sorted[i++]);
+                        m->dead_cnt--;
+                        continue;
+                }
+                if (j >= m->pending_cnt ||
+                    (i < m->sorted_cnt &&
+                     ent_cmp(&m->sorted[i], &m->pending[j]) < 0))
+                        e = m->sorted[i++];
+                else
+                        e = m->pending[j++];
+                e->klen |= ENT_SORTED;
+                e->pos    = (uint32_t)k;
+                out[k++] = e;
+        }
+        free(m->sorted);
+        m->sorted      = out;
+        m->sorted_cnt  = k;
+        m->sorted_cap  = n ? n : 1;
+        m->pending_cnt = 0;
+        return 0;
+}
+
+/* First position in sorted with key >= @key. */
+static size_t lower_bound(const mem_store_t *m, const void *key, size_t klen) {
+        size_t lo = 0, hi = m->sorted_cnt;
+        while (lo < hi) {
+                size_t mid   = lo + (hi - lo) / 2;
+                mem_ent_t *e = m->sorted[mid];
+                if (key_cmp(ent_key(e), ent_klen(e), key, klen) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static int mem_iter_open(void *store, const void *from, size_t from_len,
+                         const void *to, size_t to_len, void **iter) {
+        mem_store_t *m = store;
+        mem_iter_t *it;
+        int err = index_update(m);
+        if (err)
+                return err;
+        if (!(it = calloc(1, sizeof(*it))))
+                return SLUICE_ERR_NOMEM;
+        it->m      = m;
+        it->i      = from ? lower_bound(m, from, from_len) : 0;
+        it->to     = to;
+        it->to_len = to_len;
+        it->has_to = to != NULL;
+        *iter      = it;
+        return 0;
+}
+
+static int mem_iter_next(void *iter, const void **key, size_t *klen,
+                         const void **value, size_t *vlen) {
+        mem_iter_t *it = iter;
+        mem_ent_t *e;
+        if (it->i >= it->m->sorted_cnt)
+                return 0;
+        e = it->m->sorted[it->i];
+        if (it->has_to && key_cmp(ent_key(e), ent_klen(e), it->to,
+                                  it->to_len) > 0)
+                return 0;
+        it->i++;
+        *key   = ent_key(e);
+        *klen  = ent_klen(e);
+        *value = ent_val(e);
+        *vlen  = e->vlen;
+        return 1;
+}
+
+static void mem_iter_close(void *iter) {
+        free(iter);
+}
+
+static int mem_flush(void *store, char *errstr, size_t errstr_size) {
+        (void)store;
+        (void)errstr;
+        (void)errstr_size;
+        return 0;
+}
+
+static uint64_t mem_count(void *store) {
+        return ((mem_store_t *)store)->cnt;
+}
+
+static const sluice_store_type_t memory_type = {
+    .version           = SLUICE_STORE_VERSION,
+    .name              = "in_memory",
+    .persistent        = 0,
+    .opaque            = NULL,
+    .open              = mem_open,
+    .close             = mem_close,
+    .get               = mem_get,
+    .put               = mem_put,
+    .del               = mem_del,
+    .iter_open         = mem_iter_open,
+    .iter_next         = mem_iter_next,
+    .iter_close        = mem_iter_close,
+    .flush             = mem_flush,
+    .approximate_count = mem_count,
+};
+
+const sluice_store_type_t *sluice_store_type_memory(void) {
+        return &memory_type;
+}
