@@ -67,9 +67,11 @@ TEST_EXTRA := examples/custom_store.c
 TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine
+BENCH_STATE := $(BUILD)/bench/state
+BENCH_RESTORE := $(BUILD)/bench/restore
 
 .PHONY: all lib demo test check check-asan check-valgrind check-integration \
-        examples run-examples bench-pipe \
+        examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -112,6 +114,7 @@ $(BENCH): bench/engine.c $(STLIB)
 
 INTEG_BIN := $(BUILD)/tests/integration/test_integration
 INTEG_APP := $(BUILD)/tests/integration/app_upper
+INTEG_WC  := $(BUILD)/tests/integration/app_wordcount
 
 $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -123,9 +126,13 @@ $(INTEG_APP): tests/integration/app_upper.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+$(INTEG_WC): tests/integration/app_wordcount.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 # Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (Kafka
 # 3.9.2 from Maven Central via scripts/kafka), stopped however the run ends.
-check-integration: $(INTEG_BIN) $(INTEG_APP)
+check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
 	BUILD=$(BUILD) tests/integration/run.sh $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
 examples: $(EXAMPLES)
@@ -157,6 +164,23 @@ installcheck: lib
 
 bench: $(BENCH)
 	$(BENCH)
+
+$(BENCH_STATE): bench/state.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(BENCH_RESTORE): bench/restore.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+# Stores through the test driver: per-key count and word count over 1M keys,
+# memory vs LMDB, cache on/off; resident memory per 1M keys
+bench-state: $(BENCH_STATE)
+	$(BENCH_STATE)
+
+# Restore rate from a 5M-record changelog on a broker it starts
+bench-restore: $(BENCH_RESTORE)
+	BUILD=$(BUILD) bench/restore.sh
 
 # Sluice against a plain librdkafka loop on a broker it starts (scripts/kafka)
 bench-pipe:

@@ -2,12 +2,15 @@
  * wordcount.c - split lines of text into words and count them.
  *
  *   lines (string key, string value)
- *     -> flat_map: one record per distinct word of the line, keyed by the
- *        lower-cased word, the value its count in that line (int64)
- *     -> word-counts
+ *     -> flat_map: one record per word, keyed by the lower-cased word
+ *     -> group_by_key (the key changed: through the internal topic
+ *        wordcount-counts-repartition, so each word lands in one task)
+ *     -> count into the store "counts" (changelog: wordcount-counts-changelog)
+ *     -> to_stream -> word-counts (string key, int64 value)
  *
- * Per-line counts for now; running totals per word arrive with state
- * stores. Two ways to run it:
+ * The counts are running totals kept in a state store: they survive a
+ * restart (restored from the changelog) and can be read locally while the
+ * app runs (sluice_app_store_get / _range). Two ways to run it:
  *
  *   wordcount --bootstrap HOST:PORT [--app-id ID]   on a Kafka cluster,
  *        until SIGINT/SIGTERM (topic "lines" must exist)
@@ -30,9 +33,7 @@ static int split_words(const sluice_record_t *rec, sluice_emitter_t *out,
                        void *opaque) {
         const sluice_value_t *v = sluice_record_value(rec);
         const char *p           = v->u.bytes.data, *end = p + v->u.bytes.len;
-        char words[64][32];
-        int64_t counts[64];
-        int n = 0, i, err;
+        int err;
         (void)opaque;
         if (v->type != SLUICE_VALUE_STRING)
                 return 0; /* a null line has no words */
@@ -46,22 +47,10 @@ static int split_words(const sluice_record_t *rec, sluice_emitter_t *out,
                                 w[len++] = (char)tolower((unsigned char)*p);
                         p++;
                 }
-                if (!len)
-                        continue;
-                w[len] = '\0';
-                for (i = 0; i < n && strcmp(words[i], w); i++)
-                        ;
-                if (i < n)
-                        counts[i]++;
-                else if (n < 64) {
-                        memcpy(words[n], w, len + 1);
-                        counts[n++] = 1;
-                }
-        }
-        for (i = 0; i < n; i++)
-                if ((err = sluice_emit(out, sluice_str(words[i]),
-                                       sluice_int64(counts[i]))))
+                if (len && (err = sluice_emit(out, sluice_strn(w, len),
+                                              sluice_strn(w, len))))
                         return err;
+        }
         return 0;
 }
 
@@ -71,9 +60,10 @@ static sluice_topology_t *wordcount_topology(void) {
             sluice_stream_from(t, "lines", sluice_serde_string(),
                                sluice_serde_string());
         sluice_stream_t *words = sluice_stream_flat_map(lines, split_words, NULL);
-        sluice_stream_to(sluice_stream_with_serdes(words, NULL,
-                                                   sluice_serde_int64()),
-                         "word-counts", NULL, NULL);
+        sluice_table_t *counts = sluice_grouped_count(
+            sluice_stream_group_by_key(words, NULL, NULL), "counts");
+        sluice_stream_to(sluice_table_to_stream(counts), "word-counts", NULL,
+                         NULL);
         return t;
 }
 
@@ -89,7 +79,8 @@ static const char *const text[] = {
     "Kafka is the distributed engine and partitions spread the work",
     "every instance of the same application joins the same group",
     "the same task code runs under the test driver and under Kafka",
-    "words in a line are counted and the counts flow to a topic",
+    "words are counted in a store and the counts flow to a topic",
+    "a store survives the loss of an instance through its changelog",
 };
 #define LINES (sizeof(text) / sizeof(text[0]))
 
@@ -123,23 +114,78 @@ static int produce_text(void *arg) {
         return 0;
 }
 
-/* Distinct words per line, summed: how many records the demo expects. */
-static int expected_outputs(void) {
+/* Final count per word, as the test driver computes it from the text:
+ * what the demo waits for. */
+#define MAX_WORDS 128
+typedef struct {
+        char word[32];
+        long long want, got;
+} word_t;
+static word_t words[MAX_WORDS];
+static int word_cnt;
+
+static word_t *word_find(const void *w, size_t len, int add) {
+        int i;
+        if (len >= sizeof(words[0].word))
+                return NULL;
+        for (i = 0; i < word_cnt; i++)
+                if (strlen(words[i].word) == len && !memcmp(words[i].word, w, len))
+                        return &words[i];
+        if (!add || word_cnt == MAX_WORDS)
+                return NULL;
+        memcpy(words[word_cnt].word, w, len);
+        words[word_cnt].word[len] = '\0';
+        return &words[word_cnt++];
+}
+
+static long long be64(const void *p) {
+        const unsigned char *b = p;
+        long long v            = 0;
+        int i;
+        for (i = 0; i < 8; i++)
+                v = (v << 8) | b[i];
+        return v;
+}
+
+static int expect_word(const void *k, size_t klen, const void *v, size_t vlen,
+                       int64_t ts, void *opaque) {
+        word_t *w = word_find(k, klen, 1);
+        (void)ts;
+        (void)opaque;
+        if (w && vlen == 8)
+                w->want = be64(v);
+        return 0;
+}
+
+static int expected_counts(void) {
         sluice_topology_t *t = wordcount_topology();
         char err[512];
         sluice_driver_t *drv = sluice_driver_new(t, NULL, err, sizeof(err));
         size_t i;
-        int n;
+        if (!drv) {
+                fprintf(stderr, "wordcount: %s\n", err);
+                return -1;
+        }
         for (i = 0; i < LINES; i++)
                 sluice_driver_pipe_str(drv, "lines", "k", text[i], 0);
-        n = (int)sluice_driver_queued(drv, "word-counts");
+        sluice_driver_store_range(drv, "counts", NULL, 0, NULL, 0, expect_word,
+                                  NULL);
         sluice_driver_destroy(drv);
         sluice_topology_destroy(t);
-        return n;
+        return word_cnt;
 }
 
-/* The demo's reader: print word counts as they arrive. */
-static int read_counts(const char *bootstrap, int want) {
+static int all_counted(void) {
+        int i;
+        for (i = 0; i < word_cnt; i++)
+                if (words[i].got != words[i].want)
+                        return 0;
+        return 1;
+}
+
+/* The demo's reader: print word counts as they arrive, until every word
+ * reached its final count. */
+static int read_counts(const char *bootstrap) {
         char err[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_t *rk;
@@ -161,26 +207,39 @@ static int read_counts(const char *bootstrap, int want) {
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, topics);
         rd_kafka_topic_partition_list_destroy(topics);
-        while (got < want && time(NULL) < deadline && !stop) {
+        while (!all_counted() && time(NULL) < deadline && !stop) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 if (!m)
                         continue;
                 if (!m->err && m->len == 8) {
-                        const unsigned char *b = m->payload;
-                        long long cnt = 0;
-                        for (i = 0; i < 8; i++)
-                                cnt = (cnt << 8) | b[i];
+                        long long cnt = be64(m->payload);
+                        word_t *w     = word_find(m->key, m->key_len, 0);
                         printf("  <- word-counts %-14.*s %lld   (partition %d, "
                                "offset %lld)\n",
                                (int)m->key_len, (const char *)m->key, cnt,
                                (int)m->partition, (long long)m->offset);
                         fflush(stdout);
+                        if (w)
+                                w->got = cnt;
                         got++;
                 }
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_destroy(rk);
-        return got == want ? 0 : -1;
+        printf("%d count updates read\n", got);
+        return all_counted() ? 0 : -1;
+}
+
+/* A local read of the store while the app runs (an interactive query). */
+static int print_store(const void *k, size_t klen, const void *v, size_t vlen,
+                       int64_t ts, void *opaque) {
+        int *n = opaque;
+        (void)ts;
+        if (vlen == 8 && be64(v) > 1)
+                printf("  store counts: %-14.*s %lld\n", (int)klen,
+                       (const char *)k, be64(v));
+        (*n)++;
+        return 0;
 }
 
 static int demo(void) {
@@ -188,7 +247,7 @@ static int demo(void) {
         sluice_topology_t *t = wordcount_topology();
         sluice_conf_t *conf  = sluice_conf_new();
         sluice_app_t *app;
-        int want = expected_outputs(), rc;
+        int want = expected_counts(), rc;
         char *desc = sluice_topology_describe(t);
         printf("%s", desc);
         free(desc);
@@ -215,7 +274,8 @@ static int demo(void) {
                        time(NULL) < until)
                         nanosleep(&tick, NULL);
         }
-        printf("app %s; feeding %zu lines, expecting %d word counts\n",
+        printf("app %s; feeding %zu lines, expecting final counts for %d "
+               "words\n",
                sluice_app_state_name(sluice_app_state(app)), LINES, want);
         {
                 /* feed lines on one thread, print counts on this one */
@@ -227,13 +287,23 @@ static int demo(void) {
                         fprintf(stderr, "wordcount: cannot start generator\n");
                         return 1;
                 }
-                rc = read_counts(sluice_app_bootstrap_servers(app), want);
+                rc = read_counts(sluice_app_bootstrap_servers(app));
                 thrd_join(gen, &gen_rc);
                 rc = rc || gen_rc;
         }
-        printf("processed %llu lines; %s\n",
+        {
+                int n = 0;
+                printf("words seen more than once, read from the running "
+                       "app's store:\n");
+                sluice_app_store_range(app, "counts", NULL, 0, NULL, 0,
+                                       print_store, &n);
+                printf("  (%d words in the store)\n", n);
+        }
+        printf("processed %llu records (lines, then words through the "
+               "repartition topic); %s\n",
                (unsigned long long)sluice_app_processed(app),
-               rc ? "FAILED: not every count arrived" : "all counts arrived");
+               rc ? "FAILED: not every count arrived"
+                  : "every word reached its final count");
         sluice_app_destroy(app);
         sluice_topology_destroy(t);
         return rc ? 1 : 0;

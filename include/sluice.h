@@ -291,8 +291,12 @@ SLUICE_API const sluice_serde_t *sluice_serde_json(void);
  * the thread that runs the task, and calls every function of an instance
  * from one thread at a time (it serializes local queries with the stream
  * thread), so a backend needs no locking of its own. Keys and values are
- * opaque bytes; keys are ordered by memcmp() over the common length, the
- * shorter key first when one is a prefix of the other.
+ * opaque bytes (the empty key and empty values included); keys are ordered
+ * by memcmp() over the common length, the shorter key first when one is a
+ * prefix of the other. Pointers Sluice passes in (keys, values, range
+ * bounds) are valid for the call only, except iter_open()'s bounds, which
+ * stay valid until iter_close(); they never point into memory the backend
+ * returned.
  *
  * What Sluice adds around a backend, so that a backend does not have to:
  * the record cache, the changelog topic, the timestamps, restoring, and
@@ -328,7 +332,10 @@ struct sluice_store_type_s {
         int (*open)(const sluice_store_type_t *type, const char *path,
                     const char *store_name, void **store, char *errstr,
                     size_t errstr_size);
-        /** Release the instance (a persistent one keeps its data). */
+        /** Release the instance. A persistent one keeps its data, including
+         *  writes since the last flush() (Sluice flushes first when it
+         *  closes a task normally; a crash loses them, which is fine: the
+         *  checkpoint only vouches for flushed data). */
         void (*close)(void *store);
 
         /**
@@ -361,7 +368,9 @@ struct sluice_store_type_s {
 
         /**
          * Make every put/del so far durable (a persistent backend) before
-         * Sluice records the checkpoint; a memory backend returns 0.
+         * Sluice records the checkpoint; a memory backend returns 0. Called
+         * at every commit, and every 100,000 records while restoring. The
+         * place to report why an earlier put/del failed.
          */
         int (*flush)(void *store, char *errstr, size_t errstr_size);
         /** @returns the approximate number of keys. */

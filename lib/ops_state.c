@@ -32,8 +32,7 @@ static int store_new(sluice_topology_t *t, const char *call, const char *name,
         char gen[300], topic[320];
         sl_store_def_t *d;
         if (!name) {
-                snprintf(gen, sizeof(gen), "%s%010d", prefix,
-                         (int)t->node_cnt);
+                snprintf(gen, sizeof(gen), "%s%010d", prefix, t->name_seq++);
                 name = gen;
         }
         snprintf(topic, sizeof(topic), "%s-changelog", name);
@@ -201,10 +200,11 @@ static sluice_table_t *aggregate_new(sluice_grouped_t *g, const char *call,
                 return NULL;
         }
         if (!store) {
+                /* numbered before the node, as Kafka Streams does */
                 snprintf(gen, sizeof(gen), "%s%010d",
                          g->table ? "KTABLE-AGGREGATE-STATE-STORE-"
                                   : "KSTREAM-AGGREGATE-STATE-STORE-",
-                         (int)t->node_cnt);
+                         t->name_seq++);
                 store = gen;
         }
         if (sl_topology_store(t, store)) {
@@ -335,14 +335,15 @@ sluice_table_t *sluice_table_from(sluice_topology_t *t, const char *topic,
                 sl_topo_error(t, "%s: topic is NULL", call);
                 return NULL;
         }
-        if (!(src = sluice_stream_from(t, topic, key_serde, value_serde)))
-                return NULL;
         if (!store) {
-                /* "<topic>-STATE-STORE-<source number>" */
+                /* "<topic>-STATE-STORE-<n>", numbered before the source as
+                 * Kafka Streams does */
                 snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", topic,
-                         src->node->id);
+                         t->name_seq++);
                 store = gen;
         }
+        if (!(src = sluice_stream_from(t, topic, key_serde, value_serde)))
+                return NULL;
         if (!(n = sl_node_new(t, SL_NODE_TABLE_SOURCE, src->node)))
                 return NULL;
         n->key_serde   = src->key_serde;

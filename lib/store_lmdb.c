@@ -11,6 +11,8 @@
  * flush() describes. LMDB's commit is synchronous (data pages, fsync, meta
  * page, fsync), so flush() returns once the data is on disk; a commit with
  * nothing written costs nothing. close() commits what is pending, too.
+ * Between flushes the pages a transaction changed are held in memory (LMDB
+ * writes them out early, uncommitted, past about 512 MiB).
  *
  * Reads with no write transaction open (the first get after a flush, local
  * queries) use a read transaction that get() renews and resets around each
@@ -24,7 +26,8 @@
  * an older snapshot while a write transaction is active (puts and dels are
  * refused while an iterator is open, and get() never keeps its read
  * transaction). Another process opening the same directory is kept out by
- * an fcntl() lock on sluice.lock.
+ * an fcntl() lock on sluice.lock (such locks are per process: a second open
+ * in the same process is not caught, and Sluice never does that).
  *
  * Keys: LMDB refuses empty keys, which Kafka allows, so every key is stored
  * behind a one-byte tag (0x00); a common prefix keeps the order (memcmp,
@@ -41,7 +44,8 @@
  * full, I/O error), LMDB's write transaction is lost, and with it every
  * write since the last flush. The instance then refuses every call with
  * that error (flush() says why) until it is closed: reopened, it is at its
- * last flush, which Sluice's checkpoint describes.
+ * last flush, which Sluice's checkpoint describes. LMDB's errors come back
+ * as SLUICE_ERR_STATE (SLUICE_ERR_NOMEM for ENOMEM).
  */
 #include "common.h"
 

@@ -181,16 +181,16 @@ static int mem_open(const sluice_store_type_t *type, const char *path,
 static void mem_close(void *store) {
         mem_store_t *m = store;
         size_t i;
-        for (i = 0; i < m->cap; i++)
-                if (m->slots[i] && m->slots[i] != TOMB)
-                        free(m->slots[i]);
-        /* dead entries live only in the index */
+        /* dead entries live only in the index; before the live ones go */
         for (i = 0; i < m->sorted_cnt; i++)
                 if (m->sorted[i]->klen & ENT_DEAD)
                         free(m->sorted[i]);
         for (i = 0; i < m->pending_cnt; i++)
                 if (m->pending[i]->klen & ENT_DEAD)
                         free(m->pending[i]);
+        for (i = 0; i < m->cap; i++)
+                if (m->slots[i] && m->slots[i] != TOMB)
+                        free(m->slots[i]);
         free(m->slots);
         free(m->sorted);
         free(m->pending);
@@ -329,7 +329,9 @@ static int index_update(mem_store_t *m) {
                 }
         }
         m->pending_cnt = j;
-        qsort(m->pending, m->pending_cnt, sizeof(*m->pending), ent_cmp);
+        if (m->pending_cnt)
+                qsort(m->pending, m->pending_cnt, sizeof(*m->pending),
+                      ent_cmp);
         n   = m->sorted_cnt + m->pending_cnt;
         out = malloc((n ? n : 1) * sizeof(*out));
         if (!out)

@@ -484,11 +484,12 @@ static void restore_done(sl_thread_t *thr, size_t i) {
         if ((e = rd_kafka_incremental_unassign(thr->restorer, l)))
                 rd_kafka_error_destroy(e);
         rd_kafka_topic_partition_list_destroy(l);
+        /* reported before local reads can see the store */
+        restore_report(thr, kv, SLUICE_RESTORE_END, kv->restore_end);
         mtx_lock(&task->lock);
         kv->restoring  = 0;
         kv->checkpoint = kv->restore_end; /* what it now reflects */
         mtx_unlock(&task->lock);
-        restore_report(thr, kv, SLUICE_RESTORE_END, kv->restore_end);
         thr->rst[i] = thr->rst[--thr->rst_cnt];
         if (--task->restoring == 0)
                 task_resume(thr, task);
@@ -647,6 +648,17 @@ static int restore_step(sl_thread_t *thr, int budget) {
                         }
                         kv->restored++;
                         thr->restored++;
+                        /* bound what a persistent backend holds
+                         * uncommitted */
+                        if (kv->restored % 100000 == 0 &&
+                            kv->type->persistent) {
+                                char why[SL_ERRSTR_SIZE] = "";
+                                if (kv->type->flush(kv->h, why, sizeof(why)))
+                                        sl_log(thr->app->conf,
+                                               SLUICE_LOG_WARNING, "RESTORE",
+                                               "store \"%s\": flush: %s",
+                                               kv->def->name, why);
+                        }
                         r->pos = m->offset + 1;
                 } else {
                         r->pos = m->offset; /* EOF: the end offset */
@@ -846,7 +858,7 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         rd_kafka_conf_set_stats_cb(c, stats_cb);
         if (scope == SL_SCOPE_CONSUMER && grouped)
                 rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
-        else
+        else if (scope != SL_SCOPE_CONSUMER)
                 rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
         return c;
 }

@@ -149,7 +149,8 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
         n->kind  = kind;
         n->id    = (int)t->node_cnt;
         n->store = -1;
-        snprintf(name, sizeof(name), "%s%010d", kind_prefix(kind), n->id);
+        snprintf(name, sizeof(name), "%s%010d", kind_prefix(kind),
+                 t->name_seq++);
         n->name = sl_strdup(name);
         if (!n->name) {
                 free(n);
@@ -617,7 +618,7 @@ sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
         }
         if (!name) {
                 snprintf(gen, sizeof(gen), "KSTREAM-REPARTITION-%010d",
-                         (int)t->node_cnt);
+                         t->name_seq++);
                 name = gen;
         }
         snprintf(buf, sizeof(buf), "%s-repartition", name);

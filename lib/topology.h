@@ -161,6 +161,8 @@ struct sluice_topology_s {
         int frozen;
         char *app_id; /* internal topic names were resolved with it */
         int subtopology_cnt;
+        int name_seq; /* generated names' numbers: nodes and stores share
+                         it, as in Kafka Streams */
 };
 
 /*

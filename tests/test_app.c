@@ -313,6 +313,192 @@ START_TEST(embedded_repartition) {
 }
 END_TEST
 
+/* ---- state on the embedded cluster ---- */
+
+static void produce_raw(const char *bootstrap, const char *topic,
+                        int32_t partition, const char *key, const void *value,
+                        size_t len, int64_t ts) {
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *p;
+        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(rd_kafka_producev(
+                             p, RD_KAFKA_V_TOPIC(topic),
+                             RD_KAFKA_V_PARTITION(partition),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY((void *)key, strlen(key)),
+                             RD_KAFKA_V_VALUE((void *)value, len),
+                             RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END),
+                         0);
+        ck_assert_int_eq(rd_kafka_flush(p, 10000), 0);
+        rd_kafka_destroy(p);
+}
+
+static void be64_put(unsigned char *b, int64_t v) {
+        int i;
+        for (i = 7; i >= 0; i--, v >>= 8)
+                b[i] = (unsigned char)(v & 0xff);
+}
+static int64_t be64_get(const void *p) {
+        const unsigned char *b = p;
+        int64_t v              = 0;
+        int i;
+        for (i = 0; i < 8; i++)
+                v = v << 8 | b[i];
+        return v;
+}
+
+typedef struct {
+        int starts, ends;
+        uint64_t restored;
+        int64_t start_offset, end_offset;
+} restores_t;
+
+/* called on the stream thread; the test reads it after a wait that
+ * synchronizes through the app's lock (sluice_app_store_get) */
+static void on_restore(const sluice_restore_info_t *info, void *opaque) {
+        restores_t *r = opaque;
+        if (info->partition != 0)
+                return;
+        if (info->phase == SLUICE_RESTORE_START)
+                r->starts++;
+        if (info->phase == SLUICE_RESTORE_END) {
+                r->ends++;
+                r->restored     = info->restored;
+                r->start_offset = info->start_offset;
+                r->end_offset   = info->end_offset;
+        }
+}
+
+typedef struct {
+        int64_t n, ts;
+} count_t;
+static int got_count(const void *k, size_t klen, const void *v, size_t vlen,
+                     int64_t ts, void *opaque) {
+        count_t *c = opaque;
+        (void)k;
+        (void)klen;
+        ck_assert_uint_eq(vlen, 8);
+        c->n  = be64_get(v);
+        c->ts = ts;
+        return 0;
+}
+static int append_key(const void *k, size_t klen, const void *v, size_t vlen,
+                      int64_t ts, void *opaque) {
+        char *acc = opaque;
+        size_t n  = strlen(acc);
+        (void)ts;
+        snprintf(acc + n, 128 - n, "%.*s=%lld;", (int)klen, (const char *)k,
+                 (long long)be64_get(v));
+        (void)vlen;
+        return 0;
+}
+
+typedef struct {
+        sluice_app_t *app;
+        const char *key;
+        int64_t want;
+} iq_wait_t;
+static int iq_reached(void *arg) {
+        iq_wait_t *w = arg;
+        count_t c    = {0, 0};
+        return sluice_app_store_get(w->app, "counts", w->key, strlen(w->key),
+                                    got_count, &c) == 1 &&
+               c.n == w->want;
+}
+
+/* Restore from the changelog before processing, local reads, and the
+ * record cache: counts collapse until the commit (here: the close) and
+ * come out in last-write order. */
+START_TEST(embedded_count_restores_queries_and_collapses) {
+        char err[512], all[128] = "";
+        restores_t rs        = {0, 0, 0, -1, -1};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *conf  = embedded_conf("1");
+        sluice_app_t *app;
+        unsigned char v[8];
+        count_t c  = {0, 0};
+        iq_wait_t w;
+        ku_record_t *recs;
+        int got;
+        const char *bs;
+        sluice_stream_to(
+            sluice_table_to_stream(sluice_grouped_count(
+                sluice_stream_group_by_key(
+                    sluice_stream_from(t, "in", sluice_serde_string(),
+                                       sluice_serde_string()),
+                    NULL, NULL),
+                "counts")),
+            "out", NULL, NULL);
+        ck_assert_int_eq(sluice_conf_set(conf, "commit.interval.ms", "600000",
+                                         err, sizeof(err)),
+                         0);
+        sluice_conf_set_restore_cb(conf, on_restore, &rs);
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        bs = sluice_app_bootstrap_servers(app);
+        /* a changelog from an earlier life: a=5 then a=9, b=7 */
+        be64_put(v, 5);
+        produce_raw(bs, "app-test-counts-changelog", 0, "a", v, 8, 10);
+        be64_put(v, 7);
+        produce_raw(bs, "app-test-counts-changelog", 0, "b", v, 8, 20);
+        be64_put(v, 9);
+        produce_raw(bs, "app-test-counts-changelog", 0, "a", v, 8, 30);
+        /* unknown stores are refused */
+        ck_assert_int_eq(sluice_app_store_get(app, "nope", "a", 1, got_count,
+                                              &c),
+                         SLUICE_ERR_STATE);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        w.app  = app;
+        w.key  = "a";
+        w.want = 9;
+        ck_assert(ku_wait_for(iq_reached, &w, 30000));
+        /* restored from offset 0 (a memory store) to the end, 3 records */
+        ck_assert_int_eq(rs.starts, 1);
+        ck_assert_int_eq(rs.ends, 1);
+        ck_assert_uint_eq(rs.restored, 3);
+        ck_assert_int_eq(rs.start_offset, 0);
+        ck_assert_int_eq(rs.end_offset, 3);
+        ck_assert_int_eq(sluice_app_store_get(app, "counts", "b", 1, got_count,
+                                              &c),
+                         1);
+        ck_assert_int_eq(c.n, 7);
+        ck_assert_int_eq(c.ts, 20);
+        ck_assert_int_eq(sluice_app_store_get(app, "counts", "zz", 2,
+                                              got_count, &c),
+                         0);
+        /* then a, b, a on partition 0: counted on top of the restored */
+        produce_raw(bs, "in", 0, "a", "x", 1, 100);
+        produce_raw(bs, "in", 0, "b", "x", 1, 101);
+        produce_raw(bs, "in", 0, "a", "x", 1, 102);
+        w.want = 11;
+        ck_assert(ku_wait_for(iq_reached, &w, 30000));
+        /* reads see the cache */
+        ck_assert_int_eq(sluice_app_store_range(app, "counts", NULL, 0, NULL,
+                                                0, append_key, all),
+                         2);
+        ck_assert_str_eq(all, "a=11;b=8;");
+        /* nothing left the cache yet (no commit): no output */
+        ck_assert_int_eq(ku_consume(bs, "out", 1, 500, &recs), 0);
+        ku_free(recs, 0);
+        sluice_app_close(app); /* commits: the cache flushes */
+        got = ku_consume(bs, "out", 3, 5000, &recs);
+        /* one record per key, in last-write order: b, then a */
+        ck_assert_int_eq(got, 2);
+        ck_assert_str_eq(recs[0].key, "b");
+        ck_assert_str_eq(recs[1].key, "a");
+        ck_assert_int_eq(recs[1].timestamp, 102);
+        ku_free(recs, got);
+        got = ku_consume(bs, "app-test-counts-changelog", 6, 5000, &recs);
+        ck_assert_int_eq(got, 5);
+        ku_free(recs, got);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_app(void) {
         Suite *s  = suite_create("app");
         TCase *tc = tcase_create("embedded");
@@ -322,6 +508,7 @@ Suite *suite_app(void) {
         tcase_add_test(tc, app_creation_errors);
         tcase_add_test(tc, missing_source_topic_is_named);
         tcase_add_test(tc, embedded_repartition);
+        tcase_add_test(tc, embedded_count_restores_queries_and_collapses);
         suite_add_tcase(s, tc);
         return s;
 }

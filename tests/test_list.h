@@ -14,9 +14,10 @@ Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
 Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
 Suite *suite_app(void);      /* tests/test_app.c: runtime, embedded cluster */
 Suite *suite_store(void);    /* tests/test_store.c: the store contract, backends */
+Suite *suite_state(void);    /* tests/test_state.c: aggregations, tables, processors */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
-            suite_app, suite_store
+            suite_app, suite_store, suite_state
 
 #endif

@@ -1,0 +1,839 @@
+/*
+ * test_state.c - stateful operators through the test driver: count,
+ * reduce, aggregate, tables (from a topic, filter, map_values, group_by
+ * with subtractors), the record cache on and off, changelog records, local
+ * reads, processors with stores and punctuation, and the builder's
+ * messages for stateful mistakes.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "test_list.h"
+#include "sluice.h"
+
+#define APP "st"
+#define CLOG(store) APP "-" store "-changelog"
+
+static char err[512];
+
+static sluice_conf_t *conf_with(const char *cache, const char *store) {
+        sluice_conf_t *c = sluice_conf_new();
+        ck_assert_int_eq(sluice_conf_set(c, "application.id", APP, err,
+                                         sizeof err),
+                         0);
+        if (cache)
+                ck_assert_int_eq(sluice_conf_set(c,
+                                                 "statestore.cache.max.bytes",
+                                                 cache, err, sizeof err),
+                                 0);
+        if (store)
+                ck_assert_int_eq(sluice_conf_set(c, "default.dsl.store", store,
+                                                 err, sizeof err),
+                                 0);
+        return c;
+}
+
+static int64_t be64(const void *p, size_t len) {
+        const unsigned char *b = p;
+        uint64_t v             = 0;
+        size_t i;
+        ck_assert_uint_eq(len, 8);
+        for (i = 0; i < 8; i++)
+                v = v << 8 | b[i];
+        return (int64_t)v;
+}
+
+/* The next output on @topic: key @k, int64 value @n (or null if @null),
+ * timestamp @ts. */
+static void expect_count(sluice_driver_t *drv, const char *topic,
+                         const char *k, int64_t n, int null, int64_t ts) {
+        const sluice_output_t *o = sluice_driver_read(drv, topic);
+        ck_assert_msg(o != NULL, "no output on %s (expected %s=%lld)", topic,
+                      k, (long long)n);
+        ck_assert_uint_eq(o->key_len, strlen(k));
+        ck_assert_mem_eq(o->key, k, o->key_len);
+        if (null)
+                ck_assert_ptr_null(o->value);
+        else {
+                ck_assert_ptr_nonnull(o->value);
+                ck_assert_int_eq(be64(o->value, o->value_len), n);
+        }
+        ck_assert_int_eq(o->timestamp, ts);
+}
+
+/* flat_map_values: one value per space-separated word, key unchanged */
+static int words(const sluice_record_t *rec, sluice_emitter_t *out,
+                 void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        const char *s           = v->u.bytes.data;
+        size_t n = v->u.bytes.len, i = 0;
+        (void)opaque;
+        while (i < n) {
+                size_t j;
+                while (i < n && s[i] == ' ')
+                        i++;
+                for (j = i; j < n && s[j] != ' '; j++)
+                        ;
+                if (j > i) {
+                        int e = sluice_emit_value(out, sluice_strn(s + i, j - i));
+                        if (e)
+                                return e;
+                }
+                i = j;
+        }
+        return 0;
+}
+
+/* key k, "x y z" -> count per key (no repartition: the key is kept) */
+static sluice_topology_t *count_topology(void) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_table_t *c    = sluice_grouped_count(
+            sluice_stream_group_by_key(sluice_stream_flat_map_values(s, words,
+                                                                     NULL),
+                                       NULL, NULL),
+            "counts");
+        sluice_stream_to(sluice_table_to_stream(c), "out", NULL, NULL);
+        ck_assert_int_eq(sluice_topology_validate(t, err, sizeof err), 0);
+        return t;
+}
+
+START_TEST(count_cache_on_collapses_one_records_updates) {
+        sluice_topology_t *t = count_topology();
+        sluice_driver_t *drv =
+            sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "u1", "a b c", 100),
+                         0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "u2", "a", 50), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "u1", "d", 90), 0);
+        /* three updates of u1 in one record: one output, one changelog
+         * record */
+        expect_count(drv, "out", "u1", 3, 0, 100);
+        expect_count(drv, "out", "u2", 1, 0, 50);
+        /* aggregate timestamp: max(record, previous aggregate) */
+        expect_count(drv, "out", "u1", 4, 0, 100);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        ck_assert_uint_eq(sluice_driver_queued(drv, CLOG("counts")), 3);
+        expect_count(drv, CLOG("counts"), "u1", 3, 0, 100);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(count_cache_off_forwards_every_update) {
+        sluice_topology_t *t = count_topology();
+        sluice_driver_t *drv =
+            sluice_driver_new(t, conf_with("0", NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "u1", "a b c", 100),
+                         0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "u1", "d", 90), 0);
+        expect_count(drv, "out", "u1", 1, 0, 100);
+        expect_count(drv, "out", "u1", 2, 0, 100);
+        expect_count(drv, "out", "u1", 3, 0, 100);
+        expect_count(drv, "out", "u1", 4, 0, 100);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        ck_assert_uint_eq(sluice_driver_queued(drv, CLOG("counts")), 4);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* last-write order: a key written again moves behind the others */
+static int emit_keys(const sluice_record_t *rec, sluice_emitter_t *out,
+                     void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        const char *s           = v->u.bytes.data;
+        size_t i;
+        (void)opaque;
+        for (i = 0; i < v->u.bytes.len; i++) {
+                int e = sluice_emit(out, sluice_strn(s + i, 1),
+                                    sluice_strn(s + i, 1));
+                if (e)
+                        return e;
+        }
+        return 0;
+}
+
+START_TEST(group_by_key_after_flat_map_repartitions) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_stream_t *k   = sluice_stream_flat_map(s, emit_keys, NULL);
+        sluice_table_t *c    = sluice_grouped_count(
+            sluice_stream_group_by_key(k, NULL, NULL), "letters");
+        sluice_driver_t *drv;
+        char *desc;
+        sluice_stream_to(sluice_table_to_stream(c), "out", NULL, NULL);
+        /* the key may have changed: a repartition topic named after the
+         * store splits the topology */
+        desc = sluice_topology_describe(t);
+        ck_assert_ptr_nonnull(strstr(desc, "Sink: letters-repartition-sink "
+                                           "(topic: letters-repartition)"));
+        ck_assert_ptr_nonnull(strstr(desc, "Sub-topology: 1\n    Source: "
+                                           "letters-repartition-source"));
+        free(desc);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", NULL, "aba", 7), 0);
+        /* each letter comes back through the repartition topic as its own
+         * record (and commit): no collapse */
+        expect_count(drv, "out", "a", 1, 0, 7);
+        expect_count(drv, "out", "b", 1, 0, 7);
+        expect_count(drv, "out", "a", 2, 0, 7);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        /* the repartition topic is internal: never captured */
+        ck_assert_uint_eq(sluice_driver_queued(drv, APP "-letters-repartition"),
+                          0);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(stream_aggregation_drops_null_keys_and_values) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_table_t *c    = sluice_grouped_count(
+            sluice_stream_group_by_key(s, NULL, NULL), NULL);
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(c), "out", NULL, NULL);
+        /* the generated store name, as Kafka Streams makes it */
+        ck_assert_str_eq(sluice_table_store_name(c),
+                         "KSTREAM-AGGREGATE-STATE-STORE-0000000001");
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", NULL, "x", 1), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", NULL, 2), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "x", 3), 0);
+        expect_count(drv, "out", "k", 1, 0, 3);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* reduce: the longest string so far */
+static int longest(const sluice_value_t *agg, const sluice_value_t *v,
+                   sluice_value_t *out, void *opaque) {
+        (void)opaque;
+        *out = v->u.bytes.len > agg->u.bytes.len ? *v : *agg;
+        return 0;
+}
+
+START_TEST(reduce_keeps_first_value_then_reduces) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_table_t *r    = sluice_grouped_reduce(
+            sluice_stream_group_by_key(s, NULL, NULL), longest, NULL, NULL,
+            "longest");
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(r), "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe_str(drv, "in", "k", "abc", 10);
+        sluice_driver_pipe_str(drv, "in", "k", "a", 20);
+        sluice_driver_pipe_str(drv, "in", "k", "abcdef", 5);
+        sluice_driver_pipe_str(drv, "in", "j", "zz", 1);
+        ck_assert_output(drv, "out", "k", "abc", 10);
+        ck_assert_output(drv, "out", "k", "abc", 20);
+        ck_assert_output(drv, "out", "k", "abcdef", 20);
+        ck_assert_output(drv, "out", "j", "zz", 1);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* aggregate: {"n": count, "sum": total of int values} as JSON, edited in
+ * place */
+static int agg_init(sluice_value_t *out, void *opaque) {
+        (void)opaque;
+        *out = sluice_json_new(json_pack("{s:i,s:i}", "n", 0, "sum", 0));
+        return 0;
+}
+static int agg_add(const sluice_value_t *key, const sluice_value_t *value,
+                   const sluice_value_t *agg, sluice_value_t *out,
+                   void *opaque) {
+        json_t *j = agg->u.json;
+        (void)key;
+        (void)opaque;
+        json_object_set_new(
+            j, "n", json_integer(json_integer_value(json_object_get(j, "n")) + 1));
+        json_object_set_new(
+            j, "sum",
+            json_integer(json_integer_value(json_object_get(j, "sum")) +
+                         atoi(value->u.bytes.data)));
+        *out = *agg; /* handed back: edited in place */
+        return 0;
+}
+
+START_TEST(aggregate_json_with_initializer) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_table_t *a    = sluice_grouped_aggregate(
+            sluice_stream_group_by_key(s, NULL, NULL), agg_init, agg_add, NULL,
+            NULL, sluice_serde_json(), "stats");
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(a), "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "5", 1), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "7", 2), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "q", "1", 3), 0);
+        ck_assert_output(drv, "out", "k", "{\"n\":1,\"sum\":5}", 1);
+        ck_assert_output(drv, "out", "k", "{\"n\":2,\"sum\":12}", 2);
+        ck_assert_output(drv, "out", "q", "{\"n\":1,\"sum\":1}", 3);
+        ck_assert_output(drv, CLOG("stats"), "k", "{\"n\":1,\"sum\":5}", 1);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+typedef struct {
+        char buf[64];
+        int64_t ts;
+        int calls;
+} got_t;
+
+static int got_cb(const void *k, size_t klen, const void *v, size_t vlen,
+                  int64_t ts, void *opaque) {
+        got_t *g = opaque;
+        (void)k;
+        (void)klen;
+        snprintf(g->buf, sizeof g->buf, "%.*s", (int)vlen, (const char *)v);
+        g->ts = ts;
+        g->calls++;
+        return 0;
+}
+
+static int list_cb(const void *k, size_t klen, const void *v, size_t vlen,
+                   int64_t ts, void *opaque) {
+        char *acc = opaque;
+        size_t n  = strlen(acc);
+        (void)ts;
+        snprintf(acc + n, 256 - n, "%.*s=%.*s;", (int)klen, (const char *)k,
+                 (int)vlen, (const char *)v);
+        return 0;
+}
+
+static int count_list_cb(const void *k, size_t klen, const void *v,
+                         size_t vlen, int64_t ts, void *opaque) {
+        char *acc = opaque;
+        size_t n  = strlen(acc);
+        (void)ts;
+        snprintf(acc + n, 256 - n, "%.*s=%lld;", (int)klen, (const char *)k,
+                 (long long)be64(v, vlen));
+        return 0;
+}
+
+START_TEST(table_from_topic_tombstone_deletes) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_table_t *tbl  = sluice_table_from(t, "users", sluice_serde_string(),
+                                                 sluice_serde_string(), NULL);
+        sluice_driver_t *drv;
+        got_t g   = {{0}, 0, 0};
+        char all[256] = "";
+        sluice_stream_to(sluice_table_to_stream(tbl), "out", NULL, NULL);
+        ck_assert_str_eq(sluice_table_store_name(tbl),
+                         "users-STATE-STORE-0000000000");
+        drv = sluice_driver_new(t, conf_with(_i ? "0" : NULL, NULL), err,
+                                sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe_str(drv, "users", "u1", "ann", 1);
+        sluice_driver_pipe_str(drv, "users", "u2", "bob", 2);
+        sluice_driver_pipe_str(drv, "users", "u1", "amy", 3);
+        sluice_driver_pipe_str(drv, "users", "u2", NULL, 4);
+        sluice_driver_pipe_str(drv, "users", NULL, "nokey", 5);
+        ck_assert_output(drv, "out", "u1", "ann", 1);
+        ck_assert_output(drv, "out", "u2", "bob", 2);
+        ck_assert_output(drv, "out", "u1", "amy", 3);
+        ck_assert_output(drv, "out", "u2", NULL, 4);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        /* the store: u1 = amy, u2 deleted */
+        ck_assert_int_eq(sluice_driver_store_get(
+                             drv, "users-STATE-STORE-0000000000", "u1", 2,
+                             got_cb, &g),
+                         1);
+        ck_assert_str_eq(g.buf, "amy");
+        ck_assert_int_eq(g.ts, 3);
+        ck_assert_int_eq(sluice_driver_store_get(
+                             drv, "users-STATE-STORE-0000000000", "u2", 2,
+                             got_cb, &g),
+                         0);
+        ck_assert_int_eq(sluice_driver_store_range(
+                             drv, "users-STATE-STORE-0000000000", NULL, 0,
+                             NULL, 0, list_cb, all),
+                         1);
+        ck_assert_str_eq(all, "u1=amy;");
+        /* the changelog has the tombstone */
+        ck_assert_uint_eq(
+            sluice_driver_queued(drv, CLOG("users-STATE-STORE-0000000000")),
+            4);
+        ck_assert_int_eq(sluice_driver_store_get(drv, "nope", "u1", 2, got_cb,
+                                                 &g),
+                         SLUICE_ERR_STATE);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+static bool starts_keep(const sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)opaque;
+        return v->u.bytes.len >= 4 && !memcmp(v->u.bytes.data, "keep", 4);
+}
+
+static int upper(sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        char buf[64];
+        size_t i;
+        (void)opaque;
+        for (i = 0; i < v->u.bytes.len && i < sizeof buf; i++)
+                buf[i] = (char)(((const char *)v->u.bytes.data)[i] & ~0x20);
+        return sluice_record_set_value(rec, sluice_strn(buf, i));
+}
+
+START_TEST(table_filter_and_map_values) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_table_t *tbl  = sluice_table_from(t, "in", sluice_serde_string(),
+                                                 sluice_serde_string(), "src");
+        sluice_table_t *f    = sluice_table_filter(tbl, starts_keep, NULL);
+        sluice_table_t *m = sluice_table_map_values(f, upper, NULL, NULL);
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(f), "filtered", NULL, NULL);
+        sluice_stream_to(sluice_table_to_stream(m), "mapped", NULL,
+                         sluice_serde_string());
+        ck_assert_ptr_null(sluice_table_store_name(f));
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe_str(drv, "in", "a", "keepme", 1);
+        sluice_driver_pipe_str(drv, "in", "b", "drop", 2);
+        sluice_driver_pipe_str(drv, "in", "a", NULL, 3);
+        /* rows that fail the filter become deletes, as in Kafka Streams
+         * when no old values are needed */
+        ck_assert_output(drv, "filtered", "a", "keepme", 1);
+        ck_assert_output(drv, "filtered", "b", NULL, 2);
+        ck_assert_output(drv, "filtered", "a", NULL, 3);
+        ck_assert_output(drv, "mapped", "a", "KEEPME", 1);
+        ck_assert_output(drv, "mapped", "b", NULL, 2);
+        ck_assert_output(drv, "mapped", "a", NULL, 3);
+        ck_assert_ptr_null(sluice_driver_read(drv, "mapped"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* table user -> region, regrouped by region */
+static int by_region(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_set_key(rec, *sluice_record_value(rec));
+}
+
+START_TEST(table_group_by_count_subtracts_old_rows) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_table_t *users =
+            sluice_table_from(t, "users", sluice_serde_string(),
+                              sluice_serde_string(), "users");
+        sluice_table_t *per   = sluice_grouped_count(
+            sluice_table_group_by(users, by_region, NULL, NULL, NULL),
+            "per-region");
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(per), "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf_with(_i ? "0" : NULL, NULL), err,
+                                sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe_str(drv, "users", "u1", "eu", 1);
+        sluice_driver_pipe_str(drv, "users", "u2", "eu", 2);
+        sluice_driver_pipe_str(drv, "users", "u1", "us", 3);
+        sluice_driver_pipe_str(drv, "users", "u2", "eu", 4); /* same group */
+        sluice_driver_pipe_str(drv, "users", "u2", NULL, 5);
+        expect_count(drv, "out", "eu", 1, 0, 1);
+        expect_count(drv, "out", "eu", 2, 0, 2);
+        /* moved: subtracted from the old group first, then added */
+        expect_count(drv, "out", "eu", 1, 0, 3);
+        expect_count(drv, "out", "us", 1, 0, 3);
+        /* the same key: one Change(new, old): -1 +1 */
+        expect_count(drv, "out", "eu", 1, 0, 4);
+        /* deleted: 0 stays 0, not a delete */
+        expect_count(drv, "out", "eu", 0, 0, 5);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* table reduce with subtractor: total of int64 values per group */
+static int sum_add(const sluice_value_t *agg, const sluice_value_t *v,
+                   sluice_value_t *out, void *opaque) {
+        (void)opaque;
+        *out = sluice_int64(agg->u.i64 + v->u.i64);
+        return 0;
+}
+static int sum_sub(const sluice_value_t *agg, const sluice_value_t *v,
+                   sluice_value_t *out, void *opaque) {
+        (void)opaque;
+        /* an empty group goes away */
+        *out = agg->u.i64 - v->u.i64 ? sluice_int64(agg->u.i64 - v->u.i64)
+                                     : sluice_null();
+        return 0;
+}
+static int region_of(sluice_record_t *rec, void *opaque) {
+        /* key "eu:u1" -> group "eu" */
+        const sluice_value_t *k = sluice_record_key(rec);
+        (void)opaque;
+        return sluice_record_set_key(rec, sluice_strn(k->u.bytes.data, 2));
+}
+
+START_TEST(table_reduce_with_subtractor_deletes_empty_group) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_table_t *acc =
+            sluice_table_from(t, "balances", sluice_serde_string(),
+                              sluice_serde_int64(), "balances");
+        sluice_table_t *tot = sluice_grouped_reduce(
+            sluice_table_group_by(acc, region_of, NULL, NULL, NULL), sum_add,
+            sum_sub, NULL, "totals");
+        sluice_driver_t *drv;
+        unsigned char v10[8] = {0, 0, 0, 0, 0, 0, 0, 10},
+                      v5[8]  = {0, 0, 0, 0, 0, 0, 0, 5};
+        sluice_stream_to(sluice_table_to_stream(tot), "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe(drv, "balances", "eu:a", 4, v10, 8, 1, NULL, 0);
+        sluice_driver_pipe(drv, "balances", "eu:b", 4, v5, 8, 2, NULL, 0);
+        sluice_driver_pipe(drv, "balances", "eu:a", 4, v5, 8, 3, NULL, 0);
+        sluice_driver_pipe(drv, "balances", "eu:a", 4, NULL, 0, 4, NULL, 0);
+        sluice_driver_pipe(drv, "balances", "eu:b", 4, NULL, 0, 5, NULL, 0);
+        expect_count(drv, "out", "eu", 10, 0, 1);
+        expect_count(drv, "out", "eu", 15, 0, 2);
+        expect_count(drv, "out", "eu", 10, 0, 3);
+        expect_count(drv, "out", "eu", 5, 0, 4);
+        expect_count(drv, "out", "eu", 0, 1, 5); /* deleted */
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(persistent_store_in_driver) {
+        char dir[] = "/tmp/sluice-st-XXXXXX", cmd[128], all[256] = "";
+        sluice_topology_t *t = count_topology();
+        sluice_conf_t *c     = conf_with(NULL, "lmdb");
+        sluice_driver_t *drv;
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(sluice_conf_set(c, "state.dir", dir, err, sizeof err),
+                         0);
+        drv = sluice_driver_new(t, c, err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        sluice_driver_pipe_str(drv, "in", "b", "x y", 1);
+        sluice_driver_pipe_str(drv, "in", "a", "x", 2);
+        expect_count(drv, "out", "b", 2, 0, 1);
+        expect_count(drv, "out", "a", 1, 0, 2);
+        ck_assert_int_eq(sluice_driver_store_range(drv, "counts", NULL, 0,
+                                                   NULL, 0, count_list_cb, all),
+                         2);
+        ck_assert_str_eq(all, "a=1;b=2;");
+        sluice_driver_destroy(drv);
+        /* the store lives in state.dir/<application.id>/<task>/<store> */
+        snprintf(cmd, sizeof cmd, "%s/" APP "/0_0/counts", dir);
+        ck_assert_int_eq(access(cmd, F_OK), 0);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ck_assert_int_eq(system(cmd), 0);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* ---- processor API ---- */
+
+typedef struct {
+        int inits, closes, punct;
+        int64_t punct_ts[8];
+} proc_state_t;
+
+static int emit_entry(const void *k, size_t klen, const void *v, size_t vlen,
+                      int64_t ts, void *opaque) {
+        sluice_context_t *ctx = opaque;
+        (void)ts;
+        return sluice_context_forward(ctx, sluice_strn(k, klen),
+                                      sluice_bytes(v, vlen));
+}
+
+static int on_punct(sluice_context_t *ctx, int64_t ts, void *opaque) {
+        proc_state_t *ps = opaque;
+        if (ps->punct < 8)
+                ps->punct_ts[ps->punct] = ts;
+        ps->punct++;
+        /* forward the whole store, in key order */
+        return sluice_kv_range(sluice_context_store(ctx, "seen"), NULL, 0, NULL,
+                               0, emit_entry, ctx) < 0;
+}
+
+static int p_init(sluice_context_t *ctx, void *opaque) {
+        proc_state_t *ps = opaque;
+        ps->inits++;
+        ck_assert_ptr_nonnull(sluice_context_store(ctx, "seen"));
+        ck_assert_ptr_null(sluice_context_store(ctx, "other"));
+        return sluice_context_schedule(ctx, SLUICE_PUNCTUATE_STREAM_TIME, 10,
+                                       on_punct, opaque);
+}
+
+static int p_process(sluice_context_t *ctx, const sluice_record_t *rec,
+                     void *opaque) {
+        const sluice_value_t *k = sluice_record_key(rec);
+        (void)opaque;
+        /* the latest value per key */
+        return sluice_kv_put(sluice_context_store(ctx, "seen"),
+                             k->u.bytes.data, k->u.bytes.len,
+                             sluice_record_value(rec)->u.bytes.data,
+                             sluice_record_value(rec)->u.bytes.len,
+                             sluice_record_timestamp(rec));
+}
+
+static void p_close(sluice_context_t *ctx, void *opaque) {
+        (void)ctx;
+        ((proc_state_t *)opaque)->closes++;
+}
+
+START_TEST(processor_with_store_and_stream_time_punctuation) {
+        proc_state_t ps      = {0, 0, 0, {0}};
+        sluice_processor_t p = {p_init, p_process, p_close, &ps};
+        const char *stores[] = {"seen"};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_driver_t *drv;
+        char *desc;
+        ck_assert_int_eq(sluice_topology_add_store(t, "seen"), 0);
+        sluice_stream_to(sluice_stream_process(s, &p, stores, 1), "out",
+                         sluice_serde_string(), sluice_serde_string());
+        desc = sluice_topology_describe(t);
+        ck_assert_ptr_nonnull(strstr(desc, "Processor: KSTREAM-PROCESSOR-"
+                                           "0000000001 (stores: [seen])"));
+        free(desc);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(ps.inits, 1);
+        /* stream time 0 reaches the first schedule (0): punctuates after
+         * the record was processed */
+        sluice_driver_pipe_str(drv, "in", "b", "1", 0);
+        ck_assert_int_eq(ps.punct, 1);
+        ck_assert_int_eq(ps.punct_ts[0], 0);
+        ck_assert_output(drv, "out", "b", "1", 0);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_pipe_str(drv, "in", "a", "2", 5);
+        ck_assert_int_eq(ps.punct, 1);
+        /* 25 jumps over 10 and 20: one run, at stream time 25 */
+        sluice_driver_pipe_str(drv, "in", "b", "3", 25);
+        ck_assert_int_eq(ps.punct, 2);
+        ck_assert_int_eq(ps.punct_ts[1], 25);
+        ck_assert_output(drv, "out", "a", "2", 25);
+        ck_assert_output(drv, "out", "b", "3", 25);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        /* older records do not move stream time back */
+        sluice_driver_pipe_str(drv, "in", "c", "4", 12);
+        ck_assert_int_eq(ps.punct, 2);
+        sluice_driver_pipe_str(drv, "in", "c", "5", 30);
+        ck_assert_int_eq(ps.punct, 3);
+        ck_assert_int_eq(ps.punct_ts[2], 30);
+        /* the store's writes went to its changelog */
+        ck_assert_uint_eq(sluice_driver_queued(drv, CLOG("seen")), 5);
+        sluice_driver_destroy(drv);
+        ck_assert_int_eq(ps.closes, 1);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+static int wall_punct(sluice_context_t *ctx, int64_t ts, void *opaque) {
+        (void)opaque;
+        return sluice_context_forward(ctx, sluice_str("tick"),
+                                      sluice_int64(ts));
+}
+static int wall_init(sluice_context_t *ctx, void *opaque) {
+        (void)opaque;
+        ck_assert_int_eq(sluice_context_forward(ctx, sluice_str("x"),
+                                                sluice_str("y")),
+                         SLUICE_ERR_STATE); /* not from init */
+        ck_assert_int_eq(sluice_context_schedule(ctx,
+                                                 SLUICE_PUNCTUATE_WALL_CLOCK,
+                                                 0, wall_punct, NULL),
+                         SLUICE_ERR_INVALID_ARG);
+        return sluice_context_schedule(ctx, SLUICE_PUNCTUATE_WALL_CLOCK, 100,
+                                       wall_punct, NULL);
+}
+static int nop_process(sluice_context_t *ctx, const sluice_record_t *rec,
+                       void *opaque) {
+        (void)ctx;
+        (void)rec;
+        (void)opaque;
+        return 0;
+}
+
+START_TEST(wall_clock_punctuation_follows_driver_clock) {
+        sluice_processor_t p = {wall_init, nop_process, NULL, NULL};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", NULL, NULL);
+        sluice_driver_t *drv;
+        const sluice_output_t *o;
+        sluice_stream_to(sluice_stream_process(s, &p, NULL, 0), "out",
+                         sluice_serde_string(), sluice_serde_int64());
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_advance_wall_clock(drv, 99), 0);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        ck_assert_int_eq(sluice_driver_advance_wall_clock(drv, 1), 0);
+        o = sluice_driver_read(drv, "out");
+        ck_assert_ptr_nonnull(o);
+        ck_assert_int_eq(be64(o->value, o->value_len), 100);
+        ck_assert_int_eq(o->timestamp, 100);
+        ck_assert_int_eq(sluice_driver_advance_wall_clock(drv, 250), 0);
+        o = sluice_driver_read(drv, "out");
+        ck_assert_int_eq(be64(o->value, o->value_len), 350);
+        ck_assert_ptr_null(sluice_driver_read(drv, "out"));
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* ---- mistakes ---- */
+
+static void expect_topology_error(sluice_topology_t *t, const char *msg) {
+        ck_assert_int_eq(sluice_topology_validate(t, err, sizeof err),
+                         SLUICE_ERR_TOPOLOGY);
+        ck_assert_str_eq(err, msg);
+        sluice_topology_destroy(t);
+}
+
+START_TEST(stateful_builder_mistakes_are_named) {
+        sluice_topology_t *t;
+        sluice_processor_t p = {NULL, nop_process, NULL, NULL};
+        const char *nope[]   = {"nope"};
+
+        t = sluice_topology_new();
+        sluice_grouped_reduce(
+            sluice_table_group_by(sluice_table_from(t, "a", NULL, NULL, NULL),
+                                  by_region, NULL, NULL, NULL),
+            sum_add, NULL, NULL, NULL);
+        expect_topology_error(t, "sluice_grouped_reduce: a grouped table needs "
+                                 "a subtractor (rows that change or leave a "
+                                 "group are subtracted)");
+
+        t = sluice_topology_new();
+        sluice_grouped_reduce(sluice_stream_group_by_key(
+                                  sluice_stream_from(t, "a", NULL, NULL), NULL,
+                                  NULL),
+                              sum_add, sum_sub, NULL, NULL);
+        expect_topology_error(t, "sluice_grouped_reduce: a grouped stream "
+                                 "takes no subtractor (pass NULL)");
+
+        t = sluice_topology_new();
+        sluice_grouped_count(sluice_stream_group_by_key(
+                                 sluice_stream_from(t, "a", NULL, NULL), NULL,
+                                 NULL),
+                             "bad/name");
+        expect_topology_error(t, "sluice_grouped_count: store name "
+                                 "\"bad/name\" cannot name its changelog topic "
+                                 "(legal: a-z A-Z 0-9 . _ -, at most 180)");
+
+        t = sluice_topology_new();
+        sluice_grouped_count(sluice_stream_group_by_key(
+                                 sluice_stream_from(t, "a", NULL, NULL), NULL,
+                                 NULL),
+                             "c");
+        sluice_grouped_count(sluice_stream_group_by_key(
+                                 sluice_stream_from(t, "b", NULL, NULL), NULL,
+                                 NULL),
+                             "c");
+        expect_topology_error(t, "sluice_grouped_count: a store named \"c\" "
+                                 "already exists");
+
+        t = sluice_topology_new();
+        sluice_stream_process(sluice_stream_from(t, "a", NULL, NULL), &p, nope,
+                              1);
+        expect_topology_error(t, "sluice_stream_process: no store named "
+                                 "\"nope\" (add it with "
+                                 "sluice_topology_add_store())");
+
+        t = sluice_topology_new();
+        sluice_stream_from(t, "a", NULL, NULL);
+        sluice_topology_set_store_type(t, "missing", "lmdb");
+        expect_topology_error(t, "sluice_topology_set_store_type: no store "
+                                 "named \"missing\" (set the type after the "
+                                 "operator that makes it)");
+}
+END_TEST
+
+START_TEST(unknown_store_type_fails_at_creation_naming_key) {
+        sluice_topology_t *t = count_topology();
+        sluice_conf_t *c     = conf_with(NULL, "rocks");
+        sluice_driver_t *drv = sluice_driver_new(t, c, err, sizeof err);
+        ck_assert_ptr_null(drv);
+        sluice_conf_destroy(c); /* not taken over on failure */
+        ck_assert_str_eq(err, "store \"counts\": default.dsl.store=rocks names "
+                              "no store type (built in: in_memory, lmdb; "
+                              "others must be registered with "
+                              "sluice_conf_register_store())");
+        sluice_topology_destroy(t);
+
+        t = count_topology();
+        ck_assert_int_eq(sluice_topology_set_store_type(t, "counts", "mine"), 0);
+        c   = conf_with(NULL, NULL);
+        drv = sluice_driver_new(t, c, err, sizeof err);
+        ck_assert_ptr_null(drv);
+        sluice_conf_destroy(c);
+        ck_assert_str_eq(err, "store \"counts\": sluice_topology_set_store_type"
+                              "=mine names no store type (built in: "
+                              "in_memory, lmdb; others must be registered "
+                              "with sluice_conf_register_store())");
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+START_TEST(cache_conf_values) {
+        sluice_conf_t *c = sluice_conf_new();
+        ck_assert_str_eq(sluice_conf_get(c, "statestore.cache.max.bytes"),
+                         "10485760");
+        ck_assert_str_eq(sluice_conf_get(c, "default.dsl.store"), "in_memory");
+        ck_assert_int_eq(sluice_conf_set(c, "statestore.cache.max.bytes", "-1",
+                                         err, sizeof err),
+                         SLUICE_ERR_INVALID_CONF);
+        ck_assert_ptr_nonnull(strstr(err, "statestore.cache.max.bytes"));
+        ck_assert_int_eq(sluice_conf_set(c, "statestore.cache.max.bytes", "0",
+                                         err, sizeof err),
+                         0);
+        ck_assert_str_eq(sluice_conf_get(c, "statestore.cache.max.bytes"), "0");
+        sluice_conf_destroy(c);
+}
+END_TEST
+
+
+Suite *suite_state(void) {
+        Suite *s  = suite_create("state");
+        TCase *tc = tcase_create("state");
+        tcase_add_test(tc, count_cache_on_collapses_one_records_updates);
+        tcase_add_test(tc, count_cache_off_forwards_every_update);
+        tcase_add_test(tc, group_by_key_after_flat_map_repartitions);
+        tcase_add_test(tc, stream_aggregation_drops_null_keys_and_values);
+        tcase_add_test(tc, reduce_keeps_first_value_then_reduces);
+        tcase_add_test(tc, aggregate_json_with_initializer);
+        /* loop: cache on (0) and off (1) */
+        tcase_add_loop_test(tc, table_from_topic_tombstone_deletes, 0, 2);
+        tcase_add_test(tc, table_filter_and_map_values);
+        tcase_add_loop_test(tc, table_group_by_count_subtracts_old_rows, 0, 2);
+        tcase_add_test(tc, table_reduce_with_subtractor_deletes_empty_group);
+        tcase_add_test(tc, persistent_store_in_driver);
+        tcase_add_test(tc, processor_with_store_and_stream_time_punctuation);
+        tcase_add_test(tc, wall_clock_punctuation_follows_driver_clock);
+        tcase_add_test(tc, stateful_builder_mistakes_are_named);
+        tcase_add_test(tc, unknown_store_type_fails_at_creation_naming_key);
+        tcase_add_test(tc, cache_conf_values);
+        suite_add_tcase(s, tc);
+        return s;
+}
