@@ -212,6 +212,7 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@RK_LIBDIR@|$(RK_PREFIX)/lib|' \
+	    -e 's|@LMDB_PKG@|$(LMDB_PKG)|' \
 	    pkgconfig/sluice.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc
 
 uninstall:

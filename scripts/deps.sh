@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Sluice needs to build and test, once per machine.
 #
-#  1. Debian packages: jansson, Check, pkg-config, and librdkafka's build
+#  1. Debian packages: jansson, Check, LMDB, pkg-config, and librdkafka's build
 #     dependencies (installed with apt-get when run as root, otherwise the
 #     exact packages are named and the script fails).
 #  2. librdkafka 2.14.2, built from Debian's own source package (bookworm's
