@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define SL_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -77,6 +78,17 @@ char *sl_str_take(sl_str_t *s);
 /* Logging through the conf's callback (conf may be NULL: stderr). */
 void sl_log(const sluice_conf_t *conf, sluice_log_level_t level,
             const char *facility, const char *fmt, ...) SL_PRINTF(4, 5);
+
+/* Store key order: memcmp over the common length, the shorter key first
+ * when one is a prefix of the other. */
+static inline int sl_key_cmp(const void *a, size_t alen, const void *b,
+                             size_t blen) {
+        size_t n = alen < blen ? alen : blen;
+        int c    = n ? memcmp(a, b, n) : 0;
+        if (c)
+                return c;
+        return alen < blen ? -1 : alen > blen;
+}
 
 /* Kafka's legal topic names: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 int sl_topic_name_valid(const char *name, char *errstr, size_t errstr_size);

@@ -478,17 +478,9 @@ int sl_kv_write_flushed(sluice_kv_t *kv, const void *key, size_t klen,
 
 /* ---- range reads (local queries, processors) ---- */
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
-        size_t n = alen < blen ? alen : blen;
-        int c    = n ? memcmp(a, b, n) : 0;
-        if (c)
-                return c;
-        return alen < blen ? -1 : alen > blen;
-}
-
 static int cent_cmp(const void *pa, const void *pb) {
         sl_cent_t *a = *(sl_cent_t *const *)pa, *b = *(sl_cent_t *const *)pb;
-        return key_cmp(cent_key(a), a->klen, cent_key(b), b->klen);
+        return sl_key_cmp(cent_key(a), a->klen, cent_key(b), b->klen);
 }
 
 int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
@@ -508,9 +500,9 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                 if (!(cached = malloc(kv->cached * sizeof(*cached))))
                         return SLUICE_ERR_NOMEM;
                 for (e = kv->head; e; e = e->next)
-                        if ((!from || key_cmp(cent_key(e), e->klen, from,
+                        if ((!from || sl_key_cmp(cent_key(e), e->klen, from,
                                               from_len) >= 0) &&
-                            (!to || key_cmp(cent_key(e), e->klen, to,
+                            (!to || sl_key_cmp(cent_key(e), e->klen, to,
                                             to_len) <= 0))
                                 cached[cn++] = e;
                 qsort(cached, cn, sizeof(*cached), cent_cmp);
@@ -528,7 +520,7 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                 c = r <= 0 ? 1
                     : ci >= cn
                         ? -1
-                        : key_cmp(k, klen, cent_key(cached[ci]),
+                        : sl_key_cmp(k, klen, cent_key(cached[ci]),
                                   cached[ci]->klen);
                 if (c < 0) { /* the backend's record */
                         if (vlen >= 8) {

@@ -85,17 +85,9 @@ static uint32_t key_hash(const void *key, size_t len) {
         return (uint32_t)h;
 }
 
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
-        size_t n = alen < blen ? alen : blen;
-        int c    = n ? memcmp(a, b, n) : 0;
-        if (c)
-                return c;
-        return alen < blen ? -1 : alen > blen;
-}
-
 static int ent_cmp(const void *pa, const void *pb) {
         mem_ent_t *a = *(mem_ent_t *const *)pa, *b = *(mem_ent_t *const *)pb;
-        return key_cmp(ent_key(a), ent_klen(a), ent_key(b), ent_klen(b));
+        return sl_key_cmp(ent_key(a), ent_klen(a), ent_key(b), ent_klen(b));
 }
 
 /* Slot of @key, or of the empty slot it would go to (first tombstone on
@@ -367,7 +359,7 @@ static size_t lower_bound(const mem_store_t *m, const void *key, size_t klen) {
         while (lo < hi) {
                 size_t mid   = lo + (hi - lo) / 2;
                 mem_ent_t *e = m->sorted[mid];
-                if (key_cmp(ent_key(e), ent_klen(e), key, klen) < 0)
+                if (sl_key_cmp(ent_key(e), ent_klen(e), key, klen) < 0)
                         lo = mid + 1;
                 else
                         hi = mid;
@@ -400,7 +392,7 @@ static int mem_iter_next(void *iter, const void **key, size_t *klen,
         if (it->i >= it->m->sorted_cnt)
                 return 0;
         e = it->m->sorted[it->i];
-        if (it->has_to && key_cmp(ent_key(e), ent_klen(e), it->to,
+        if (it->has_to && sl_key_cmp(ent_key(e), ent_klen(e), it->to,
                                   it->to_len) > 0)
                 return 0;
         it->i++;
