@@ -1258,8 +1258,9 @@ SLUICE_API char *sluice_app_metrics_json(const sluice_app_t *app);
  * Streams' composite stores). Only partitions this app holds are seen.
  *
  * Consistency: a read is serialized with the stream thread that owns the
- * instance (a lock per instance, held while @p cb runs: keep it short and
- * do not call into the app from it). It sees every update that thread has
+ * instance (a lock per task, and one on the thread's list of tasks, held
+ * while @p cb runs: keep it short and do not call into the app from it;
+ * the thread's processing and rebalancing wait meanwhile). It sees every update that thread has
  * applied, including those still in the record cache and those not yet
  * committed: under at-least-once a later crash may replay them, so a count
  * read now can be ahead of what the changelog will say after a restart.

@@ -723,7 +723,7 @@ static int64_t app_store_query(sluice_app_t *app, const char *store,
         for (i = 0; i < app->thread_cnt && r >= 0; i++) {
                 sl_thread_t *thr = &app->threads[i];
                 size_t k;
-                mtx_lock(&thr->lock);
+                mtx_lock(&thr->tasks_lock);
                 for (k = 0; k < thr->task_cnt && r >= 0; k++) {
                         sl_task_t *task = &thr->tasks[k]->task;
                         sluice_kv_t *kv = sl_task_kv(task, store);
@@ -744,7 +744,7 @@ static int64_t app_store_query(sluice_app_t *app, const char *store,
                         if (is_get && r > 0)
                                 break; /* a key lives in one partition */
                 }
-                mtx_unlock(&thr->lock);
+                mtx_unlock(&thr->tasks_lock);
                 if (is_get && total)
                         break;
         }

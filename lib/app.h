@@ -93,8 +93,10 @@ typedef struct sl_thread_s {
         size_t rst_cnt, rst_cap;
         uint64_t restored; /* records restored, over all tasks */
 
-        mtx_t lock; /* guards m, and the tasks array against readers on
-                       other threads (local queries) */
+        mtx_t lock;       /* guards m */
+        mtx_t tasks_lock; /* guards the tasks array against readers on
+                             other threads (local queries); never taken
+                             while holding a task's lock */
         sl_thread_metrics_t m;
 } sl_thread_t;
 

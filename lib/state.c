@@ -304,16 +304,11 @@ static int cache_grow(sluice_kv_t *kv) {
 
 static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
                      const void *value, size_t vlen, int64_t ts) {
-        uint32_t h   = hash_bytes(key, klen);
-        sl_cent_t *e = cache_find(kv, key, klen, h), **b;
-        size_t sz;
-        if (e) {
-                cache_unlink(kv, e);
-                free(e);
-        }
-        if (kv->cached >= kv->bucket_cnt && cache_grow(kv))
-                return SLUICE_ERR_NOMEM;
-        sz = sizeof(*e) + klen + (value ? vlen : 0);
+        uint32_t h     = hash_bytes(key, klen);
+        sl_cent_t *old = cache_find(kv, key, klen, h), *e, **b;
+        size_t sz      = sizeof(*e) + klen + (value ? vlen : 0);
+        /* the new entry first: value may point into the old one (a value
+         * read with get and written back) */
         if (!(e = malloc(sz)))
                 return SLUICE_ERR_NOMEM;
         e->hash      = h;
@@ -325,6 +320,14 @@ static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
                 memcpy(cent_key(e), key, klen);
         if (value && vlen)
                 memcpy(cent_val(e), value, vlen);
+        if (old) {
+                cache_unlink(kv, old);
+                free(old);
+        }
+        if (kv->cached >= kv->bucket_cnt && cache_grow(kv)) {
+                free(e);
+                return SLUICE_ERR_NOMEM;
+        }
         b        = &kv->buckets[h & (kv->bucket_cnt - 1)];
         e->hnext = *b;
         *b       = e;
@@ -432,6 +435,49 @@ int sl_kv_write(sluice_kv_t *kv, const void *key, size_t klen,
         return 1;
 }
 
+int sl_kv_wipe(sluice_kv_t *kv) {
+        /* delete in batches: no writes while an iterator is open */
+        for (;;) {
+                void *it;
+                const void *k, *v;
+                size_t klen, vlen, n = 0, i, off = 0;
+                unsigned char *keys = NULL;
+                size_t *lens        = NULL, cap = 0;
+                int r;
+                if (kv->type->iter_open(kv->h, NULL, 0, NULL, 0, &it))
+                        return -1;
+                while (n < 1000 &&
+                       (r = kv->type->iter_next(it, &k, &klen, &v, &vlen)) > 0) {
+                        void *nk;
+                        size_t *nl;
+                        if (off + klen > cap) {
+                                cap = (off + klen) * 2 + 64;
+                                if (!(nk = realloc(keys, cap)))
+                                        break;
+                                keys = nk;
+                        }
+                        if (!(nl = realloc(lens, (n + 1) * sizeof(*lens))))
+                                break;
+                        lens = nl;
+                        if (klen)
+                                memcpy(keys + off, k, klen);
+                        lens[n++] = klen;
+                        off += klen;
+                }
+                kv->type->iter_close(it);
+                for (i = 0, off = 0; i < n; off += lens[i++])
+                        if (kv->type->del(kv->h, keys + off, lens[i])) {
+                                free(keys);
+                                free(lens);
+                                return -1;
+                        }
+                free(keys);
+                free(lens);
+                if (n < 1000)
+                        return 0;
+        }
+}
+
 int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,
                   const void *value, size_t vlen, int64_t ts) {
         return backend_write(kv, key, klen, value, vlen, ts) ? SLUICE_ERR_STATE
@@ -511,8 +557,8 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                 free(cached);
                 return SLUICE_ERR_STATE;
         }
-        kv->iterating = 1;
-        r             = kv->type->iter_next(it, &k, &klen, &v, &vlen);
+        kv->iterating++;
+        r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
         while (more && (r > 0 || ci < cn)) {
                 int c;
                 if (r < 0)
@@ -543,7 +589,7 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                                    e->ts, opaque);
                 }
         }
-        kv->iterating = 0;
+        kv->iterating--;
         kv->type->iter_close(it);
         free(cached);
         return r < 0 ? SLUICE_ERR_STATE : visited;

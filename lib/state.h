@@ -105,6 +105,8 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
 int sl_state_forward_flushed(sluice_kv_t *kv, const void *key, size_t klen,
                              const void *value, size_t vlen, int64_t ts);
 
+/* Delete every record (a full restore over stale data). 0 or -1. */
+int sl_kv_wipe(sluice_kv_t *kv);
 /* A changelog record during restore: straight into the backend. */
 int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,
                   const void *value, size_t vlen, int64_t ts);

@@ -163,15 +163,9 @@ static int agg_step(sl_task_t *task, const sl_node_t *node, int add,
         }
         if (node->agg == SL_AGG_REDUCE) {
                 if (add && agg->type == SLUICE_VALUE_NULL) {
-                        /* the first value is the aggregate as it is */
+                        /* the first value is the aggregate as it is (shared
+                         * below, like a value a callback hands back) */
                         res = *v;
-                        if (res.type == SLUICE_VALUE_JSON)
-                                json_incref(res.u.json);
-                        else if (res.type == SLUICE_VALUE_OBJECT)
-                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                               "%s",
-                                               "reduce cannot keep an object "
-                                               "value it does not own");
                 } else if ((add ? node->red_add : node->red_sub)(
                                agg, v, &res, node->opaque)) {
                         return sl_fail(task, node, SLUICE_ERR_CALLBACK,
@@ -198,6 +192,17 @@ static int agg_step(sl_task_t *task, const sl_node_t *node, int add,
                                        "%s callback failed",
                                        add ? "aggregate adder"
                                            : "aggregate subtractor");
+        }
+        /* the input value handed back is shared, not taken over */
+        if (res.type == v->type && res.type == SLUICE_VALUE_JSON &&
+            res.u.json == v->u.json) {
+                json_incref(res.u.json);
+        } else if (res.type == v->type && res.type == SLUICE_VALUE_OBJECT &&
+                   res.u.obj.ptr == v->u.obj.ptr) {
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                               "an aggregation callback returned the "
+                               "record's object value (objects cannot be "
+                               "shared)");
         }
         if ((err = adopt_result(task, &res, agg, agg_owned, &owned)))
                 return err;
@@ -752,19 +757,23 @@ int sl_task_start(sl_task_t *task, const char *app_id,
         if (!(task->dir = sl_task_dir(task->conf, app_id, task->subtopology,
                                       task->partition)))
                 goto oom;
-        if (t->store_cnt &&
-            !(task->kvs = calloc(t->store_cnt, sizeof(*task->kvs))))
-                goto oom;
-        task->kv_cnt = t->store_cnt;
         for (i = 0; i < t->store_cnt; i++) {
                 int err;
                 if (t->stores[i]->subtopology != task->subtopology)
                         continue;
+                /* kv_cnt stays 0 for a task without stores */
+                if (!task->kvs) {
+                        if (!(task->kvs = calloc(t->store_cnt,
+                                                 sizeof(*task->kvs))))
+                                goto oom;
+                        task->kv_cnt = t->store_cnt;
+                }
                 if ((err = sl_kv_open(task, t->stores[i], &task->kvs[i],
                                       errstr, errstr_size)))
                         return err;
         }
-        /* processors: a context each, then init (which may schedule) */
+        /* processors: a context each; init runs once the stores are
+         * restored (sl_task_ready) */
         for (i = 0; i < t->node_cnt; i++) {
                 const sl_node_t *n = t->nodes[i];
                 sluice_context_t *ctx;
@@ -780,24 +789,36 @@ int sl_task_start(sl_task_t *task, const char *app_id,
                 ctx->node           = n;
                 ctx->ts             = -1;
                 task->ctxs[n->id]   = ctx;
-                if (n->proc.init) {
-                        int r;
-                        ctx->in_init = 1;
-                        r            = n->proc.init(ctx, n->proc.opaque);
-                        ctx->in_init = 0;
-                        if (r) {
-                                sl_errstr(errstr, errstr_size,
-                                          "node \"%s\": init callback "
-                                          "failed",
-                                          n->name);
-                                return SLUICE_ERR_CALLBACK;
-                        }
-                }
         }
         return 0;
 oom:
         sl_errstr(errstr, errstr_size, "out of memory");
         return SLUICE_ERR_NOMEM;
+}
+
+int sl_task_ready(sl_task_t *task, char *errstr, size_t errstr_size) {
+        size_t i;
+        if (task->ready || !task->ctxs) {
+                task->ready = 1;
+                return 0;
+        }
+        task->ready = 1;
+        for (i = 0; i < task->t->node_cnt; i++) {
+                sluice_context_t *ctx = task->ctxs[i];
+                int r;
+                if (!ctx || !ctx->node->proc.init)
+                        continue;
+                ctx->in_init = 1;
+                r = ctx->node->proc.init(ctx, ctx->node->proc.opaque);
+                ctx->in_init = 0;
+                if (r) {
+                        sl_errstr(errstr, errstr_size,
+                                  "node \"%s\": init callback failed",
+                                  ctx->node->name);
+                        return SLUICE_ERR_CALLBACK;
+                }
+        }
+        return 0;
 }
 
 void sl_task_state_free(sl_task_t *task) {
@@ -833,12 +854,17 @@ void sl_task_state_free(sl_task_t *task) {
 
 int sl_task_flush(sl_task_t *task) {
         size_t i;
-        int err = 0;
-        /* stores in creation order: an upstream store's flush may write a
-         * downstream one, which is flushed after it */
-        for (i = 0; i < task->kv_cnt && !err; i++)
-                if (task->kvs[i] && task->kvs[i]->cached)
-                        err = sl_kv_flush_cache(task->kvs[i]);
+        int err = 0, dirty = 1;
+        /* a store's flush forwards updates that may write other stores of
+         * the task: again until every cache is clean */
+        while (dirty && !err) {
+                dirty = 0;
+                for (i = 0; i < task->kv_cnt && !err; i++)
+                        if (task->kvs[i] && task->kvs[i]->cached) {
+                                err   = sl_kv_flush_cache(task->kvs[i]);
+                                dirty = 1;
+                        }
+        }
         sl_arena_reset(&task->arena);
         return err;
 }

@@ -216,15 +216,19 @@ static int mem_put(void *store, const void *key, size_t klen,
                 e = m->slots[i];
                 if (e->vlen == vlen) { /* the common case: in place */
                         if (vlen)
-                                memcpy(ent_val(e), value, vlen);
+                                memmove(ent_val(e), value, vlen);
                         return 0;
                 }
-                ne = realloc(e, sizeof(*e) + klen + vlen);
+                /* a new entry before the old one goes (@value may be
+                 * the old one's, returned by a get) */
+                ne = malloc(sizeof(*e) + klen + vlen);
                 if (!ne)
                         return SLUICE_ERR_NOMEM;
+                memcpy(ne, e, sizeof(*e) + klen);
                 ne->vlen = (uint32_t)vlen;
                 if (vlen)
                         memcpy(ent_val(ne), value, vlen);
+                free(e);
                 m->slots[i] = ne;
                 if (m->indexed) {
                         if (ne->klen & ENT_SORTED)

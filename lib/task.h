@@ -86,18 +86,22 @@ struct sl_task_s {
         int64_t stream_time;    /* -1 until the first record */
         int64_t wall_time;      /* of the last wall-clock check */
         int started;            /* sl_task_start() ran */
+        int ready;              /* sl_task_ready() ran: processors inited */
         int restoring;          /* stores still restoring */
         int locking;            /* lock guards the stores (app mode) */
         mtx_t lock;
         sluice_buf_t obuf, cbuf; /* change records: old value, whole */
 };
 
-/* Open the task's stores and run processors' init. @budget is shared by
+/* Open the task's stores (processors' init waits for sl_task_ready()).
+ * @budget is shared by
  * the owner's tasks; @locking: local queries come from other threads.
  * 0 or an error with errstr. */
 int sl_task_start(sl_task_t *task, const char *app_id,
                   sl_cache_budget_t *budget, int locking, char *errstr,
                   size_t errstr_size);
+/* The stores are restored: run processors' init. 0 or an error. */
+int sl_task_ready(sl_task_t *task, char *errstr, size_t errstr_size);
 /* Flush every store's cache (forwarding its updates). 0 or an error. */
 int sl_task_flush(sl_task_t *task);
 /* After the changelog is durable: flush the backends and write the

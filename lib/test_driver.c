@@ -309,7 +309,8 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
         }
         for (i = 0; i < drv->task_cnt; i++) {
                 if (sl_task_start(&drv->tasks[i], t->app_id, &drv->budget, 0,
-                                  errstr, errstr_size)) {
+                                  errstr, errstr_size) ||
+                    sl_task_ready(&drv->tasks[i], errstr, errstr_size)) {
                         int k;
                         for (k = 0; k < drv->task_cnt; k++)
                                 sl_task_destroy(&drv->tasks[k]);

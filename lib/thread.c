@@ -30,6 +30,18 @@ static int thr_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
                           size_t errstr_size);
 static int restore_begin(sl_thread_t *thr, sl_task_t *task);
 static void restore_forget(sl_thread_t *thr, sl_task_t *task);
+
+/* The task's stores are up to date: processors may start (their init
+ * runs after restore, as in Kafka Streams). 0, or -1 with the app failed. */
+static int task_ready(sl_thread_t *thr, sl_task_t *task) {
+        char why[SL_ERRSTR_SIZE];
+        if (sl_task_ready(task, why, sizeof(why))) {
+                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                            task->subtopology, (int)task->partition, why);
+                return -1;
+        }
+        return 0;
+}
 static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                                     const char *role, int grouped,
                                     char *errstr, size_t errstr_size);
@@ -67,14 +79,18 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                     thr->tasks[i]->partition == partition)
                         return &thr->tasks[i]->task;
         if (thr->task_cnt == thr->task_cap) {
-                size_t cap         = thr->task_cap ? thr->task_cap * 2 : 16;
-                sl_app_task_t **ts = realloc(thr->tasks, cap * sizeof(*ts));
+                size_t cap = thr->task_cap ? thr->task_cap * 2 : 16;
+                sl_app_task_t **ts;
+                /* local queries walk the array: move it under their lock */
+                mtx_lock(&thr->tasks_lock);
+                ts = realloc(thr->tasks, cap * sizeof(*ts));
+                if (ts) {
+                        thr->tasks    = ts;
+                        thr->task_cap = cap;
+                }
+                mtx_unlock(&thr->tasks_lock);
                 if (!ts)
                         goto oom;
-                mtx_lock(&thr->lock);
-                thr->tasks    = ts;
-                thr->task_cap = cap;
-                mtx_unlock(&thr->lock);
         }
         at = calloc(1, sizeof(*at));
         if (!at)
@@ -84,6 +100,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
+        at->task.wall_time  = sl_now_ms(); /* wall-clock schedules start now */
         if (sl_task_start(&at->task, thr->app->conf->application_id,
                           &thr->budget, 1, why, sizeof(why))) {
                 sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
@@ -103,14 +120,24 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                         slot->last           = -1;
                         at->task.kvs[i]->slot = slot;
                 }
-        mtx_lock(&thr->lock);
+        /* restoring stores are marked before local queries can see them */
+        if (restore_begin(thr, &at->task)) {
+                restore_forget(thr, &at->task);
+                sl_task_destroy(&at->task);
+                free(at);
+                return NULL;
+        }
+        if (!at->task.restoring && task_ready(thr, &at->task)) {
+                sl_task_destroy(&at->task);
+                free(at);
+                return NULL;
+        }
+        mtx_lock(&thr->tasks_lock);
         thr->tasks[thr->task_cnt++] = at;
-        mtx_unlock(&thr->lock);
+        mtx_unlock(&thr->tasks_lock);
         sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
                "thread %d: task %d_%d created", thr->idx, sub,
                (int)partition);
-        if (restore_begin(thr, &at->task))
-                return NULL;
         return &at->task;
 oom:
         sl_app_fail(thr->app, "thread %d: out of memory", thr->idx);
@@ -129,9 +156,9 @@ static void task_close(sl_thread_t *thr, size_t i) {
                (int)at->partition);
         restore_forget(thr, &at->task);
         /* unreachable for local queries before it goes */
-        mtx_lock(&thr->lock);
+        mtx_lock(&thr->tasks_lock);
         thr->tasks[i] = thr->tasks[--thr->task_cnt];
-        mtx_unlock(&thr->lock);
+        mtx_unlock(&thr->tasks_lock);
         sl_task_destroy(&at->task);
         free(at);
 }
@@ -331,7 +358,13 @@ static int thread_commit(sl_thread_t *thr) {
         /* the changelogs are durable: the stores may say so */
         for (i = 0; i < thr->task_cnt; i++) {
                 sl_task_t *task = &thr->tasks[i]->task;
-                if (task->kv_cnt && sl_task_checkpoint(task, 1))
+                int cerr = 0;
+                if (task->kv_cnt) {
+                        mtx_lock(&task->lock);
+                        cerr = sl_task_checkpoint(task, 1);
+                        mtx_unlock(&task->lock);
+                }
+                if (cerr)
                         sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
                                "thread %d: task %d_%d: %s (a restart "
                                "restores more of the changelog)",
@@ -491,7 +524,7 @@ static void restore_done(sl_thread_t *thr, size_t i) {
         kv->checkpoint = kv->restore_end; /* what it now reflects */
         mtx_unlock(&task->lock);
         thr->rst[i] = thr->rst[--thr->rst_cnt];
-        if (--task->restoring == 0)
+        if (--task->restoring == 0 && !task_ready(thr, task))
                 task_resume(thr, task);
 }
 
@@ -527,19 +560,28 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                         return -1;
                 }
                 start = lo;
-                if (kv->type->persistent && kv->checkpoint >= 0) {
-                        if (kv->checkpoint > hi)
-                                sl_log(thr->app->conf, SLUICE_LOG_WARNING,
-                                       "RESTORE",
-                                       "store \"%s\" partition %d: "
-                                       "checkpoint %lld is past the "
-                                       "changelog's end %lld (was the topic "
-                                       "recreated?); restoring all of it",
-                                       kv->def->name, (int)task->partition,
-                                       (long long)kv->checkpoint,
-                                       (long long)hi);
-                        else if (kv->checkpoint > lo)
-                                start = kv->checkpoint;
+                if (kv->type->persistent && kv->checkpoint > hi) {
+                        /* the changelog is not the one the store reflects
+                         * (recreated?): start over from it */
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "RESTORE",
+                               "store \"%s\" partition %d: checkpoint %lld "
+                               "is past the changelog's end %lld (was the "
+                               "topic recreated?); wiping the store and "
+                               "restoring all of the changelog",
+                               kv->def->name, (int)task->partition,
+                               (long long)kv->checkpoint, (long long)hi);
+                        if (sl_kv_wipe(kv)) {
+                                sl_app_fail(thr->app,
+                                            "thread %d: store \"%s\": "
+                                            "cannot wipe it for a full "
+                                            "restore",
+                                            thr->idx, kv->def->name);
+                                rd_kafka_topic_partition_list_destroy(l);
+                                return -1;
+                        }
+                        kv->checkpoint = -1;
+                } else if (kv->type->persistent && kv->checkpoint > lo) {
+                        start = kv->checkpoint;
                 }
                 kv->restore_start = start;
                 kv->restore_end   = hi;
@@ -610,8 +652,27 @@ static int restore_step(sl_thread_t *thr, int budget) {
                         break;
                 done++;
                 if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        rd_kafka_resp_err_t e = m->err;
+                        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                            e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                            e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                            e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                            e == RD_KAFKA_RESP_ERR__FATAL) {
+                                /* a restore that cannot finish: say so
+                                 * rather than stay paused */
+                                sl_app_fail(thr->app,
+                                            "thread %d: restoring from "
+                                            "\"%s\" partition %d: %s",
+                                            thr->idx,
+                                            m->rkt ? rd_kafka_topic_name(m->rkt)
+                                                   : "?",
+                                            (int)m->partition,
+                                            rd_kafka_message_errstr(m));
+                                rd_kafka_message_destroy(m);
+                                return -1;
+                        }
                         sl_log(thr->app->conf, SLUICE_LOG_WARNING, "RESTORE",
-                               "thread %d: %s", thr->idx,
+                               "thread %d: %s (retrying)", thr->idx,
                                rd_kafka_message_errstr(m));
                         rd_kafka_message_destroy(m);
                         continue;
@@ -683,6 +744,10 @@ static void assign_tasks(sl_thread_t *thr,
         rd_kafka_topic_partition_list_t *pause =
             rd_kafka_topic_partition_list_new(parts->cnt);
         int i;
+        /* a pause outlives a revocation in librdkafka: a partition paused
+         * for an earlier restore must not stay paused */
+        rd_kafka_resume_partitions(thr->consumer,
+                                   (rd_kafka_topic_partition_list_t *)parts);
         for (i = 0; i < parts->cnt; i++) {
                 const sl_node_t *src =
                     sl_topology_source_for(thr->app->t, parts->elems[i].topic);
@@ -891,7 +956,8 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
          * threads, as Kafka Streams does */
         thr->budget.max = (size_t)(app->conf->cache_max_bytes /
                                    (app->thread_cnt > 0 ? app->thread_cnt : 1));
-        if (mtx_init(&thr->lock, mtx_plain) != thrd_success) {
+        if (mtx_init(&thr->lock, mtx_plain) != thrd_success ||
+            mtx_init(&thr->tasks_lock, mtx_plain) != thrd_success) {
                 sl_errstr(errstr, errstr_size, "cannot create a mutex");
                 return -1;
         }
@@ -1021,14 +1087,17 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         int done = 0, interval = sl_conf_commit_interval_ms(thr->app->conf);
         int64_t now;
         size_t i;
+        int restored = 0;
         if (thr->rst_cnt) {
-                /* restoring: changelog records first, then (without
-                 * waiting) the records of tasks that do not restore */
-                int r = restore_step(thr, budget);
-                if (r < 0)
+                /* restoring: up to half the budget of changelog records,
+                 * then the records of tasks that do not restore (the main
+                 * consumer is polled every step: rebalances go on) */
+                restored = restore_step(thr, budget > 1 ? budget / 2 : 1);
+                if (restored < 0)
                         return -1;
-                done += r;
-                timeout_ms = 0;
+                /* records waiting: do not wait; none yet: wait briefly */
+                timeout_ms = restored ? 0
+                                      : (timeout_ms < 5 ? timeout_ms : 5);
         }
         while (done < budget && !atomic_load(&thr->app->stop)) {
                 rd_kafka_message_t *m =
@@ -1070,7 +1139,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         for (i = 0; i < thr->task_cnt; i++) {
                 sl_task_t *task = &thr->tasks[i]->task;
                 int perr;
-                if (!task->punct_cnt)
+                if (!task->punct_cnt || task->restoring)
                         continue;
                 mtx_lock(&task->lock);
                 perr = sl_task_punctuate_wall(task, now);
@@ -1099,7 +1168,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                                "%s", json);
                 free(json);
         }
-        return done;
+        return done + restored;
 }
 
 void sl_thread_close(sl_thread_t *thr) {
@@ -1161,6 +1230,7 @@ void sl_thread_destroy(sl_thread_t *thr) {
                 free(thr->slots[i]);
         free(thr->slots);
         mtx_destroy(&thr->lock);
+        mtx_destroy(&thr->tasks_lock);
 }
 
 /* ---- metrics ---- */

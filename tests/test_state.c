@@ -702,6 +702,88 @@ START_TEST(wall_clock_punctuation_follows_driver_clock) {
 }
 END_TEST
 
+/* ---- regressions from review ---- */
+
+/* writes back, from a get callback, the value it was handed */
+static int put_back(const void *k, size_t klen, const void *v, size_t vlen,
+                    int64_t ts, void *opaque) {
+        return sluice_kv_put(opaque, k, klen, v, vlen, ts + 1);
+}
+static int seen_process(sluice_context_t *ctx, const sluice_record_t *rec,
+                        void *opaque) {
+        sluice_kv_t *kv         = sluice_context_store(ctx, "seen");
+        const sluice_value_t *k = sluice_record_key(rec);
+        (void)opaque;
+        if (sluice_kv_put(kv, k->u.bytes.data, k->u.bytes.len, "v", 1,
+                          sluice_record_timestamp(rec)))
+                return -1;
+        /* a second write of the same key, from the borrowed value */
+        return sluice_kv_get(kv, k->u.bytes.data, k->u.bytes.len, put_back,
+                             kv) == 1
+                   ? 0
+                   : -1;
+}
+
+START_TEST(store_written_by_a_later_store_flushes_in_the_same_commit) {
+        /* "seen" is made before the table, so its index is lower: the
+         * commit must still flush what the table's flush writes into it */
+        sluice_processor_t p = {NULL, seen_process, NULL, NULL};
+        const char *stores[] = {"seen"};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_table_t *tbl;
+        sluice_driver_t *drv;
+        got_t g = {{0}, 0, 0};
+        ck_assert_int_eq(sluice_topology_add_store(t, "seen"), 0);
+        tbl = sluice_table_from(t, "in", sluice_serde_string(),
+                                sluice_serde_string(), "tbl");
+        sluice_stream_process(sluice_table_to_stream(tbl), &p, stores, 1);
+        drv = sluice_driver_new(t, conf_with(NULL, NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "x", 5), 0);
+        ck_assert_uint_eq(sluice_driver_queued(drv, CLOG("tbl")), 1);
+        ck_assert_uint_eq(sluice_driver_queued(drv, CLOG("seen")), 1);
+        ck_assert_int_eq(sluice_driver_store_get(drv, "seen", "k", 1, got_cb,
+                                                 &g),
+                         1);
+        ck_assert_str_eq(g.buf, "v");
+        ck_assert_int_eq(g.ts, 6);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
+/* "latest wins": the reducer hands back the record's own JSON value */
+static int latest(const sluice_value_t *agg, const sluice_value_t *v,
+                  sluice_value_t *out, void *opaque) {
+        (void)agg;
+        (void)opaque;
+        *out = *v;
+        return 0;
+}
+
+START_TEST(reducer_returning_the_input_value_shares_it) {
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_json());
+        sluice_table_t *r    = sluice_grouped_reduce(
+            sluice_stream_group_by_key(s, NULL, NULL), latest, NULL, NULL,
+            "latest");
+        sluice_driver_t *drv;
+        sluice_stream_to(sluice_table_to_stream(r), "out", NULL, NULL);
+        drv = sluice_driver_new(t, conf_with("0", NULL), err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "{\"a\":1}", 1),
+                         0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "[2]", 2), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "k", "3", 3), 0);
+        ck_assert_output(drv, "out", "k", "{\"a\":1}", 1);
+        ck_assert_output(drv, "out", "k", "[2]", 2);
+        ck_assert_output(drv, "out", "k", "3", 3);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 /* ---- mistakes ---- */
 
 static void expect_topology_error(sluice_topology_t *t, const char *msg) {
@@ -831,6 +913,9 @@ Suite *suite_state(void) {
         tcase_add_test(tc, persistent_store_in_driver);
         tcase_add_test(tc, processor_with_store_and_stream_time_punctuation);
         tcase_add_test(tc, wall_clock_punctuation_follows_driver_clock);
+        tcase_add_test(tc,
+                       store_written_by_a_later_store_flushes_in_the_same_commit);
+        tcase_add_test(tc, reducer_returning_the_input_value_shares_it);
         tcase_add_test(tc, stateful_builder_mistakes_are_named);
         tcase_add_test(tc, unknown_store_type_fails_at_creation_naming_key);
         tcase_add_test(tc, cache_conf_values);
