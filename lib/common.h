@@ -90,6 +90,29 @@ static inline int sl_key_cmp(const void *a, size_t alen, const void *b,
         return alen < blen ? -1 : alen > blen;
 }
 
+/* A fast 64-bit hash of a short key, 8 bytes at a time (the store and
+ * the record cache). */
+static inline uint64_t sl_hash64(const void *key, size_t len) {
+        const unsigned char *p = key;
+        uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len, w;
+        while (len >= 8) {
+                memcpy(&w, p, 8);
+                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+                h ^= h >> 29;
+                p += 8;
+                len -= 8;
+        }
+        if (len) {
+                w = 0;
+                memcpy(&w, p, len);
+                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
+        }
+        h ^= h >> 32;
+        h *= 0xd6e8feb86659fd93ull;
+        h ^= h >> 32;
+        return h;
+}
+
 /* Kafka's legal topic names: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 int sl_topic_name_valid(const char *name, char *errstr, size_t errstr_size);
 

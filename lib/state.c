@@ -35,12 +35,7 @@ static inline unsigned char *cent_val(sl_cent_t *e) {
 }
 
 static uint32_t hash_bytes(const void *key, size_t len) {
-        const unsigned char *p = key;
-        uint32_t h = 2166136261u;
-        size_t i;
-        for (i = 0; i < len; i++)
-                h = (h ^ p[i]) * 16777619u;
-        return h;
+        return (uint32_t)sl_hash64(key, len);
 }
 
 static void put_be64(unsigned char *p, int64_t v) {

@@ -30,8 +30,16 @@ typedef struct mem_ent_s {
         /* key bytes, then value bytes */
 } mem_ent_t;
 
+/* A slot: 0 empty, TOMB deleted, else the entry's address with 16 bits of
+ * its key's hash in the top bits (unused by user-space addresses on the
+ * 64-bit platforms we know; checked, with a fallback to plain pointers),
+ * so a probe that misses rarely has to read the entry: at 1M keys that
+ * read is a cache miss, and it was most of a count's time. */
+typedef uintptr_t mem_slot_t;
+#define TOMB ((mem_slot_t)1)
+
 typedef struct mem_store_s {
-        mem_ent_t **slots; /* NULL: empty; TOMB: deleted */
+        mem_slot_t *slots;
         size_t cap;        /* power of two */
         size_t cnt;        /* live entries */
         size_t used;       /* live + tombstones */
@@ -39,6 +47,7 @@ typedef struct mem_store_s {
         mem_ent_t **sorted, **pending;
         size_t sorted_cnt, sorted_cap, pending_cnt, pending_cap;
         size_t dead_cnt; /* dead entries still referenced by the index */
+        int notag;       /* an address used the top bits: no tags */
 } mem_store_t;
 
 typedef struct mem_iter_s {
@@ -49,9 +58,49 @@ typedef struct mem_iter_s {
         int has_to;
 } mem_iter_t;
 
-/* a deleted slot: any address that is not an entry (never dereferenced) */
-static const char tomb_mark;
-#define TOMB ((mem_ent_t *)(void *)(uintptr_t)&tomb_mark)
+#if UINTPTR_MAX > 0xffffffffu
+#define TAG_SHIFT 48
+#define PTR_BITS (((uintptr_t)1 << TAG_SHIFT) - 1)
+static inline mem_ent_t *slot_ent(const mem_store_t *m, mem_slot_t s) {
+        return (mem_ent_t *)(m->notag ? s : s & PTR_BITS);
+}
+static inline mem_slot_t slot_make(const mem_store_t *m, mem_ent_t *e,
+                                   uint64_t h) {
+        return m->notag ? (mem_slot_t)e
+                        : (mem_slot_t)e | (mem_slot_t)(h >> TAG_SHIFT)
+                                              << TAG_SHIFT;
+}
+/* Could the slot hold the key of hash @h? */
+static inline int slot_may_match(const mem_store_t *m, mem_slot_t s,
+                                 uint64_t h) {
+        return m->notag || (s >> TAG_SHIFT) == (h >> TAG_SHIFT);
+}
+static inline int addr_taggable(const void *p) {
+        return ((uintptr_t)p >> TAG_SHIFT) == 0;
+}
+#else
+static inline mem_ent_t *slot_ent(const mem_store_t *m, mem_slot_t s) {
+        (void)m;
+        return (mem_ent_t *)s;
+}
+static inline mem_slot_t slot_make(const mem_store_t *m, mem_ent_t *e,
+                                   uint64_t h) {
+        (void)m;
+        (void)h;
+        return (mem_slot_t)e;
+}
+static inline int slot_may_match(const mem_store_t *m, mem_slot_t s,
+                                 uint64_t h) {
+        (void)m;
+        (void)s;
+        (void)h;
+        return 1;
+}
+static inline int addr_taggable(const void *p) {
+        (void)p;
+        return 0;
+}
+#endif
 
 static inline unsigned char *ent_key(mem_ent_t *e) {
         return (unsigned char *)(e + 1);
@@ -63,27 +112,6 @@ static inline unsigned char *ent_val(mem_ent_t *e) {
         return ent_key(e) + ent_klen(e);
 }
 
-/* A fast 64-bit mix over 8-byte words (keys are short). */
-static uint32_t key_hash(const void *key, size_t len) {
-        const unsigned char *p = key;
-        uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)len, w;
-        while (len >= 8) {
-                memcpy(&w, p, 8);
-                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
-                h ^= h >> 29;
-                p += 8;
-                len -= 8;
-        }
-        if (len) {
-                w = 0;
-                memcpy(&w, p, len);
-                h = (h ^ (w * 0xbf58476d1ce4e5b9ull)) * 0x94d049bb133111ebull;
-        }
-        h ^= h >> 32;
-        h *= 0xd6e8feb86659fd93ull;
-        h ^= h >> 32;
-        return (uint32_t)h;
-}
 
 static int ent_cmp(const void *pa, const void *pb) {
         mem_ent_t *a = *(mem_ent_t *const *)pa, *b = *(mem_ent_t *const *)pb;
@@ -93,18 +121,21 @@ static int ent_cmp(const void *pa, const void *pb) {
 /* Slot of @key, or of the empty slot it would go to (first tombstone on
  * the way preferred) when absent: *found says which. */
 static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
-                        uint32_t h, int *found) {
-        size_t mask = m->cap - 1, i = h & mask, tomb = (size_t)-1;
+                        uint64_t h, int *found) {
+        size_t mask = m->cap - 1, i = (uint32_t)h & mask, tomb = (size_t)-1;
         for (;;) {
-                mem_ent_t *e = m->slots[i];
-                if (!e) {
+                mem_slot_t s = m->slots[i];
+                mem_ent_t *e;
+                if (!s) {
                         *found = 0;
                         return tomb != (size_t)-1 ? tomb : i;
                 }
-                if (e == TOMB) {
+                if (s == TOMB) {
                         if (tomb == (size_t)-1)
                                 tomb = i;
-                } else if (e->hash == h && ent_klen(e) == klen &&
+                } else if (slot_may_match(m, s, h) &&
+                           (e = slot_ent(m, s))->hash == (uint32_t)h &&
+                           ent_klen(e) == klen &&
                            !memcmp(ent_key(e), key, klen)) {
                         *found = 1;
                         return i;
@@ -117,24 +148,34 @@ static int grow(mem_store_t *m) {
         /* rehash when live + tombstones pass 3/4; double only if live
          * entries alone pass 3/8 (otherwise tombstones are the problem) */
         size_t ncap = m->cnt * 8 >= m->cap * 3 ? m->cap * 2 : m->cap, i;
-        mem_ent_t **ns = calloc(ncap, sizeof(*ns));
+        mem_slot_t *ns = calloc(ncap, sizeof(*ns));
         if (!ns)
                 return -1;
         for (i = 0; i < m->cap; i++) {
-                mem_ent_t *e = m->slots[i];
+                mem_slot_t s = m->slots[i];
                 size_t j;
-                if (!e || e == TOMB)
+                if (!s || s == TOMB)
                         continue;
-                j = e->hash & (ncap - 1);
+                /* the slot keeps its tag */
+                j = slot_ent(m, s)->hash & (ncap - 1);
                 while (ns[j])
                         j = (j + 1) & (ncap - 1);
-                ns[j] = e;
+                ns[j] = s;
         }
         free(m->slots);
         m->slots = ns;
         m->cap   = ncap;
         m->used  = m->cnt;
         return 0;
+}
+
+/* An entry at an address with high bits set: stop tagging (once). */
+static void untag_all(mem_store_t *m) {
+        size_t i;
+        for (i = 0; i < m->cap; i++)
+                if (m->slots[i] && m->slots[i] != TOMB)
+                        m->slots[i] = (mem_slot_t)slot_ent(m, m->slots[i]);
+        m->notag = 1;
 }
 
 static int ptr_push(mem_ent_t ***arr, size_t *cnt, size_t *cap, mem_ent_t *e) {
@@ -182,7 +223,7 @@ static void mem_close(void *store) {
                         free(m->pending[i]);
         for (i = 0; i < m->cap; i++)
                 if (m->slots[i] && m->slots[i] != TOMB)
-                        free(m->slots[i]);
+                        free(slot_ent(m, m->slots[i]));
         free(m->slots);
         free(m->sorted);
         free(m->pending);
@@ -193,18 +234,18 @@ static int mem_get(void *store, const void *key, size_t klen,
                    const void **value, size_t *vlen) {
         mem_store_t *m = store;
         int found;
-        size_t i = find_slot(m, key, klen, key_hash(key, klen), &found);
+        size_t i = find_slot(m, key, klen, sl_hash64(key, klen), &found);
         if (!found)
                 return 0;
-        *value = ent_val(m->slots[i]);
-        *vlen  = m->slots[i]->vlen;
+        *value = ent_val(slot_ent(m, m->slots[i]));
+        *vlen  = slot_ent(m, m->slots[i])->vlen;
         return 1;
 }
 
 static int mem_put(void *store, const void *key, size_t klen,
                    const void *value, size_t vlen) {
         mem_store_t *m = store;
-        uint32_t h     = key_hash(key, klen);
+        uint64_t h     = sl_hash64(key, klen);
         int found;
         size_t i;
         mem_ent_t *e, *ne;
@@ -213,7 +254,7 @@ static int mem_put(void *store, const void *key, size_t klen,
                 return SLUICE_ERR_INVALID_ARG;
         i = find_slot(m, key, klen, h, &found);
         if (found) {
-                e = m->slots[i];
+                e = slot_ent(m, m->slots[i]);
                 if (e->vlen == vlen) { /* the common case: in place */
                         if (vlen)
                                 memmove(ent_val(e), value, vlen);
@@ -229,7 +270,9 @@ static int mem_put(void *store, const void *key, size_t klen,
                 if (vlen)
                         memcpy(ent_val(ne), value, vlen);
                 free(e);
-                m->slots[i] = ne;
+                if (!m->notag && !addr_taggable(ne))
+                        untag_all(m);
+                m->slots[i] = slot_make(m, ne, h);
                 if (m->indexed) {
                         if (ne->klen & ENT_SORTED)
                                 m->sorted[ne->pos] = ne;
@@ -246,7 +289,7 @@ static int mem_put(void *store, const void *key, size_t klen,
         ne = malloc(sizeof(*ne) + klen + vlen);
         if (!ne)
                 return SLUICE_ERR_NOMEM;
-        ne->hash = h;
+        ne->hash = (uint32_t)h;
         ne->klen = (uint32_t)klen;
         ne->vlen = (uint32_t)vlen;
         ne->pos  = 0;
@@ -264,7 +307,9 @@ static int mem_put(void *store, const void *key, size_t klen,
         }
         if (m->slots[i] != TOMB)
                 m->used++;
-        m->slots[i] = ne;
+        if (!m->notag && !addr_taggable(ne))
+                untag_all(m);
+        m->slots[i] = slot_make(m, ne, h);
         m->cnt++;
         return 0;
 }
@@ -272,11 +317,11 @@ static int mem_put(void *store, const void *key, size_t klen,
 static int mem_del(void *store, const void *key, size_t klen) {
         mem_store_t *m = store;
         int found;
-        size_t i = find_slot(m, key, klen, key_hash(key, klen), &found);
+        size_t i = find_slot(m, key, klen, sl_hash64(key, klen), &found);
         mem_ent_t *e;
         if (!found)
                 return 0;
-        e           = m->slots[i];
+        e           = slot_ent(m, m->slots[i]);
         m->slots[i] = TOMB;
         m->cnt--;
         if (m->indexed) {
@@ -302,7 +347,7 @@ static int index_update(mem_store_t *m) {
                         return SLUICE_ERR_NOMEM;
                 for (i = 0; i < m->cap; i++)
                         if (m->slots[i] && m->slots[i] != TOMB)
-                                m->sorted[c++] = m->slots[i];
+                                m->sorted[c++] = slot_ent(m, m->slots[i]);
                 qsort(m->sorted, c, sizeof(*m->sorted), ent_cmp);
                 for (i = 0; i < c; i++) {
                         m->sorted[i]->pos = (uint32_t)i;

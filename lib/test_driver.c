@@ -28,6 +28,7 @@ typedef struct out_queue_s {
         out_chunk_t *head, *tail, *spare;
         size_t queued;
         sluice_output_t *last; /* returned by the last read */
+        int feedback;          /* a source reads the topic: -1 not known */
 } out_queue_t;
 
 /* An output to feed back into a source, copied. */
@@ -61,11 +62,15 @@ struct sluice_driver_s {
         out_queue_t *out;
         size_t out_cnt, out_cap;
         out_queue_t *last_out; /* cache for consecutive writes */
+        /* queue index + 1 per fixed-topic sink node and per changelog
+         * (0: not looked up yet): no name lookups per record */
+        size_t *node_q, *clog_q;
         feedback_t *fb_head, *fb_tail;
         sluice_header_t *hdr_scratch;
         size_t hdr_scratch_cap;
         char errstr[SL_ERRSTR_SIZE + 128];
         sl_cache_budget_t budget; /* the record cache, all tasks */
+        int clog_write_store;     /* store of the changelog write, or -1 */
         int64_t wall_ms;          /* the driver's wall clock */
 };
 
@@ -93,6 +98,7 @@ static out_queue_t *out_queue(sluice_driver_t *drv, const char *topic,
         if (!drv->out[drv->out_cnt].topic)
                 return NULL;
         drv->out[drv->out_cnt].partition_cnt = 1;
+        drv->out[drv->out_cnt].feedback      = -1;
         return drv->last_out = &drv->out[drv->out_cnt++];
 }
 
@@ -144,14 +150,28 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
         sluice_driver_t *drv = opaque;
         out_queue_t *q;
         sluice_output_t *o;
-        size_t need, i;
+        size_t need, i, *slot = NULL;
         unsigned char *p;
 
         /* internal (repartition) topics are fed back, not captured */
         if (sink && sink->kind == SL_NODE_SINK && sink->internal)
                 goto feedback;
-        if (!(q = out_queue(drv, topic, 1)))
-                goto oom;
+        /* a fixed topic's queue is remembered per node (a topic callback
+         * may reuse one buffer for several names: looked up by name) */
+        if (sink && sink->kind == SL_NODE_SINK && sink->topic == topic)
+                slot = &drv->node_q[sink->id];
+        else if (!sink && drv->clog_write_store >= 0)
+                slot = &drv->clog_q[drv->clog_write_store];
+        if (slot && *slot) {
+                q = &drv->out[*slot - 1];
+        } else {
+                if (!(q = out_queue(drv, topic, 1)))
+                        goto oom;
+                if (slot)
+                        *slot = (size_t)(q - drv->out) + 1;
+        }
+        if (q->feedback < 0)
+                q->feedback = sl_topology_source_for(drv->t, topic) != NULL;
         need = ALIGN16(sizeof(*o)) + ALIGN16(header_cnt * sizeof(sluice_header_t)) +
                key_len + value_len;
         for (i = 0; i < header_cnt; i++)
@@ -191,6 +211,8 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
                 p += headers[i].len;
         }
         q->queued++;
+        if (!q->feedback)
+                return 0;
 
 feedback:
         /* Written to a topic the topology reads: feed it back in. */
@@ -254,9 +276,14 @@ static int drv_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
                           size_t key_len, const void *value, size_t value_len,
                           int64_t timestamp, char *errstr,
                           size_t errstr_size) {
-        return drv_write(opaque, NULL, kv->def->changelog, 0, key, key_len,
-                         value, value_len, timestamp, NULL, 0, errstr,
-                         errstr_size);
+        sluice_driver_t *drv = opaque;
+        int err;
+        drv->clog_write_store = kv->def->idx;
+        err = drv_write(opaque, NULL, kv->def->changelog, 0, key, key_len,
+                        value, value_len, timestamp, NULL, 0, errstr,
+                        errstr_size);
+        drv->clog_write_store = -1;
+        return err;
 }
 
 static void feedback_free(feedback_t *fb) {
@@ -293,10 +320,21 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
         drv = calloc(1, sizeof(*drv));
         if (!drv)
                 goto oom;
-        drv->t        = t;
-        drv->task_cnt = t->subtopology_cnt;
+        drv->t                = t;
+        drv->task_cnt         = t->subtopology_cnt;
+        drv->clog_write_store = -1;
+        drv->node_q = calloc(t->node_cnt + 1, sizeof(*drv->node_q));
+        drv->clog_q = calloc(t->store_cnt + 1, sizeof(*drv->clog_q));
+        if (!drv->node_q || !drv->clog_q) {
+                free(drv->node_q);
+                free(drv->clog_q);
+                free(drv);
+                goto oom;
+        }
         drv->tasks    = calloc((size_t)drv->task_cnt, sizeof(sl_task_t));
         if (!drv->tasks) {
+                free(drv->node_q);
+                free(drv->clog_q);
                 free(drv);
                 goto oom;
         }
@@ -315,6 +353,8 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
                         for (k = 0; k < drv->task_cnt; k++)
                                 sl_task_destroy(&drv->tasks[k]);
                         free(drv->tasks);
+                        free(drv->node_q);
+                        free(drv->clog_q);
                         free(drv);
                         return NULL;
                 }
@@ -355,6 +395,8 @@ void sluice_driver_destroy(sluice_driver_t *drv) {
                 drv->fb_head = next;
         }
         free(drv->hdr_scratch);
+        free(drv->node_q);
+        free(drv->clog_q);
         sluice_conf_destroy(drv->conf);
         free(drv);
 }
