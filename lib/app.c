@@ -97,6 +97,38 @@ void sl_app_thread_assigned(sluice_app_t *app) {
 
 /* ---- topics: one seam for the real cluster and the mock ---- */
 
+/* A topic just created has no leaders for a moment; the first rebalance
+ * would find its partitions unknown. Wait (up to 30 s) until every one of
+ * its @partitions has a leader; past that, restores retry on their own. */
+static void topic_wait_leaders(rd_kafka_t *rk, const char *topic,
+                               int partitions) {
+        int64_t deadline = sl_now_ms() + 30000;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        if (!rkt)
+                return;
+        while (sl_now_ms() < deadline) {
+                const struct rd_kafka_metadata *md = NULL;
+                struct timespec pause = {0, 50 * 1000 * 1000};
+                int ok = 0, k;
+                if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000) && md) {
+                        if (md->topic_cnt == 1 && !md->topics[0].err &&
+                            md->topics[0].partition_cnt == partitions) {
+                                ok = 1;
+                                for (k = 0; k < partitions; k++)
+                                        if (md->topics[0].partitions[k].err ||
+                                            md->topics[0].partitions[k].leader <
+                                                0)
+                                                ok = 0;
+                        }
+                        rd_kafka_metadata_destroy(md);
+                }
+                if (ok)
+                        break;
+                nanosleep(&pause, NULL); /* metadata is polled, no event */
+        }
+        rd_kafka_topic_destroy(rkt);
+}
+
 /* Create @topic with @partitions: directly on the embedded cluster (the mock
  * has no CreateTopics), through the Admin API elsewhere. An existing topic
  * is fine. */
@@ -175,6 +207,7 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
         sl_log(app->conf, SLUICE_LOG_INFO, "TOPIC",
                "created topic \"%s\" with %d partition(s)%s", topic, partitions,
                compact ? ", compacted" : "");
+        topic_wait_leaders(rk, topic, partitions);
         return 0;
 }
 

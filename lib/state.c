@@ -22,10 +22,38 @@ struct sl_cent_s {
         sl_cent_t *hnext;      /* bucket chain */
         sl_cent_t *prev, *next; /* last-write order */
         uint32_t hash, klen, vlen;
+        uint32_t size; /* bytes allocated for key and value */
         int has_value; /* 0: a delete */
         int64_t ts;
         /* key bytes, then value bytes */
 };
+
+/* Flushed entries kept per store for the next writes: the driver commits
+ * after every record, so without them each update is a malloc and free. */
+#define SL_CACHE_SPARES 32
+
+static void cent_release(sluice_kv_t *kv, sl_cent_t *e) {
+        if (kv->spare_cnt < SL_CACHE_SPARES) {
+                e->next   = kv->spare;
+                kv->spare = e;
+                kv->spare_cnt++;
+        } else {
+                free(e);
+        }
+}
+
+static sl_cent_t *cent_alloc(sluice_kv_t *kv, size_t data) {
+        sl_cent_t *e = kv->spare;
+        if (e && e->size >= data) {
+                kv->spare = e->next;
+                kv->spare_cnt--;
+                return e;
+        }
+        if (!(e = malloc(sizeof(*e) + data)))
+                return NULL;
+        e->size = (uint32_t)data;
+        return e;
+}
 
 static inline unsigned char *cent_key(sl_cent_t *e) {
         return (unsigned char *)(e + 1);
@@ -228,6 +256,12 @@ static void cache_clear(sluice_kv_t *kv) {
                 next = e->next;
                 free(e);
         }
+        for (e = kv->spare; e; e = next) {
+                next = e->next;
+                free(e);
+        }
+        kv->spare     = NULL;
+        kv->spare_cnt = 0;
         if (kv->buckets)
                 memset(kv->buckets, 0, kv->bucket_cnt * sizeof(*kv->buckets));
         kv->head = kv->tail = NULL;
@@ -304,7 +338,7 @@ static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
         size_t sz      = sizeof(*e) + klen + (value ? vlen : 0);
         /* the new entry first: value may point into the old one (a value
          * read with get and written back) */
-        if (!(e = malloc(sz)))
+        if (!(e = cent_alloc(kv, sz - sizeof(*e))))
                 return SLUICE_ERR_NOMEM;
         e->hash      = h;
         e->klen      = (uint32_t)klen;
@@ -317,7 +351,7 @@ static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
                 memcpy(cent_val(e), value, vlen);
         if (old) {
                 cache_unlink(kv, old);
-                free(old);
+                cent_release(kv, old);
         }
         if (kv->cached >= kv->bucket_cnt && cache_grow(kv)) {
                 free(e);
@@ -506,7 +540,7 @@ int sl_kv_flush_cache(sluice_kv_t *kv) {
         }
         while (list) {
                 e = list->next;
-                free(list);
+                cent_release(kv, list);
                 list = e;
         }
         return err;

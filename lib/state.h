@@ -45,6 +45,8 @@ struct sluice_kv_s {
         sl_cent_t **buckets;
         size_t bucket_cnt; /* power of two */
         sl_cent_t *head, *tail;
+        sl_cent_t *spare; /* flushed entries kept for reuse (a few) */
+        size_t spare_cnt;
         size_t cached;       /* entries */
         size_t cached_bytes; /* counted in the budget */
 

@@ -97,6 +97,7 @@ static int forward_change(sl_task_t *task, const sl_node_t *node,
                           const sluice_record_t *rec, sluice_value_t key,
                           const void *raw_key, size_t raw_key_len,
                           sluice_value_t value, int value_owned,
+                          const void *raw_value, size_t raw_value_len,
                           sluice_value_t old, int old_owned, int64_t ts) {
         sluice_record_t out;
         int err;
@@ -114,7 +115,12 @@ static int forward_change(sl_task_t *task, const sl_node_t *node,
         out.raw_key_len     = raw_key_len;
         out.raw_key_serde   = raw_key ? node->key_serde : NULL;
         out.value           = value;
-        out.raw_value_serde = NULL;
+        /* raw bytes only where they outlive the forward (a cache entry) */
+        out.raw_value       = raw_value;
+        out.raw_value_len   = raw_value_len;
+        out.raw_value_serde = raw_value ? node->agg_serde ? node->agg_serde
+                                                          : node->value_serde
+                                        : NULL;
         out.old             = node->send_old ? old : sluice_null();
         out.timestamp       = ts;
         if (value_owned)
@@ -302,8 +308,8 @@ static int aggregate(sl_task_t *task, const sl_node_t *node,
                                      rec->raw_key_serde == node->key_serde
                                          ? rec->raw_key
                                          : NULL,
-                                     rec->raw_key_len, agg, agg_owned, old,
-                                     old_owned, ts);
+                                     rec->raw_key_len, agg, agg_owned, NULL,
+                                     0, old, old_owned, ts);
                 return err;
         }
 out:
@@ -412,8 +418,8 @@ int sl_state_forward_flushed(sluice_kv_t *kv, const void *key, size_t klen,
                 release_if(&old, old_owned);
                 return err;
         }
-        err = forward_change(task, node, NULL, k, key, klen, v, v_owned, old,
-                             old_owned, ts);
+        err = forward_change(task, node, NULL, k, key, klen, v, v_owned,
+                             value, vlen, old, old_owned, ts);
         release_if(&k, k_owned);
         return err;
 }

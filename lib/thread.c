@@ -528,6 +528,41 @@ static void restore_done(sl_thread_t *thr, size_t i) {
                 task_resume(thr, task);
 }
 
+/* The changelog partition's log start and end. A changelog the app just
+ * created may have no leader for a moment (NOT_LEADER, unknown partition):
+ * retried for up to 30 s. */
+static rd_kafka_resp_err_t changelog_ends(sl_thread_t *thr, const char *topic,
+                                          int32_t partition, int64_t *lo,
+                                          int64_t *hi) {
+        int64_t deadline = sl_now_ms() + 30000;
+        for (;;) {
+                rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+                    thr->restorer, topic, partition, lo, hi, 10000);
+                struct timespec pause = {0, 100 * 1000 * 1000};
+                if (!err || sl_now_ms() >= deadline ||
+                    atomic_load(&thr->app->stop))
+                        return err;
+                switch (err) {
+                case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+                case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+                case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+                case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+                case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+                case RD_KAFKA_RESP_ERR__TIMED_OUT:
+                case RD_KAFKA_RESP_ERR__TRANSPORT:
+                case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+                        break;
+                default:
+                        return err;
+                }
+                sl_log(thr->app->conf, SLUICE_LOG_DEBUG, "RESTORE",
+                       "thread %d: changelog \"%s\" partition %d: %s "
+                       "(retrying)",
+                       thr->idx, topic, (int)partition, rd_kafka_err2str(err));
+                nanosleep(&pause, NULL); /* a retry's back-off */
+        }
+}
+
 /* Open the restore of @task's stores: from the checkpoint (persistent) or
  * the log start, to the changelog's end now. Its input partitions stay
  * paused until every store is done; other tasks go on meanwhile. */
@@ -546,9 +581,8 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                 rd_kafka_resp_err_t err;
                 if (!kv)
                         continue;
-                err = rd_kafka_query_watermark_offsets(
-                    thr->restorer, kv->def->changelog, task->partition, &lo,
-                    &hi, 30000);
+                err = changelog_ends(thr, kv->def->changelog, task->partition,
+                                     &lo, &hi);
                 if (err) {
                         sl_app_fail(thr->app,
                                     "thread %d: cannot read the end of "
@@ -764,7 +798,9 @@ static void assign_tasks(sl_thread_t *thr,
                         continue; /* made on its first record */
                 task = task_get(thr, src->subtopology,
                                 parts->elems[i].partition);
-                if (task && task->restoring)
+                if (!task)
+                        break; /* the app failed: make no more */
+                if (task->restoring)
                         rd_kafka_topic_partition_list_add(
                             pause, parts->elems[i].topic,
                             parts->elems[i].partition);

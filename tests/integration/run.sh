@@ -1,7 +1,7 @@
 #!/bin/sh
 # Sluice's integration tests: the application runtime against a real Kafka
 # cluster, through real processes (tests/integration/test_integration.c
-# drives tests/integration/app_upper.c).
+# drives tests/integration/app_upper.c and tests/integration/app_wordcount.c).
 #
 # Usage:
 #   SLUICE_TEST_BOOTSTRAP=host:port tests/integration/run.sh
@@ -15,8 +15,9 @@
 #
 # This script builds nothing. It runs
 #   ${BUILD:-build}/tests/integration/test_integration
-# with SLUICE_TEST_APP_UPPER=${BUILD:-build}/tests/integration/app_upper;
-# `make check-integration` builds both and calls it.
+# with SLUICE_TEST_APP_UPPER=${BUILD:-build}/tests/integration/app_upper and
+# SLUICE_TEST_APP_WORDCOUNT=${BUILD:-build}/tests/integration/app_wordcount;
+# `make check-integration` builds all three and calls it.
 #
 # Without SLUICE_TEST_BOOTSTRAP (and without --local-broker) it fails with a
 # message: a missing cluster is an error, never a silent skip.
@@ -31,10 +32,11 @@ build=${BUILD:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 bin=$build/tests/integration/test_integration
 app=$build/tests/integration/app_upper
+app_wc=$build/tests/integration/app_wordcount
 
-for f in "$bin" "$app"; do
+for f in "$bin" "$app" "$app_wc"; do
   if [ ! -x "$f" ]; then
-    echo "run.sh: $f is not built (make $build/tests/integration/test_integration $build/tests/integration/app_upper)" >&2
+    echo "run.sh: $f is not built (make $build/tests/integration/test_integration $build/tests/integration/app_upper $build/tests/integration/app_wordcount)" >&2
     exit 2
   fi
 done
@@ -77,6 +79,7 @@ case ${1:-} in
 esac
 
 export SLUICE_TEST_APP_UPPER="$app"
+export SLUICE_TEST_APP_WORDCOUNT="$app_wc"
 rc=0
 "$bin" || rc=$?
 exit "$rc"

@@ -1,6 +1,7 @@
 /*
  * test_integration.c - Sluice's application runtime against a real Kafka
- * cluster, through real processes (tests/integration/app_upper.c).
+ * cluster, through real processes (tests/integration/app_upper.c, and
+ * tests/integration/app_wordcount.c for state stores).
  *
  * The cluster comes from $SLUICE_TEST_BOOTSTRAP (host:port[,...]); without
  * it the runner fails and says so. tests/integration/run.sh documents how
@@ -15,6 +16,7 @@
  *   SLUICE_TEST_BOOTSTRAP   the cluster (required)
  *   SLUICE_TEST_APP_UPPER   the app_upper program (default: next to this
  *                           runner)
+ *   SLUICE_TEST_APP_WORDCOUNT  the app_wordcount program (the same)
  *   SLUICE_TEST_KEEP_LOGS   keep the processes' logs even when all pass
  *
  * Prints Check's summary ("100%: Checks: N, Failures: 0, Errors: 0") and
@@ -26,6 +28,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
@@ -47,6 +50,7 @@ extern char **environ;
 
 static const char *g_bootstrap;
 static char g_app_upper[PATH_MAX];
+static char g_app_wordcount[PATH_MAX];
 static char g_logdir[1024];
 static char g_run[64]; /* it-<pid>-<time>: prefix of every name */
 
@@ -465,7 +469,7 @@ typedef struct {
         char log[1200];
         pid_t pid;
         int fd; /* read end of its stdout */
-        char out[16384];
+        char out[65536];
         size_t out_len;
         int exited, status;
 } proc_t;
@@ -508,25 +512,21 @@ static const char *proc_line(const proc_t *p, const char *prefix) {
         return NULL;
 }
 
-/* Start app_upper with the given arguments (NULL-terminated) after
- * --bootstrap. */
-static proc_t *spawn_app(const char *label, ...) {
+/* Start @prog with --bootstrap and the arguments in @ap (NULL-terminated). */
+static proc_t *spawn_prog(const char *prog, const char *label, va_list ap) {
         const char *argv[48];
         int argc = 0, pfd[2], i;
-        va_list ap;
         const char *a;
         posix_spawn_file_actions_t fa;
         proc_t *p = calloc(1, sizeof(*p));
         ck_assert_ptr_nonnull(p);
         snprintf(p->label, sizeof(p->label), "%s", label);
         snprintf(p->log, sizeof(p->log), "%s/%s.log", g_logdir, label);
-        argv[argc++] = g_app_upper;
+        argv[argc++] = prog;
         argv[argc++] = "--bootstrap";
         argv[argc++] = g_bootstrap;
-        va_start(ap, label);
         while ((a = va_arg(ap, char *)) && argc < 47)
                 argv[argc++] = a;
-        va_end(ap);
         argv[argc] = NULL;
         ck_assert(!pipe(pfd));
         fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
@@ -537,11 +537,11 @@ static proc_t *spawn_app(const char *label, ...) {
         posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
         posix_spawn_file_actions_addopen(&fa, 2, p->log,
                                          O_WRONLY | O_CREAT | O_APPEND, 0644);
-        i = posix_spawn(&p->pid, g_app_upper, &fa, NULL, (char *const *)argv,
+        i = posix_spawn(&p->pid, prog, &fa, NULL, (char *const *)argv,
                         environ);
         posix_spawn_file_actions_destroy(&fa);
         close(pfd[1]);
-        ck_assert_msg(i == 0, "posix_spawn %s: %s", g_app_upper, strerror(i));
+        ck_assert_msg(i == 0, "posix_spawn %s: %s", prog, strerror(i));
         p->fd = pfd[0];
         for (i = 0; i < MAX_PROCS; i++)
                 if (!g_procs[i]) {
@@ -549,6 +549,27 @@ static proc_t *spawn_app(const char *label, ...) {
                         break;
                 }
         ck_assert(i < MAX_PROCS);
+        return p;
+}
+
+/* Start app_upper with the given arguments (NULL-terminated) after
+ * --bootstrap. */
+static proc_t *spawn_app(const char *label, ...) {
+        va_list ap;
+        proc_t *p;
+        va_start(ap, label);
+        p = spawn_prog(g_app_upper, label, ap);
+        va_end(ap);
+        return p;
+}
+
+/* The same for app_wordcount. */
+static proc_t *spawn_wc(const char *label, ...) {
+        va_list ap;
+        proc_t *p;
+        va_start(ap, label);
+        p = spawn_prog(g_app_wordcount, label, ap);
+        va_end(ap);
         return p;
 }
 
@@ -1380,6 +1401,945 @@ START_TEST(missing_source_topic_named_at_start) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* d. state: a running word count (app_wordcount: flat_map -> group_by_key
+ * -> count("counts") -> to_stream) over SIGKILL and restarts, and the
+ * restore of a persistent store from its checkpoint */
+
+#define WC_VOCAB 200 /* words "w000".."w199" */
+#define WC_WORDS 5   /* per line */
+
+/* Word @j of line @line of the input with @seed (seed 0: every word once,
+ * line i holding words 5i..5i+4, for lines 0..39). */
+static int wc_word(uint64_t seed, int line, int j) {
+        uint64_t z;
+        if (!seed)
+                return (line * WC_WORDS + j) % WC_VOCAB;
+        /* splitmix64 of (seed, line, j) */
+        z = seed * 0x9e3779b97f4a7c15ULL +
+            ((uint64_t)line * WC_WORDS + (uint64_t)j + 1) *
+                0xd1b54a32d192ed03ULL;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        return (int)(z % WC_VOCAB);
+}
+
+/* The text of the line, "w012 w199 w003 w050 w077"; adds its words to
+ * @counts unless NULL. */
+static void wc_line(uint64_t seed, int line, char *buf, size_t size,
+                    int64_t *counts) {
+        size_t n = 0;
+        int j;
+        for (j = 0; j < WC_WORDS; j++) {
+                int w = wc_word(seed, line, j);
+                n += (size_t)snprintf(buf + n, size - n, "%sw%03d",
+                                      j ? " " : "", w);
+                if (counts)
+                        counts[w]++;
+        }
+}
+
+/* The vocabulary index of an output key, or -1. */
+static int wc_index(const char *key) {
+        if (!key || strlen(key) != 4 || key[0] != 'w' ||
+            strspn(key + 1, "0123456789") != 3)
+                return -1;
+        return atoi(key + 1) < WC_VOCAB ? atoi(key + 1) : -1;
+}
+
+/* Produce lines @first..@first+@n-1 of @seed (keys l-<seed>-<i>, spread
+ * over the partitions by the partitioner) and add their words to @counts. */
+static void wc_produce(const char *topic, uint64_t seed, int first, int n,
+                       int64_t *counts) {
+        rd_kafka_t *p = producer_new();
+        dr_t *dr      = calloc((size_t)n, sizeof(*dr));
+        char k[48], v[64];
+        int i;
+        ck_assert_ptr_nonnull(dr);
+        for (i = 0; i < n; i++) {
+                snprintf(k, sizeof(k), "l-%llu-%d", (unsigned long long)seed,
+                         first + i);
+                wc_line(seed, first + i, v, sizeof(v), counts);
+                send_rec(p, topic, RD_KAFKA_PARTITION_UA, k, strlen(k), v,
+                         strlen(v), &dr[i]);
+        }
+        flush_ok(p, dr, n);
+        rd_kafka_destroy(p);
+        free(dr);
+}
+
+/* The latest count per word in a topic of word counts (the output or the
+ * changelog): per word the value of its record with the highest offset, in
+ * the one partition where the word lives. */
+typedef struct {
+        int64_t val[WC_VOCAB], off[WC_VOCAB];
+        int32_t part[WC_VOCAB]; /* -1: not seen */
+        size_t cursor;          /* records of the reader taken in */
+        const int64_t *want;    /* for view_matches */
+} wc_view_t;
+
+static void view_init(wc_view_t *v, const int64_t *want) {
+        int w;
+        memset(v, 0, sizeof(*v));
+        for (w = 0; w < WC_VOCAB; w++) {
+                v->off[w]  = -1;
+                v->part[w] = -1;
+        }
+        v->want = want;
+}
+
+static void view_update(wc_view_t *v, const reader_t *r) {
+        for (; v->cursor < r->n; v->cursor++) {
+                const rec_t *x = &r->recs[v->cursor];
+                int w          = wc_index(x->key);
+                ck_assert_msg(w >= 0, "%s: unexpected key \"%s\"", r->topic,
+                              x->key ? x->key : "(null)");
+                ck_assert_msg(x->value && x->value_len == 8,
+                              "%s: key %s: value of %zu bytes (not an int64)",
+                              r->topic, x->key, x->value_len);
+                if (v->part[w] < 0)
+                        v->part[w] = x->partition;
+                ck_assert_msg(v->part[w] == x->partition,
+                              "%s: word %s in partitions %d and %d", r->topic,
+                              x->key, (int)v->part[w], (int)x->partition);
+                if (x->offset > v->off[w]) {
+                        v->off[w] = x->offset;
+                        v->val[w] = unbe64(x->value);
+                }
+        }
+}
+
+/* Every word's latest count is the wanted one (a word never seen counts as
+ * 0). */
+static int view_matches(reader_t *r, void *arg) {
+        wc_view_t *v = arg;
+        int w;
+        view_update(v, r);
+        for (w = 0; w < WC_VOCAB; w++)
+                if (v->val[w] != v->want[w])
+                        return 0;
+        return 1;
+}
+
+/* The first word whose latest count differs from the wanted one (for
+ * messages), or -1. */
+static int view_first_off(const wc_view_t *v) {
+        int w;
+        for (w = 0; w < WC_VOCAB; w++)
+                if (v->val[w] != v->want[w])
+                        return w;
+        return -1;
+}
+
+static void topic_ends(const char *topic, int parts, int64_t *lo,
+                       int64_t *hi) {
+        char err[512];
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err,
+                                      sizeof(err));
+        int i;
+        ck_assert_msg(rk != NULL, "%s", err);
+        for (i = 0; i < parts; i++)
+                ck_assert_msg(!rd_kafka_query_watermark_offsets(
+                                  rk, topic, i, &lo[i], &hi[i], 10000),
+                              "watermarks of %s [%d]", topic, i);
+        rd_kafka_destroy(rk);
+}
+
+/* A client of the app's consumer group that only reads its committed
+ * offsets (never subscribes: leaves no group state). */
+static rd_kafka_t *group_client(const char *group) {
+        char err[512];
+        rd_kafka_conf_t *c = base_conf();
+        rd_kafka_t *rk;
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        return rk;
+}
+
+/* The group's lag on @topic: the sum over its @parts partitions of end -
+ * committed offset (the log start where it committed none); -1 if the
+ * cluster did not answer. */
+static int64_t group_lag(rd_kafka_t *rk, const char *topic, int parts) {
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(parts);
+        int64_t lag = 0, lo, hi;
+        int i;
+        for (i = 0; i < parts; i++)
+                rd_kafka_topic_partition_list_add(l, topic, i);
+        if (rd_kafka_committed(rk, l, 10000))
+                lag = -1;
+        for (i = 0; i < parts && lag >= 0; i++) {
+                int64_t c = l->elems[i].offset;
+                if (l->elems[i].err ||
+                    rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi,
+                                                     10000))
+                        lag = -1;
+                else
+                        lag += hi - (c < 0 ? lo : c);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        return lag;
+}
+
+/* Drained: the group committed the end of the input, and then (so that the
+ * repartition topic's end is final: the input's records were flushed
+ * before their offsets were committed) the end of the repartition topic;
+ * and a commit flushes the record caches to the changelog and the output
+ * first. */
+typedef struct {
+        rd_kafka_t *rk;
+        const char *in, *rep;
+        int64_t lag_in, lag_rep;
+} wc_drain_t;
+
+static int wc_drained(void *arg) {
+        wc_drain_t *d = arg;
+        d->lag_rep    = -2; /* not asked */
+        if ((d->lag_in = group_lag(d->rk, d->in, 4)) != 0)
+                return 0;
+        return (d->lag_rep = group_lag(d->rk, d->rep, 4)) == 0;
+}
+
+/* The last line of the output starting with @prefix (NULL if none). */
+static const char *proc_last_line(const proc_t *p, const char *prefix) {
+        const char *s = p->out, *last = NULL;
+        size_t pl     = strlen(prefix);
+        while (s && *s) {
+                if (!strncmp(s, prefix, pl))
+                        last = s;
+                s = strchr(s, '\n');
+                if (s)
+                        s++;
+        }
+        return last;
+}
+
+/* The tasks of an app_wordcount process, from its last TASKS line
+ * ("TASKS t=T 0_1,1_3"): has[sub][partition] (subs 0 and 1, partitions
+ * 0..3). Returns how many, or -1 without a TASKS line. */
+static int wc_tasks(const proc_t *p, int has[2][4]) {
+        const char *l = proc_last_line(p, "TASKS t="), *s;
+        int n = 0, sub, part, k;
+        memset(has, 0, sizeof(int[2][4]));
+        if (!l)
+                return -1;
+        s = strchr(l + 8, ' ');
+        ck_assert_msg(s != NULL, "%s: bad line %.60s", p->label, l);
+        s++;
+        if (*s == '-')
+                return 0;
+        while (sscanf(s, "%d_%d%n", &sub, &part, &k) == 2) {
+                ck_assert_msg(sub >= 0 && sub < 2 && part >= 0 && part < 4,
+                              "%s: unexpected task %d_%d", p->label, sub,
+                              part);
+                has[sub][part] = 1;
+                n++;
+                s += k;
+                if (*s != ',')
+                        break;
+                s++;
+        }
+        return n;
+}
+
+/* The two instances' tasks are all 8, each held once: the group has
+ * settled. */
+static int wc_settled(const proc_t *a, const proc_t *b) {
+        int ha[2][4], hb[2][4], s, i;
+        if (wc_tasks(a, ha) < 0 || wc_tasks(b, hb) < 0)
+                return 0;
+        for (s = 0; s < 2; s++)
+                for (i = 0; i < 4; i++)
+                        if (ha[s][i] + hb[s][i] != 1)
+                                return 0;
+        return 1;
+}
+
+/* The RESTORED lines of a process (from byte @from of its output on), per
+ * partition of store "counts": how many, and the figures of the first. Each
+ * must have restored = end - start (nothing is compacted here). */
+typedef struct {
+        int n;
+        long long start, end;
+        unsigned long long restored;
+} wc_rst_t;
+
+static void wc_restored_from(const proc_t *p, size_t from, wc_rst_t rst[4]) {
+        const char *s = p->out + from;
+        memset(rst, 0, 4 * sizeof(*rst));
+        while ((s = strstr(s, "RESTORED "))) {
+                int part;
+                long long a, e;
+                unsigned long long n;
+                ck_assert_msg(sscanf(s,
+                                     "RESTORED store=counts partition=%d "
+                                     "start=%lld end=%lld restored=%llu",
+                                     &part, &a, &e, &n) == 4 &&
+                                  part >= 0 && part < 4,
+                              "%s: bad line \"%.100s\"", p->label, s);
+                ck_assert_msg(e >= a && n == (unsigned long long)(e - a),
+                              "%s: partition %d restored %llu records of "
+                              "offsets %lld..%lld",
+                              p->label, part, n, a, e);
+                if (!rst[part].n++) {
+                        rst[part].start    = a;
+                        rst[part].end      = e;
+                        rst[part].restored = n;
+                }
+                s += 9;
+        }
+}
+
+static void wc_restored(const proc_t *p, wc_rst_t rst[4]) {
+        wc_restored_from(p, 0, rst);
+}
+
+/* The checkpoint of store "counts" for partition @p:
+ * @state/@app/<sub>_<p>/.checkpoint; -1 if none. *@sub: where it was. */
+static int64_t wc_checkpoint(const char *state, const char *app, int p,
+                             int *sub) {
+        char path[2600], line[512], name[400];
+        long long off;
+        int64_t r = -1;
+        int s;
+        *sub = -1;
+        for (s = 0; s < 4; s++) {
+                FILE *f;
+                snprintf(path, sizeof(path), "%s/%s/%d_%d/.checkpoint", state,
+                         app, s, p);
+                if (!(f = fopen(path, "r")))
+                        continue;
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "%lld %399s", &off, name) == 2 &&
+                            !strcmp(name, "counts")) {
+                                ck_assert_msg(r < 0, "two checkpoints of "
+                                                     "counts [%d]",
+                                              p);
+                                r    = off;
+                                *sub = s;
+                        }
+                fclose(f);
+        }
+        return r;
+}
+
+/* Start app_wordcount (commit.interval.ms 500, one stream thread, a short
+ * session timeout, Sluice's INFO lines - tasks, rebalances, restores - in
+ * its log) and wait for RUNNING. */
+static proc_t *wc_start(const char *label, const char *app, const char *in,
+                        const char *out, const char *state,
+                        const char *store) {
+        proc_t *p = spawn_wc(
+            label, "--app-id", app, "--in", in, "--out", out, "--state-dir",
+            state, "--store", store, "--commit-ms", "500", "--threads", "1",
+            "--conf", "consumer.session.timeout.ms=6000", "--conf",
+            "consumer.heartbeat.interval.ms=500", "--log-level", "6",
+            (char *)NULL);
+        if (!proc_wait_line(p, "RUNNING", 60000)) {
+                const char *e = proc_line(p, "ERROR: ");
+                if (e)
+                        ck_abort_msg("%s failed before RUNNING: %.*s (log: %s)",
+                                     p->label, (int)strcspn(e, "\n"), e,
+                                     p->log);
+                ck_abort_msg("%s: not RUNNING within 60 s; output \"%s\" "
+                             "(log: %s)",
+                             p->label, p->out, p->log);
+        }
+        return p;
+}
+
+/* ---- (a) two instances; SIGKILL and restart, twice ---- */
+
+#define WC_N 20000   /* input lines */
+#define WC_UP 2000   /* produced at once, when both instances run */
+#define WC_RATE 1000 /* lines/s after the first WC_UP */
+#define WC_COMMIT_MS 500
+#define WC_SLACK_MS 1000
+#define WC_SEED 7
+#define WC_KILLS 2
+/* kill k: once wc_kill_at[k] lines were produced; the lines from
+ * wc_gate[k] on wait until the victim is back */
+static const int wc_kill_at[WC_KILLS] = {5000, 12000};
+static const int wc_gate[WC_KILLS]    = {9000, 16000};
+
+/* The bound on the over-count. Under at-least-once a word is counted more
+ * than once only through records a killed instance processed after its
+ * last completed commit, which another instance then processes again. A
+ * commit (lib/thread.c thread_commit) flushes the record caches (changelog
+ * + output), flushes the producer (repartition records, changelog,
+ * output), writes checkpoints, then commits the consumed offsets of all of
+ * the thread's tasks at once. Two ways to re-count:
+ *   R0  sub-topology 0 (input -> flat_map -> repartition topic): input
+ *       lines the victim consumed after its last commit, and whose words
+ *       it already wrote to the repartition topic, are read again, so
+ *       their words reach the repartition topic twice: <= WC_WORDS per
+ *       such line, on the input partitions the victim held (tasks 0_p).
+ *   R1  sub-topology 1 (repartition -> count): if the victim died after a
+ *       commit had flushed its caches to the changelog but before the
+ *       offsets were committed, the survivor restores counts that include
+ *       words whose repartition offsets it then processes again: <= the
+ *       words the victim's count tasks (1_p) consumed in that last commit
+ *       interval. (Killed between commits, its cached updates never
+ *       reached the changelog, and re-processing counts them once: no
+ *       over-count at all.)
+ * Exact counts are out of reach: under at_least_once the changelog writes,
+ * the output and the offset commit are not one atomic step (only
+ * exactly_once_v2 would make them one transaction), so the test asserts
+ * no loss (every count >= the truth) and the over-count's bound.
+ * Both windows are at most one commit interval plus a step, the flushes
+ * and a commit's duration before the kill. The input flows at WC_RATE
+ * lines/s, far below what the instances process, so there is no backlog:
+ * a record processed in that window was produced in it (or within the
+ * pipeline's latency before it). Bound, per kill: over the lines produced
+ * in the WC_COMMIT_MS + WC_SLACK_MS before it (the slack covers a step,
+ * the flushes, the two hops' latency and scheduling on a loaded 2-core
+ * machine), WC_WORDS per line on an input partition the victim held, plus
+ * each of their words that lives in a partition whose count task the
+ * victim held. The victim's tasks are those of its last TASKS line (from
+ * its metrics, read every 20 ms and ~100 ms old); the test kills only
+ * once both instances' tasks are the 8 tasks, each held once (the group
+ * settled), and both have committed.
+ *
+ * Sluice's cooperative-sticky assignment has (in every run so far) left
+ * the first instance the input's tasks and given the second the count
+ * tasks, so the first kill (of the instance with more count tasks)
+ * exercises the restore of in-memory stores after a crash (R1), the
+ * second (of the other instance) the replay of input (R0). The bound is
+ * computed from the tasks actually held either way. */
+
+typedef struct {
+        rd_kafka_t *prod;
+        const char *topic;
+        dr_t *dr;
+        int64_t *t_ms; /* when each line was handed to the producer */
+        atomic_int produced, resume;
+} wc_pacer_t;
+
+static void *wc_pace(void *arg) {
+        wc_pacer_t *pc = arg;
+        char k[32], v[64];
+        int64_t start = 0;
+        int i, g, base = 0;
+        for (i = 0; i < WC_N; i++) {
+                int rebase = i == WC_UP;
+                for (g = 0; g < WC_KILLS; g++)
+                        if (i == wc_gate[g]) {
+                                while (atomic_load(&pc->resume) <= g)
+                                        rd_kafka_poll(pc->prod, 10);
+                                rebase = 1;
+                        }
+                if (rebase) {
+                        start = now_ms();
+                        base  = i;
+                }
+                if (i >= WC_UP) {
+                        int64_t due = start + (int64_t)(i - base) * 1000 /
+                                                  WC_RATE;
+                        while (now_ms() < due)
+                                rd_kafka_poll(pc->prod, (int)(due - now_ms()));
+                }
+                snprintf(k, sizeof(k), "l-%06d", i);
+                wc_line(WC_SEED, i, v, sizeof(v), NULL);
+                pc->t_ms[i] = now_ms();
+                send_rec(pc->prod, pc->topic, RD_KAFKA_PARTITION_UA, k,
+                         strlen(k), v, strlen(v), &pc->dr[i]);
+                atomic_fetch_add(&pc->produced, 1);
+        }
+        return NULL;
+}
+
+/* What happened at one kill. */
+typedef struct {
+        int victim;           /* 0 = A, 1 = B */
+        int has[2][4];        /* the victim's tasks */
+        int at;               /* lines produced when it was killed */
+        int64_t t_kill, t_commit, t_takeover;
+        unsigned long long commits;
+        proc_t *surv;         /* the survivor */
+        size_t surv_from;     /* its output before the kill */
+        wc_rst_t surv_rst[4]; /* the survivor's restores after it */
+        int window;           /* lines produced in the bound's window */
+        long long bound0, bound1;
+} wc_kill_t;
+
+/* The survivor holds all 8 tasks and finished restoring (a RESTORED line
+ * since byte @from of its output) each count task of @victim_has. */
+static int wc_took_over(const proc_t *surv, size_t from,
+                        const int victim_has[2][4]) {
+        int sh[2][4], i;
+        wc_rst_t rst[4];
+        if (wc_tasks(surv, sh) != 8)
+                return 0;
+        wc_restored_from(surv, from, rst);
+        for (i = 0; i < 4; i++)
+                if (victim_has[1][i] && !rst[i].n)
+                        return 0;
+        return 1;
+}
+
+static void wc_print_tasks(const int has[2][4]) {
+        int s, i;
+        for (s = 0; s < 2; s++)
+                for (i = 0; i < 4; i++)
+                        if (has[s][i])
+                                printf(" %d_%d", s, i);
+}
+
+START_TEST(wordcount_two_instances_sigkill_restart) {
+        char in[256], out[256], app[256], rep[320], clog[320], st[2][1200],
+            label[32];
+        const char *names[2] = {in, out}, *nm[2] = {"A", "B"};
+        const int parts[2]   = {4, 4};
+        dr_t *dr             = calloc(WC_N, sizeof(*dr));
+        int64_t *t_ms        = calloc(WC_N, sizeof(int64_t));
+        int64_t truth[WC_VOCAB] = {0};
+        int64_t t0 = now_ms(), end;
+        int has[2][2][4], cnt[2], gen[2] = {1, 1};
+        int i, j, k, w, max_over_w = -1;
+        long long over = 0, bound = 0, max_over = 0;
+        wc_kill_t kl[WC_KILLS];
+        wc_view_t *v  = malloc(sizeof(*v)), *cv = malloc(sizeof(*cv));
+        wc_drain_t d;
+        wc_pacer_t pc;
+        pthread_t thr;
+        reader_t *r, *rc;
+        proc_t *x[2];
+        const char *l;
+
+        ck_assert(dr && t_ms && v && cv);
+        memset(kl, 0, sizeof(kl));
+        name_of(in, sizeof(in), "wc", "in");
+        name_of(out, sizeof(out), "wc", "out");
+        name_of(app, sizeof(app), "wc", "app");
+        snprintf(rep, sizeof(rep), "%s-counts-repartition", app);
+        snprintf(clog, sizeof(clog), "%s-counts-changelog", app);
+        for (i = 0; i < 2; i++)
+                snprintf(st[i], sizeof(st[i]), "%s/wc-state-%s", g_logdir,
+                         nm[i]);
+        create_topics(names, parts, 2);
+        for (i = 0; i < WC_N; i++) {
+                char line[64];
+                wc_line(WC_SEED, i, line, sizeof(line), truth);
+        }
+
+        x[0] = wc_start("wc-A", app, in, out, st[0], "in_memory");
+        x[1] = wc_start("wc-B", app, in, out, st[1], "in_memory");
+
+        pc.prod  = producer_new();
+        pc.topic = in;
+        pc.dr    = dr;
+        pc.t_ms  = t_ms;
+        atomic_init(&pc.produced, 0);
+        atomic_init(&pc.resume, 0);
+        ck_assert(!pthread_create(&thr, NULL, wc_pace, &pc));
+        r = reader_new(out);
+
+        for (k = 0; k < WC_KILLS; k++) {
+                wc_kill_t *K = &kl[k];
+                proc_t *victim, *surv;
+                int vi, si;
+                /* once counts flow, both instances have committed, the
+                 * group settled, and enough lines were produced */
+                end = now_ms() + 60000;
+                for (;;) {
+                        reader_poll(r, 50);
+                        proc_pump(x[0]);
+                        proc_pump(x[1]);
+                        ck_assert_msg(!x[0]->exited && !x[1]->exited,
+                                      "an instance exited: %s \"%s\", %s "
+                                      "\"%s\" (logs: %s, %s)",
+                                      x[0]->label, x[0]->out, x[1]->label,
+                                      x[1]->out, x[0]->log, x[1]->log);
+                        if (atomic_load(&pc.produced) >= wc_kill_at[k] &&
+                            r->n >= 100 && proc_line(x[0], "COMMITS ") &&
+                            proc_line(x[1], "COMMITS ") &&
+                            wc_settled(x[0], x[1]))
+                                break;
+                        ck_assert_msg(
+                            now_ms() < end,
+                            "before kill %d, after 60 s: %d lines "
+                            "produced, %zu counts out, committed: %s %s, "
+                            "%s %s, settled: %d (logs: %s, %s)",
+                            k + 1, atomic_load(&pc.produced), r->n,
+                            x[0]->label,
+                            proc_line(x[0], "COMMITS ") ? "yes" : "no",
+                            x[1]->label,
+                            proc_line(x[1], "COMMITS ") ? "yes" : "no",
+                            wc_settled(x[0], x[1]), x[0]->log, x[1]->log);
+                }
+                for (i = 0; i < 2; i++) {
+                        ck_assert(wc_tasks(x[i], has[i]) >= 0);
+                        for (cnt[i] = 0, j = 0; j < 4; j++)
+                                cnt[i] += has[i][1][j];
+                }
+                /* first the instance with more count tasks (A on a tie),
+                 * then the other one */
+                vi = k == 0 ? (cnt[1] > cnt[0] ? 1 : 0) : 1 - kl[0].victim;
+                si = 1 - vi;
+                victim    = x[vi];
+                surv      = x[si];
+                K->victim = vi;
+                memcpy(K->has, has[vi], sizeof(K->has));
+                K->surv      = surv;
+                K->surv_from = surv->out_len;
+                kill(victim->pid, SIGKILL);
+                K->t_kill = now_ms();
+                K->at     = atomic_load(&pc.produced);
+                ck_assert(proc_wait_exit(victim, 10000));
+                ck_assert(WIFSIGNALED(victim->status) &&
+                          WTERMSIG(victim->status) == SIGKILL);
+                K->t_commit = -1;
+                if ((l = proc_last_line(victim, "COMMITS ")))
+                        ck_assert(sscanf(l, "COMMITS %llu t=%" SCNd64,
+                                         &K->commits, &K->t_commit) == 2);
+
+                /* the survivor takes over all 8 tasks (after the session
+                 * timeout), restoring the victim's stores from their
+                 * changelogs; then the victim comes back with its
+                 * state.dir (in_memory: it restores what it gets) */
+                end = now_ms() + 60000;
+                while (!wc_took_over(surv, K->surv_from, K->has)) {
+                        ck_assert_msg(!surv->exited,
+                                      "%s exited: \"%s\" (log: %s)",
+                                      surv->label, surv->out, surv->log);
+                        ck_assert_msg(now_ms() < end,
+                                      "%s did not take over (and restore) "
+                                      "%s's tasks within 60 s of the kill; "
+                                      "its output since: \"%.2000s\" (log: "
+                                      "%s)",
+                                      surv->label, victim->label,
+                                      surv->out + K->surv_from, surv->log);
+                        reader_poll(r, 50);
+                        proc_pump(surv);
+                }
+                K->t_takeover = now_ms();
+                snprintf(label, sizeof(label), "wc-%s%d", nm[vi], ++gen[vi]);
+                x[vi] = wc_start(label, app, in, out, st[vi], "in_memory");
+                atomic_store(&pc.resume, k + 1);
+        }
+        ck_assert(!pthread_join(thr, NULL));
+        flush_ok(pc.prod, dr, WC_N);
+        rd_kafka_destroy(pc.prod);
+
+        /* drain: the group committed every record of both topics */
+        d.rk  = group_client(app);
+        d.in  = in;
+        d.rep = rep;
+        ck_assert_msg(ku_wait_for(wc_drained, &d, 90000),
+                      "not drained after 90 s: lag %lld on the input, %lld "
+                      "on the repartition topic (logs: %s, %s)",
+                      (long long)d.lag_in, (long long)d.lag_rep, x[0]->log,
+                      x[1]->log);
+        rd_kafka_destroy(d.rk);
+        proc_signal(x[0], SIGTERM);
+        proc_signal(x[1], SIGTERM);
+        proc_stop_clean(x[0]);
+        proc_stop_clean(x[1]);
+
+        /* the survivor of each kill restored each count task the victim
+         * held: in_memory, so all of its changelog partition */
+        for (k = 0; k < WC_KILLS; k++) {
+                wc_kill_t *K = &kl[k];
+                wc_restored_from(K->surv, K->surv_from, K->surv_rst);
+                for (i = 0; i < 4; i++)
+                        ck_assert_msg(!K->has[1][i] ||
+                                          (K->surv_rst[i].n >= 1 &&
+                                           K->surv_rst[i].start == 0 &&
+                                           K->surv_rst[i].end > 0),
+                                      "kill %d: %s did not restore count "
+                                      "task 1_%d of %s from the changelog's "
+                                      "start (%d restore(s), the first %llu "
+                                      "of %lld..%lld)",
+                                      k + 1, K->surv->label, i,
+                                      nm[K->victim], K->surv_rst[i].n,
+                                      K->surv_rst[i].restored,
+                                      K->surv_rst[i].start,
+                                      K->surv_rst[i].end);
+        }
+        reader_to_end(r, 30000);
+        view_init(v, truth);
+        view_update(v, r);
+        rc = reader_new(clog);
+        reader_to_end(rc, 30000);
+        view_init(cv, truth);
+        view_update(cv, rc);
+
+        for (w = 0; w < WC_VOCAB; w++) {
+                long long o = (long long)(v->val[w] - truth[w]);
+                ck_assert_msg(v->part[w] >= 0,
+                              "word w%03d (%lld times in the input) is not "
+                              "in the output",
+                              w, (long long)truth[w]);
+                /* the output's partitioner is the repartition topic's: a
+                 * word's counts are in the partition of its count task */
+                ck_assert_msg(cv->part[w] == v->part[w],
+                              "word w%03d: output partition %d, changelog "
+                              "partition %d",
+                              w, (int)v->part[w], (int)cv->part[w]);
+                /* the last update went to both */
+                ck_assert_msg(cv->val[w] == v->val[w],
+                              "word w%03d: output says %lld, changelog %lld",
+                              w, (long long)v->val[w], (long long)cv->val[w]);
+                ck_assert_msg(o >= 0,
+                              "word w%03d: counted %lld, in the input %lld "
+                              "times (lost %lld)",
+                              w, (long long)v->val[w], (long long)truth[w],
+                              -o);
+                over += o;
+                if (o > max_over) {
+                        max_over   = o;
+                        max_over_w = w;
+                }
+        }
+        for (k = 0; k < WC_KILLS; k++) {
+                wc_kill_t *K = &kl[k];
+                for (i = 0; i < WC_N; i++) {
+                        if (t_ms[i] > K->t_kill ||
+                            t_ms[i] <= K->t_kill - WC_COMMIT_MS - WC_SLACK_MS)
+                                continue;
+                        K->window++;
+                        if (K->has[0][dr[i].partition])
+                                K->bound0 += WC_WORDS;
+                        for (j = 0; j < WC_WORDS; j++)
+                                if (K->has[1][v->part[wc_word(WC_SEED, i,
+                                                              j)]])
+                                        K->bound1++;
+                }
+                bound += K->bound0 + K->bound1;
+                printf("  wordcount: kill %d: %s after %d lines, holding "
+                       "tasks",
+                       k + 1, nm[K->victim], K->at);
+                wc_print_tasks(K->has);
+                printf(" (its last commit, #%llu, seen %lld ms before); %s "
+                       "held all 8 tasks %lld ms later",
+                       K->commits,
+                       (long long)(K->t_commit >= 0 ? K->t_kill - K->t_commit
+                                                    : -1),
+                       nm[1 - K->victim],
+                       (long long)(K->t_takeover - K->t_kill));
+                printf(", restoring");
+                for (i = j = 0; i < 4; i++)
+                        j += K->has[1][i];
+                if (!j)
+                        printf(" nothing (no count task)");
+                for (i = 0; i < 4; i++)
+                        if (K->has[1][i])
+                                printf(" 1_%d: %llu of %lld..%lld", i,
+                                       K->surv_rst[i].restored,
+                                       K->surv_rst[i].start,
+                                       K->surv_rst[i].end);
+                printf("; bound %lld = %lld (lines on its input partitions) "
+                       "+ %lld (words of its count tasks), %d lines in the "
+                       "%d ms before\n",
+                       K->bound0 + K->bound1, K->bound0, K->bound1, K->window,
+                       WC_COMMIT_MS + WC_SLACK_MS);
+        }
+        printf("  wordcount: %d lines x %d words at %d lines/s; all %d words "
+               "present, last counts in the output = in the changelog; "
+               "over-count %lld word(s) in all (max %lld, w%03d), bound "
+               "%lld; %.1f s\n",
+               WC_N, WC_WORDS, WC_RATE, WC_VOCAB, over, max_over,
+               max_over_w < 0 ? 0 : max_over_w, bound,
+               (double)(now_ms() - t0) / 1000.0);
+        fflush(stdout);
+        ck_assert_msg(over <= bound,
+                      "over-count %lld exceeds the bound %lld (logs in %s)",
+                      over, bound, g_logdir);
+        reader_destroy(r);
+        reader_destroy(rc);
+        free(dr);
+        free(t_ms);
+        free(v);
+        free(cv);
+        kill_all();
+}
+END_TEST
+
+
+/* ---- (b) a persistent store restores only the changelog's tail ----
+ *
+ * One instance at a time, default.dsl.store=lmdb, a fresh state.dir:
+ *   1. batch 1, clean stop: each checkpoint (state.dir/<app.id>/1_<p>/
+ *      .checkpoint) is its changelog partition's end E1_p = C1_p; the
+ *      state dir is copied aside ("stale");
+ *   2. batch 2 on that state: restores nothing (start = C1_p = end);
+ *      clean stop at changelog ends E2_p;
+ *   3. the stale copy back in place: it must restore exactly the
+ *      changelog records of batch 2, E2_p - C1_p of C1_p..E2_p (not all
+ *      E2_p), and count on correctly from there (one more line per word);
+ *   4. for contrast in_memory: it restores the whole changelog, from the
+ *      log start 0 (nothing compacted yet) to its end.
+ * After each run every word's latest count in the output is the exact
+ * total so far (clean stops: no re-processing). */
+
+#define PS_N1 3000 /* lines of batch 1 */
+#define PS_N2 3000 /* lines of batch 2 */
+
+/* Run the instance until the output has the wanted counts, then stop it
+ * cleanly. */
+static proc_t *ps_run(const char *label, const char *app, const char *in,
+                      const char *out, const char *state, const char *store,
+                      reader_t *r, wc_view_t *v, int produce_all_words,
+                      int64_t *want) {
+        proc_t *p = wc_start(label, app, in, out, state, store);
+        int w;
+        if (produce_all_words)
+                wc_produce(in, 0, 0, WC_VOCAB / WC_WORDS, want);
+        if (!reader_until(r, view_matches, v, 60000)) {
+                w = view_first_off(v) < 0 ? 0 : view_first_off(v);
+                ck_abort_msg("%s: after 60 s w%03d counts %lld, expected "
+                             "%lld (log: %s)",
+                             label, w, (long long)v->val[w],
+                             (long long)want[w], p->log);
+        }
+        proc_stop_clean(p);
+        return p;
+}
+
+START_TEST(persistent_store_restores_only_changelog_tail) {
+        char in[256], out[256], app[256], clog[320], state[1200],
+            stale[1200], cmd[4096];
+        const char *names[2] = {in, out};
+        const int parts[2]   = {4, 4};
+        int64_t want[WC_VOCAB] = {0};
+        int64_t lo[4], e1[4], c1[4], e2[4], c2[4], e3[4], c3[4], e4[4];
+        int64_t t0 = now_ms();
+        wc_rst_t rst[4];
+        wc_view_t *v = malloc(sizeof(*v));
+        reader_t *r;
+        proc_t *p;
+        int i, sub;
+
+        ck_assert_ptr_nonnull(v);
+        name_of(in, sizeof(in), "persist", "in");
+        name_of(out, sizeof(out), "persist", "out");
+        name_of(app, sizeof(app), "persist", "app");
+        snprintf(clog, sizeof(clog), "%s-counts-changelog", app);
+        snprintf(state, sizeof(state), "%s/persist-state", g_logdir);
+        snprintf(stale, sizeof(stale), "%s/persist-stale", g_logdir);
+        create_topics(names, parts, 2);
+        view_init(v, want);
+        r = reader_new(out);
+
+        /* 1: batch 1 from scratch; after a clean stop every checkpoint is
+         * its changelog partition's end */
+        wc_produce(in, 11, 0, PS_N1, want);
+        p = ps_run("persist-1", app, in, out, state, "lmdb", r, v, 0, want);
+        wc_restored(p, rst);
+        topic_ends(clog, 4, lo, e1);
+        for (i = 0; i < 4; i++) {
+                ck_assert_msg(rst[i].n == 1 && rst[i].start == 0 &&
+                                  rst[i].end == 0 && rst[i].restored == 0,
+                              "run 1, partition %d: %d RESTORED line(s), "
+                              "the first %llu of %lld..%lld; expected one, "
+                              "of an empty changelog",
+                              i, rst[i].n, rst[i].restored, rst[i].start,
+                              rst[i].end);
+                c1[i] = wc_checkpoint(state, app, i, &sub);
+                ck_assert_msg(sub == 1,
+                              "partition %d: the checkpoint of counts is in "
+                              "sub-topology %d's task, expected 1_%d",
+                              i, sub, i);
+                ck_assert_msg(e1[i] > 0, "changelog partition %d is empty",
+                              i);
+                ck_assert_msg(c1[i] == e1[i],
+                              "partition %d: checkpoint %lld after a clean "
+                              "stop, changelog end %lld",
+                              i, (long long)c1[i], (long long)e1[i]);
+        }
+        snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", state, stale);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+
+        /* 2: batch 2 on that state: nothing to restore */
+        wc_produce(in, 12, 0, PS_N2, want);
+        p = ps_run("persist-2", app, in, out, state, "lmdb", r, v, 0, want);
+        wc_restored(p, rst);
+        topic_ends(clog, 4, lo, e2);
+        for (i = 0; i < 4; i++) {
+                ck_assert_msg(rst[i].n == 1 && rst[i].start == c1[i] &&
+                                  rst[i].end == e1[i] && rst[i].restored == 0,
+                              "run 2, partition %d: %d RESTORED line(s), "
+                              "the first %llu of %lld..%lld; expected 0 of "
+                              "%lld..%lld",
+                              i, rst[i].n, rst[i].restored, rst[i].start,
+                              rst[i].end, (long long)c1[i], (long long)e1[i]);
+                c2[i] = wc_checkpoint(state, app, i, &sub);
+                ck_assert_msg(e2[i] > e1[i],
+                              "batch 2 wrote nothing to changelog partition "
+                              "%d",
+                              i);
+                ck_assert_msg(c2[i] == e2[i],
+                              "partition %d: checkpoint %lld after a clean "
+                              "stop, changelog end %lld",
+                              i, (long long)c2[i], (long long)e2[i]);
+        }
+
+        /* 3: the state of run 1 (checkpoints c1) back in place: it restores
+         * exactly what batch 2 wrote to the changelog, then counts on from
+         * there (one more line per word) */
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", state,
+                 stale, state);
+        ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+        p = ps_run("persist-3", app, in, out, state, "lmdb", r, v, 1, want);
+        wc_restored(p, rst);
+        topic_ends(clog, 4, lo, e3);
+        for (i = 0; i < 4; i++) {
+                ck_assert_msg(rst[i].n == 1 && rst[i].start == c1[i] &&
+                                  rst[i].end == e2[i] &&
+                                  rst[i].restored ==
+                                      (unsigned long long)(e2[i] - c1[i]),
+                              "run 3 (stale state), partition %d: %d "
+                              "RESTORED line(s), the first %llu of "
+                              "%lld..%lld; expected %lld of %lld..%lld",
+                              i, rst[i].n, rst[i].restored, rst[i].start,
+                              rst[i].end, (long long)(e2[i] - c1[i]),
+                              (long long)c1[i], (long long)e2[i]);
+                ck_assert(rst[i].restored < (unsigned long long)e2[i]);
+                c3[i] = wc_checkpoint(state, app, i, &sub);
+                ck_assert_msg(c3[i] == e3[i],
+                              "partition %d: checkpoint %lld after a clean "
+                              "stop, changelog end %lld",
+                              i, (long long)c3[i], (long long)e3[i]);
+        }
+
+        /* 4: for contrast, in_memory: the whole changelog, from the log
+         * start (0: nothing compacted yet) */
+        p = ps_run("persist-4", app, in, out, state, "in_memory", r, v, 1,
+                   want);
+        wc_restored(p, rst);
+        topic_ends(clog, 4, lo, e4);
+        for (i = 0; i < 4; i++) {
+                ck_assert_int_eq(lo[i], 0);
+                ck_assert_msg(rst[i].n == 1 && rst[i].start == 0 &&
+                                  rst[i].end == e3[i] &&
+                                  rst[i].restored == (unsigned long long)e3[i],
+                              "run 4 (in_memory), partition %d: %d RESTORED "
+                              "line(s), the first %llu of %lld..%lld; "
+                              "expected %lld of 0..%lld",
+                              i, rst[i].n, rst[i].restored, rst[i].start,
+                              rst[i].end, (long long)e3[i], (long long)e3[i]);
+        }
+        for (i = 0; i < 4; i++)
+                printf("  persist: partition %d: checkpoint %lld after batch "
+                       "1, changelog end %lld after batch 2; from the stale "
+                       "state lmdb restored %lld (%lld..%lld), in_memory "
+                       "later %lld (0..%lld)\n",
+                       i, (long long)c1[i], (long long)e2[i],
+                       (long long)(e2[i] - c1[i]), (long long)c1[i],
+                       (long long)e2[i], (long long)e3[i], (long long)e3[i]);
+        printf("  persist: 4 runs, final counts = batches 1+2+3+4 for all %d "
+               "words; %.1f s\n",
+               WC_VOCAB, (double)(now_ms() - t0) / 1000.0);
+        fflush(stdout);
+        reader_destroy(r);
+        free(v);
+        kill_all();
+}
+END_TEST
+
 static Suite *suite_integration(void) {
         Suite *s = suite_create("integration");
         TCase *tc;
@@ -1402,6 +2362,13 @@ static Suite *suite_integration(void) {
         tcase_add_test(tc, bad_input_log_and_fail);
         tcase_add_test(tc, bad_input_log_and_continue);
         tcase_add_test(tc, bad_input_dead_letter);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("state");
+        tcase_add_checked_fixture(tc, NULL, kill_all);
+        tcase_set_timeout(tc, 180);
+        tcase_add_test(tc, wordcount_two_instances_sigkill_restart);
+        tcase_add_test(tc, persistent_store_restores_only_changelog_tail);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("topics");
@@ -1446,8 +2413,38 @@ static void remove_logs(void) {
                 fprintf(stderr, "could not remove %s\n", g_logdir);
 }
 
+/* The program @name: $@env, or next to this runner. 0, or -1 (said why). */
+static int find_prog(char *buf, size_t size, const char *env,
+                     const char *name) {
+        const char *set = getenv(env);
+        if (set && *set) {
+                snprintf(buf, size, "%s", set);
+        } else {
+                char self[2048];
+                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                char *slash;
+                if (n <= 0) {
+                        fprintf(stderr, "test_integration: cannot find my own "
+                                        "path; set %s\n",
+                                env);
+                        return -1;
+                }
+                self[n] = '\0';
+                slash   = strrchr(self, '/');
+                *slash  = '\0';
+                snprintf(buf, size, "%s/%s", self, name);
+        }
+        if (access(buf, X_OK)) {
+                fprintf(stderr,
+                        "test_integration: no %s program at %s (build it, or "
+                        "set %s)\n",
+                        name, buf, env);
+                return -1;
+        }
+        return 0;
+}
+
 int main(void) {
-        const char *app = getenv("SLUICE_TEST_APP_UPPER");
         char why[512];
         SRunner *sr;
         int failed;
@@ -1463,30 +2460,11 @@ int main(void) {
                         "tests/integration/run.sh --local-broker.\n");
                 return 2;
         }
-        if (app && *app) {
-                snprintf(g_app_upper, sizeof(g_app_upper), "%s", app);
-        } else {
-                char self[2048];
-                ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-                char *slash;
-                if (n <= 0) {
-                        fprintf(stderr, "test_integration: cannot find my own "
-                                        "path; set SLUICE_TEST_APP_UPPER\n");
-                        return 2;
-                }
-                self[n] = '\0';
-                slash   = strrchr(self, '/');
-                *slash  = '\0';
-                snprintf(g_app_upper, sizeof(g_app_upper), "%s/app_upper",
-                         self);
-        }
-        if (access(g_app_upper, X_OK)) {
-                fprintf(stderr,
-                        "test_integration: no app_upper program at %s (build "
-                        "it, or set SLUICE_TEST_APP_UPPER)\n",
-                        g_app_upper);
+        if (find_prog(g_app_upper, sizeof(g_app_upper),
+                      "SLUICE_TEST_APP_UPPER", "app_upper") ||
+            find_prog(g_app_wordcount, sizeof(g_app_wordcount),
+                      "SLUICE_TEST_APP_WORDCOUNT", "app_wordcount"))
                 return 2;
-        }
         if (!cluster_reachable(why, sizeof(why))) {
                 fprintf(stderr,
                         "test_integration: the Kafka cluster at "

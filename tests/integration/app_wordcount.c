@@ -1,0 +1,353 @@
+/*
+ * app_wordcount.c - a stateful Sluice application for the integration tests
+ * (one process; tests/integration/test_integration.c runs several of them).
+ *
+ * Topology: the running word count.
+ *   in (string key, string line)
+ *     -> flat_map: one record per space-separated word (key = value = word)
+ *     -> group_by_key (repartitions: <app.id>-counts-repartition)
+ *     -> count into the store "counts" (<app.id>-counts-changelog)
+ *     -> to_stream -> out (string key, int64 value: 8 bytes big-endian)
+ *
+ * Usage:
+ *   app_wordcount --app-id ID --in TOPIC --out TOPIC [options]
+ *     --bootstrap HOST:PORT  default: $SLUICE_TEST_BOOTSTRAP
+ *     --state-dir DIR        state.dir (default: Sluice's)
+ *     --store TYPE           default.dsl.store: in_memory (default) | lmdb
+ *     --commit-ms C          commit.interval.ms (default 500)
+ *     --threads N            num.stream.threads (default 1)
+ *     --conf KEY=VALUE       any other configuration (repeatable)
+ *     --log-level N          Sluice's log level to stderr (default 4)
+ *
+ * Every option can also come from the environment: APP_WC_APP_ID, APP_WC_IN,
+ * APP_WC_OUT, APP_WC_STATE_DIR, APP_WC_STORE, APP_WC_COMMIT_MS,
+ * APP_WC_THREADS, APP_WC_LOG_LEVEL (arguments win).
+ *
+ * stdout, one line each, flushed (t= is CLOCK_MONOTONIC in ms, the same
+ * clock as the test runner's):
+ *   RUNNING               every time the app's state becomes RUNNING
+ *   RESTORED store=S partition=P start=A end=E restored=N
+ *                         a store instance is up to date (the restore
+ *                         listener's END event; also when nothing needed
+ *                         restoring)
+ *   TASKS t=T LIST        the app's tasks changed: LIST is the sorted,
+ *                         comma-separated task ids (<sub-topology>_<partition>,
+ *                         "-" for none), from sluice_app_metrics_json()
+ *                         (polled every 20 ms; the figures are ~100 ms old)
+ *   COMMITS N t=T         the number of commits (all threads) became N
+ *   PROCESSED N           after a clean close on SIGTERM/SIGINT; exit 0
+ *   ERROR: TEXT           the app went to ERROR or could not start; exit 2
+ * Exit 64 on a usage error. If the parent process dies (a test that failed
+ * or timed out), the program exits at once with status 3, so no instance
+ * outlives its test.
+ */
+#include <sluice.h>
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+        (void)sig;
+        stop_requested = 1;
+}
+
+static long long mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_state(sluice_app_t *app, sluice_app_state_t old_state,
+                     sluice_app_state_t new_state, void *opaque) {
+        (void)app;
+        (void)old_state;
+        (void)opaque;
+        if (new_state == SLUICE_APP_RUNNING) {
+                /* one call: stdio locks the stream for the line */
+                printf("RUNNING\n");
+                fflush(stdout);
+        }
+}
+
+static void on_restore(const sluice_restore_info_t *info, void *opaque) {
+        (void)opaque;
+        if (info->phase != SLUICE_RESTORE_END)
+                return;
+        printf("RESTORED store=%s partition=%d start=%lld end=%lld "
+               "restored=%llu\n",
+               info->store, (int)info->partition,
+               (long long)info->start_offset, (long long)info->end_offset,
+               (unsigned long long)info->restored);
+        fflush(stdout);
+}
+
+static void on_log(sluice_log_level_t level, const char *facility,
+                   const char *message, void *opaque) {
+        (void)opaque;
+        fprintf(stderr, "app_wordcount[%ld] %lld %d %s: %s\n", (long)getpid(),
+                mono_ms(), (int)level, facility, message);
+}
+
+/* key = value = each space-separated word of the line */
+static int split_words(const sluice_record_t *rec, sluice_emitter_t *out,
+                       void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        const char *p, *end;
+        int err;
+        (void)opaque;
+        if (v->type != SLUICE_VALUE_STRING)
+                return 0; /* a null line has no words */
+        p   = v->u.bytes.data;
+        end = p + v->u.bytes.len;
+        while (p < end) {
+                const char *w;
+                while (p < end && *p == ' ')
+                        p++;
+                w = p;
+                while (p < end && *p != ' ')
+                        p++;
+                if (p > w && (err = sluice_emit(out,
+                                                sluice_strn(w, (size_t)(p - w)),
+                                                sluice_strn(w, (size_t)(p - w)))))
+                        return err;
+        }
+        return 0;
+}
+
+/* ---- the TASKS / COMMITS lines, from the metrics ---- */
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted task ids and the commits of all threads, from the metrics JSON
+ * (its own fields only: librdkafka's statistics are null unless
+ * statistics.interval.ms is set, and say neither "task" nor "commits"). */
+static void watch_metrics(sluice_app_t *app, char *last_tasks, size_t size,
+                          unsigned long long *last_commits) {
+        char *json = sluice_app_metrics_json(app), *ids[256], list[2048];
+        const char *s;
+        size_t n = 0, i, len = 0;
+        unsigned long long commits = 0;
+        if (!json)
+                return;
+        for (s = json; (s = strstr(s, "\"commits\":")); s += 10)
+                commits += strtoull(s + 10, NULL, 10);
+        for (s = json; n < 256 && (s = strstr(s, "\"task\":\"")); s += 8) {
+                const char *q = strchr(s + 8, '"');
+                if (!q)
+                        break;
+                ids[n] = strndup(s + 8, (size_t)(q - s - 8));
+                if (ids[n])
+                        n++;
+        }
+        free(json);
+        qsort(ids, n, sizeof(*ids), cmp_str);
+        list[0] = '\0';
+        for (i = 0; i < n; i++) {
+                int k = snprintf(list + len, sizeof(list) - len, "%s%s",
+                                 i ? "," : "", ids[i]);
+                if (k > 0 && (size_t)k < sizeof(list) - len)
+                        len += (size_t)k;
+                free(ids[i]);
+        }
+        if (!n)
+                snprintf(list, sizeof(list), "-");
+        if (strcmp(list, last_tasks)) {
+                snprintf(last_tasks, size, "%s", list);
+                printf("TASKS t=%lld %s\n", mono_ms(), list);
+                fflush(stdout);
+        }
+        if (commits != *last_commits) {
+                *last_commits = commits;
+                printf("COMMITS %llu t=%lld\n", commits, mono_ms());
+                fflush(stdout);
+        }
+}
+
+static void usage(const char *why) {
+        fprintf(stderr,
+                "app_wordcount: %s\n"
+                "usage: app_wordcount --app-id ID --in TOPIC --out TOPIC "
+                "[--bootstrap B] [--state-dir DIR]\n"
+                "       [--store in_memory|lmdb] [--commit-ms C] "
+                "[--threads N] [--conf KEY=VALUE]... [--log-level N]\n",
+                why);
+        exit(64);
+}
+
+static const char *env_or(const char *name, const char *dflt) {
+        const char *v = getenv(name);
+        return v && *v ? v : dflt;
+}
+
+static int conf_set(sluice_conf_t *c, const char *k, const char *v) {
+        char err[512];
+        if (!v)
+                return 0;
+        if (sluice_conf_set(c, k, v, err, sizeof(err))) {
+                printf("ERROR: %s\n", err);
+                fflush(stdout);
+                return -1;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        const char *bootstrap = getenv("SLUICE_TEST_BOOTSTRAP");
+        const char *app_id    = env_or("APP_WC_APP_ID", NULL);
+        const char *in        = env_or("APP_WC_IN", NULL);
+        const char *out       = env_or("APP_WC_OUT", NULL);
+        const char *state_dir = env_or("APP_WC_STATE_DIR", NULL);
+        const char *store     = env_or("APP_WC_STORE", "in_memory");
+        const char *commit_ms = env_or("APP_WC_COMMIT_MS", "500");
+        const char *threads   = env_or("APP_WC_THREADS", "1");
+        const char *extra[32];
+        int extra_cnt = 0, i, rc = 0;
+        int log_level = atoi(env_or("APP_WC_LOG_LEVEL", "4"));
+        char err[1024], last_tasks[2048] = "";
+        unsigned long long last_commits = 0;
+        sluice_topology_t *t;
+        sluice_stream_t *s;
+        sluice_conf_t *conf;
+        sluice_app_t *app;
+        struct sigaction sa;
+        pid_t parent = getppid();
+        const struct timespec tick = {0, 20 * 1000 * 1000};
+
+        for (i = 1; i < argc; i++) {
+                const char *a = argv[i];
+#define ARG(name) (!strcmp(a, name) && (i + 1 < argc || (usage(a), 0)))
+                if (ARG("--bootstrap"))
+                        bootstrap = argv[++i];
+                else if (ARG("--app-id"))
+                        app_id = argv[++i];
+                else if (ARG("--in"))
+                        in = argv[++i];
+                else if (ARG("--out"))
+                        out = argv[++i];
+                else if (ARG("--state-dir"))
+                        state_dir = argv[++i];
+                else if (ARG("--store"))
+                        store = argv[++i];
+                else if (ARG("--commit-ms"))
+                        commit_ms = argv[++i];
+                else if (ARG("--threads"))
+                        threads = argv[++i];
+                else if (ARG("--log-level"))
+                        log_level = atoi(argv[++i]);
+                else if (ARG("--conf")) {
+                        if (extra_cnt == (int)(sizeof(extra) / sizeof(*extra)))
+                                usage("too many --conf");
+                        extra[extra_cnt++] = argv[++i];
+                } else
+                        usage(a);
+#undef ARG
+        }
+        if (!bootstrap || !*bootstrap)
+                usage("no bootstrap servers: pass --bootstrap or set "
+                      "SLUICE_TEST_BOOTSTRAP");
+        if (!app_id || !in || !out)
+                usage("--app-id, --in and --out are required");
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+
+        t = sluice_topology_new();
+        s = sluice_stream_from(t, in, sluice_serde_string(),
+                               sluice_serde_string());
+        s = sluice_stream_flat_map(s, split_words, NULL);
+        s = sluice_table_to_stream(sluice_grouped_count(
+            sluice_stream_group_by_key(s, sluice_serde_string(),
+                                       sluice_serde_string()),
+            "counts"));
+        sluice_stream_to(s, out, sluice_serde_string(), sluice_serde_int64());
+
+        conf = sluice_conf_new();
+        sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)log_level,
+                               NULL);
+        sluice_conf_set_restore_cb(conf, on_restore, NULL);
+        if (conf_set(conf, "bootstrap.servers", bootstrap) ||
+            conf_set(conf, "application.id", app_id) ||
+            conf_set(conf, "num.stream.threads", threads) ||
+            conf_set(conf, "commit.interval.ms", commit_ms) ||
+            conf_set(conf, "state.dir", state_dir) ||
+            conf_set(conf, "default.dsl.store", store)) {
+                sluice_conf_destroy(conf);
+                sluice_topology_destroy(t);
+                return 2;
+        }
+        for (i = 0; i < extra_cnt; i++) {
+                char kv[512], *eq;
+                snprintf(kv, sizeof(kv), "%s", extra[i]);
+                if (!(eq = strchr(kv, '=')))
+                        usage("--conf needs KEY=VALUE");
+                *eq = '\0';
+                if (conf_set(conf, kv, eq + 1)) {
+                        sluice_conf_destroy(conf);
+                        sluice_topology_destroy(t);
+                        return 2;
+                }
+        }
+
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        if (!app) {
+                printf("ERROR: %s\n", err);
+                fflush(stdout);
+                sluice_conf_destroy(conf);
+                sluice_topology_destroy(t);
+                return 2;
+        }
+        sluice_app_set_state_cb(app, on_state, NULL);
+        if (sluice_app_start(app, err, sizeof(err))) {
+                printf("ERROR: %s\n", err);
+                fflush(stdout);
+                sluice_app_destroy(app);
+                sluice_topology_destroy(t);
+                return 2;
+        }
+
+        /* the main loop: a signal sets the flag; the app may fail on its own */
+        while (!stop_requested) {
+                if (sluice_app_state(app) == SLUICE_APP_ERROR)
+                        break;
+                if (getppid() != parent) {
+                        fprintf(stderr, "app_wordcount[%ld]: parent exited, "
+                                        "exiting\n",
+                                (long)getpid());
+                        _exit(3);
+                }
+                watch_metrics(app, last_tasks, sizeof(last_tasks),
+                              &last_commits);
+                nanosleep(&tick, NULL);
+        }
+
+        if (sluice_app_state(app) == SLUICE_APP_ERROR) {
+                printf("ERROR: %s\n", sluice_app_error(app));
+                fflush(stdout);
+                rc = 2;
+        }
+        sluice_app_close(app);
+        if (!rc && sluice_app_state(app) == SLUICE_APP_ERROR) {
+                /* failed while closing (e.g. a final delivery failed) */
+                printf("ERROR: %s\n", sluice_app_error(app));
+                rc = 2;
+        }
+        if (!rc)
+                printf("PROCESSED %llu\n",
+                       (unsigned long long)sluice_app_processed(app));
+        fflush(stdout);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        return rc;
+}
