@@ -45,6 +45,8 @@ static int task_ready(sl_thread_t *thr, sl_task_t *task) {
 static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                                     const char *role, int grouped,
                                     char *errstr, size_t errstr_size);
+static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
+                               int grouped, char *errstr, size_t errstr_size);
 
 /* The delivery slot of a store's changelog partition (kept across tasks:
  * librdkafka may report after a task closed). */
@@ -461,22 +463,10 @@ static void restore_report(sl_thread_t *thr, sluice_kv_t *kv,
 }
 
 static int restorer_new(sl_thread_t *thr) {
-        char why[SL_ERRSTR_SIZE], rkerr[SL_ERRSTR_SIZE];
-        rd_kafka_conf_t *c = client_conf(thr, SL_SCOPE_CONSUMER,
-                                         "restore-consumer", 0, why,
-                                         sizeof(why));
-        if (!c) {
-                sl_app_fail(thr->app, "thread %d: restore consumer: %s",
-                            thr->idx, why);
-                return -1;
-        }
+        char why[SL_ERRSTR_SIZE];
         if (!(thr->restorer =
-                  rd_kafka_new(RD_KAFKA_CONSUMER, c, rkerr, sizeof(rkerr)))) {
-                rd_kafka_conf_destroy(c);
-                sl_app_fail(thr->app,
-                            "thread %d: cannot create the restore consumer: "
-                            "%s",
-                            thr->idx, rkerr);
+                  client_new(thr, RD_KAFKA_CONSUMER, 0, why, sizeof(why)))) {
+                sl_app_fail(thr->app, "thread %d: %s", thr->idx, why);
                 return -1;
         }
         rd_kafka_poll_set_consumer(thr->restorer);
@@ -964,14 +954,19 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         return c;
 }
 
+/* A client of the thread: its consumer (@grouped), producer, or restore
+ * consumer (not grouped). */
 static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
-                               char *errstr, size_t errstr_size) {
-        const char *role = type == RD_KAFKA_CONSUMER ? "consumer" : "producer";
+                               int grouped, char *errstr,
+                               size_t errstr_size) {
+        const char *role = type == RD_KAFKA_PRODUCER ? "producer"
+                           : grouped                 ? "consumer"
+                                                     : "restore-consumer";
         char rkerr[SL_ERRSTR_SIZE];
         rd_kafka_t *rk;
         rd_kafka_conf_t *c = client_conf(
             thr, type == RD_KAFKA_CONSUMER ? SL_SCOPE_CONSUMER : SL_SCOPE_PRODUCER,
-            role, 1, errstr, errstr_size);
+            role, grouped, errstr, errstr_size);
         if (!c)
                 return NULL;
         if (!(rk = rd_kafka_new(type, c, rkerr, sizeof(rkerr)))) {
@@ -997,11 +992,11 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
                 sl_errstr(errstr, errstr_size, "cannot create a mutex");
                 return -1;
         }
-        if (!(thr->consumer = client_new(thr, RD_KAFKA_CONSUMER, errstr,
+        if (!(thr->consumer = client_new(thr, RD_KAFKA_CONSUMER, 1, errstr,
                                          errstr_size)))
                 return -1;
         rd_kafka_poll_set_consumer(thr->consumer);
-        if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, errstr,
+        if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, 1, errstr,
                                          errstr_size)))
                 return -1;
         thr->cq = rd_kafka_queue_get_consumer(thr->consumer);
