@@ -152,6 +152,56 @@ static void create_topics(const char *const *names, const int *parts,
         rd_kafka_destroy(rk);
 }
 
+/* The value of config @key of topic @name, as the broker describes it
+ * (into @buf), and the topic's partition count. */
+static int topic_config(const char *name, const char *key, char *buf,
+                        size_t size) {
+        char err[512];
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err,
+                                      sizeof(err));
+        rd_kafka_ConfigResource_t *cr =
+            rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+        rd_kafka_queue_t *q;
+        rd_kafka_event_t *ev;
+        const rd_kafka_DescribeConfigs_result_t *res;
+        const rd_kafka_ConfigResource_t **rs;
+        const rd_kafka_ConfigEntry_t **ents;
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt;
+        size_t n, i;
+        int parts = -1;
+        ck_assert_msg(rk != NULL, "admin client: %s", err);
+        q = rd_kafka_queue_new(rk);
+        rd_kafka_DescribeConfigs(rk, &cr, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 30000);
+        ck_assert_msg(ev && !rd_kafka_event_error(ev), "DescribeConfigs %s: %s",
+                      name, ev ? rd_kafka_event_error_string(ev) : "timeout");
+        res = rd_kafka_event_DescribeConfigs_result(ev);
+        rs  = rd_kafka_DescribeConfigs_result_resources(res, &n);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_msg(!rd_kafka_ConfigResource_error(rs[0]), "%s: %s", name,
+                      rd_kafka_ConfigResource_error_string(rs[0]));
+        ents = rd_kafka_ConfigResource_configs(rs[0], &n);
+        buf[0] = '\0';
+        for (i = 0; i < n; i++)
+                if (!strcmp(rd_kafka_ConfigEntry_name(ents[i]), key) &&
+                    rd_kafka_ConfigEntry_value(ents[i]))
+                        snprintf(buf, size, "%s",
+                                 rd_kafka_ConfigEntry_value(ents[i]));
+        rd_kafka_event_destroy(ev);
+        rd_kafka_ConfigResource_destroy(cr);
+        rd_kafka_queue_destroy(q);
+        rkt = rd_kafka_topic_new(rk, name, NULL);
+        if (!rd_kafka_metadata(rk, 0, rkt, &md, 10000)) {
+                if (md->topic_cnt == 1 && !md->topics[0].err)
+                        parts = md->topics[0].partition_cnt;
+                rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+        rd_kafka_destroy(rk);
+        return parts;
+}
+
 /* ------------------------------------------------------------------ */
 /* producing: idempotent (no duplicates or reordering of the input), with
  * the partition and offset of every record from its delivery report */
@@ -2249,6 +2299,18 @@ START_TEST(persistent_store_restores_only_changelog_tail) {
                               "partition %d: checkpoint %lld after a clean "
                               "stop, changelog end %lld",
                               i, (long long)c1[i], (long long)e1[i]);
+        }
+        /* the app created the changelog through the Admin API:
+         * compacted, with the source's 4 partitions */
+        {
+                char policy[64];
+                int cparts = topic_config(clog, "cleanup.policy", policy,
+                                          sizeof(policy));
+                ck_assert_msg(cparts == 4, "changelog %s has %d partitions",
+                              clog, cparts);
+                ck_assert_msg(!strcmp(policy, "compact"),
+                              "changelog %s: cleanup.policy=%s", clog,
+                              policy);
         }
         snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", state, stale);
         ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
