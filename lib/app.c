@@ -204,6 +204,8 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                           topic, why);
                 return -1;
         }
+        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                return 0;
         sl_log(app->conf, SLUICE_LOG_INFO, "TOPIC",
                "created topic \"%s\" with %d partition(s)%s", topic, partitions,
                compact ? ", compacted" : "");
@@ -652,7 +654,8 @@ int sluice_app_step(sluice_app_t *app, int budget) {
         n = sl_thread_step(&app->threads[0], budget, 0);
         if (n < 0)
                 return SLUICE_ERR_STATE;
-        return n >= budget ? 1 : 0;
+        /* a restore in full swing is work that remains too */
+        return n >= budget || app->threads[0].restore_more ? 1 : 0;
 }
 
 int sluice_app_timeout_ms(const sluice_app_t *app) {

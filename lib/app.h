@@ -54,6 +54,8 @@ typedef struct sl_thread_s {
         int started;
         rd_kafka_t *consumer, *producer;
         rd_kafka_queue_t *cq, *pq; /* consumer queue, producer main queue */
+        rd_kafka_queue_t *rq;      /* the restore consumer's queue */
+        int restore_more; /* the last step's restore used its whole share */
         sl_app_task_t **tasks;
         size_t task_cnt, task_cap;
         rd_kafka_topic_partition_list_t *pending; /* offsets to commit */

@@ -33,7 +33,8 @@ struct sl_cent_s {
 #define SL_CACHE_SPARES 32
 
 static void cent_release(sluice_kv_t *kv, sl_cent_t *e) {
-        if (kv->spare_cnt < SL_CACHE_SPARES) {
+        /* small ones only: the budget does not count spares */
+        if (kv->spare_cnt < SL_CACHE_SPARES && e->size <= 256) {
                 e->next   = kv->spare;
                 kv->spare = e;
                 kv->spare_cnt++;
@@ -44,7 +45,7 @@ static void cent_release(sluice_kv_t *kv, sl_cent_t *e) {
 
 static sl_cent_t *cent_alloc(sluice_kv_t *kv, size_t data) {
         sl_cent_t *e = kv->spare;
-        if (e && e->size >= data) {
+        if (e && e->size >= data && e->size <= 2 * data + 64) {
                 kv->spare = e->next;
                 kv->spare_cnt--;
                 return e;
@@ -475,18 +476,23 @@ int sl_kv_wipe(sluice_kv_t *kv) {
                 int r;
                 if (kv->type->iter_open(kv->h, NULL, 0, NULL, 0, &it))
                         return -1;
+                r = 0;
                 while (n < 1000 &&
                        (r = kv->type->iter_next(it, &k, &klen, &v, &vlen)) > 0) {
                         void *nk;
                         size_t *nl;
                         if (off + klen > cap) {
                                 cap = (off + klen) * 2 + 64;
-                                if (!(nk = realloc(keys, cap)))
+                                if (!(nk = realloc(keys, cap))) {
+                                        r = -1;
                                         break;
+                                }
                                 keys = nk;
                         }
-                        if (!(nl = realloc(lens, (n + 1) * sizeof(*lens))))
+                        if (!(nl = realloc(lens, (n + 1) * sizeof(*lens)))) {
+                                r = -1;
                                 break;
+                        }
                         lens = nl;
                         if (klen)
                                 memcpy(keys + off, k, klen);
@@ -494,6 +500,11 @@ int sl_kv_wipe(sluice_kv_t *kv) {
                         off += klen;
                 }
                 kv->type->iter_close(it);
+                if (r < 0) {
+                        free(keys);
+                        free(lens);
+                        return -1;
+                }
                 for (i = 0, off = 0; i < n; off += lens[i++])
                         if (kv->type->del(kv->h, keys + off, lens[i])) {
                                 free(keys);

@@ -11,9 +11,10 @@
  * Ordered access (range scans, full iteration) uses a sorted array of slot
  * pointers that exists only once something asked for order: a store that
  * is only counted into never pays for it. New keys are appended to a
- * pending list and merged in at the next scan; a delete, the reuse of a
- * deleted slot, or the table's growth drops the index, and the next scan
- * sorts from scratch.
+ * pending list and merged in at the next scan, which also drops deleted
+ * slots (while the index exists, deleted slots are not reused, so a slot
+ * it points at never changes key); the table's growth drops the index and
+ * the next scan sorts from scratch.
  *
  * Memory: 40 bytes per slot at a load factor between 3/8 and 3/4 (at 1M
  * records: 2M slots, 80 MB), plus the out-of-line records, plus 8 bytes per
@@ -90,11 +91,13 @@ static int slot_cmp(const void *pa, const void *pb) {
         return sl_key_cmp(ak, al, bk, bl);
 }
 
-/* Slot of @key, or of the slot it would go to (the first tombstone on the
- * way preferred) when absent: *found says which. */
+/* Slot of @key, or of the slot it would go to when absent (the first
+ * tombstone on the way, unless the index may point at it): *found says
+ * which. */
 static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
                         uint32_t h, int *found) {
         size_t mask = m->cap - 1, i = h & mask, tomb = (size_t)-1;
+        int reuse   = !m->indexed;
         for (;;) {
                 const mem_slot_t *s = &m->slots[i];
                 if (s->state == S_EMPTY) {
@@ -102,7 +105,7 @@ static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
                         return tomb != (size_t)-1 ? tomb : i;
                 }
                 if (s->state == S_TOMB) {
-                        if (tomb == (size_t)-1)
+                        if (tomb == (size_t)-1 && reuse)
                                 tomb = i;
                 } else if (s->hash == h) {
                         size_t sl;
@@ -126,8 +129,9 @@ static void index_drop(mem_store_t *m) {
 
 static int grow(mem_store_t *m) {
         /* rehash when live + tombstones pass 3/4; double only if live
-         * records alone pass 3/8 (otherwise tombstones are the problem) */
-        size_t ncap = m->cnt * 8 >= m->cap * 3 ? m->cap * 2 : m->cap, i;
+         * records alone pass 1/2 (otherwise tombstones are the problem:
+         * churn at a steady size keeps the size) */
+        size_t ncap = m->cnt * 2 >= m->cap ? m->cap * 2 : m->cap, i;
         mem_slot_t *ns = calloc(ncap, sizeof(*ns));
         if (!ns)
                 return -1;
@@ -260,8 +264,6 @@ static int mem_put(void *store, const void *key, size_t klen,
                 i = find_slot(m, key, klen, h, &found);
                 s = &m->slots[i];
         }
-        if (m->indexed && s->state == S_TOMB)
-                index_drop(m); /* the index may still point here */
         if (m->indexed) {
                 if (m->pending_cnt == m->pending_cap) {
                         size_t ncap = m->pending_cap ? m->pending_cap * 2 : 64;
@@ -302,10 +304,8 @@ static int mem_del(void *store, const void *key, size_t klen) {
         s = &m->slots[i];
         if (s->state == S_OUT)
                 free(s->u.out);
-        s->state = S_TOMB;
+        s->state = S_TOMB; /* the index drops it at its next merge */
         m->cnt--;
-        if (m->indexed)
-                index_drop(m);
         return 0;
 }
 
@@ -328,14 +328,25 @@ static int index_update(mem_store_t *m) {
                 m->indexed    = 1;
                 return 0;
         }
-        if (!m->pending_cnt)
-                return 0;
-        qsort(m->pending, m->pending_cnt, sizeof(*m->pending), slot_cmp);
+        if (!m->pending_cnt && m->sorted_cnt == m->cnt)
+                return 0; /* nothing added or deleted */
+        /* deleted pending slots out, the rest sorted */
+        for (i = j = 0; i < m->pending_cnt; i++)
+                if (m->pending[i]->state != S_TOMB)
+                        m->pending[j++] = m->pending[i];
+        m->pending_cnt = j;
+        if (m->pending_cnt)
+                qsort(m->pending, m->pending_cnt, sizeof(*m->pending),
+                      slot_cmp);
         n   = m->sorted_cnt + m->pending_cnt;
-        out = malloc(n * sizeof(*out));
+        out = malloc((n ? n : 1) * sizeof(*out));
         if (!out)
                 return SLUICE_ERR_NOMEM;
         for (i = j = k = 0; i < m->sorted_cnt || j < m->pending_cnt;) {
+                if (i < m->sorted_cnt && m->sorted[i]->state == S_TOMB) {
+                        i++; /* deleted since */
+                        continue;
+                }
                 if (j >= m->pending_cnt ||
                     (i < m->sorted_cnt &&
                      slot_cmp(&m->sorted[i], &m->pending[j]) < 0))

@@ -470,6 +470,12 @@ static int restorer_new(sl_thread_t *thr) {
                 return -1;
         }
         rd_kafka_poll_set_consumer(thr->restorer);
+        if (thr->app->host_driven) {
+                /* the host's fd wakes up for changelog records too */
+                thr->rq = rd_kafka_queue_get_consumer(thr->restorer);
+                rd_kafka_queue_io_event_enable(thr->rq, thr->app->wake_fd[1],
+                                               "r", 1);
+        }
         return 0;
 }
 
@@ -520,14 +526,14 @@ static void restore_done(sl_thread_t *thr, size_t i) {
 
 /* The changelog partition's log start and end. A changelog the app just
  * created may have no leader for a moment (NOT_LEADER, unknown partition):
- * retried for up to 30 s. */
+ * retried for up to 15 s. */
 static rd_kafka_resp_err_t changelog_ends(sl_thread_t *thr, const char *topic,
                                           int32_t partition, int64_t *lo,
                                           int64_t *hi) {
-        int64_t deadline = sl_now_ms() + 30000;
+        int64_t deadline = sl_now_ms() + 15000;
         for (;;) {
                 rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-                    thr->restorer, topic, partition, lo, hi, 10000);
+                    thr->restorer, topic, partition, lo, hi, 5000);
                 struct timespec pause = {0, 100 * 1000 * 1000};
                 if (!err || sl_now_ms() >= deadline ||
                     atomic_load(&thr->app->stop))
@@ -537,7 +543,6 @@ static rd_kafka_resp_err_t changelog_ends(sl_thread_t *thr, const char *topic,
                 case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
                 case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
                 case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-                case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
                 case RD_KAFKA_RESP_ERR__TIMED_OUT:
                 case RD_KAFKA_RESP_ERR__TRANSPORT:
                 case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
@@ -1119,13 +1124,16 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         int64_t now;
         size_t i;
         int restored = 0;
+        thr->restore_more = 0;
         if (thr->rst_cnt) {
                 /* restoring: up to half the budget of changelog records,
                  * then the records of tasks that do not restore (the main
                  * consumer is polled every step: rebalances go on) */
-                restored = restore_step(thr, budget > 1 ? budget / 2 : 1);
+                int share = budget > 1 ? budget / 2 : 1;
+                restored  = restore_step(thr, share);
                 if (restored < 0)
                         return -1;
+                thr->restore_more = restored >= share;
                 /* records waiting: do not wait; none yet: wait briefly */
                 timeout_ms = restored ? 0
                                       : (timeout_ms < 5 ? timeout_ms : 5);
@@ -1254,6 +1262,8 @@ void sl_thread_destroy(sl_thread_t *thr) {
         free(thr->m.lag);
         free(thr->m.consumer_stats);
         free(thr->m.producer_stats);
+        if (thr->rq)
+                rd_kafka_queue_destroy(thr->rq);
         if (thr->restorer)
                 rd_kafka_destroy(thr->restorer);
         free(thr->rst);
