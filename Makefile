@@ -108,7 +108,7 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-$(BENCH): bench/engine.c $(STLIB)
+$(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
@@ -122,11 +122,11 @@ $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafk
 	    tests/integration/test_integration.c tests/kafka_util.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS) -lpthread
 
-$(INTEG_APP): tests/integration/app_upper.c $(STLIB)
+$(INTEG_APP): tests/integration/app_upper.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-$(INTEG_WC): tests/integration/app_wordcount.c $(STLIB)
+$(INTEG_WC): tests/integration/app_wordcount.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
@@ -165,11 +165,11 @@ installcheck: lib
 bench: $(BENCH)
 	$(BENCH)
 
-$(BENCH_STATE): bench/state.c $(STLIB)
+$(BENCH_STATE): bench/state.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-$(BENCH_RESTORE): bench/restore.c $(STLIB)
+$(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 

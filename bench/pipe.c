@@ -55,6 +55,9 @@
 
 #include "sluice.h"
 
+#define BENCH_NAME "pipe"
+#include "bench_util.h"
+
 /* ---- options ---- */
 
 static struct {
@@ -79,46 +82,7 @@ static struct {
 static char in_topic[128];
 static long expect_kept; /* records the filter keeps */
 
-/* ---- clocks, stats ---- */
-
-static double wall_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU-seconds a process (the broker) has used, from /proc; -1 if unknown */
-static double proc_cpu(long pid) {
-        char path[64], buf[2048], *p;
-        unsigned long ut = 0, st = 0;
-        FILE *f;
-        size_t n;
-        int field;
-        if (pid <= 0)
-                return -1;
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        if (!(f = fopen(path, "r")))
-                return -1;
-        n      = fread(buf, 1, sizeof(buf) - 1, f);
-        buf[n] = '\0';
-        fclose(f);
-        /* fields after the ")" that ends the command name: 3 is state,
-         * 14 utime, 15 stime */
-        if (!(p = strrchr(buf, ')')))
-                return -1;
-        for (field = 2; *p && field < 13; p++)
-                if (*p == ' ')
-                        field++;
-        if (sscanf(p, "%lu %lu", &ut, &st) != 2)
-                return -1;
-        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
+/* ---- stats ---- */
 
 /* Idle and total time of the whole machine (all cores), from /proc/stat. */
 static void machine_times(double *idle, double *total) {
@@ -136,32 +100,6 @@ static void machine_times(double *idle, double *total) {
                 *idle = (double)(v[3] + v[4]);
         }
         fclose(f);
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-        double *c = malloc(sizeof(double) * (size_t)n), m;
-        memcpy(c, v, sizeof(double) * (size_t)n);
-        qsort(c, (size_t)n, sizeof(double), cmp_double);
-        m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
-        free(c);
-        return m;
-}
-
-static void die(const char *fmt, const char *arg) {
-        fprintf(stderr, "pipe: ");
-        fprintf(stderr, fmt, arg);
-        fprintf(stderr, "\n");
-        exit(1);
 }
 
 /* ---- the transformation, shared by both sides ---- */
@@ -184,21 +122,8 @@ static void transform(const void *v, size_t len, char *out) {
 
 /* ---- admin ---- */
 
-static rd_kafka_t *admin_client(void) {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *rk;
-        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
-                              sizeof(err)))
-                die("%s", err);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        if (!rk)
-                die("%s", err);
-        return rk;
-}
-
 static void topic_create(const char *topic, int partitions) {
-        rd_kafka_t *rk        = admin_client();
+        rd_kafka_t *rk        = admin_client(opt.bootstrap);
         rd_kafka_queue_t *q   = rd_kafka_queue_new(rk);
         char err[512];
         rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1,
@@ -227,22 +152,12 @@ static void topic_create(const char *topic, int partitions) {
 }
 
 static void topic_delete(const char *topic) {
-        rd_kafka_t *rk           = admin_client();
-        rd_kafka_queue_t *q      = rd_kafka_queue_new(rk);
-        rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
-        rd_kafka_event_t *ev;
-        rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-        ev = rd_kafka_queue_poll(q, 60000);
-        if (ev)
-                rd_kafka_event_destroy(ev);
-        rd_kafka_DeleteTopic_destroy(dt);
-        rd_kafka_queue_destroy(q);
-        rd_kafka_destroy(rk);
+        topics_delete(opt.bootstrap, &topic, 1);
 }
 
 /* Sum of the high watermarks of @topic (records in it: nothing deleted). */
 static long topic_count(const char *topic) {
-        rd_kafka_t *rk = admin_client();
+        rd_kafka_t *rk = admin_client(opt.bootstrap);
         long sum       = 0;
         int p;
         for (p = 0; p < opt.partitions; p++) {
@@ -259,35 +174,19 @@ static long topic_count(const char *topic) {
 
 /* ---- load ---- */
 
-static int load_failed;
-
-static void load_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
-        (void)rk;
-        (void)o;
-        if (m->err)
-                load_failed = 1;
-}
-
 static void load_input(void) {
-        char err[512], key[24], *val = malloc((size_t)opt.value_size);
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *rk;
+        static const char *const props[][2] = {
+            {"partitioner", "murmur2_random"},
+            {"linger.ms", "20"},
+            {"queue.buffering.max.messages", "1000000"},
+        };
+        char key[24], *val = malloc((size_t)opt.value_size);
+        double t0          = wall_now();
+        rd_kafka_t *rk     = load_producer(opt.bootstrap, props,
+                                           sizeof(props) / sizeof(props[0]));
         rd_kafka_topic_t *rkt;
-        double t0 = wall_now();
         long i;
         int k;
-        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
-                              sizeof(err)) ||
-            rd_kafka_conf_set(c, "partitioner", "murmur2_random", err,
-                              sizeof(err)) ||
-            rd_kafka_conf_set(c, "linger.ms", "20", err, sizeof(err)) ||
-            rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000",
-                              err, sizeof(err)))
-                die("%s", err);
-        rd_kafka_conf_set_dr_msg_cb(c, load_dr);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        if (!rk)
-                die("%s", err);
         rkt = rd_kafka_topic_new(rk, in_topic, NULL);
         for (k = 0; k < opt.value_size; k++)
                 val[k] = (char)('a' + k % 26);
@@ -302,21 +201,12 @@ static void load_input(void) {
                         val[MARK_AT] = i % 10000 == 9999 ? '#' : 'm';
                 if (!dropped(val, (size_t)opt.value_size))
                         expect_kept++;
-                while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
-                                        RD_KAFKA_MSG_F_COPY, val,
-                                        (size_t)opt.value_size, key,
-                                        (size_t)kl, NULL) == -1) {
-                        if (rd_kafka_last_error() !=
-                            RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                die("produce: %s",
-                                    rd_kafka_err2str(rd_kafka_last_error()));
-                        rd_kafka_poll(rk, 10);
-                }
+                produce_copy(rk, rkt, RD_KAFKA_PARTITION_UA, val,
+                             (size_t)opt.value_size, key, (size_t)kl);
                 if ((i & 1023) == 0)
                         rd_kafka_poll(rk, 0);
         }
-        while (rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
-                ;
+        flush_all(rk);
         if (load_failed)
                 die("%s", "some input records were not delivered");
         rd_kafka_topic_destroy(rkt);
@@ -350,21 +240,9 @@ static bool sl_keep(const sluice_record_t *rec, void *opaque) {
                  dropped(v->u.bytes.data, v->u.bytes.len));
 }
 
-static void quiet_log(sluice_log_level_t level, const char *fac,
-                      const char *msg, void *opaque) {
-        (void)opaque;
-        fprintf(stderr, "sluice %d %s: %s\n", (int)level, fac, msg);
-}
-
 typedef struct {
         double wall, cpu;
 } drain_t;
-
-static void conf_set(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        if (sluice_conf_set(c, k, v, err, sizeof(err)))
-                die("%s", err);
-}
 
 static drain_t drain_sluice(const char *group, const char *out) {
         char err[512];
@@ -374,7 +252,6 @@ static drain_t drain_sluice(const char *group, const char *out) {
         sluice_app_t *app;
         drain_t d;
         double w0, c0, deadline;
-        int i;
         s = sluice_stream_from(t, in_topic, sluice_serde_bytes(),
                                sluice_serde_bytes());
         s = sluice_stream_map_values(s, sl_map, NULL);
@@ -388,13 +265,7 @@ static drain_t drain_sluice(const char *group, const char *out) {
                 snprintf(v, sizeof(v), "%d", opt.commit_interval_ms);
                 conf_set(c, "commit.interval.ms", v);
         }
-        for (i = 0; i < opt.rk_prop_cnt; i++) {
-                char kv[512], *eq;
-                snprintf(kv, sizeof(kv), "%s", opt.rk_props[i]);
-                eq  = strchr(kv, '=');
-                *eq = '\0';
-                conf_set(c, kv, eq + 1);
-        }
+        conf_set_props(c, opt.rk_props, opt.rk_prop_cnt);
         sluice_conf_set_log_cb(c, quiet_log, SLUICE_LOG_WARNING, NULL);
         app = sluice_app_new(t, c, err, sizeof(err));
         if (!app)
@@ -656,17 +527,6 @@ static void usage(void) {
         exit(2);
 }
 
-static long num_arg(int argc, char **argv, int *i, long min) {
-        char *end;
-        long v;
-        if (*i + 1 >= argc)
-                usage();
-        v = strtol(argv[++*i], &end, 10);
-        if (*end || v < min)
-                usage();
-        return v;
-}
-
 int main(int argc, char **argv) {
         static const char *const names[] = {"sluice", "loop"};
         double *rate[2], *cpm[2];
@@ -678,24 +538,27 @@ int main(int argc, char **argv) {
                 if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc)
                         opt.bootstrap = argv[++i];
                 else if (!strcmp(argv[i], "--records"))
-                        opt.records = num_arg(argc, argv, &i, 1);
+                        opt.records = num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--partitions"))
-                        opt.partitions = (int)num_arg(argc, argv, &i, 1);
+                        opt.partitions =
+                            (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--runs"))
-                        opt.runs = (int)num_arg(argc, argv, &i, 1);
+                        opt.runs = (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--value-size"))
-                        opt.value_size = (int)num_arg(argc, argv, &i, 1);
+                        opt.value_size =
+                            (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--commit-interval-ms"))
                         opt.commit_interval_ms =
-                            (int)num_arg(argc, argv, &i, 0);
+                            (int)num_arg(argc, argv, &i, 0, usage);
                 else if (!strcmp(argv[i], "--rdkafka") && i + 1 < argc) {
                         if (!strchr(argv[++i], '=') || opt.rk_prop_cnt == 64)
                                 usage();
                         opt.rk_props[opt.rk_prop_cnt++] = argv[i];
                 } else if (!strcmp(argv[i], "--broker-pid"))
-                        opt.broker_pid = num_arg(argc, argv, &i, 1);
+                        opt.broker_pid = num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--timeout"))
-                        opt.timeout_s = (int)num_arg(argc, argv, &i, 1);
+                        opt.timeout_s =
+                            (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--loop-no-headers"))
                         opt.loop_no_headers = 1;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc) {

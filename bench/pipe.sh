@@ -21,10 +21,12 @@ fi
 RK_PREFIX=$(scripts/deps.sh --print-prefix)
 export PKG_CONFIG_PATH=$RK_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 mkdir -p "$(dirname "$BIN")"
+# libsluice.a has the LMDB store when pkg-config found LMDB (see Makefile)
+LMDB_PKG=$(pkg-config --exists lmdb 2>/dev/null && echo lmdb || true)
 cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wconversion \
    -Wstrict-prototypes -Wmissing-prototypes -D_POSIX_C_SOURCE=200809L \
    -Iinclude $(pkg-config --cflags rdkafka jansson | sed 's/-I/-isystem /g') bench/pipe.c -o "$BIN" \
-   "$PIPE_LIB" $(pkg-config --libs rdkafka jansson) -lpthread \
+   "$PIPE_LIB" $(pkg-config --libs rdkafka jansson $LMDB_PKG) -lpthread \
    -Wl,-rpath,"$RK_PREFIX/lib"
 
 if [ -n "${SLUICE_BOOTSTRAP:-}" ]; then

@@ -37,7 +37,6 @@
  * bench/restore.sh starts a broker, runs this, and stops the broker.
  */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +50,9 @@
 #include <librdkafka/rdkafka.h>
 
 #include "sluice.h"
+
+#define BENCH_NAME "restore"
+#include "bench_util.h"
 
 #define KEY_LEN 16
 #define MAX_RUNS 16
@@ -76,98 +78,7 @@ static struct {
 
 static char app_id[128], in_topic[160], out_topic[160], clog_topic[160];
 
-/* ---- clocks, stats, helpers ---- */
-
-static double wall_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-        double s[MAX_RUNS];
-        memcpy(s, v, sizeof(double) * (size_t)n);
-        qsort(s, (size_t)n, sizeof(double), cmp_double);
-        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static void die(const char *fmt, const char *arg) {
-        fprintf(stderr, "restore: ");
-        fprintf(stderr, fmt, arg);
-        fprintf(stderr, "\n");
-        exit(1);
-}
-
-/* CPU-seconds a process (the broker) has used, from /proc; -1 if unknown */
-static double proc_cpu(long pid) {
-        char path[64], buf[2048], *p;
-        unsigned long ut = 0, st = 0;
-        FILE *f;
-        size_t n;
-        int field;
-        if (pid <= 0)
-                return -1;
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        if (!(f = fopen(path, "r")))
-                return -1;
-        n      = fread(buf, 1, sizeof(buf) - 1, f);
-        buf[n] = '\0';
-        fclose(f);
-        if (!(p = strrchr(buf, ')')))
-                return -1;
-        for (field = 2; *p && field < 13; p++)
-                if (*p == ' ')
-                        field++;
-        if (sscanf(p, "%lu %lu", &ut, &st) != 2)
-                return -1;
-        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* A field of /proc/self/status in kB, -1 if unknown */
-static long proc_status_kb(const char *field) {
-        char line[256];
-        size_t n = strlen(field);
-        long kb  = -1;
-        FILE *f  = fopen("/proc/self/status", "r");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (!strncmp(line, field, n) && line[n] == ':') {
-                        kb = atol(line + n + 1);
-                        break;
-                }
-        fclose(f);
-        return kb;
-}
-
-static void print_load(const char *when) {
-        char buf[128] = "?";
-        FILE *f = fopen("/proc/loadavg", "r");
-        if (f) {
-                if (!fgets(buf, sizeof(buf), f))
-                        buf[0] = '\0';
-                fclose(f);
-        }
-        buf[strcspn(buf, "\n")] = '\0';
-        printf("%s: %ld online cores, /proc/loadavg %s\n", when,
-               sysconf(_SC_NPROCESSORS_ONLN), buf);
-}
+/* ---- keys, values ---- */
 
 static void make_key(char *out, long i) {
         char buf[32];
@@ -184,45 +95,15 @@ static void put_be64(unsigned char *p, int64_t v) {
         }
 }
 
-static int64_t get_be64(const void *p) {
-        const unsigned char *b = p;
-        uint64_t u = 0;
-        int i;
-        for (i = 0; i < 8; i++)
-                u = u << 8 | b[i];
-        return (int64_t)u;
-}
-
 /* The count a record of the changelog carries (any value would do). */
 static int64_t count_of(long i) {
         return 1 + i % 1000;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 /* ---- admin (the parent) ---- */
 
-static rd_kafka_t *admin_client(void) {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *rk;
-        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
-                              sizeof(err)))
-                die("%s", err);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        if (!rk)
-                die("%s", err);
-        return rk;
-}
-
 static void topic_create(const char *topic, int compact) {
-        rd_kafka_t *rk          = admin_client();
+        rd_kafka_t *rk          = admin_client(opt.bootstrap);
         rd_kafka_queue_t *q     = rd_kafka_queue_new(rk);
         rd_kafka_AdminOptions_t *o =
             rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -255,44 +136,8 @@ static void topic_create(const char *topic, int compact) {
         rd_kafka_destroy(rk);
 }
 
-static void topics_delete(void) {
-        const char *names[] = {clog_topic, in_topic, out_topic};
-        rd_kafka_t *rk      = admin_client();
-        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-        rd_kafka_DeleteTopic_t *dt[3];
-        rd_kafka_event_t *ev;
-        int i;
-        for (i = 0; i < 3; i++)
-                dt[i] = rd_kafka_DeleteTopic_new(names[i]);
-        rd_kafka_DeleteTopics(rk, dt, 3, NULL, q);
-        ev = rd_kafka_queue_poll(q, 60000);
-        if (ev)
-                rd_kafka_event_destroy(ev);
-        rd_kafka_DeleteTopic_destroy_array(dt, 3);
-        rd_kafka_queue_destroy(q);
-        rd_kafka_destroy(rk);
-}
-
-static int load_failed;
-
-static void load_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
-        (void)rk;
-        (void)o;
-        if (m->err)
-                load_failed = 1;
-}
-
 /* 5M distinct keys, int64 values, into the changelog's one partition. */
 static void load_changelog(void) {
-        char err[512], key[KEY_LEN];
-        unsigned char val[8];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *rk;
-        rd_kafka_topic_t *rkt;
-        double t0 = wall_now(), c0 = cpu_now(), b0 = proc_cpu(opt.broker_pid),
-               secs, b1;
-        int64_t lo = 0, hi = 0;
-        long i;
         static const char *const props[][2] = {
             {"linger.ms", "50"},
             {"batch.size", "1000000"},
@@ -301,36 +146,24 @@ static void load_changelog(void) {
             {"queue.buffering.max.messages", "2000000"},
             {"queue.buffering.max.kbytes", "1048576"},
         };
-        size_t p;
-        if (rd_kafka_conf_set(c, "bootstrap.servers", opt.bootstrap, err,
-                              sizeof(err)))
-                die("%s", err);
-        for (p = 0; p < sizeof(props) / sizeof(props[0]); p++)
-                if (rd_kafka_conf_set(c, props[p][0], props[p][1], err,
-                                      sizeof(err)))
-                        die("%s", err);
-        rd_kafka_conf_set_dr_msg_cb(c, load_dr);
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        if (!rk)
-                die("%s", err);
+        char key[KEY_LEN];
+        unsigned char val[8];
+        double t0 = wall_now(), c0 = cpu_now(), b0 = proc_cpu(opt.broker_pid),
+               secs, b1;
+        rd_kafka_t *rk = load_producer(opt.bootstrap, props,
+                                       sizeof(props) / sizeof(props[0]));
+        rd_kafka_topic_t *rkt;
+        int64_t lo = 0, hi = 0;
+        long i;
         rkt = rd_kafka_topic_new(rk, clog_topic, NULL);
         for (i = 0; i < opt.records; i++) {
                 make_key(key, i);
                 put_be64(val, count_of(i));
-                while (rd_kafka_produce(rkt, 0, RD_KAFKA_MSG_F_COPY, val,
-                                        sizeof(val), key, KEY_LEN,
-                                        NULL) == -1) {
-                        if (rd_kafka_last_error() !=
-                            RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                die("produce: %s",
-                                    rd_kafka_err2str(rd_kafka_last_error()));
-                        rd_kafka_poll(rk, 10);
-                }
+                produce_copy(rk, rkt, 0, val, sizeof(val), key, KEY_LEN);
                 if ((i & 4095) == 0)
                         rd_kafka_poll(rk, 0);
         }
-        while (rd_kafka_flush(rk, 10000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
-                ;
+        flush_all(rk);
         secs = wall_now() - t0;
         b1   = proc_cpu(opt.broker_pid);
         if (load_failed)
@@ -384,35 +217,6 @@ static void restore_cb(const sluice_restore_info_t *info, void *opaque) {
         }
 }
 
-static void quiet_log(sluice_log_level_t level, const char *fac,
-                      const char *msg, void *opaque) {
-        (void)opaque;
-        fprintf(stderr, "sluice %d %s: %s\n", (int)level, fac, msg);
-}
-
-static void conf_set(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        if (sluice_conf_set(c, k, v, err, sizeof(err)))
-                die("%s", err);
-}
-
-typedef struct {
-        long key;
-        int64_t count;
-        int seen;
-} probe_t;
-
-static int probe_cb(const void *key, size_t key_len, const void *value,
-                    size_t value_len, int64_t timestamp, void *opaque) {
-        probe_t *p = opaque;
-        (void)key;
-        (void)key_len;
-        (void)timestamp;
-        p->seen  = 1;
-        p->count = value_len == 8 ? get_be64(value) : -1;
-        return 0;
-}
-
 static int run_child(void) {
         char err[512], dir[4096], key[KEY_LEN];
         sluice_topology_t *t = sluice_topology_new();
@@ -423,12 +227,10 @@ static int run_child(void) {
                                           opt.records - 1};
         double w_app, w_close, deadline;
         size_t k;
-        int i, bad = 0;
-        const char *base = opt.tmpdir ? opt.tmpdir : getenv("TMPDIR");
+        int bad = 0;
 
-        if (!base || !*base)
-                base = "/tmp";
-        snprintf(dir, sizeof(dir), "%s/sluice-bench-restore.XXXXXX", base);
+        snprintf(dir, sizeof(dir), "%s/sluice-bench-restore.XXXXXX",
+                 tmp_base(opt.tmpdir));
         if (!mkdtemp(dir))
                 die("mkdtemp %s failed", dir);
         g = sluice_stream_group_by_key(
@@ -442,13 +244,7 @@ static int run_child(void) {
         conf_set(c, "num.stream.threads", "1");
         conf_set(c, "default.dsl.store", opt.child_store);
         conf_set(c, "state.dir", dir);
-        for (i = 0; i < opt.rk_prop_cnt; i++) {
-                char kv[512], *eq;
-                snprintf(kv, sizeof(kv), "%s", opt.rk_props[i]);
-                eq  = strchr(kv, '=');
-                *eq = '\0';
-                conf_set(c, kv, eq + 1);
-        }
+        conf_set_props(c, opt.rk_props, opt.rk_prop_cnt);
         sluice_conf_set_log_cb(c, quiet_log, SLUICE_LOG_WARNING, NULL);
         sluice_conf_set_restore_cb(c, restore_cb, NULL);
 
@@ -493,7 +289,7 @@ static int run_child(void) {
                 die("app failed: %s", sluice_app_error(app));
         sluice_app_destroy(app);
         sluice_topology_destroy(t);
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        rm_tree(dir);
         /* one line for the parent */
         printf("RESULT restored=%llu start=%lld end=%lld secs=%.6f cpu=%.6f "
                "broker=%.6f startup=%.6f close=%.6f rss0=%ld rss1=%ld hwm=%ld "
@@ -517,17 +313,6 @@ typedef struct {
         long rss0, rss1, hwm, anon, file;
         int progress, ok;
 } result_t;
-
-/* This program's path, so that a child exec'd from it keeps its name
- * (exec of /proc/self/exe would be called "exe"). */
-static const char *self_path(void) {
-        static char path[4096];
-        ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-        if (n <= 0)
-                return "/proc/self/exe";
-        path[n] = '\0';
-        return path;
-}
 
 static result_t spawn_child(const char *store) {
         char recs[32], bpid[32], tmo[32], line[1024];
@@ -614,17 +399,6 @@ static void usage(void) {
         exit(2);
 }
 
-static long num_arg(int argc, char **argv, int *i, long min) {
-        char *end;
-        long v;
-        if (*i + 1 >= argc)
-                usage();
-        v = strtol(argv[++*i], &end, 10);
-        if (*end || v < min)
-                usage();
-        return v;
-}
-
 int main(int argc, char **argv) {
         static char stores_buf[256];
         double rate[MAX_STORES][MAX_RUNS], secs[MAX_STORES][MAX_RUNS],
@@ -639,13 +413,13 @@ int main(int argc, char **argv) {
                 if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc)
                         opt.bootstrap = argv[++i];
                 else if (!strcmp(argv[i], "--records"))
-                        opt.records = num_arg(argc, argv, &i, 4);
+                        opt.records = num_arg(argc, argv, &i, 4, usage);
                 else if (!strcmp(argv[i], "--runs"))
-                        opt.runs = (int)num_arg(argc, argv, &i, 1);
+                        opt.runs = (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--broker-pid"))
-                        opt.broker_pid = num_arg(argc, argv, &i, 0);
+                        opt.broker_pid = num_arg(argc, argv, &i, 0, usage);
                 else if (!strcmp(argv[i], "--timeout"))
-                        opt.timeout_s = (int)num_arg(argc, argv, &i, 1);
+                        opt.timeout_s = (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--tmpdir") && i + 1 < argc)
                         opt.tmpdir = argv[++i];
                 else if (!strcmp(argv[i], "--keep-topics"))
@@ -735,8 +509,10 @@ int main(int argc, char **argv) {
                         fflush(stdout);
                 }
         }
-        if (!opt.keep_topics)
-                topics_delete();
+        if (!opt.keep_topics) {
+                const char *names[] = {clog_topic, in_topic, out_topic};
+                topics_delete(opt.bootstrap, names, 3);
+        }
 
         printf("\nmedian of %d run(s), %ld records restored per run:\n",
                opt.runs, opt.records);

@@ -52,7 +52,6 @@
  *  "memory, cache on"; for profiling)
  */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +63,8 @@
 #include <unistd.h>
 
 #include "sluice.h"
+
+#include "bench_util.h"
 
 #define APP_ID "bench-state"
 #define KEY_LEN 16
@@ -88,31 +89,7 @@ static struct {
         const char *filter; /* run only configurations named so */
 } opt = {10000000, 1000000, 1250000, 1000000, 3, 1, 1, 1, 0, NULL, NULL};
 
-/* ---- clocks, stats, helpers ---- */
-
-static double wall_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-        double s[MAX_RUNS];
-        memcpy(s, v, sizeof(double) * (size_t)n);
-        qsort(s, (size_t)n, sizeof(double), cmp_double);
-        return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
+/* ---- helpers ---- */
 
 static void die(const char *what, const char *why) {
         fprintf(stderr, "state: %s: %s\n", what, why);
@@ -153,67 +130,15 @@ static void make_word(char *out, unsigned long i) {
         }
 }
 
-static int64_t be64(const void *p) {
-        const unsigned char *b = p;
-        uint64_t u = 0;
-        int i;
-        for (i = 0; i < 8; i++)
-                u = u << 8 | b[i];
-        return (int64_t)u;
-}
-
-/* VmRSS / VmHWM in bytes, from /proc/self/status */
-static long proc_status_kb(const char *field) {
-        char line[256];
-        size_t n = strlen(field);
-        long kb  = -1;
-        FILE *f  = fopen("/proc/self/status", "r");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (!strncmp(line, field, n) && line[n] == ':') {
-                        kb = atol(line + n + 1);
-                        break;
-                }
-        fclose(f);
-        return kb;
-}
-
 static double heap_in_use(void) {
         struct mallinfo2 mi = mallinfo2();
         return (double)mi.uordblks + (double)mi.hblkhd;
 }
 
-/* The machine's load: other processes share the cores and the caches. */
-static void print_load(const char *when) {
-        char buf[128] = "?";
-        FILE *f = fopen("/proc/loadavg", "r");
-        if (f) {
-                if (!fgets(buf, sizeof(buf), f))
-                        buf[0] = '\0';
-                fclose(f);
-        }
-        buf[strcspn(buf, "\n")] = '\0';
-        printf("%s: %ld online cores, /proc/loadavg %s\n", when,
-               sysconf(_SC_NPROCESSORS_ONLN), buf);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-        (void)sb;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 static char *make_tmpdir(void) {
-        const char *base = opt.tmpdir ? opt.tmpdir : getenv("TMPDIR");
-        size_t n;
-        char *d;
-        if (!base || !*base)
-                base = "/tmp";
-        n = strlen(base) + 40;
-        d = malloc(n);
+        const char *base = tmp_base(opt.tmpdir);
+        size_t n         = strlen(base) + 40;
+        char *d          = malloc(n);
         if (!d)
                 die("tmpdir", "out of memory");
         snprintf(d, n, "%s/sluice-bench-state.XXXXXX", base);
@@ -223,7 +148,7 @@ static char *make_tmpdir(void) {
 }
 
 static void remove_tree(char *dir) {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -254,23 +179,6 @@ static void drain(sluice_driver_t *drv, const char *out, const char *clog,
         }
         while (sluice_driver_read(drv, clog))
                 (*clogs)++;
-}
-
-typedef struct {
-        long key;      /* the key index expected */
-        int64_t count; /* what the visitor read */
-        int seen;
-} probe_t;
-
-static int probe_cb(const void *key, size_t key_len, const void *value,
-                    size_t value_len, int64_t timestamp, void *opaque) {
-        probe_t *p = opaque;
-        (void)key;
-        (void)key_len;
-        (void)timestamp;
-        p->seen  = 1;
-        p->count = value_len == 8 ? be64(value) : -1;
-        return 0;
 }
 
 typedef struct {
@@ -567,17 +475,6 @@ static int run_rss(void) {
         return 0;
 }
 
-/* This program's path, so that a child exec'd from it keeps its name
- * (exec of /proc/self/exe would be called "exe"). */
-static const char *self_path(void) {
-        static char path[4096];
-        ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-        if (n <= 0)
-                return "/proc/self/exe";
-        path[n] = '\0';
-        return path;
-}
-
 /* The rss measurement in a fresh process: the runs before would leave
  * their freed memory in the heap. */
 static void rss_child(void) {
@@ -610,17 +507,6 @@ static void usage(void) {
                 "[--filter SUBSTRING] [--tmpdir DIR]\n",
                 MAX_RUNS);
         exit(2);
-}
-
-static long num_arg(int argc, char **argv, int *i, long min) {
-        char *end;
-        long v;
-        if (*i + 1 >= argc)
-                usage();
-        v = strtol(argv[++*i], &end, 10);
-        if (*end || v < min)
-                usage();
-        return v;
 }
 
 static void print_row(const char *name, double units, const double *cpu,
@@ -658,15 +544,15 @@ int main(int argc, char **argv) {
 
         for (i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--records"))
-                        opt.records = num_arg(argc, argv, &i, 1);
+                        opt.records = num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--keys"))
-                        opt.keys = num_arg(argc, argv, &i, SAMPLE);
+                        opt.keys = num_arg(argc, argv, &i, SAMPLE, usage);
                 else if (!strcmp(argv[i], "--lines"))
-                        opt.lines = num_arg(argc, argv, &i, 1);
+                        opt.lines = num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--vocab"))
-                        opt.vocab = num_arg(argc, argv, &i, SAMPLE);
+                        opt.vocab = num_arg(argc, argv, &i, SAMPLE, usage);
                 else if (!strcmp(argv[i], "--runs"))
-                        opt.runs = (int)num_arg(argc, argv, &i, 1);
+                        opt.runs = (int)num_arg(argc, argv, &i, 1, usage);
                 else if (!strcmp(argv[i], "--tmpdir") && i + 1 < argc)
                         opt.tmpdir = argv[++i];
                 else if (!strcmp(argv[i], "--filter") && i + 1 < argc)

@@ -80,6 +80,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #ifndef ROCKSDB_PKG_VERSION
 #define ROCKSDB_PKG_VERSION "?"
 #endif
@@ -124,30 +126,6 @@ static void die(const char *what, const char *detail) {
         fprintf(stderr, "store_engines: %s%s%s\n", what, detail ? ": " : "",
                 detail ? detail : "");
         exit(1);
-}
-
-static double wall_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(const double *in, int n) {
-        double v[MAX_RUNS];
-        memcpy(v, in, sizeof(double) * (size_t)n);
-        qsort(v, (size_t)n, sizeof(double), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- keys, values, draws ---- */
@@ -563,18 +541,10 @@ static void check_record(void *ctx, const unsigned char *k,
         c->sum += val_count(v);
 }
 
-static void read_status_mb(const char *field, double *out) {
-        FILE *f = fopen("/proc/self/status", "r");
-        char line[256];
-        size_t n = strlen(field);
-        long kb;
-        *out     = -1;
-        if (!f)
-                return;
-        while (fgets(line, sizeof(line), f))
-                if (!strncmp(line, field, n) && sscanf(line + n, "%ld", &kb) == 1)
-                        *out = (double)kb / 1024;
-        fclose(f);
+/* a field of /proc/self/status in MiB, -1 if unknown */
+static double status_mib(const char *field) {
+        long kb = proc_status_kb(field);
+        return kb < 0 ? -1 : (double)kb / 1024;
 }
 
 /* bytes this process has dirtied for storage, net of cancelled writes */
@@ -685,8 +655,8 @@ static void run_child(const engine_t *e, dist_t dist, const char *dir,
         e->end(s);
         r->scan_ops = (double)cfg.scans / (wall_now() - t0);
         r->scan_avg = (double)chk.entries / (double)cfg.scans;
-        read_status_mb("RssAnon:", &r->rss_anon_mb);
-        read_status_mb("RssFile:", &r->rss_file_mb);
+        r->rss_anon_mb = status_mib("RssAnon");
+        r->rss_file_mb = status_mib("RssFile");
 
         /* (e) reopen */
         id = present[rng_below(&rng, n_present)];
@@ -908,7 +878,7 @@ static void usage(void) {
         exit(2);
 }
 
-static long num_arg(const char *s) {
+static long num_value(const char *s) {
         char *end;
         long v = strtol(s, &end, 10);
         if (*end || v < 1)
@@ -932,21 +902,21 @@ static void parse_args(int argc, char **argv) {
                         usage();
                 i++;
                 if (!strcmp(a, "--keys"))
-                        cfg.keys = num_arg(v);
+                        cfg.keys = num_value(v);
                 else if (!strcmp(a, "--ops"))
-                        cfg.ops = num_arg(v);
+                        cfg.ops = num_value(v);
                 else if (!strcmp(a, "--flush-every"))
-                        cfg.flush_every = num_arg(v);
+                        cfg.flush_every = num_value(v);
                 else if (!strcmp(a, "--gets"))
-                        cfg.gets = num_arg(v);
+                        cfg.gets = num_value(v);
                 else if (!strcmp(a, "--scans"))
-                        cfg.scans = num_arg(v);
+                        cfg.scans = num_value(v);
                 else if (!strcmp(a, "--scan-len"))
-                        cfg.scan_len = num_arg(v);
+                        cfg.scan_len = num_value(v);
                 else if (!strcmp(a, "--runs"))
-                        cfg.runs = (int)num_arg(v);
+                        cfg.runs = (int)num_value(v);
                 else if (!strcmp(a, "--cache-mb"))
-                        cfg.cache_mb = num_arg(v);
+                        cfg.cache_mb = num_value(v);
                 else if (!strcmp(a, "--tmpdir"))
                         cfg.tmpdir = v;
                 else if (!strcmp(a, "--dist"))

@@ -37,25 +37,12 @@
  */
 #include <sluice.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-        (void)sig;
-        stop_requested = 1;
-}
-
-static void out_line(const char *fmt, const char *a) {
-        /* stdio locks the stream: safe from the listener's thread too */
-        printf(fmt, a);
-        fflush(stdout);
-}
+#include "app_common.h"
 
 static void on_state(sluice_app_t *app, sluice_app_state_t old_state,
                      sluice_app_state_t new_state, void *opaque) {
@@ -64,7 +51,7 @@ static void on_state(sluice_app_t *app, sluice_app_state_t old_state,
         (void)old_state;
         if (new_state == SLUICE_APP_RUNNING && !*ready) {
                 *ready = 1;
-                out_line("%s\n", "READY");
+                say("READY");
         }
 }
 
@@ -135,176 +122,66 @@ static void usage(const char *why) {
         exit(64);
 }
 
-static const char *env_or(const char *name, const char *dflt) {
-        const char *v = getenv(name);
-        return v && *v ? v : dflt;
-}
-
-static int conf_set(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        if (!v)
-                return 0;
-        if (sluice_conf_set(c, k, v, err, sizeof(err))) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                return -1;
-        }
-        return 0;
-}
-
 int main(int argc, char **argv) {
-        const char *bootstrap = getenv("SLUICE_TEST_BOOTSTRAP");
-        const char *app_id    = env_or("APP_UPPER_APP_ID", NULL);
-        const char *in        = env_or("APP_UPPER_IN", NULL);
-        const char *out       = env_or("APP_UPPER_OUT", NULL);
-        const char *threads   = env_or("APP_UPPER_THREADS", "1");
-        const char *commit_ms = env_or("APP_UPPER_COMMIT_MS", "1000");
-        const char *handler   = env_or("APP_UPPER_HANDLER", "log_and_fail");
-        const char *dlq       = env_or("APP_UPPER_DLQ", NULL);
-        const char *extra[32];
-        int extra_cnt = 0, int64_mode = 0;
-        int log_level = atoi(env_or("APP_UPPER_LOG_LEVEL", "4"));
-        int ready = 0, i, rc = 0;
+        const char *handler = env_or("APP_UPPER_HANDLER", "log_and_fail");
+        const char *dlq     = env_or("APP_UPPER_DLQ", NULL);
+        int int64_mode = 0, ready = 0, i;
         map_ctx_t ctx = {env_or("APP_UPPER_TAG", NULL)};
-        char err[1024];
+        app_opts_t o;
         sluice_topology_t *t;
         sluice_stream_t *s;
         sluice_conf_t *conf;
         sluice_app_t *app;
-        struct sigaction sa;
         pid_t parent = getppid();
-        const struct timespec tick = {0, 20 * 1000 * 1000};
 
+        app_opts_init(&o, "APP_UPPER", "1000");
         for (i = 1; i < argc; i++) {
                 const char *a = argv[i];
 #define ARG(name) (!strcmp(a, name) && (i + 1 < argc || (usage(a), 0)))
-                if (ARG("--bootstrap"))
-                        bootstrap = argv[++i];
-                else if (ARG("--app-id"))
-                        app_id = argv[++i];
-                else if (ARG("--in"))
-                        in = argv[++i];
-                else if (ARG("--out"))
-                        out = argv[++i];
-                else if (ARG("--threads"))
-                        threads = argv[++i];
-                else if (ARG("--commit-ms"))
-                        commit_ms = argv[++i];
-                else if (ARG("--handler"))
+                if (app_opt(&o, argc, argv, &i, usage))
+                        continue;
+                if (ARG("--handler"))
                         handler = argv[++i];
                 else if (ARG("--dlq"))
                         dlq = argv[++i];
                 else if (ARG("--tag"))
                         ctx.tag = argv[++i];
-                else if (ARG("--log-level"))
-                        log_level = atoi(argv[++i]);
-                else if (ARG("--conf")) {
-                        if (extra_cnt == (int)(sizeof(extra) / sizeof(*extra)))
-                                usage("too many --conf");
-                        extra[extra_cnt++] = argv[++i];
-                } else if (!strcmp(a, "--int64"))
+                else if (!strcmp(a, "--int64"))
                         int64_mode = 1;
                 else
                         usage(a);
 #undef ARG
         }
-        if (!bootstrap || !*bootstrap)
-                usage("no bootstrap servers: pass --bootstrap or set "
-                      "SLUICE_TEST_BOOTSTRAP");
-        if (!app_id || !in || !out)
-                usage("--app-id, --in and --out are required");
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        app_opts_check(&o, usage);
+        catch_stop_signals();
 
         t = sluice_topology_new();
         if (int64_mode) {
-                s = sluice_stream_from(t, in, sluice_serde_string(),
+                s = sluice_stream_from(t, o.in, sluice_serde_string(),
                                        sluice_serde_int64());
                 s = sluice_stream_map_values(s, twice, &ctx);
         } else {
-                s = sluice_stream_from(t, in, sluice_serde_string(),
+                s = sluice_stream_from(t, o.in, sluice_serde_string(),
                                        sluice_serde_string());
                 s = sluice_stream_map_values(s, upper, &ctx);
         }
-        sluice_stream_to(s, out, NULL, NULL);
+        sluice_stream_to(s, o.out, NULL, NULL);
 
         conf = sluice_conf_new();
-        sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)log_level,
+        sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)o.log_level,
                                (void *)ctx.tag);
-        if (conf_set(conf, "bootstrap.servers", bootstrap) ||
-            conf_set(conf, "application.id", app_id) ||
-            conf_set(conf, "num.stream.threads", threads) ||
-            conf_set(conf, "commit.interval.ms", commit_ms) ||
+        if (app_conf_common(conf, &o) ||
             conf_set(conf, "default.deserialization.exception.handler",
                      handler) ||
-            conf_set(conf, "errors.deadletterqueue.topic.name", dlq)) {
+            conf_set(conf, "errors.deadletterqueue.topic.name", dlq) ||
+            app_conf_extra(conf, &o, usage)) {
                 sluice_conf_destroy(conf);
                 sluice_topology_destroy(t);
                 return 2;
         }
-        for (i = 0; i < extra_cnt; i++) {
-                char kv[512], *eq;
-                snprintf(kv, sizeof(kv), "%s", extra[i]);
-                if (!(eq = strchr(kv, '=')))
-                        usage("--conf needs KEY=VALUE");
-                *eq = '\0';
-                if (conf_set(conf, kv, eq + 1)) {
-                        sluice_conf_destroy(conf);
-                        sluice_topology_destroy(t);
-                        return 2;
-                }
-        }
 
-        app = sluice_app_new(t, conf, err, sizeof(err));
-        if (!app) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                sluice_conf_destroy(conf);
-                sluice_topology_destroy(t);
+        if (!(app = app_start(t, conf, on_state, &ready)))
                 return 2;
-        }
-        sluice_app_set_state_cb(app, on_state, &ready);
-        if (sluice_app_start(app, err, sizeof(err))) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                sluice_app_destroy(app);
-                sluice_topology_destroy(t);
-                return 2;
-        }
-
-        /* the main loop: a signal sets the flag; the app may fail on its own */
-        while (!stop_requested) {
-                if (sluice_app_state(app) == SLUICE_APP_ERROR)
-                        break;
-                if (getppid() != parent) {
-                        fprintf(stderr, "app_upper[%ld]: parent exited, "
-                                        "exiting\n",
-                                (long)getpid());
-                        _exit(3);
-                }
-                nanosleep(&tick, NULL);
-        }
-
-        if (sluice_app_state(app) == SLUICE_APP_ERROR) {
-                printf("ERROR: %s\n", sluice_app_error(app));
-                fflush(stdout);
-                rc = 2;
-        }
-        sluice_app_close(app);
-        if (!rc && sluice_app_state(app) == SLUICE_APP_ERROR) {
-                /* failed while closing (e.g. a final delivery failed) */
-                printf("ERROR: %s\n", sluice_app_error(app));
-                rc = 2;
-        }
-        if (!rc)
-                printf("PROCESSED %llu\n",
-                       (unsigned long long)sluice_app_processed(app));
-        fflush(stdout);
-        sluice_app_destroy(app);
-        sluice_topology_destroy(t);
-        return rc;
+        run_until_stopped(app, "app_upper", parent, NULL, NULL);
+        return app_finish(app, t);
 }

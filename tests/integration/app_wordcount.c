@@ -43,7 +43,6 @@
  */
 #include <sluice.h>
 
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,12 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-        (void)sig;
-        stop_requested = 1;
-}
+#include "app_common.h"
 
 static long long mono_ms(void) {
         struct timespec ts;
@@ -69,11 +63,8 @@ static void on_state(sluice_app_t *app, sluice_app_state_t old_state,
         (void)app;
         (void)old_state;
         (void)opaque;
-        if (new_state == SLUICE_APP_RUNNING) {
-                /* one call: stdio locks the stream for the line */
-                printf("RUNNING\n");
-                fflush(stdout);
-        }
+        if (new_state == SLUICE_APP_RUNNING)
+                say("RUNNING");
 }
 
 static void on_restore(const sluice_restore_info_t *info, void *opaque) {
@@ -127,11 +118,18 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* what the last TASKS / COMMITS lines said */
+typedef struct {
+        char tasks[2048];
+        unsigned long long commits;
+} seen_t;
+
 /* Sorted task ids and the commits of all threads, from the metrics JSON
  * (its own fields only: librdkafka's statistics are null unless
- * statistics.interval.ms is set, and say neither "task" nor "commits"). */
-static void watch_metrics(sluice_app_t *app, char *last_tasks, size_t size,
-                          unsigned long long *last_commits) {
+ * statistics.interval.ms is set, and say neither "task" nor "commits").
+ * Every tick of the main loop; @opaque is the seen_t. */
+static void watch_metrics(sluice_app_t *app, void *opaque) {
+        seen_t *seen = opaque;
         char *json = sluice_app_metrics_json(app), *ids[256], list[2048];
         const char *s;
         size_t n = 0, i, len = 0;
@@ -160,13 +158,13 @@ static void watch_metrics(sluice_app_t *app, char *last_tasks, size_t size,
         }
         if (!n)
                 snprintf(list, sizeof(list), "-");
-        if (strcmp(list, last_tasks)) {
-                snprintf(last_tasks, size, "%s", list);
+        if (strcmp(list, seen->tasks)) {
+                snprintf(seen->tasks, sizeof(seen->tasks), "%s", list);
                 printf("TASKS t=%lld %s\n", mono_ms(), list);
                 fflush(stdout);
         }
-        if (commits != *last_commits) {
-                *last_commits = commits;
+        if (commits != seen->commits) {
+                seen->commits = commits;
                 printf("COMMITS %llu t=%lld\n", commits, mono_ms());
                 fflush(stdout);
         }
@@ -183,171 +181,60 @@ static void usage(const char *why) {
         exit(64);
 }
 
-static const char *env_or(const char *name, const char *dflt) {
-        const char *v = getenv(name);
-        return v && *v ? v : dflt;
-}
-
-static int conf_set(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        if (!v)
-                return 0;
-        if (sluice_conf_set(c, k, v, err, sizeof(err))) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                return -1;
-        }
-        return 0;
-}
-
 int main(int argc, char **argv) {
-        const char *bootstrap = getenv("SLUICE_TEST_BOOTSTRAP");
-        const char *app_id    = env_or("APP_WC_APP_ID", NULL);
-        const char *in        = env_or("APP_WC_IN", NULL);
-        const char *out       = env_or("APP_WC_OUT", NULL);
         const char *state_dir = env_or("APP_WC_STATE_DIR", NULL);
         const char *store     = env_or("APP_WC_STORE", "in_memory");
-        const char *commit_ms = env_or("APP_WC_COMMIT_MS", "500");
-        const char *threads   = env_or("APP_WC_THREADS", "1");
-        const char *extra[32];
-        int extra_cnt = 0, i, rc = 0;
-        int log_level = atoi(env_or("APP_WC_LOG_LEVEL", "4"));
-        char err[1024], last_tasks[2048] = "";
-        unsigned long long last_commits = 0;
+        int i;
+        seen_t seen = {"", 0};
+        app_opts_t o;
         sluice_topology_t *t;
         sluice_stream_t *s;
         sluice_conf_t *conf;
         sluice_app_t *app;
-        struct sigaction sa;
         pid_t parent = getppid();
-        const struct timespec tick = {0, 20 * 1000 * 1000};
 
+        app_opts_init(&o, "APP_WC", "500");
         for (i = 1; i < argc; i++) {
                 const char *a = argv[i];
 #define ARG(name) (!strcmp(a, name) && (i + 1 < argc || (usage(a), 0)))
-                if (ARG("--bootstrap"))
-                        bootstrap = argv[++i];
-                else if (ARG("--app-id"))
-                        app_id = argv[++i];
-                else if (ARG("--in"))
-                        in = argv[++i];
-                else if (ARG("--out"))
-                        out = argv[++i];
-                else if (ARG("--state-dir"))
+                if (app_opt(&o, argc, argv, &i, usage))
+                        continue;
+                if (ARG("--state-dir"))
                         state_dir = argv[++i];
                 else if (ARG("--store"))
                         store = argv[++i];
-                else if (ARG("--commit-ms"))
-                        commit_ms = argv[++i];
-                else if (ARG("--threads"))
-                        threads = argv[++i];
-                else if (ARG("--log-level"))
-                        log_level = atoi(argv[++i]);
-                else if (ARG("--conf")) {
-                        if (extra_cnt == (int)(sizeof(extra) / sizeof(*extra)))
-                                usage("too many --conf");
-                        extra[extra_cnt++] = argv[++i];
-                } else
+                else
                         usage(a);
 #undef ARG
         }
-        if (!bootstrap || !*bootstrap)
-                usage("no bootstrap servers: pass --bootstrap or set "
-                      "SLUICE_TEST_BOOTSTRAP");
-        if (!app_id || !in || !out)
-                usage("--app-id, --in and --out are required");
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        app_opts_check(&o, usage);
+        catch_stop_signals();
 
         t = sluice_topology_new();
-        s = sluice_stream_from(t, in, sluice_serde_string(),
+        s = sluice_stream_from(t, o.in, sluice_serde_string(),
                                sluice_serde_string());
         s = sluice_stream_flat_map(s, split_words, NULL);
         s = sluice_table_to_stream(sluice_grouped_count(
             sluice_stream_group_by_key(s, sluice_serde_string(),
                                        sluice_serde_string()),
             "counts"));
-        sluice_stream_to(s, out, sluice_serde_string(), sluice_serde_int64());
+        sluice_stream_to(s, o.out, sluice_serde_string(), sluice_serde_int64());
 
         conf = sluice_conf_new();
-        sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)log_level,
+        sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)o.log_level,
                                NULL);
         sluice_conf_set_restore_cb(conf, on_restore, NULL);
-        if (conf_set(conf, "bootstrap.servers", bootstrap) ||
-            conf_set(conf, "application.id", app_id) ||
-            conf_set(conf, "num.stream.threads", threads) ||
-            conf_set(conf, "commit.interval.ms", commit_ms) ||
+        if (app_conf_common(conf, &o) ||
             conf_set(conf, "state.dir", state_dir) ||
-            conf_set(conf, "default.dsl.store", store)) {
+            conf_set(conf, "default.dsl.store", store) ||
+            app_conf_extra(conf, &o, usage)) {
                 sluice_conf_destroy(conf);
                 sluice_topology_destroy(t);
                 return 2;
         }
-        for (i = 0; i < extra_cnt; i++) {
-                char kv[512], *eq;
-                snprintf(kv, sizeof(kv), "%s", extra[i]);
-                if (!(eq = strchr(kv, '=')))
-                        usage("--conf needs KEY=VALUE");
-                *eq = '\0';
-                if (conf_set(conf, kv, eq + 1)) {
-                        sluice_conf_destroy(conf);
-                        sluice_topology_destroy(t);
-                        return 2;
-                }
-        }
 
-        app = sluice_app_new(t, conf, err, sizeof(err));
-        if (!app) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                sluice_conf_destroy(conf);
-                sluice_topology_destroy(t);
+        if (!(app = app_start(t, conf, on_state, NULL)))
                 return 2;
-        }
-        sluice_app_set_state_cb(app, on_state, NULL);
-        if (sluice_app_start(app, err, sizeof(err))) {
-                printf("ERROR: %s\n", err);
-                fflush(stdout);
-                sluice_app_destroy(app);
-                sluice_topology_destroy(t);
-                return 2;
-        }
-
-        /* the main loop: a signal sets the flag; the app may fail on its own */
-        while (!stop_requested) {
-                if (sluice_app_state(app) == SLUICE_APP_ERROR)
-                        break;
-                if (getppid() != parent) {
-                        fprintf(stderr, "app_wordcount[%ld]: parent exited, "
-                                        "exiting\n",
-                                (long)getpid());
-                        _exit(3);
-                }
-                watch_metrics(app, last_tasks, sizeof(last_tasks),
-                              &last_commits);
-                nanosleep(&tick, NULL);
-        }
-
-        if (sluice_app_state(app) == SLUICE_APP_ERROR) {
-                printf("ERROR: %s\n", sluice_app_error(app));
-                fflush(stdout);
-                rc = 2;
-        }
-        sluice_app_close(app);
-        if (!rc && sluice_app_state(app) == SLUICE_APP_ERROR) {
-                /* failed while closing (e.g. a final delivery failed) */
-                printf("ERROR: %s\n", sluice_app_error(app));
-                rc = 2;
-        }
-        if (!rc)
-                printf("PROCESSED %llu\n",
-                       (unsigned long long)sluice_app_processed(app));
-        fflush(stdout);
-        sluice_app_destroy(app);
-        sluice_topology_destroy(t);
-        return rc;
+        run_until_stopped(app, "app_wordcount", parent, watch_metrics, &seen);
+        return app_finish(app, t);
 }
