@@ -1058,6 +1058,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         rd_kafka_headers_t *hs = NULL;
         size_t hcnt = 0;
         uint64_t before;
+        int stateful;
         int err;
 
         if (thr->src_topic == topic) {
@@ -1097,13 +1098,16 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 }
         }
         before = task->processed;
-        if (task->locking) /* against local queries */
+        /* local queries only reach tasks with stores: a stateless task
+         * takes no lock per record */
+        stateful = task->kv_cnt != 0;
+        if (stateful)
                 mtx_lock(&task->lock);
         err = sl_task_process(task, src, topic, m->partition, m->offset, m->key,
                               m->key_len, m->payload, m->len,
                               rd_kafka_message_timestamp(m, NULL), thr->hdrs,
                               hcnt);
-        if (task->locking)
+        if (stateful)
                 mtx_unlock(&task->lock);
         if (err) {
                 sl_app_fail(thr->app, "thread %d: %s (record at topic \"%s\" "
