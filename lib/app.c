@@ -692,7 +692,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                 sl_str_printf(
                     &s,
                     "%s{\"thread\":%d,\"consumed\":%llu,\"processed\":%llu,"
-                    "\"produced\":%llu,\"skipped\":{\"deserialization\":%llu},"
+                    "\"produced\":%llu,\"skipped\":{\"deserialization\":%llu,"
+                    "\"null_key_or_value\":%llu},"
                     "\"dead_lettered\":%llu,\"commits\":%llu,"
                     "\"commit_latency_avg_ms\":%.3f,"
                     "\"commit_latency_max_ms\":%.3f,\"rebalances\":%llu,"
@@ -701,6 +702,7 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                     (unsigned long long)m->processed,
                     (unsigned long long)m->produced,
                     (unsigned long long)m->skipped,
+                    (unsigned long long)m->dropped,
                     (unsigned long long)m->dead_lettered,
                     (unsigned long long)m->commits,
                     m->commits ? (double)m->commit_us_total /

@@ -750,7 +750,6 @@ int sl_task_start(sl_task_t *task, const char *app_id,
         if (task->started)
                 return 0;
         task->started = 1;
-        task->app_id  = app_id;
         task->budget  = budget;
         if (locking) {
                 if (mtx_init(&task->lock, mtx_plain) != thrd_success) {

@@ -74,7 +74,6 @@ struct sl_task_s {
         uint64_t dropped;       /* null key/value at an aggregation etc. */
 
         /* state */
-        const char *app_id;
         char *dir;              /* state.dir/<app>/<sub>_<partition> */
         sluice_kv_t **kvs;      /* by store index; NULL: not this task's */
         size_t kv_cnt;

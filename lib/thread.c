@@ -152,6 +152,7 @@ static void task_close(sl_thread_t *thr, size_t i) {
         thr->closed_processed += at->task.processed;
         thr->closed_produced += at->task.produced;
         thr->closed_skipped += at->task.skipped;
+        thr->closed_dropped += at->task.dropped;
         thr->closed_dead_lettered += at->task.dead_lettered;
         sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
                "thread %d: task %d_%d closed", thr->idx, at->sub,
@@ -1288,7 +1289,7 @@ void sl_thread_publish(sl_thread_t *thr) {
         uint64_t consumed = thr->closed_consumed,
                  processed = thr->closed_processed,
                  produced = thr->closed_produced, skipped = thr->closed_skipped,
-                 dead = thr->closed_dead_lettered;
+                 dead = thr->closed_dead_lettered, dropped = thr->closed_dropped;
 
         if (thr->task_cnt && !(tm = calloc(thr->task_cnt, sizeof(*tm))))
                 return;
@@ -1299,12 +1300,13 @@ void sl_thread_publish(sl_thread_t *thr) {
                 tm[i].consumed     = t->consumed;
                 tm[i].processed    = t->processed;
                 tm[i].produced     = t->produced;
-                tm[i].skipped      = t->skipped;
+                tm[i].skipped      = t->skipped + t->dropped; /* all reasons */
                 tm[i].dead_lettered = t->dead_lettered;
                 consumed += t->consumed;
                 processed += t->processed;
                 produced += t->produced;
                 skipped += t->skipped;
+                dropped += t->dropped;
                 dead += t->dead_lettered;
         }
         /* lag per assigned partition, from the client's cached watermarks */
@@ -1345,6 +1347,7 @@ void sl_thread_publish(sl_thread_t *thr) {
         thr->m.processed       = processed;
         thr->m.produced        = produced;
         thr->m.skipped         = skipped;
+        thr->m.dropped         = dropped;
         thr->m.dead_lettered   = dead;
         thr->m.commits         = thr->commits;
         thr->m.commit_us_total = thr->commit_us_total;
