@@ -15,12 +15,6 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
-int64_t sl_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *sluice_app_state_name(sluice_app_state_t state) {
         switch (state) {
         case SLUICE_APP_CREATED: return "CREATED";
@@ -45,7 +39,9 @@ static int transition_ok(sluice_app_state_t from, sluice_app_state_t to) {
                 return to != from && to != SLUICE_APP_CREATED &&
                        to != SLUICE_APP_NOT_RUNNING;
         case SLUICE_APP_PENDING_SHUTDOWN:
-                return to == SLUICE_APP_NOT_RUNNING;
+                /* a fatal error while closing is an error, not a clean
+                 * stop (Kafka Streams' PENDING_ERROR, folded into one) */
+                return to == SLUICE_APP_NOT_RUNNING || to == SLUICE_APP_ERROR;
         case SLUICE_APP_NOT_RUNNING:
         case SLUICE_APP_ERROR: return 0;
         }
@@ -385,6 +381,120 @@ done:
         return rc;
 }
 
+/* ---- the instance's state directory ---- */
+
+/* How many instances of one app may share a host's state.dir before
+ * taking a directory fails (each needs its own). */
+#define SL_INSTANCE_SLOTS 64
+
+/* Lock <dir>/.lock for this process. 1 if taken, 0 if another process
+ * holds it (*@holder: its pid), -1 on error (errno). */
+static int instance_lock(const char *dir, int *fd_out, long *holder) {
+        char path[4200];
+        struct flock fl;
+        int fd;
+        snprintf(path, sizeof(path), "%s/.lock", dir);
+        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+                return -1;
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type   = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (!fcntl(fd, F_SETLK, &fl)) {
+                *fd_out = fd;
+                return 1;
+        }
+        if (errno != EACCES && errno != EAGAIN) {
+                int e = errno;
+                close(fd);
+                errno = e;
+                return -1;
+        }
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type   = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        *holder = !fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK
+                      ? (long)fl.l_pid
+                      : 0;
+        close(fd);
+        return 0;
+}
+
+/*
+ * Take this instance's directory under <state.dir>/<application.id>:
+ * `sluice.instance.id` if set, else the first of 0, 1, 2, ... that no
+ * other live process holds. Two instances on one host (the default
+ * state.dir is shared by every app) thus never open the same task
+ * directory, and a restarted instance, alone again, gets its old one back
+ * with its local state. Only apps with a persistent store need one.
+ */
+static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
+        const sluice_topology_t *t = app->t;
+        char *base, dir[4096], id[32];
+        const char *pinned = sluice_conf_get(app->conf, "sluice.instance.id");
+        size_t k;
+        int slot, persistent = 0;
+        long holder = 0;
+        for (k = 0; k < t->store_cnt; k++) {
+                const sluice_store_type_t *ty =
+                    sl_store_type_for(app->conf, t->stores[k], NULL, 0);
+                if (ty && ty->persistent)
+                        persistent = 1;
+        }
+        if (!(base = sl_state_base(app->conf, app->conf->application_id))) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (slot = 0; slot < (pinned ? 1 : SL_INSTANCE_SLOTS); slot++) {
+                int r;
+                snprintf(id, sizeof(id), "%d", slot);
+                snprintf(dir, sizeof(dir), "%s/%s", base, pinned ? pinned : id);
+                if (!persistent)
+                        break; /* named, not created: nothing is kept */
+                if (sl_mkdirs(dir, errstr, errstr_size)) {
+                        free(base);
+                        return -1;
+                }
+                r = instance_lock(dir, &app->instance_fd, &holder);
+                if (r > 0)
+                        break;
+                if (r < 0) {
+                        sl_errstr(errstr, errstr_size,
+                                  "state directory \"%s\": cannot lock it: %s",
+                                  dir, strerror(errno));
+                        free(base);
+                        return -1;
+                }
+                if (pinned) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property "
+                                  "\"sluice.instance.id\"=%s: its state "
+                                  "directory \"%s\" is held by another "
+                                  "process (pid %ld)",
+                                  pinned, dir, holder);
+                        free(base);
+                        return -1;
+                }
+        }
+        free(base);
+        if (slot == SL_INSTANCE_SLOTS) {
+                sl_errstr(errstr, errstr_size,
+                          "state.dir: %d instances of \"%s\" already hold "
+                          "directories under it; give each its own state.dir",
+                          SL_INSTANCE_SLOTS, app->conf->application_id);
+                return -1;
+        }
+        if (!(app->state_base = sl_strdup(dir)) ||
+            !(app->instance_id = sl_strdup(pinned ? pinned : id))) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        if (persistent)
+                sl_log(app->conf, SLUICE_LOG_INFO, "STATE",
+                       "instance %s: local state in \"%s\"", app->instance_id,
+                       dir);
+        return 0;
+}
+
 /* ---- lifecycle ---- */
 
 /* Free what sluice_app_new() made (threads, embedded cluster, the conf if
@@ -403,10 +513,80 @@ static void app_free(sluice_app_t *app) {
                 close(app->wake_fd[1]);
         }
         free(app->bootstrap);
+        if (app->instance_fd >= 0)
+                close(app->instance_fd); /* the lock goes with it */
+        free(app->state_base);
+        free(app->instance_id);
         sluice_conf_destroy(app->conf);
         cnd_destroy(&app->changed);
         mtx_destroy(&app->lock);
         free(app);
+}
+
+/* The value a client of @scope would get for @key (aliases and defaults
+ * resolved by librdkafka), into @buf; "" if it cannot be read. */
+static const char *client_value(const sluice_conf_t *conf, sl_scope_t scope,
+                                const char *key, char *buf, size_t size) {
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        char why[SL_ERRSTR_SIZE];
+        buf[0] = '\0';
+        if (c && !sl_conf_apply(conf, scope, c, why, sizeof(why)) &&
+            rd_kafka_conf_get(c, key, buf, &size) != RD_KAFKA_CONF_OK)
+                buf[0] = '\0';
+        if (c)
+                rd_kafka_conf_destroy(c);
+        return buf;
+}
+
+/* Settings that would quietly weaken the processing guarantee: refused
+ * where the library cannot keep the promise, warned about where the user
+ * may mean it. 0, or -1 with errstr naming the key. */
+static int app_guarantee_check(const sluice_topology_t *t,
+                               const sluice_conf_t *conf, char *errstr,
+                               size_t errstr_size) {
+        char v[64];
+        if (conf->guarantee == SL_EOS_V2) {
+                /* accepted it would run at-least-once: a promise broken */
+                sl_errstr(errstr, errstr_size,
+                          "configuration property \"processing.guarantee\": "
+                          "exactly_once_v2 is not implemented yet in this "
+                          "release (it would run as at_least_once); use "
+                          "at_least_once");
+                return -1;
+        }
+        client_value(conf, SL_SCOPE_PRODUCER, "acks", v, sizeof(v));
+        if (!strcmp(v, "0") || !strcmp(v, "1"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"acks\"=%s weakens "
+                       "processing.guarantee=at_least_once: an output or "
+                       "changelog record acknowledged by %s can be lost "
+                       "when a broker fails (Sluice's default: all)",
+                       v, v[0] == '0' ? "no broker" : "the leader alone");
+        client_value(conf, SL_SCOPE_PRODUCER, "enable.idempotence", v,
+                     sizeof(v));
+        if (!strcmp(v, "false") && sluice_conf_get(conf, "enable.idempotence"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"enable.idempotence\"=false: "
+                       "a retried produce may write an output twice or out "
+                       "of order");
+        else if (!strcmp(v, "false") &&
+                 sluice_conf_get(conf, "producer.enable.idempotence"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property "
+                       "\"producer.enable.idempotence\"=false: a retried "
+                       "produce may write an output twice or out of order");
+        client_value(conf, SL_SCOPE_CONSUMER, "auto.offset.reset", v,
+                     sizeof(v));
+        if (t->store_cnt && (!strcmp(v, "latest") || !strcmp(v, "largest") ||
+                             !strcmp(v, "end")))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"auto.offset.reset\"=%s on "
+                       "an application with state: a partition with no "
+                       "committed offset (new, or its offsets expired) "
+                       "starts at its end, and its earlier records never "
+                       "reach the stores",
+                       v);
+        return 0;
 }
 
 sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
@@ -433,6 +613,8 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                           "required (or sluice.embedded=true)");
                 return NULL;
         }
+        if (app_guarantee_check(t, conf, errstr, errstr_size))
+                return NULL;
         if (sl_topology_freeze(t, conf->application_id, errstr, errstr_size))
                 return NULL;
         {
@@ -451,6 +633,7 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
         app->t           = t;
         app->conf        = conf;
         app->wake_fd[0]  = app->wake_fd[1] = -1;
+        app->instance_fd = -1;
         app->host_driven = conf->num_stream_threads == 0;
         app->thread_cnt  = app->host_driven ? 1 : conf->num_stream_threads;
         atomic_init(&app->stop, 0);
@@ -485,6 +668,8 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                 if (!app->bootstrap)
                         goto fail;
         }
+        if (instance_take(app, errstr, errstr_size))
+                goto fail;
         if (app->host_driven) {
                 if (pipe(app->wake_fd)) {
                         sl_errstr(errstr, errstr_size, "pipe: %s",
@@ -573,6 +758,7 @@ void sluice_app_close(sluice_app_t *app) {
                         sl_thread_close(&app->threads[i]);
                 app->threads[i].started = 0;
         }
+        /* ignored if a thread failed while closing (ERROR stays) */
         if (!err)
                 sl_app_set_state(app, SLUICE_APP_NOT_RUNNING);
 }

@@ -80,6 +80,7 @@ typedef struct sl_thread_s {
         size_t hdr_cap;
         atomic_int assigned; /* got its first assignment (read by others) */
         int delivery_failed; /* a produced record was not delivered */
+        int fatal;           /* failed: commits nothing more (thr_fail) */
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */
         uint64_t closed_consumed, closed_processed, closed_produced,
@@ -113,6 +114,11 @@ struct sluice_app_s {
         int thread_cnt; /* >= 1; with num.stream.threads=0, one host-driven */
         int host_driven;
         int wake_fd[2]; /* host mode: readable when the app has work */
+        /* <state.dir>/<app>/<instance>: this instance's task directories,
+         * held with an fcntl lock on its .lock (instance_fd) */
+        char *state_base;
+        char *instance_id;
+        int instance_fd;
 
         atomic_int stop;
         atomic_uint_fast64_t processed;
@@ -144,6 +150,5 @@ void sl_app_fail(struct sluice_app_s *app, const char *fmt, ...)
     SL_PRINTF(2, 3);
 void sl_app_thread_assigned(struct sluice_app_s *app);
 void sl_app_set_state(struct sluice_app_s *app, sluice_app_state_t state);
-int64_t sl_now_ms(void);
 
 #endif

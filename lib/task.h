@@ -69,12 +69,16 @@ struct sl_task_s {
         uint64_t consumed;      /* records handed to sl_task_process */
         uint64_t processed;     /* ... that went through without error */
         uint64_t skipped;       /* undecodable, skipped by the handler */
-        uint64_t dead_lettered; /* undecodable, sent to the DLQ topic */
+        uint64_t dead_lettered; /* undecodable or unprocessable, to the DLQ */
+        uint64_t skipped_processing; /* failed processing, skipped */
+        size_t dlq_max;         /* largest record the DLQ takes; 0: any */
+        int64_t bad_log_ms;     /* rate limit of bad-record log lines */
+        uint64_t bad_logged, bad_unlogged;
         uint64_t produced;      /* records written by sinks */
         uint64_t dropped;       /* null key/value at an aggregation etc. */
 
         /* state */
-        char *dir;              /* state.dir/<app>/<sub>_<partition> */
+        char *dir;              /* <state base>/<sub>_<partition> */
         sluice_kv_t **kvs;      /* by store index; NULL: not this task's */
         size_t kv_cnt;
         sl_cache_budget_t *budget; /* shared by the owner's tasks */
@@ -95,8 +99,9 @@ struct sl_task_s {
 /* Open the task's stores (processors' init waits for sl_task_ready()).
  * @budget is shared by
  * the owner's tasks; @locking: local queries come from other threads.
+ * Its directory is <state_base>/<sub>_<partition>.
  * 0 or an error with errstr. */
-int sl_task_start(sl_task_t *task, const char *app_id,
+int sl_task_start(sl_task_t *task, const char *state_base,
                   sl_cache_budget_t *budget, int locking, char *errstr,
                   size_t errstr_size);
 /* The stores are restored: run processors' init. 0 or an error. */

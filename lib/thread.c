@@ -10,10 +10,32 @@
  */
 #include "app.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The thread failed: the app goes to ERROR with @fmt as its error, and
+ * this thread commits nothing more. What its tasks hold (caches, stores)
+ * may no longer match the records it processed, e.g. after a store write
+ * failed half-way through a flush: committing offsets or a checkpoint now
+ * would vouch for updates that were lost. The records since the last
+ * commit are processed again after a restart (at-least-once). */
+static void thr_fail(sl_thread_t *thr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void thr_fail(sl_thread_t *thr, const char *fmt, ...) {
+        char buf[SL_ERRSTR_SIZE * 2];
+        va_list ap;
+        thr->fatal = 1;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        sl_app_fail(thr->app, "%s", buf);
+}
 
 /* ---- tasks ---- */
 
@@ -36,7 +58,7 @@ static void restore_forget(sl_thread_t *thr, sl_task_t *task);
 static int task_ready(sl_thread_t *thr, sl_task_t *task) {
         char why[SL_ERRSTR_SIZE];
         if (sl_task_ready(task, why, sizeof(why))) {
-                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                thr_fail(thr, "thread %d: task %d_%d: %s", thr->idx,
                             task->subtopology, (int)task->partition, why);
                 return -1;
         }
@@ -103,9 +125,9 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
         at->task.wall_time  = sl_now_ms(); /* wall-clock schedules start now */
-        if (sl_task_start(&at->task, thr->app->conf->application_id,
+        if (sl_task_start(&at->task, thr->app->state_base,
                           &thr->budget, 1, why, sizeof(why))) {
-                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                thr_fail(thr, "thread %d: task %d_%d: %s", thr->idx,
                             sub, (int)partition, why);
                 sl_task_destroy(&at->task);
                 free(at);
@@ -142,7 +164,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                (int)partition);
         return &at->task;
 oom:
-        sl_app_fail(thr->app, "thread %d: out of memory", thr->idx);
+        thr_fail(thr, "thread %d: out of memory", thr->idx);
         return NULL;
 }
 
@@ -321,6 +343,8 @@ static int thread_commit(sl_thread_t *thr) {
         uint64_t us;
         size_t i;
         int stateful = 0;
+        if (thr->fatal)
+                return -1; /* nothing more is vouched for: see thr_fail() */
         /* the record caches first: what they hold goes to the changelogs
          * and downstream, and is then flushed with the rest */
         for (i = 0; i < thr->task_cnt; i++) {
@@ -333,7 +357,7 @@ static int thread_commit(sl_thread_t *thr) {
                 ferr = sl_task_flush(task);
                 mtx_unlock(&task->lock);
                 if (ferr) {
-                        sl_app_fail(thr->app, "thread %d: task %d_%d: %s",
+                        thr_fail(thr, "thread %d: task %d_%d: %s",
                                     thr->idx, thr->tasks[i]->sub,
                                     (int)thr->tasks[i]->partition,
                                     task->errstr);
@@ -352,7 +376,7 @@ static int thread_commit(sl_thread_t *thr) {
                        "delivered before committing",
                        thr->idx, rd_kafka_outq_len(thr->producer));
         if (thr->delivery_failed) {
-                sl_app_fail(thr->app,
+                thr_fail(thr,
                             "thread %d: %s; offsets not committed, the "
                             "records will be processed again",
                             thr->idx, thr->delivery_err);
@@ -378,7 +402,7 @@ static int thread_commit(sl_thread_t *thr) {
                 return 0;
         err = rd_kafka_commit(thr->consumer, thr->pending, 0);
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                sl_app_fail(thr->app, "thread %d: commit failed: %s", thr->idx,
+                thr_fail(thr, "thread %d: commit failed: %s", thr->idx,
                             rd_kafka_err2str(err));
                 return -1;
         }
@@ -467,7 +491,7 @@ static int restorer_new(sl_thread_t *thr) {
         char why[SL_ERRSTR_SIZE];
         if (!(thr->restorer =
                   client_new(thr, RD_KAFKA_CONSUMER, 0, why, sizeof(why)))) {
-                sl_app_fail(thr->app, "thread %d: %s", thr->idx, why);
+                thr_fail(thr, "thread %d: %s", thr->idx, why);
                 return -1;
         }
         rd_kafka_poll_set_consumer(thr->restorer);
@@ -580,7 +604,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                 err = changelog_ends(thr, kv->def->changelog, task->partition,
                                      &lo, &hi);
                 if (err) {
-                        sl_app_fail(thr->app,
+                        thr_fail(thr,
                                     "thread %d: cannot read the end of "
                                     "changelog \"%s\" partition %d: %s",
                                     thr->idx, kv->def->changelog,
@@ -601,7 +625,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                                kv->def->name, (int)task->partition,
                                (long long)kv->checkpoint, (long long)hi);
                         if (sl_kv_wipe(kv)) {
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: store \"%s\": "
                                             "cannot wipe it for a full "
                                             "restore",
@@ -626,7 +650,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                 if (sl_grow((void **)&thr->rst, &thr->rst_cap, thr->rst_cnt,
                             sizeof(*thr->rst))) {
                         rd_kafka_topic_partition_list_destroy(l);
-                        sl_app_fail(thr->app, "out of memory");
+                        thr_fail(thr, "out of memory");
                         return -1;
                 }
                 kv->restoring                 = 1;
@@ -638,7 +662,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                     ->offset = start;
         }
         if (l->cnt && (e = rd_kafka_incremental_assign(thr->restorer, l))) {
-                sl_app_fail(thr->app, "thread %d: restore: %s", thr->idx,
+                thr_fail(thr, "thread %d: restore: %s", thr->idx,
                             rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
                 rd_kafka_topic_partition_list_destroy(l);
@@ -690,7 +714,7 @@ static int restore_step(sl_thread_t *thr, int budget) {
                             e == RD_KAFKA_RESP_ERR__FATAL) {
                                 /* a restore that cannot finish: say so
                                  * rather than stay paused */
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: restoring from "
                                             "\"%s\" partition %d: %s",
                                             thr->idx,
@@ -728,7 +752,7 @@ static int restore_step(sl_thread_t *thr, int budget) {
                                                                        NULL));
                         mtx_unlock(&kv->task->lock);
                         if (err) {
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: store \"%s\": "
                                             "restore write failed at "
                                             "changelog offset %lld",
@@ -830,7 +854,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) revoked", thr->idx,
                        parts->cnt);
-                /* commit what was processed while we still own it */
+                /* commit what was processed while we still own it (not
+                 * after a fatal error: thread_commit refuses then) */
                 if (!rd_kafka_assignment_lost(rk))
                         thread_commit(thr);
                 for (i = 0; i < parts->cnt; i++) {
@@ -1067,7 +1092,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         } else {
                 src = sl_topology_source_for(thr->app->t, topic);
                 if (!src) {
-                        sl_app_fail(thr->app, "no source reads topic \"%s\"",
+                        thr_fail(thr, "no source reads topic \"%s\"",
                                     topic);
                         return -1;
                 }
@@ -1084,7 +1109,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 if (n > thr->hdr_cap) {
                         sluice_header_t *h = realloc(thr->hdrs, n * sizeof(*h));
                         if (!h) {
-                                sl_app_fail(thr->app, "out of memory");
+                                thr_fail(thr, "out of memory");
                                 return -1;
                         }
                         thr->hdrs    = h;
@@ -1111,7 +1136,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         if (stateful)
                 mtx_unlock(&task->lock);
         if (err) {
-                sl_app_fail(thr->app, "thread %d: %s (record at topic \"%s\" "
+                thr_fail(thr, "thread %d: %s (record at topic \"%s\" "
                                       "partition %d offset %lld)",
                             thr->idx, task->errstr, topic, (int)m->partition,
                             (long long)m->offset);
@@ -1156,7 +1181,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                                         rd_kafka_fatal_error(thr->consumer, fstr,
                                                              sizeof(fstr));
                                         rd_kafka_message_destroy(m);
-                                        sl_app_fail(thr->app,
+                                        thr_fail(thr,
                                                     "thread %d: fatal consumer "
                                                     "error: %s",
                                                     thr->idx, fstr);
@@ -1189,7 +1214,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 perr = sl_task_punctuate_wall(task, now);
                 mtx_unlock(&task->lock);
                 if (perr) {
-                        sl_app_fail(thr->app, "thread %d: %s", thr->idx,
+                        thr_fail(thr, "thread %d: %s", thr->idx,
                                     task->errstr);
                         return -1;
                 }
@@ -1218,13 +1243,20 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
 void sl_thread_close(sl_thread_t *thr) {
         if (!thr->consumer)
                 return;
-        if (!thr->delivery_failed)
+        /* after a fatal error nothing is committed (thr_fail()); a
+         * commit that fails here fails the app: it ends in ERROR */
+        if (!thr->fatal)
                 thread_commit(thr);
         /* leaves the group; revokes (and closes) the remaining tasks */
         rd_kafka_consumer_close(thr->consumer);
         while (thr->task_cnt)
                 task_close(thr, thr->task_cnt - 1);
-        rd_kafka_flush(thr->producer, 10000);
+        if (rd_kafka_flush(thr->producer, 10000) && !thr->fatal)
+                thr_fail(thr, "thread %d: %d record(s) still undelivered at "
+                              "close",
+                         thr->idx, rd_kafka_outq_len(thr->producer));
+        else if (thr->delivery_failed && !thr->fatal)
+                thr_fail(thr, "thread %d: %s", thr->idx, thr->delivery_err);
         sl_thread_publish(thr);
 }
 

@@ -1748,7 +1748,8 @@ static void wc_restored(const proc_t *p, wc_rst_t rst[4]) {
 }
 
 /* The checkpoint of store "counts" for partition @p:
- * @state/@app/<sub>_<p>/.checkpoint; -1 if none. *@sub: where it was. */
+ * @state/@app/0/<sub>_<p>/.checkpoint (instance 0: one instance runs at a
+ * time); -1 if none. *@sub: where it was. */
 static int64_t wc_checkpoint(const char *state, const char *app, int p,
                              int *sub) {
         char path[2600], line[512], name[400];
@@ -1758,8 +1759,8 @@ static int64_t wc_checkpoint(const char *state, const char *app, int p,
         *sub = -1;
         for (s = 0; s < 4; s++) {
                 FILE *f;
-                snprintf(path, sizeof(path), "%s/%s/%d_%d/.checkpoint", state,
-                         app, s, p);
+                snprintf(path, sizeof(path), "%s/%s/0/%d_%d/.checkpoint",
+                         state, app, s, p);
                 if (!(f = fopen(path, "r")))
                         continue;
                 while (fgets(line, sizeof(line), f))
@@ -2212,7 +2213,7 @@ END_TEST
 /* ---- (b) a persistent store restores only the changelog's tail ----
  *
  * One instance at a time, default.dsl.store=lmdb, a fresh state.dir:
- *   1. batch 1, clean stop: each checkpoint (state.dir/<app.id>/1_<p>/
+ *   1. batch 1, clean stop: each checkpoint (state.dir/<app.id>/0/1_<p>/
  *      .checkpoint) is its changelog partition's end E1_p = C1_p; the
  *      state dir is copied aside ("stale");
  *   2. batch 2 on that state: restores nothing (start = C1_p = end);
