@@ -3,6 +3,8 @@
  * driving one through sluice_app_step()), its state, the embedded mock
  * cluster, topic checks and creation, and metrics.
  */
+/* flock() */
+#define _DEFAULT_SOURCE 1
 #include "app.h"
 
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -225,10 +228,13 @@ static int read_metadata(sluice_app_t *app, const struct rd_kafka_metadata **md,
         rd_kafka_resp_err_t err =
             rd_kafka_metadata(app->threads[0].consumer, 1, NULL, md, 30000);
         if (err) {
+                char cause[SL_ERRSTR_SIZE];
+                sl_thread_last_error(&app->threads[0], cause, sizeof(cause));
                 sl_errstr(errstr, errstr_size,
-                          "cannot read the cluster's topics from %s: %s",
+                          "cannot read the cluster's topics from %s: %s%s%s%s",
                           sluice_app_bootstrap_servers(app),
-                          rd_kafka_err2str(err));
+                          rd_kafka_err2str(err), cause[0] ? " (librdkafka: " : "",
+                          cause, cause[0] ? ")" : "");
                 return -1;
         }
         return 0;
@@ -387,34 +393,36 @@ done:
  * taking a directory fails (each needs its own). */
 #define SL_INSTANCE_SLOTS 64
 
-/* Lock <dir>/.lock for this process. 1 if taken, 0 if another process
- * holds it (*@holder: its pid), -1 on error (errno). */
+/* Lock <dir>/.lock with flock(): held per open file, so a second app in
+ * the same process is kept out too (fcntl locks are per process), and
+ * released when the app closes it or the process dies. The holder's pid
+ * is written into the file for the message another instance gives.
+ * 1 if taken, 0 if held elsewhere (*@holder: its pid, 0 if unknown), -1
+ * on error (errno). */
 static int instance_lock(const char *dir, int *fd_out, long *holder) {
-        char path[4200];
-        struct flock fl;
+        char path[4200], pid[32] = "";
+        ssize_t n;
         int fd;
         snprintf(path, sizeof(path), "%s/.lock", dir);
         if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
                 return -1;
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type   = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        if (!fcntl(fd, F_SETLK, &fl)) {
+        if (!flock(fd, LOCK_EX | LOCK_NB)) {
+                int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+                /* the pid is for messages only: a failure is no error */
+                if (!ftruncate(fd, 0))
+                        (void)!pwrite(fd, pid, (size_t)len, 0);
                 *fd_out = fd;
                 return 1;
         }
-        if (errno != EACCES && errno != EAGAIN) {
+        if (errno != EWOULDBLOCK) {
                 int e = errno;
                 close(fd);
                 errno = e;
                 return -1;
         }
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type   = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        *holder = !fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK
-                      ? (long)fl.l_pid
-                      : 0;
+        n       = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        *holder = strtol(pid, NULL, 10);
         close(fd);
         return 0;
 }

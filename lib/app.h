@@ -81,6 +81,8 @@ typedef struct sl_thread_s {
         atomic_int assigned; /* got its first assignment (read by others) */
         int delivery_failed; /* a produced record was not delivered */
         int fatal;           /* failed: commits nothing more (thr_fail) */
+        size_t dlq_max;      /* the producer's message.max.bytes */
+        char rk_error[SL_ERRSTR_SIZE]; /* librdkafka's last error (lock) */
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */
         uint64_t closed_consumed, closed_processed, closed_produced,
@@ -144,6 +146,8 @@ void sl_thread_close(sl_thread_t *thr);
 void sl_thread_destroy(sl_thread_t *thr);
 int sl_thread_main(void *arg);
 void sl_thread_publish(sl_thread_t *thr);
+/* librdkafka's last error event on the thread's clients ("" if none). */
+void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size);
 
 /* app.c */
 void sl_app_fail(struct sluice_app_s *app, const char *fmt, ...)

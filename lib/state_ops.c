@@ -762,6 +762,16 @@ int sl_task_start(sl_task_t *task, const char *state_base,
         if (!(task->dir = sl_task_dir(state_base, task->subtopology,
                                       task->partition)))
                 goto oom;
+        {
+                char why[SL_ERRSTR_SIZE];
+                if (sl_checkpoint_check(task->dir, why, sizeof(why)))
+                        sl_log(task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "task %d_%d: the checkpoint file is damaged "
+                               "(%s): its offsets are not trusted; stores "
+                               "that keep their own offset use it, the "
+                               "others restore all of their changelog",
+                               task->subtopology, (int)task->partition, why);
+        }
         for (i = 0; i < t->store_cnt; i++) {
                 int err;
                 if (t->stores[i]->subtopology != task->subtopology)

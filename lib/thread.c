@@ -124,6 +124,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
+        at->task.dlq_max    = thr->dlq_max;
         at->task.wall_time  = sl_now_ms(); /* wall-clock schedules start now */
         if (sl_task_start(&at->task, thr->app->state_base,
                           &thr->budget, 1, why, sizeof(why))) {
@@ -839,6 +840,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_t *error = NULL;
         int i;
         thr->rebalances++;
+        /* the app is rebalancing until every thread has its assignment
+         * again (Kafka Streams' REBALANCING; also after a lost one) */
+        sl_app_set_state(thr->app, SLUICE_APP_REBALANCING);
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) assigned", thr->idx,
@@ -846,10 +850,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 error = rd_kafka_incremental_assign(rk, parts);
                 if (!error)
                         assign_tasks(thr, parts);
-                if (!atomic_load(&thr->assigned)) {
-                        atomic_store(&thr->assigned, 1);
-                        sl_app_thread_assigned(thr->app);
-                }
+                atomic_store(&thr->assigned, 1);
+                sl_app_thread_assigned(thr->app);
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) revoked", thr->idx,
@@ -902,6 +904,34 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
         sl_thread_t *thr = rd_kafka_opaque(rk);
         sl_log(thr->app->conf, (sluice_log_level_t)level, fac, "%s: %s",
                rd_kafka_name(rk), buf);
+}
+
+/* librdkafka's errors (TLS, SASL, resolution, ...) carry the cause that a
+ * later call only reports as "Broker transport failure": the last one is
+ * kept for the app's error message (sl_thread_last_error). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        sl_thread_t *thr = opaque;
+        mtx_lock(&thr->lock);
+        snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", reason);
+        mtx_unlock(&thr->lock);
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                /* with an error_cb set, fatal errors come here instead of
+                 * as consumer messages */
+                char fstr[512];
+                rd_kafka_fatal_error(rk, fstr, sizeof(fstr));
+                thr_fail(thr, "thread %d: fatal %s error: %s", thr->idx,
+                         rk == thr->producer ? "producer" : "consumer", fstr);
+                return;
+        }
+        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "KAFKA", "thread %d: %s: %s",
+               thr->idx, rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size) {
+        mtx_lock(&thr->lock);
+        snprintf(buf, size, "%s", thr->rk_error);
+        mtx_unlock(&thr->lock);
 }
 
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
@@ -978,6 +1008,7 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         rd_kafka_conf_set_opaque(c, thr);
         rd_kafka_conf_set_log_cb(c, log_cb);
         rd_kafka_conf_set_stats_cb(c, stats_cb);
+        rd_kafka_conf_set_error_cb(c, error_cb);
         if (scope == SL_SCOPE_CONSUMER && grouped)
                 rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
         else if (scope != SL_SCOPE_CONSUMER)
@@ -1030,6 +1061,16 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
         if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, 1, errstr,
                                          errstr_size)))
                 return -1;
+        {
+                /* the largest record the producer sends: a dead letter
+                 * beyond it goes as a truncated copy (task.c) */
+                char v[32];
+                size_t vs = sizeof(v);
+                if (rd_kafka_conf_get(rd_kafka_conf(thr->producer),
+                                      "message.max.bytes", v, &vs) ==
+                    RD_KAFKA_CONF_OK)
+                        thr->dlq_max = (size_t)strtoull(v, NULL, 10);
+        }
         thr->cq = rd_kafka_queue_get_consumer(thr->consumer);
         thr->pq = rd_kafka_queue_get_main(thr->producer);
         if (app->host_driven) {
