@@ -537,10 +537,18 @@ static const char *client_value(const sluice_conf_t *conf, sl_scope_t scope,
                                 const char *key, char *buf, size_t size) {
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         char why[SL_ERRSTR_SIZE];
-        buf[0] = '\0';
+        size_t n = size;
+        buf[0]   = '\0';
         if (c && !sl_conf_apply(conf, scope, c, why, sizeof(why)) &&
-            rd_kafka_conf_get(c, key, buf, &size) != RD_KAFKA_CONF_OK)
-                buf[0] = '\0';
+            rd_kafka_conf_get(c, key, buf, &n) != RD_KAFKA_CONF_OK) {
+                /* a topic-level property lives in the default topic conf */
+                rd_kafka_topic_conf_t *tc =
+                    rd_kafka_conf_get_default_topic_conf(c);
+                n = size;
+                if (!tc || rd_kafka_topic_conf_get(tc, key, buf, &n) !=
+                               RD_KAFKA_CONF_OK)
+                        buf[0] = '\0';
+        }
         if (c)
                 rd_kafka_conf_destroy(c);
         return buf;
@@ -588,12 +596,11 @@ static int app_guarantee_check(const sluice_topology_t *t,
         if (t->store_cnt && (!strcmp(v, "latest") || !strcmp(v, "largest") ||
                              !strcmp(v, "end")))
                 sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
-                       "configuration property \"auto.offset.reset\"=%s on "
-                       "an application with state: a partition with no "
+                       "configuration property \"auto.offset.reset\"=latest "
+                       "on an application with state: a partition with no "
                        "committed offset (new, or its offsets expired) "
                        "starts at its end, and its earlier records never "
-                       "reach the stores",
-                       v);
+                       "reach the stores");
         return 0;
 }
 
@@ -621,9 +628,10 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                           "required (or sluice.embedded=true)");
                 return NULL;
         }
-        if (app_guarantee_check(t, conf, errstr, errstr_size))
-                return NULL;
         if (sl_topology_freeze(t, conf->application_id, errstr, errstr_size))
+                return NULL;
+        /* after the freeze: it knows the stores then */
+        if (app_guarantee_check(t, conf, errstr, errstr_size))
                 return NULL;
         {
                 /* every store's type exists (default.dsl.store, ...) */
