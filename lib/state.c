@@ -135,7 +135,7 @@ int64_t sl_checkpoint_read(const char *task_dir, const char *store) {
         while (fgets(line, sizeof(line), f))
                 if (sscanf(line, "%lld %399s", &off, name) == 2 &&
                     !strcmp(name, store))
-                        r = off;
+                        r = off >= 0 ? off : -1; /* not an offset: none */
         fclose(f);
         return r;
 }
