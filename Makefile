@@ -6,6 +6,8 @@
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
 #   make check-asan-clang  the same built with clang (installs it if missing)
+#   make fuzz          each libFuzzer target 30 s (tests/fuzz/fuzz.mk);
+#                      make fuzz-long: 600 s each
 #   make check-valgrind the unit tests under valgrind (leaks are errors)
 #   make check-integration  the runtime against a real broker: the one in
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
@@ -157,6 +159,8 @@ check-asan:
 check-asan-clang:
 	$(MAKE) check-asan CC=clang
 
+include tests/fuzz/fuzz.mk
+
 check-valgrind: $(TEST_BIN)
 	CK_FORK=no valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $(TEST_BIN)
@@ -210,6 +214,7 @@ test:
 	$(MAKE) check
 	$(MAKE) check-asan
 	$(MAKE) check-asan-clang
+	$(MAKE) fuzz
 	$(MAKE) check-integration
 
 install: lib

@@ -26,7 +26,7 @@ PKGS=(build-essential pkg-config libjansson-dev check liblmdb-dev libssl-dev lib
       zlib1g-dev libzstd-dev liblz4-dev python3)
 # --clang: also clang and its sanitizer and libFuzzer runtimes (bookworm's
 # clang is 14; without recommends the runtimes are not pulled in), for
-# `make check-asan-clang` (and the fuzz targets).
+# `make check-asan-clang` and `make fuzz`.
 if [ "${1:-}" = "--clang" ]; then PKGS+=(clang libclang-rt-14-dev); fi
 
 missing=()
