@@ -495,11 +495,11 @@ static int process(sl_task_t *task, const sl_node_t *node,
                 if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
                         k = "";
                 if (node->change) {
-                        /* Change(new, old) on an internal topic:
-                         * [flags: 1 new, 2 old][u32 new length][new][old] */
+                        /* Change(new, old) on an internal topic */
                         const void *o = NULL;
-                        size_t olen = 0, need;
-                        unsigned char *p;
+                        size_t olen = 0;
+                        sl_change_t c;
+                        int cerr;
                         if ((rec->flags & SL_REC_HAS_OLD) &&
                             rec->old.type != SLUICE_VALUE_NULL) {
                                 if (sl_encode(node->value_serde, &rec->old,
@@ -511,23 +511,18 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                 if (!o)
                                         o = "";
                         }
-                        need           = 5 + vlen + olen;
-                        task->cbuf.len = 0;
-                        if (sluice_buf_reserve(&task->cbuf, need))
-                                return sl_fail(task, node, SLUICE_ERR_NOMEM,
-                                               "%s", "out of memory");
-                        p    = task->cbuf.data;
-                        p[0] = (unsigned char)((v ? 1 : 0) | (o ? 2 : 0));
-                        p[1] = (unsigned char)(vlen >> 24);
-                        p[2] = (unsigned char)(vlen >> 16);
-                        p[3] = (unsigned char)(vlen >> 8);
-                        p[4] = (unsigned char)vlen;
-                        if (vlen)
-                                memcpy(p + 5, v, vlen);
-                        if (olen)
-                                memcpy(p + 5 + vlen, o, olen);
-                        v    = p;
-                        vlen = need;
+                        c.new_v   = v;
+                        c.new_len = vlen;
+                        c.old_v   = o;
+                        c.old_len = olen;
+                        if ((cerr = sl_change_encode(&c, &task->cbuf)))
+                                return sl_fail(task, node, cerr, "%s",
+                                               cerr == SLUICE_ERR_NOMEM
+                                                   ? "out of memory"
+                                                   : "value too long for a "
+                                                     "change record");
+                        v    = task->cbuf.data;
+                        vlen = task->cbuf.len;
                 }
                 if (node->part_cb) {
                         int32_t cnt = task->partition_cnt(task->io_opaque,
@@ -588,6 +583,49 @@ int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
         return serde->serialize(serde, v, buf, out, out_len, why, why_size)
                    ? SLUICE_ERR_SERDE
                    : 0;
+}
+
+/* ---- the Change(new, old) encoding (see task.h) ---- */
+
+int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf) {
+        unsigned char *p;
+        size_t need;
+        buf->len = 0;
+        if (c->new_len > UINT32_MAX)
+                return SLUICE_ERR_SERDE;
+        if (c->old_len > SIZE_MAX - 5 - c->new_len)
+                return SLUICE_ERR_NOMEM;
+        need = 5 + c->new_len + c->old_len;
+        if (sluice_buf_reserve(buf, need))
+                return SLUICE_ERR_NOMEM;
+        p    = buf->data;
+        p[0] = (unsigned char)((c->new_v ? 1 : 0) | (c->old_v ? 2 : 0));
+        p[1] = (unsigned char)(c->new_len >> 24);
+        p[2] = (unsigned char)(c->new_len >> 16);
+        p[3] = (unsigned char)(c->new_len >> 8);
+        p[4] = (unsigned char)c->new_len;
+        if (c->new_len)
+                memcpy(p + 5, c->new_v, c->new_len);
+        if (c->old_len)
+                memcpy(p + 5 + c->new_len, c->old_v, c->old_len);
+        buf->len = need;
+        return 0;
+}
+
+int sl_change_decode(const void *data, size_t len, sl_change_t *out) {
+        const unsigned char *p = data;
+        size_t nlen;
+        if (!p || len < 5)
+                return -1;
+        nlen = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
+               p[4];
+        if (nlen > len - 5)
+                return -1;
+        out->new_v   = (p[0] & 1) ? p + 5 : NULL;
+        out->new_len = (p[0] & 1) ? nlen : 0;
+        out->old_v   = (p[0] & 2) ? p + 5 + nlen : NULL;
+        out->old_len = (p[0] & 2) ? len - 5 - nlen : 0;
+        return 0;
 }
 
 /* ---- task ---- */
@@ -821,31 +859,27 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
                      &rec.key, &owned);
         if (!err && source->change) {
                 /* Change(new, old) from a table's group_by (see the sink) */
-                const unsigned char *p = value;
-                size_t nlen;
+                sl_change_t c;
                 if (owned)
                         rec.flags |= SL_REC_KEY_OWNED;
-                if (!p || value_len < 5 ||
-                    (nlen = (size_t)p[1] << 24 | (size_t)p[2] << 16 |
-                            (size_t)p[3] << 8 | p[4]) > value_len - 5) {
+                if (sl_change_decode(value, value_len, &c)) {
                         sl_errstr(task->errstr, sizeof(task->errstr),
                                   "node \"%s\": malformed change record",
                                   source->name);
                         err = SLUICE_ERR_SERDE;
                 } else {
-                        rec.raw_value     = p + 5;
-                        rec.raw_value_len = nlen;
+                        rec.raw_value     = c.new_v;
+                        rec.raw_value_len = c.new_len;
                         rec.flags |= SL_REC_HAS_OLD;
                         err = decode(task, source, source->value_serde,
-                                     "value", (p[0] & 1) ? p + 5 : NULL, nlen,
-                                     &rec.value, &owned);
+                                     "value", c.new_v, c.new_len, &rec.value,
+                                     &owned);
                         if (!err && owned)
                                 rec.flags |= SL_REC_VALUE_OWNED;
                         if (!err)
                                 err = decode(task, source,
                                              source->value_serde, "old value",
-                                             (p[0] & 2) ? p + 5 + nlen : NULL,
-                                             value_len - 5 - nlen, &rec.old,
+                                             c.old_v, c.old_len, &rec.old,
                                              &owned);
                         if (!err && owned)
                                 rec.flags |= SL_REC_OLD_OWNED;

@@ -136,6 +136,20 @@ int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
 int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
               sluice_buf_t *buf, const void **out, size_t *out_len, char *why,
               size_t why_size);
+/* Change(new, old), the value a table's group_by writes to its repartition
+ * topic for the aggregation behind it:
+ *     [flags: 1 new, 2 old][u32 big-endian length of new][new][old]
+ * A NULL new_v / old_v is absent (Kafka null); its length is 0. */
+typedef struct sl_change_s {
+        const void *new_v, *old_v;
+        size_t new_len, old_len;
+} sl_change_t;
+/* Encode @c into @buf (from buf->len = 0). Returns 0, SLUICE_ERR_NOMEM, or
+ * SLUICE_ERR_SERDE if new is longer than the u32 length can say. */
+int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf);
+/* Decode @len bytes at @data (NULL: a Kafka null) into @out, pointing into
+ * @data. Returns 0, or -1 for a malformed record. */
+int sl_change_decode(const void *data, size_t len, sl_change_t *out);
 /* Run a stateful / table / processor node (state_ops.c). */
 int sl_state_process(sl_task_t *task, const sl_node_t *node,
                      sluice_record_t *rec);

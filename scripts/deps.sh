@@ -12,7 +12,7 @@
 #     (deb-src line for the suite "unstable", private lists, signatures checked).
 #
 # Prints nothing and exits 0 quickly when everything is already present.
-# Usage: scripts/deps.sh [--print-prefix]
+# Usage: scripts/deps.sh [--print-prefix | --clang]
 set -euo pipefail
 
 RDKAFKA_VERSION=2.14.2
@@ -24,6 +24,10 @@ if [ "${1:-}" = "--print-prefix" ]; then echo "$PREFIX"; exit 0; fi
 
 PKGS=(build-essential pkg-config libjansson-dev check liblmdb-dev libssl-dev libsasl2-dev
       zlib1g-dev libzstd-dev liblz4-dev python3)
+# --clang: also clang and its sanitizer and libFuzzer runtimes (bookworm's
+# clang is 14; without recommends the runtimes are not pulled in), for
+# `make check-asan-clang` and `make fuzz`.
+if [ "${1:-}" = "--clang" ]; then PKGS+=(clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
