@@ -131,8 +131,54 @@ static void topic_wait_leaders(rd_kafka_t *rk, const char *topic,
 /* Create @topic with @partitions: directly on the embedded cluster (the mock
  * has no CreateTopics), through the Admin API elsewhere. An existing topic
  * is fine. */
+static int topic_create_with(sluice_app_t *app, const char *topic,
+                             int partitions, int compact, int64_t max_bytes,
+                             char *errstr, size_t errstr_size);
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                         int compact, char *errstr, size_t errstr_size) {
+        return topic_create_with(app, topic, partitions, compact, 0, errstr,
+                                 errstr_size);
+}
+
+/* The broker's max.message.bytes of @topic (DescribeConfigs), or -1 if it
+ * cannot be read. */
+static int64_t topic_max_bytes(sluice_app_t *app, const char *topic) {
+        rd_kafka_t *rk = app->threads[0].producer;
+        rd_kafka_ConfigResource_t *cr =
+            rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_event_t *ev;
+        int64_t r = -1;
+        rd_kafka_DescribeConfigs(rk, &cr, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 30000);
+        if (ev && !rd_kafka_event_error(ev)) {
+                const rd_kafka_DescribeConfigs_result_t *res =
+                    rd_kafka_event_DescribeConfigs_result(ev);
+                size_t n = 0, i, m = 0;
+                const rd_kafka_ConfigResource_t **rs =
+                    res ? rd_kafka_DescribeConfigs_result_resources(res, &n)
+                        : NULL;
+                const rd_kafka_ConfigEntry_t **ents =
+                    n == 1 && !rd_kafka_ConfigResource_error(rs[0])
+                        ? rd_kafka_ConfigResource_configs(rs[0], &m)
+                        : NULL;
+                for (i = 0; ents && i < m; i++)
+                        if (!strcmp(rd_kafka_ConfigEntry_name(ents[i]),
+                                    "max.message.bytes") &&
+                            rd_kafka_ConfigEntry_value(ents[i]))
+                                r = strtoll(rd_kafka_ConfigEntry_value(ents[i]),
+                                            NULL, 10);
+        }
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_ConfigResource_destroy(cr);
+        return r;
+}
+
+static int topic_create_with(sluice_app_t *app, const char *topic,
+                             int partitions, int compact, int64_t max_bytes,
+                             char *errstr, size_t errstr_size) {
         rd_kafka_t *rk = app->threads[0].producer;
         rd_kafka_NewTopic_t *nt;
         rd_kafka_AdminOptions_t *opts;
@@ -160,6 +206,18 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                 sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
                           topic, why);
                 return -1;
+        }
+        if (max_bytes > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%lld", (long long)max_bytes);
+                if (rd_kafka_NewTopic_set_config(nt, "max.message.bytes", v)) {
+                        rd_kafka_NewTopic_destroy(nt);
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create topic \"%s\": cannot set "
+                                  "max.message.bytes",
+                                  topic);
+                        return -1;
+                }
         }
         /* changelogs keep the latest record per key */
         if (compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
@@ -332,6 +390,23 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                         goto done;
                 }
         }
+        if (app->conf->dlq_topic && !app->mock) {
+                /* a dead letter is an input record plus a few headers: the
+                 * topic takes the largest record any source topic takes,
+                 * with room for them (else a big bad record could never
+                 * leave, and would stop the app at every start) */
+                int64_t most_bytes = 0, b;
+                for (i = 0; i < t->node_cnt; i++)
+                        for (j = 0; !t->nodes[i]->internal &&
+                                    j < t->nodes[i]->topic_cnt;
+                             j++)
+                                if ((b = topic_max_bytes(
+                                         app, t->nodes[i]->topics[j])) >
+                                    most_bytes)
+                                        most_bytes = b;
+                if (most_bytes > 0)
+                        app->dlq_topic_max = most_bytes + SL_DLQ_HEADROOM;
+        }
         if (app->conf->dlq_topic && md_partitions(md, app->conf->dlq_topic) < 0) {
                 int most = 1;
                 for (i = 0; i < t->node_cnt; i++)
@@ -339,11 +414,26 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                             (c = upstream_partitions(app, t->nodes[i], md,
                                                      counts)) > most)
                                 most = c;
-                if (topic_create(app, app->conf->dlq_topic,
-                                 app->mock ? app->conf->embedded_partitions
-                                           : most,
-                                 0, errstr, errstr_size))
+                if (topic_create_with(app, app->conf->dlq_topic,
+                                      app->mock ? app->conf->embedded_partitions
+                                                : most,
+                                      0, app->dlq_topic_max, errstr,
+                                      errstr_size))
                         goto done;
+        } else if (app->conf->dlq_topic && !app->mock) {
+                /* the user's: what it takes bounds what is sent whole */
+                int64_t have = topic_max_bytes(app, app->conf->dlq_topic);
+                if (have > 0 && have < app->dlq_topic_max)
+                        sl_log(app->conf, SLUICE_LOG_WARNING, "TOPIC",
+                               "dead-letter topic \"%s\" takes records of "
+                               "up to %lld bytes (max.message.bytes), the "
+                               "sources up to %lld: larger dead letters are "
+                               "truncated",
+                               app->conf->dlq_topic, (long long)have,
+                               (long long)(app->dlq_topic_max -
+                                           SL_DLQ_HEADROOM));
+                if (have > 0)
+                        app->dlq_topic_max = have;
         }
         /* changelogs: one partition per task of the store's
          * sub-topology, compacted */

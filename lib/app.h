@@ -121,6 +121,9 @@ struct sluice_app_s {
         char *state_base;
         char *instance_id;
         int instance_fd;
+        /* the largest record the dead-letter topic takes (0: unknown, the
+         * producer's limit applies), set before the threads start */
+        int64_t dlq_topic_max;
 
         atomic_int stop;
         atomic_uint_fast64_t processed;
@@ -148,6 +151,13 @@ int sl_thread_main(void *arg);
 void sl_thread_publish(sl_thread_t *thr);
 /* librdkafka's last error event on the thread's clients ("" if none). */
 void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size);
+
+/* Room for the error headers of a dead letter over the input's size. */
+#define SL_DLQ_HEADROOM (64 * 1024)
+/* The producer's message.max.bytes when a dead-letter topic is configured
+ * on a real cluster and the user set none: the broker's topic limits then
+ * decide, and dead letters as large as the inputs leave whole. */
+#define SL_DLQ_PRODUCER_MAX "16777216"
 
 /* app.c */
 void sl_app_fail(struct sluice_app_s *app, const char *fmt, ...)

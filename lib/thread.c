@@ -124,7 +124,11 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
-        at->task.dlq_max    = thr->dlq_max;
+        /* what both the producer and the dead-letter topic take */
+        at->task.dlq_max = thr->dlq_max;
+        if (thr->app->dlq_topic_max > 0 &&
+            (uint64_t)thr->app->dlq_topic_max < (uint64_t)at->task.dlq_max)
+                at->task.dlq_max = (size_t)thr->app->dlq_topic_max;
         at->task.wall_time  = sl_now_ms(); /* wall-clock schedules start now */
         if (sl_task_start(&at->task, thr->app->state_base,
                           &thr->budget, 1, why, sizeof(why))) {
@@ -997,6 +1001,10 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                  * producer (and Kafka Streams) would put them */
                 SET("partitioner", "murmur2_random");
                 SET("acks", "all");
+                if (app->conf->dlq_topic && !app->conf->embedded &&
+                    !sluice_conf_get(app->conf, "message.max.bytes") &&
+                    !sluice_conf_get(app->conf, "producer.message.max.bytes"))
+                        SET("message.max.bytes", SL_DLQ_PRODUCER_MAX);
         }
         if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size)) {
                 rd_kafka_conf_destroy(c);

@@ -589,6 +589,98 @@ START_TEST(failed_close_ends_in_error) {
 }
 END_TEST
 
+/* ---- honest status: a rebalance after RUNNING ---- */
+
+typedef struct {
+        mtx_t lock;
+        sluice_app_state_t seen[32];
+        int n;
+} states_t;
+static void on_state(sluice_app_t *app, sluice_app_state_t old,
+                     sluice_app_state_t new_state, void *opaque) {
+        states_t *st = opaque;
+        (void)app;
+        (void)old;
+        mtx_lock(&st->lock);
+        if (st->n < 32)
+                st->seen[st->n++] = new_state;
+        mtx_unlock(&st->lock);
+}
+/* RUNNING, then REBALANCING, then RUNNING again */
+static int rebalanced_and_running(void *arg) {
+        states_t *st = arg;
+        int i, phase = 0;
+        mtx_lock(&st->lock);
+        for (i = 0; i < st->n; i++) {
+                if (phase == 0 && st->seen[i] == SLUICE_APP_RUNNING)
+                        phase = 1;
+                else if (phase == 1 && st->seen[i] == SLUICE_APP_REBALANCING)
+                        phase = 2;
+                else if (phase == 2 && st->seen[i] == SLUICE_APP_RUNNING)
+                        phase = 3;
+        }
+        mtx_unlock(&st->lock);
+        return phase == 3;
+}
+
+/* Issue 8, case 7: the state stayed RUNNING through later rebalances
+ * (a lost assignment included). A second instance joining the group
+ * takes partitions from the first: the first goes through REBALANCING. */
+START_TEST(state_is_rebalancing_during_a_later_rebalance) {
+        char err[512];
+        rd_kafka_conf_t *rc = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_mock_cluster_t *mc;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_app_t *a, *b;
+        states_t st;
+        wait_t w;
+        int k;
+        mtx_init(&st.lock, mtx_plain);
+        st.n = 0;
+        rd_kafka_conf_set(rc, "log_level", "0", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, rc, err, sizeof(err));
+        ck_assert_ptr_nonnull(rk);
+        mc = rd_kafka_mock_cluster_new(rk, 1);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mc, "in", 4, 1), 0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mc, "out", 4, 1), 0);
+        sluice_stream_to(sluice_stream_from(t, "in", NULL, NULL), "out", NULL,
+                         NULL);
+        for (k = 0; k < 2; k++) {
+                sluice_conf_t *c = sluice_conf_new();
+                set(c, "application.id", "faults-rebalance");
+                set(c, "bootstrap.servers",
+                    rd_kafka_mock_cluster_bootstraps(mc));
+                sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
+                if (k == 0) {
+                        a = sluice_app_new(t, c, err, sizeof(err));
+                        ck_assert_msg(a != NULL, "%s", err);
+                        sluice_app_set_state_cb(a, on_state, &st);
+                        ck_assert_int_eq(sluice_app_start(a, err, sizeof(err)),
+                                         0);
+                        w.app  = a;
+                        w.want = SLUICE_APP_RUNNING;
+                        ck_assert(ku_wait_for(app_in_state, &w, 30000));
+                } else {
+                        b = sluice_app_new(t, c, err, sizeof(err));
+                        ck_assert_msg(b != NULL, "%s", err);
+                        ck_assert_int_eq(sluice_app_start(b, err, sizeof(err)),
+                                         0);
+                }
+        }
+        ck_assert_msg(ku_wait_for(rebalanced_and_running, &st, 60000),
+                      "the first instance never went through REBALANCING "
+                      "back to RUNNING (%d transitions)",
+                      st.n);
+        sluice_app_destroy(b);
+        sluice_app_destroy(a);
+        sluice_topology_destroy(t);
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(rk);
+        mtx_destroy(&st.lock);
+}
+END_TEST
+
 /* ---- settings that weaken the guarantee ---- */
 
 START_TEST(guarantee_weakening_settings) {
@@ -644,7 +736,7 @@ END_TEST
 Suite *suite_faults(void) {
         Suite *s  = suite_create("faults");
         TCase *tc = tcase_create("faults");
-        tcase_set_timeout(tc, 120);
+        tcase_set_timeout(tc, 300);
         tcase_add_test(tc, store_write_failure_at_flush_commits_nothing);
         tcase_add_test(tc, changelog_write_refused_commits_nothing);
 #ifdef SLUICE_HAVE_LMDB
@@ -654,6 +746,7 @@ Suite *suite_faults(void) {
         tcase_add_test(tc, oversized_dead_letter_is_truncated_not_fatal);
         tcase_add_test(tc, failed_close_ends_in_error);
         tcase_add_test(tc, guarantee_weakening_settings);
+        tcase_add_test(tc, state_is_rebalancing_during_a_later_rebalance);
         suite_add_tcase(s, tc);
         return s;
 }
