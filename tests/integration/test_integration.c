@@ -1394,7 +1394,7 @@ START_TEST(dead_letter_as_large_as_the_input) {
         ck_assert_mem_eq(rd->recs[0].value, value, big);
         ck_assert_ptr_null(hdr(&rd->recs[0], "__sluice.errors.truncated"));
         ck_assert_ptr_nonnull(h = hdr(&rd->recs[0], "__streams.errors.offset"));
-        ck_assert_str_eq(h->value, "0");
+        ck_assert_int_eq(strtoll(h->value, NULL, 10), drs[0].offset);
         /* the topic Sluice made takes what the source takes, and more */
         ck_assert_int_eq(topic_config(in, "max.message.bytes", in_max,
                                       sizeof(in_max)),
@@ -1876,6 +1876,107 @@ static proc_t *wc_start(const char *label, const char *app, const char *in,
         }
         return p;
 }
+
+/* ---- two instances on one state.dir, one paused ----
+ *
+ * Issue 8, case 4: two LMDB word counts on one host share a state.dir (the
+ * default /tmp/sluice is shared by every app). One is paused (SIGSTOP)
+ * past the session timeout: the group gives its tasks to the other. Before,
+ * both used the same task directories, the paused one still held their
+ * LMDB locks, and the other died for good on "in use by another process".
+ * Now each instance has its own directory (<state>/<app>/0 and /1): the
+ * other takes every task, restores from the changelogs and counts on. */
+START_TEST(two_instances_one_state_dir_one_paused) {
+        char in[256], out[256], app[256], state[1200], dir[1800];
+        const char *names[2] = {in, out};
+        const int parts[2]   = {4, 4};
+        int64_t want[WC_VOCAB] = {0};
+        wc_view_t *v = malloc(sizeof(*v));
+        int has[2][4], s, i;
+        int64_t end;
+        reader_t *r;
+        proc_t *a, *b;
+        struct stat st;
+        ck_assert_ptr_nonnull(v);
+        name_of(in, sizeof(in), "share", "in");
+        name_of(out, sizeof(out), "share", "out");
+        name_of(app, sizeof(app), "share", "app");
+        snprintf(state, sizeof(state), "%s/share-state", g_logdir);
+        create_topics(names, parts, 2);
+        view_init(v, want);
+        r = reader_new(out);
+        a = wc_start("share-a", app, in, out, state, "lmdb");
+        b = wc_start("share-b", app, in, out, state, "lmdb");
+        /* two directories, one per instance */
+        snprintf(dir, sizeof(dir), "%s/%s/0/.lock", state, app);
+        ck_assert_msg(stat(dir, &st) == 0, "no %s", dir);
+        snprintf(dir, sizeof(dir), "%s/%s/1/.lock", state, app);
+        ck_assert_msg(stat(dir, &st) == 0, "no %s", dir);
+        wc_produce(in, 21, 0, 2000, want);
+        ck_assert_msg(reader_until(r, view_matches, v, 60000),
+                      "batch 1 not counted (logs: %s, %s)", a->log, b->log);
+        {
+                /* committed too (input and repartition topic): nothing of
+                 * batch 1 is processed again, so counts stay exact */
+                char rep[320];
+                wc_drain_t d;
+                snprintf(rep, sizeof(rep), "%s-counts-repartition", app);
+                d.rk  = group_client(app);
+                d.in  = in;
+                d.rep = rep;
+                end   = now_ms() + 60000;
+                while (!wc_drained(&d)) {
+                        ck_assert_msg(now_ms() < end,
+                                      "batch 1 not committed after 60 s "
+                                      "(lag %lld, %lld)",
+                                      (long long)d.lag_in,
+                                      (long long)d.lag_rep);
+                        reader_poll(r, 100);
+                }
+                rd_kafka_destroy(d.rk);
+        }
+        /* a stops answering; once its session is over b gets its
+         * partitions (the stateless tasks are made on their first record)
+         * and must count every word once more, from the changelogs */
+        proc_signal(a, SIGSTOP);
+        wc_produce(in, 21, 2000, WC_VOCAB / WC_WORDS, want);
+        end = now_ms() + 90000;
+        while (!view_matches(r, v)) {
+                proc_pump(b);
+                ck_assert_msg(!b->exited && !proc_line(b, "ERROR: "),
+                              "the running instance failed: \"%s\" (log: %s)",
+                              b->out, b->log);
+                ck_assert_msg(now_ms() < end,
+                              "after 90 s batch 2 is not counted: w%03d at "
+                              "%lld, expected %lld; \"%s\" (log: %s)",
+                              view_first_off(v),
+                              (long long)v->val[view_first_off(v)],
+                              (long long)want[view_first_off(v)], b->out,
+                              b->log);
+                reader_poll(r, 100);
+        }
+        /* b holds every task now */
+        end = now_ms() + 10000;
+        while (proc_pump(b), wc_tasks(b, has) != 8) {
+                ck_assert_msg(now_ms() < end, "tasks: \"%s\"", b->out);
+                reader_poll(r, 100);
+        }
+        for (s = 0; s < 2; s++)
+                for (i = 0; i < 4; i++)
+                        ck_assert(has[s][i]);
+        proc_pump(b);
+        ck_assert_msg(!proc_line(b, "ERROR: "), "%s", b->out);
+        printf("  share: the paused instance's 8 tasks moved to the other "
+               "(its own directory %s/%s/1), counts exact\n",
+               "<state>", app);
+        fflush(stdout);
+        proc_signal(a, SIGCONT);
+        proc_stop_clean(b);
+        reader_destroy(r);
+        free(v);
+        kill_all();
+}
+END_TEST
 
 /* ---- (a) two instances; SIGKILL and restart, twice ---- */
 
@@ -2501,6 +2602,7 @@ static Suite *suite_integration(void) {
         tcase_add_test(tc, bad_input_log_and_continue);
         tcase_add_test(tc, bad_input_dead_letter);
         tcase_add_test(tc, dead_letter_as_large_as_the_input);
+        tcase_add_test(tc, two_instances_one_state_dir_one_paused);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("state");
