@@ -299,8 +299,16 @@ static int kv_open_backend(sluice_kv_t *kv, char *why, size_t why_size) {
                 }
                 if (err == SLUICE_ERR_CORRUPT && type->persistent && !moved) {
                         char aside[4200], mk[SL_ERRSTR_SIZE];
+                        struct stat st;
+                        int k;
+                        /* a name not taken yet: twice in one second is
+                         * possible (a crash loop, tests) */
                         snprintf(aside, sizeof(aside), "%s.corrupt-%lld",
                                  kv->path, (long long)time(NULL));
+                        for (k = 1; !stat(aside, &st) && k < 1000; k++)
+                                snprintf(aside, sizeof(aside),
+                                         "%s.corrupt-%lld.%d", kv->path,
+                                         (long long)time(NULL), k);
                         if (rename(kv->path, aside) ||
                             sl_mkdirs(kv->path, mk, sizeof(mk))) {
                                 size_t n = strlen(why);

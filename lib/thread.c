@@ -906,6 +906,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
         sl_thread_t *thr = rd_kafka_opaque(rk);
+        /* a connection's failure (TLS, SASL, resolution) is only logged
+         * while nobody polls (e.g. the metadata read at start): keep it
+         * for the app's error message; librdkafka calls this from its own
+         * threads */
+        if (level <= 4 && (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR"))) {
+                mtx_lock(&thr->lock);
+                snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", buf);
+                mtx_unlock(&thr->lock);
+        }
         sl_log(thr->app->conf, (sluice_log_level_t)level, fac, "%s: %s",
                rd_kafka_name(rk), buf);
 }
@@ -917,7 +926,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
         sl_thread_t *thr = opaque;
         mtx_lock(&thr->lock);
-        snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", reason);
+        /* "all brokers are down" follows the cause: keep the cause */
+        if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || !thr->rk_error[0])
+                snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", reason);
         mtx_unlock(&thr->lock);
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 /* with an error_cb set, fatal errors come here instead of

@@ -651,6 +651,9 @@ START_TEST(state_is_rebalancing_during_a_later_rebalance) {
                 set(c, "application.id", "faults-rebalance");
                 set(c, "bootstrap.servers",
                     rd_kafka_mock_cluster_bootstraps(mc));
+                /* the mock holds a join for the session timeout */
+                set(c, "consumer.session.timeout.ms", "2500");
+                set(c, "consumer.heartbeat.interval.ms", "500");
                 sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
                 if (k == 0) {
                         a = sluice_app_new(t, c, err, sizeof(err));
@@ -678,6 +681,35 @@ START_TEST(state_is_rebalancing_during_a_later_rebalance) {
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(rk);
         mtx_destroy(&st.lock);
+}
+END_TEST
+
+/* Issue 8, case 7: a TLS failure at start read "Local: Broker transport
+ * failure", the cause only in librdkafka's log. */
+START_TEST(tls_failure_at_start_names_the_cause) {
+        char err[1024];
+        log_t log;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *c;
+        sluice_app_t *app;
+        log_init(&log);
+        sluice_stream_to(sluice_stream_from(t, "in", NULL, NULL), "out", NULL,
+                         NULL);
+        c = embedded("faults-tls", &log);
+        /* the embedded cluster speaks plaintext: the handshake fails */
+        set(c, "security.protocol", "ssl");
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_ne(sluice_app_start(app, err, sizeof(err)), 0);
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_ERROR);
+        ck_assert_msg(strstr(sluice_app_error(app),
+                             "cannot read the cluster's topics from ") &&
+                          strstr(sluice_app_error(app), "(librdkafka: ") &&
+                          strstr(sluice_app_error(app), "SSL"),
+                      "%s", sluice_app_error(app));
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        mtx_destroy(&log.lock);
 }
 END_TEST
 
@@ -747,6 +779,7 @@ Suite *suite_faults(void) {
         tcase_add_test(tc, failed_close_ends_in_error);
         tcase_add_test(tc, guarantee_weakening_settings);
         tcase_add_test(tc, state_is_rebalancing_during_a_later_rebalance);
+        tcase_add_test(tc, tls_failure_at_start_names_the_cause);
         suite_add_tcase(s, tc);
         return s;
 }
