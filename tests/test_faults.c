@@ -11,6 +11,7 @@
  * ended in NOT_RUNNING, and exactly_once_v2 ran as at-least-once.
  */
 #include "helpers.h"
+#include "test_util.h"
 #include "kafka_util.h"
 #include "test_list.h"
 
@@ -47,26 +48,6 @@ static int log_has(log_t *l, const char *what) {
         r = strstr(l->text, what) != NULL;
         mtx_unlock(&l->lock);
         return r;
-}
-
-static void set(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        ck_assert_msg(sluice_conf_set(c, k, v, err, sizeof(err)) == 0, "%s=%s: %s",
-                      k, v, err);
-}
-
-/* in -> group_by_key -> count "counts" -> out */
-static sluice_topology_t *count_topology(void) {
-        sluice_topology_t *t = sluice_topology_new();
-        sluice_stream_to(
-            sluice_table_to_stream(sluice_grouped_count(
-                sluice_stream_group_by_key(
-                    sluice_stream_from(t, "in", sluice_serde_string(),
-                                       sluice_serde_string()),
-                    NULL, NULL),
-                "counts")),
-            "out", NULL, NULL);
-        return t;
 }
 
 typedef struct {
@@ -188,18 +169,13 @@ static const sluice_store_type_t failing_type = {
 
 static sluice_conf_t *embedded(const char *app_id, log_t *log) {
         sluice_conf_t *c = sluice_conf_new();
-        set(c, "application.id", app_id);
-        set(c, "sluice.embedded", "true");
-        set(c, "commit.interval.ms", "100");
+        tu_set(c, "application.id", app_id);
+        tu_set(c, "sluice.embedded", "true");
+        tu_set(c, "commit.interval.ms", "100");
         sluice_conf_set_log_cb(c, on_log, SLUICE_LOG_INFO, log);
         return c;
 }
 
-static void rm_rf(const char *dir) {
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        ck_assert_int_eq(system(cmd), 0);
-}
 
 /* Issue 8, case 1: a store write that fails during the commit's cache
  * flush. The records whose updates the flush held ("poison", and "c"
@@ -209,7 +185,7 @@ START_TEST(store_write_failure_at_flush_commits_nothing) {
         char err[512], dir[] = "/tmp/sluice-faults-XXXXXX", path[700];
         char *cp, before[4096];
         log_t log;
-        sluice_topology_t *t = count_topology();
+        sluice_topology_t *t = tu_count_topology();
         sluice_conf_t *conf;
         sluice_app_t *app;
         ku_record_t *recs;
@@ -218,11 +194,11 @@ START_TEST(store_write_failure_at_flush_commits_nothing) {
         log_init(&log);
         ck_assert_ptr_nonnull(mkdtemp(dir));
         conf = embedded("faults-flush", &log);
-        set(conf, "state.dir", dir);
+        tu_set(conf, "state.dir", dir);
         ck_assert_int_eq(sluice_conf_register_store(conf, &failing_type, err,
                                                     sizeof(err)),
                          0);
-        set(conf, "default.dsl.store", "failing");
+        tu_set(conf, "default.dsl.store", "failing");
         app = sluice_app_new(t, conf, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
@@ -266,7 +242,7 @@ START_TEST(store_write_failure_at_flush_commits_nothing) {
         ku_free(recs, got);
         sluice_app_destroy(app);
         sluice_topology_destroy(t);
-        rm_rf(dir);
+        tu_rm_rf(dir);
         mtx_destroy(&log.lock);
 }
 END_TEST
@@ -276,12 +252,12 @@ END_TEST
 START_TEST(changelog_write_refused_commits_nothing) {
         char err[512], big[3000];
         log_t log;
-        sluice_topology_t *t = count_topology();
+        sluice_topology_t *t = tu_count_topology();
         sluice_conf_t *conf  = embedded("faults-clog", &log);
         sluice_app_t *app;
         wait_t w;
         log_init(&log);
-        set(conf, "producer.message.max.bytes", "2000");
+        tu_set(conf, "producer.message.max.bytes", "2000");
         app = sluice_app_new(t, conf, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
@@ -316,12 +292,12 @@ static sluice_driver_t *lmdb_driver(sluice_topology_t *t, const char *dir,
         char err[512];
         sluice_conf_t *c = sluice_conf_new();
         sluice_driver_t *d;
-        set(c, "application.id", "faults-lmdb");
-        set(c, "state.dir", dir);
-        set(c, "default.dsl.store", "lmdb");
+        tu_set(c, "application.id", "faults-lmdb");
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "default.dsl.store", "lmdb");
         if (handler)
-                set(c, "processing.exception.handler", handler);
-        set(c, "errors.deadletterqueue.topic.name", "dlq");
+                tu_set(c, "processing.exception.handler", handler);
+        tu_set(c, "errors.deadletterqueue.topic.name", "dlq");
         sluice_conf_set_log_cb(c, on_log, SLUICE_LOG_WARNING, log);
         d = sluice_driver_new(t, c, err, sizeof(err));
         ck_assert_msg(d != NULL, "%s", err); /* it owns c now */
@@ -333,7 +309,7 @@ static sluice_driver_t *lmdb_driver(sluice_topology_t *t, const char *dir,
 START_TEST(lmdb_long_key_fails_the_record_not_the_commit) {
         char dir[] = "/tmp/sluice-faults-XXXXXX", key[601];
         log_t log;
-        sluice_topology_t *t = count_topology();
+        sluice_topology_t *t = tu_count_topology();
         sluice_driver_t *d;
         const sluice_output_t *o;
         size_t i;
@@ -388,7 +364,7 @@ START_TEST(lmdb_long_key_fails_the_record_not_the_commit) {
                                 "\"in\" partition 0 offset 0"));
         sluice_driver_destroy(d);
         sluice_topology_destroy(t);
-        rm_rf(dir);
+        tu_rm_rf(dir);
         mtx_destroy(&log.lock);
 }
 END_TEST
@@ -422,7 +398,7 @@ START_TEST(processing_handler_routes_callback_failures) {
                          SLUICE_ERR_CALLBACK);
         sluice_driver_destroy(d);
         c = sluice_conf_new();
-        set(c, "processing.exception.handler", "log_and_continue");
+        tu_set(c, "processing.exception.handler", "log_and_continue");
         sluice_conf_set_log_cb(c, on_log, SLUICE_LOG_WARNING, &log);
         d = sluice_driver_new(t, c, err, sizeof(err));
         ck_assert_int_eq(sluice_driver_pipe_str(d, "in", "k", "bad", 1), 0);
@@ -433,7 +409,7 @@ START_TEST(processing_handler_routes_callback_failures) {
         sluice_driver_destroy(d);
         /* dead_letter needs a topic: refused at creation, key named */
         c = sluice_conf_new();
-        set(c, "processing.exception.handler", "dead_letter");
+        tu_set(c, "processing.exception.handler", "dead_letter");
         ck_assert_ptr_null(sluice_driver_new(t, c, err, sizeof(err)));
         ck_assert_str_eq(err, "processing.exception.handler=dead_letter needs "
                               "errors.deadletterqueue.topic.name");
@@ -484,8 +460,8 @@ START_TEST(oversized_dead_letter_is_truncated_not_fatal) {
         sluice_stream_to(sluice_stream_from(t, "in", sluice_serde_string(),
                                             sluice_serde_json()),
                          "out", NULL, NULL);
-        set(conf, "default.deserialization.exception.handler", "dead_letter");
-        set(conf, "errors.deadletterqueue.topic.name", "dlq");
+        tu_set(conf, "default.deserialization.exception.handler", "dead_letter");
+        tu_set(conf, "errors.deadletterqueue.topic.name", "dlq");
         app = sluice_app_new(t, conf, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
@@ -551,10 +527,10 @@ START_TEST(failed_close_ends_in_error) {
         sluice_stream_to(sluice_stream_from(t, "in", sluice_serde_string(),
                                             sluice_serde_string()),
                          "out", NULL, NULL);
-        set(conf, "application.id", "faults-close");
-        set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
-        set(conf, "commit.interval.ms", "600000");
-        set(conf, "producer.message.timeout.ms", "5000");
+        tu_set(conf, "application.id", "faults-close");
+        tu_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
+        tu_set(conf, "commit.interval.ms", "600000");
+        tu_set(conf, "producer.message.timeout.ms", "5000");
         sluice_conf_set_log_cb(conf, on_log, SLUICE_LOG_WARNING, &log);
         app = sluice_app_new(t, conf, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
@@ -648,12 +624,12 @@ START_TEST(state_is_rebalancing_during_a_later_rebalance) {
                          NULL);
         for (k = 0; k < 2; k++) {
                 sluice_conf_t *c = sluice_conf_new();
-                set(c, "application.id", "faults-rebalance");
-                set(c, "bootstrap.servers",
+                tu_set(c, "application.id", "faults-rebalance");
+                tu_set(c, "bootstrap.servers",
                     rd_kafka_mock_cluster_bootstraps(mc));
                 /* the mock holds a join for the session timeout */
-                set(c, "consumer.session.timeout.ms", "2500");
-                set(c, "consumer.heartbeat.interval.ms", "500");
+                tu_set(c, "consumer.session.timeout.ms", "2500");
+                tu_set(c, "consumer.heartbeat.interval.ms", "500");
                 sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
                 if (k == 0) {
                         a = sluice_app_new(t, c, err, sizeof(err));
@@ -697,7 +673,7 @@ START_TEST(tls_failure_at_start_names_the_cause) {
                          NULL);
         c = embedded("faults-tls", &log);
         /* the embedded cluster speaks plaintext: the handshake fails */
-        set(c, "security.protocol", "ssl");
+        tu_set(c, "security.protocol", "ssl");
         app = sluice_app_new(t, c, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert_int_ne(sluice_app_start(app, err, sizeof(err)), 0);
@@ -718,7 +694,7 @@ END_TEST
 START_TEST(guarantee_weakening_settings) {
         char err[512];
         log_t log;
-        sluice_topology_t *t = count_topology();
+        sluice_topology_t *t = tu_count_topology();
         sluice_topology_t *s = sluice_topology_new();
         sluice_conf_t *c;
         sluice_app_t *app;
@@ -727,7 +703,7 @@ START_TEST(guarantee_weakening_settings) {
                          NULL);
         /* exactly_once_v2 would run at-least-once: refused until it exists */
         c = embedded("faults-warn", &log);
-        set(c, "processing.guarantee", "exactly_once_v2");
+        tu_set(c, "processing.guarantee", "exactly_once_v2");
         ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
         ck_assert_str_eq(err, "configuration property \"processing.guarantee\": "
                               "exactly_once_v2 is not implemented yet in this "
@@ -736,9 +712,9 @@ START_TEST(guarantee_weakening_settings) {
         sluice_conf_destroy(c);
         /* acks=0, idempotence off, latest with state: warned, named */
         c = embedded("faults-warn", &log);
-        set(c, "producer.acks", "0");
-        set(c, "enable.idempotence", "false");
-        set(c, "consumer.auto.offset.reset", "latest");
+        tu_set(c, "producer.acks", "0");
+        tu_set(c, "enable.idempotence", "false");
+        tu_set(c, "consumer.auto.offset.reset", "latest");
         app = sluice_app_new(t, c, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert(log_has(&log, "configuration property \"acks\"=0 weakens "
@@ -752,7 +728,7 @@ START_TEST(guarantee_weakening_settings) {
         /* latest on a stateless app is the user's business */
         log.text[0] = '\0';
         c = embedded("faults-warn2", &log);
-        set(c, "auto.offset.reset", "latest");
+        tu_set(c, "auto.offset.reset", "latest");
         app = sluice_app_new(s, c, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         ck_assert_msg(!log_has(&log, "on an application with state"), "%s",

@@ -14,6 +14,7 @@
  * holds, which the test driver waits for.
  */
 #include "helpers.h"
+#include "test_util.h"
 #include "kafka_util.h"
 #include "test_list.h"
 
@@ -37,31 +38,11 @@
 /* ---- files and directories ---- */
 
 static void rm_rf(const char *path) {
-        struct stat st;
-        DIR *d;
-        struct dirent *e;
-        if (lstat(path, &st))
-                return;
-        if (!S_ISDIR(st.st_mode)) {
-                unlink(path);
-                return;
-        }
-        if ((d = opendir(path))) {
-                while ((e = readdir(d))) {
-                        char sub[4096];
-                        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                                continue;
-                        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                        rm_rf(sub);
-                }
-                closedir(d);
-        }
-        rmdir(path);
+        tu_rm_rf(path);
 }
 
 static void make_tmpdir(char *dir, size_t size) {
-        snprintf(dir, size, "/tmp/sluice-test-recovery-XXXXXX");
-        ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+        tu_tmpdir(dir, size, "recovery");
 }
 
 static int exists(const char *path) {
@@ -491,39 +472,17 @@ static void cluster_destroy(cluster_t *c) {
 
 static void produce_one(const char *bootstrap, const char *topic,
                         const char *key) {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *p;
-        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
-        p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        ck_assert_msg(p != NULL, "%s", err);
-        ck_assert_int_eq(rd_kafka_producev(
-                             p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_KEY((void *)key, strlen(key)),
-                             RD_KAFKA_V_VALUE((void *)"x", 1), RD_KAFKA_V_END),
+        ck_assert_int_eq(ku_produce_raw(bootstrap, topic, 0, key, strlen(key),
+                                        "x", 1, 0),
                          0);
-        ck_assert_int_eq(rd_kafka_flush(p, 10000), 0);
-        rd_kafka_destroy(p);
 }
 
 static sluice_topology_t *count_topology(void) {
-        sluice_topology_t *t = sluice_topology_new();
-        sluice_stream_to(
-            sluice_table_to_stream(sluice_grouped_count(
-                sluice_stream_group_by_key(
-                    sluice_stream_from(t, "in", sluice_serde_string(),
-                                       sluice_serde_string()),
-                    NULL, NULL),
-                "counts")),
-            "out", NULL, NULL);
-        return t;
+        return tu_count_topology();
 }
 
 static void cset(sluice_conf_t *c, const char *k, const char *v) {
-        char err[512];
-        ck_assert_msg(sluice_conf_set(c, k, v, err, sizeof(err)) == 0, "%s=%s: %s",
-                      k, v, err);
+        tu_set(c, k, v);
 }
 
 /* What the restore callback saw for partition 0 of "counts". */

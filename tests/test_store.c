@@ -16,6 +16,7 @@
  * its counts in each backend.
  */
 #include "helpers.h"
+#include "test_util.h"
 #include "test_list.h"
 
 #include <dirent.h>
@@ -52,31 +53,11 @@ static const backend_t backends[] = {
 /* ---- temporary directories ---- */
 
 static void rm_rf(const char *path) {
-        struct stat st;
-        DIR *d;
-        struct dirent *e;
-        if (lstat(path, &st))
-                return;
-        if (!S_ISDIR(st.st_mode)) {
-                unlink(path);
-                return;
-        }
-        if ((d = opendir(path))) {
-                while ((e = readdir(d))) {
-                        char sub[1024];
-                        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                                continue;
-                        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                        rm_rf(sub);
-                }
-                closedir(d);
-        }
-        rmdir(path);
+        tu_rm_rf(path);
 }
 
 static void make_tmpdir(char *dir, size_t size) {
-        snprintf(dir, size, "/tmp/sluice-test-store-XXXXXX");
-        ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+        tu_tmpdir(dir, size, "store");
 }
 
 /* ---- an open instance of one backend ---- */
