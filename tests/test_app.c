@@ -7,6 +7,7 @@
  */
 #include "helpers.h"
 #include "kafka_util.h"
+#include "test_util.h"
 #include "test_list.h"
 
 #include <librdkafka/rdkafka_mock.h>
@@ -402,7 +403,7 @@ static int iq_reached(void *arg) {
 START_TEST(embedded_count_restores_queries_and_collapses) {
         char err[512], all[128] = "";
         restores_t rs        = {0, 0, 0, -1, -1};
-        sluice_topology_t *t = sluice_topology_new();
+        sluice_topology_t *t = tu_count_topology();
         sluice_conf_t *conf  = embedded_conf("1");
         sluice_app_t *app;
         unsigned char v[8];
@@ -411,14 +412,6 @@ START_TEST(embedded_count_restores_queries_and_collapses) {
         ku_record_t *recs;
         int got;
         const char *bs;
-        sluice_stream_to(
-            sluice_table_to_stream(sluice_grouped_count(
-                sluice_stream_group_by_key(
-                    sluice_stream_from(t, "in", sluice_serde_string(),
-                                       sluice_serde_string()),
-                    NULL, NULL),
-                "counts")),
-            "out", NULL, NULL);
         ck_assert_int_eq(sluice_conf_set(conf, "commit.interval.ms", "600000",
                                          err, sizeof(err)),
                          0);
