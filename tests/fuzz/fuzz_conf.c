@@ -3,8 +3,9 @@
  * sluice_conf_set(), as a program passes on settings from its users.
  *
  * The input is lines of key=value (split at the first '='; a line without
- * one is a key with an empty value), set in order on one conf. A call that
- * fails must leave a message, NUL-terminated within the buffer; one that
+ * one is a key with an empty value), set in order on one conf, each with an
+ * error buffer of 1 to 128 bytes (from the line's length). A call that
+ * fails must leave a message, cut to fit and NUL-terminated; one that
  * succeeds must be readable back with sluice_conf_get(). The conf is then
  * duplicated and both are destroyed (leaks are errors under ASan).
  *
@@ -18,19 +19,28 @@
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
-static void set_one(sluice_conf_t *conf, const char *key, const char *value) {
-        char err[256];
+/* @err_size: 1 to 128 bytes, exactly allocated (ASan sees an overrun). */
+static void set_one(sluice_conf_t *conf, const char *key, const char *value,
+                    size_t err_size) {
+        char *err = malloc(err_size);
         const char *got;
         sluice_resp_t r;
-        if (strstr(key, "plugin.library.paths"))
-                return;
-        memset(err, 'x', sizeof(err));
-        r = sluice_conf_set(conf, key, value, err, sizeof(err));
-        if (r != SLUICE_OK) {
-                if (!memchr(err, '\0', sizeof(err)) || !err[0])
-                        abort(); /* an error without a message */
+        if (!err)
+                abort();
+        if (strstr(key, "plugin.library.paths")) {
+                free(err);
                 return;
         }
+        memset(err, 'x', err_size);
+        r = sluice_conf_set(conf, key, value, err, err_size);
+        if (r != SLUICE_OK) {
+                /* a message, cut to fit and NUL-terminated */
+                if (!memchr(err, '\0', err_size) || (err_size > 1 && !err[0]))
+                        abort();
+                free(err);
+                return;
+        }
+        free(err);
         got = sluice_conf_get(conf, key);
         if (!got)
                 abort();
@@ -54,9 +64,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
                 char *eq;
                 if ((next = strchr(line, '\n')))
                         *next++ = '\0';
+                size_t err_size = 1 + strlen(line) % 128;
                 if ((eq = strchr(line, '=')))
                         *eq++ = '\0';
-                set_one(conf, line, eq ? eq : "");
+                set_one(conf, line, eq ? eq : "", err_size);
         }
         if (!(dup = sluice_conf_dup(conf)))
                 abort();
