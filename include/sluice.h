@@ -350,10 +350,12 @@ struct sluice_store_type_s {
         int (*open)(const sluice_store_type_t *type, const char *path,
                     const char *store_name, void **store, char *errstr,
                     size_t errstr_size);
-        /** Release the instance. A persistent one keeps its data, including
-         *  writes since the last flush() (Sluice flushes first when it
-         *  closes a task normally; a crash loses them, which is fine: the
-         *  checkpoint only vouches for flushed data). */
+        /** Release the instance. A persistent one keeps its flushed data;
+         *  writes since the last flush() may be kept or dropped (Sluice
+         *  flushes first when it closes a task normally; after a failure or
+         *  a lost assignment it closes without, and the changelog replays
+         *  over what is kept), except that a backend with flush_offset()
+         *  must drop them: its data and its offset may never disagree. */
         void (*close)(void *store);
 
         /**

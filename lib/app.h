@@ -83,6 +83,8 @@ typedef struct sl_thread_s {
         int fatal;           /* failed: commits nothing more (thr_fail) */
         size_t dlq_max;      /* the producer's message.max.bytes */
         char rk_error[SL_ERRSTR_SIZE]; /* librdkafka's last error (lock) */
+        int rk_fatal; /* a fatal error from error_cb: 1 producer, 2 other */
+        char rk_fatal_msg[SL_ERRSTR_SIZE];
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */
         uint64_t closed_consumed, closed_processed, closed_produced,

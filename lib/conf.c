@@ -457,6 +457,17 @@ int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
         return 0;
 }
 
+int sl_conf_has(const sluice_conf_t *conf, sl_scope_t scope,
+                const char *key) {
+        size_t i;
+        for (i = 0; i < conf->prop_cnt; i++)
+                if ((conf->props[i].scope == SL_SCOPE_ALL ||
+                     conf->props[i].scope == scope) &&
+                    !strcmp(conf->props[i].key, key))
+                        return 1;
+        return 0;
+}
+
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf) {
         if (conf->commit_interval_ms >= 0)
                 return conf->commit_interval_ms;
@@ -528,6 +539,13 @@ sluice_resp_t sluice_conf_register_store(sluice_conf_t *conf,
             !type->iter_close || !type->flush || !type->approximate_count) {
                 sl_errstr(errstr, errstr_size,
                           "store type \"%s\": every function must be set",
+                          type->name);
+                return SLUICE_ERR_INVALID_ARG;
+        }
+        if (type->version >= 2 && !type->flush_offset != !type->read_offset) {
+                sl_errstr(errstr, errstr_size,
+                          "store type \"%s\": flush_offset and read_offset "
+                          "go together (set both or neither)",
                           type->name);
                 return SLUICE_ERR_INVALID_ARG;
         }

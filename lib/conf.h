@@ -68,6 +68,9 @@ int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
                   struct rd_kafka_conf_s *rkconf, char *errstr,
                   size_t errstr_size);
 
+/* 1 if the user set @key (without prefix) for clients of @scope. */
+int sl_conf_has(const sluice_conf_t *conf, sl_scope_t scope, const char *key);
+
 /* Effective commit interval (default depends on the guarantee). */
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 #include <time.h>
 
 struct sl_cent_s {
@@ -278,7 +279,8 @@ static int kv_open_backend(sluice_kv_t *kv, char *why, size_t why_size) {
         for (;;) {
                 kv->h = NULL;
                 err   = type->open(type, kv->path, name, &kv->h, why, why_size);
-                if (err == SLUICE_ERR_BUSY && sl_now_ms() < deadline) {
+                if (err == SLUICE_ERR_BUSY && sl_now_ms() < deadline &&
+                    !(kv->task->stop && atomic_load(kv->task->stop))) {
                         struct timespec pause = {backoff / 1000,
                                                  (backoff % 1000) * 1000000};
                         sl_log(kv->task->conf, SLUICE_LOG_INFO, "STATE",
@@ -309,12 +311,17 @@ static int kv_open_backend(sluice_kv_t *kv, char *why, size_t why_size) {
                                 snprintf(aside, sizeof(aside),
                                          "%s.corrupt-%lld.%d", kv->path,
                                          (long long)time(NULL), k);
-                        if (rename(kv->path, aside) ||
-                            sl_mkdirs(kv->path, mk, sizeof(mk))) {
+                        if (rename(kv->path, aside)) {
                                 size_t n = strlen(why);
                                 snprintf(why + n, why_size - n,
                                          "; cannot move it aside: %s",
                                          strerror(errno));
+                                return err;
+                        }
+                        if (sl_mkdirs(kv->path, mk, sizeof(mk))) {
+                                size_t n = strlen(why);
+                                snprintf(why + n, why_size - n, "; %.400s",
+                                         mk);
                                 return err;
                         }
                         sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
@@ -346,7 +353,8 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
         char why[SL_ERRSTR_SIZE] = "";
         int r;
         if (type->version < 2 || !type->read_offset) {
-                if (file > 0 && type->approximate_count(kv->h) == 0) {
+                uint64_t cnt = type->approximate_count(kv->h);
+                if (file > 0 && cnt == 0) {
                         sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
                                "store \"%s\" partition %d: the checkpoint "
                                "says it reflects changelog offsets up to "
@@ -354,6 +362,25 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
                                "emptied?): restoring all of the changelog",
                                name, (int)part, (long long)file);
                         kv->checkpoint = -1;
+                } else if (file < 0 && cnt > 0) {
+                        /* data no checkpoint vouches for (a crash before
+                         * the first one, a damaged file): a full restore
+                         * over it would bring back keys whose tombstones
+                         * were compacted away */
+                        sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "store \"%s\" partition %d: holds records "
+                               "but no checkpoint vouches for them: wiping "
+                               "it, restoring all of the changelog",
+                               name, (int)part);
+                        if (sl_kv_wipe(kv)) {
+                                sl_errstr(errstr, errstr_size,
+                                          "store \"%s\": cannot wipe it for "
+                                          "a full restore: %s",
+                                          name,
+                                          sl_kv_reason(kv, SLUICE_ERR_STATE,
+                                                       why, sizeof(why)));
+                                return -1;
+                        }
                 }
                 return 0;
         }
@@ -390,7 +417,9 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
                         sl_errstr(errstr, errstr_size,
                                   "store \"%s\": cannot wipe it for a full "
                                   "restore: %s",
-                                  name, why[0] ? why : "delete failed");
+                                  name,
+                                  sl_kv_reason(kv, SLUICE_ERR_STATE, why,
+                                               sizeof(why)));
                         return -1;
                 }
         }
@@ -685,9 +714,12 @@ int sl_kv_write(sluice_kv_t *kv, const void *key, size_t klen,
                 return SLUICE_ERR_NOMEM;
         }
         if (task->budget->used > task->budget->max) {
-                int err = sl_kv_flush_cache(kv);
-                if (err)
-                        return err;
+                /* what fails here are other records' updates: the task is
+                 * broken (never a bad record for the handlers to route) */
+                if (sl_kv_flush_cache(kv)) {
+                        task->broken = 1;
+                        return SLUICE_ERR_STATE;
+                }
         }
         return 1;
 }

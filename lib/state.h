@@ -32,6 +32,7 @@ typedef struct sl_clog_slot_s {
         int store;         /* index of the store */
         int32_t partition; /* of its changelog */
         int64_t last;      /* offset of the last delivered record, -1: none */
+        int inflight;      /* records produced, not yet reported */
 } sl_clog_slot_t;
 
 struct sluice_kv_s {

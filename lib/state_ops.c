@@ -914,10 +914,16 @@ int sl_task_checkpoint(sl_task_t *task, int write_file) {
                 kv->checkpoint = next;
                 persistent |= kv->type->persistent;
         }
+        /* the stores are durable; a file that cannot be written only
+         * makes a restart restore more (backends without their own
+         * offset), so it is a warning, not a failure */
         if (write_file && persistent &&
             sl_checkpoint_write(task->dir, task->kvs, task->kv_cnt,
                                 task->errstr, sizeof(task->errstr)))
-                return SLUICE_ERR_STATE;
+                sl_log(task->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "task %d_%d: %s (a restart restores more of the "
+                       "changelog)",
+                       task->subtopology, (int)task->partition, task->errstr);
         return 0;
 }
 

@@ -7,10 +7,11 @@
  * after a flush begins a write transaction; every later put, del, get and
  * iterator works inside it (so reads see the writes), and flush() commits
  * it. A crash, even SIGKILL, therefore leaves the store as the last flush()
- * left it: exactly what the checkpoint Sluice writes after a successful
- * flush() describes. LMDB's commit is synchronous (data pages, fsync, meta
- * page, fsync), so flush() returns once the data is on disk; a commit with
- * nothing written costs nothing. close() commits what is pending, too.
+ * left it, and so does close(), which drops what is pending: exactly what
+ * the offset record committed with that flush (flush_offset()) describes.
+ * LMDB's commit is synchronous (data pages, fsync, meta page, fsync), so
+ * flush() returns once the data is on disk; a commit with nothing written
+ * costs nothing, and so does flush_offset() of an unchanged offset.
  * Between flushes the pages a transaction changed are held in memory (LMDB
  * writes them out early, uncommitted, past about 512 MiB).
  *
@@ -89,6 +90,7 @@ typedef struct lm_store_s {
         size_t key_max; /* longest key: LMDB's limit minus the tag */
         int lock_fd;
         int failed; /* sticky error (< 0) after a lost write txn */
+        int64_t offset; /* the offset record as committed; -2: unknown */
         unsigned char *buf; /* get()'s copy of the value */
         size_t buf_cap;
         char *path, *name;
@@ -285,10 +287,10 @@ static void lm_free(lm_store_t *s) {
         free(s);
 }
 
-static uint64_t lm_u64(const unsigned char *p) {
-        uint64_t v;
-        memcpy(&v, p, sizeof(v)); /* LMDB writes host order */
-        return v;
+static uint64_t lm_size(const unsigned char *p) {
+        size_t v;
+        memcpy(&v, p, sizeof(v)); /* LMDB writes host order and sizes */
+        return (uint64_t)v;
 }
 static uint32_t lm_u32(const unsigned char *p) {
         uint32_t v;
@@ -307,12 +309,20 @@ static uint32_t lm_u32(const unsigned char *p) {
  * 0 if it looks whole (or is absent or empty: LMDB starts a new one),
  * SLUICE_ERR_CORRUPT with the reason otherwise.
  */
-#define LM_META_OFF 16 /* MDB_meta after the page header */
+/* LMDB's on-disk layout, in the host's sizes (pgno_t and txnid_t are
+ * size_t): the page header is a page number, two u16 and a u32; MDB_meta
+ * is two u32, a pointer, a size_t, two MDB_db (a u32, two u16 and five
+ * size_t each), the last page and the txnid. */
+#define LM_META_OFF (sizeof(size_t) + 8)
+#define LM_DB_SIZE (8 + 5 * sizeof(size_t))
+#define LM_DBS_OFF (8 + sizeof(void *) + sizeof(size_t))
+#define LM_LAST_OFF (LM_DBS_OFF + 2 * LM_DB_SIZE)
+#define LM_TXN_OFF (LM_LAST_OFF + sizeof(size_t))
 static int lm_check_file(const lm_store_t *s, char *errstr,
                          size_t errstr_size) {
         size_t n = strlen(s->path);
         char *file = malloc(n + sizeof("/data.mdb"));
-        unsigned char m[2][LM_META_OFF + 160];
+        unsigned char m[2][64 + 160];
         struct stat st;
         uint64_t psize, best_last = 0, best_txn = 0;
         int fd, i, good = 0;
@@ -339,7 +349,7 @@ static int lm_check_file(const lm_store_t *s, char *errstr,
                           s->name, s->path, (long long)st.st_size);
                 return SLUICE_ERR_CORRUPT;
         }
-        psize = lm_u32(m[0] + LM_META_OFF + 24); /* mm_dbs[0].md_pad */
+        psize = lm_u32(m[0] + LM_META_OFF + LM_DBS_OFF); /* mm_psize */
         if (psize < 512 || psize > 65536 || (psize & (psize - 1)) ||
             (uint64_t)st.st_size < 2 * psize ||
             pread(fd, m[1], sizeof(m[1]), (off_t)psize) !=
@@ -355,7 +365,8 @@ static int lm_check_file(const lm_store_t *s, char *errstr,
         close(fd);
         for (i = 0; i < 2; i++) {
                 const unsigned char *mm = m[i] + LM_META_OFF;
-                uint64_t last = lm_u64(mm + 120), txn = lm_u64(mm + 128);
+                uint64_t last = lm_size(mm + LM_LAST_OFF),
+                         txn  = lm_size(mm + LM_TXN_OFF);
                 if (lm_u32(mm) != 0xBEEFC0DEu || lm_u32(mm + 4) != 1)
                         continue;
                 if (!good || txn > best_txn) {
@@ -371,7 +382,7 @@ static int lm_check_file(const lm_store_t *s, char *errstr,
                           s->name, s->path);
                 return SLUICE_ERR_CORRUPT;
         }
-        if ((best_last + 1) > (uint64_t)st.st_size / psize) {
+        if (best_last >= (uint64_t)st.st_size / psize) {
                 sl_errstr(errstr, errstr_size,
                           "lmdb store \"%s\" in %s: data.mdb is truncated: "
                           "%lld bytes, its last page %llu needs %llu",
@@ -446,6 +457,7 @@ static int lm_open(const sluice_store_type_t *type, const char *path,
                 return SLUICE_ERR_NOMEM;
         }
         s->lock_fd = -1;
+        s->offset  = -2;
         s->path    = sl_strdup(path);
         s->name    = sl_strdup(store_name);
         if (!s->path || !s->name) {
@@ -471,16 +483,14 @@ static int lm_open(const sluice_store_type_t *type, const char *path,
         return 0;
 }
 
-/* Commits what is pending: a clean close keeps every write. Sluice flushes
- * before it checkpoints, so writes that only close() commits are newer than
- * the checkpoint, and restoring replays the changelog over them. */
+/* Drops what is pending: the store keeps exactly its last flush, whose
+ * offset record describes it. Sluice flushes before a clean close; what a
+ * close after a failure or a lost assignment drops may include writes
+ * whose changelog records never left, which must not outlive them. */
 static void lm_close(void *store) {
         lm_store_t *s = store;
         if (s->wtxn) {
-                if (s->failed)
-                        mdb_txn_abort(s->wtxn);
-                else
-                        mdb_txn_commit(s->wtxn); /* nobody to tell */
+                mdb_txn_abort(s->wtxn);
                 s->wtxn = NULL;
         }
         lm_free(s);
@@ -716,6 +726,8 @@ static int lm_flush_offset(void *store, int64_t offset, char *errstr,
         unsigned char b[8];
         MDB_val k, v;
         int rc, i;
+        if (!s->wtxn && !s->failed && offset == s->offset)
+                return 0; /* nothing new: no commit, no fsync */
         if ((rc = lm_write_begin(s))) {
                 sl_errstr(errstr, errstr_size, "%s",
                           s->failed ? s->err : "lmdb: cannot begin a write");
@@ -739,7 +751,10 @@ static int lm_flush_offset(void *store, int64_t offset, char *errstr,
                 sl_errstr(errstr, errstr_size, "%s", s->err);
                 return s->failed;
         }
-        return lm_flush(store, errstr, errstr_size);
+        if ((rc = lm_flush(store, errstr, errstr_size)))
+                return rc;
+        s->offset = offset < 0 ? -1 : offset;
+        return 0;
 }
 
 static int lm_read_offset(void *store, int64_t *offset) {
@@ -758,13 +773,15 @@ static int lm_read_offset(void *store, int64_t *offset) {
                 for (i = 0; i < 8; i++)
                         u = u << 8 | ((const unsigned char *)v.mv_data)[i];
         lm_read_end(s, txn);
-        if (rc == MDB_NOTFOUND)
+        if (rc == MDB_NOTFOUND) {
+                s->offset = -1;
                 return 0;
+        }
         if (rc)
                 return lm_code(rc);
         if (v.mv_size != 8 || u > (uint64_t)INT64_MAX)
                 return 0; /* not one of ours: no offset to trust */
-        *offset = (int64_t)u;
+        *offset = s->offset = (int64_t)u;
         return 1;
 }
 

@@ -784,6 +784,18 @@ static int dead_letter(sl_task_t *task, const sl_node_t *source,
                        conf->dlq_topic, task->dlq_max, tbuf);
                 key_len   = klen;
                 value_len = vlen;
+                if (!room) {
+                        /* its headers alone exceed the limit: skipped and
+                         * counted, rather than fail at every start */
+                        sl_log(conf, SLUICE_LOG_ERR, "RECORD",
+                               "record at topic \"%s\" partition %d offset "
+                               "%lld: not even its headers fit the "
+                               "dead-letter topic \"%s\": skipped",
+                               topic, (int)partition, (long long)offset,
+                               conf->dlq_topic);
+                        task->skipped_processing++;
+                        return 0;
+                }
         }
         if (task->write(task->io_opaque, source, conf->dlq_topic, -1, key,
                         key_len, value, value_len, timestamp, h, hn, why,
@@ -917,7 +929,8 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
          * failures of the machinery itself (a store, the producer) stay
          * fatal. What the record did before it failed stays done. */
         if ((err == SLUICE_ERR_CALLBACK || err == SLUICE_ERR_TOO_LARGE) &&
-            task->conf && task->conf->proc_handler != SL_DESER_FAIL)
+            !task->broken && task->conf &&
+            task->conf->proc_handler != SL_DESER_FAIL)
                 err = record_failed(task, task->conf->proc_handler, err,
                                     "unprocessable", source, topic, partition,
                                     offset, key, key_len, value, value_len,

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "state.h"
 
+#include <stdatomic.h>
 #include <threads.h>
 #include "topology.h"
 
@@ -72,6 +73,9 @@ struct sl_task_s {
         uint64_t dead_lettered; /* undecodable or unprocessable, to the DLQ */
         uint64_t skipped_processing; /* failed processing, skipped */
         size_t dlq_max;         /* largest record the DLQ takes; 0: any */
+        atomic_int *stop;       /* the app is stopping (NULL: driver) */
+        int broken;             /* a store flush failed: nothing it holds
+                                   may be vouched for, no record routed */
         int64_t bad_log_ms;     /* rate limit of bad-record log lines */
         uint64_t bad_logged, bad_unlogged;
         uint64_t produced;      /* records written by sinks */

@@ -51,6 +51,7 @@ static int thr_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
                           size_t value_len, int64_t timestamp, char *errstr,
                           size_t errstr_size);
 static int restore_begin(sl_thread_t *thr, sl_task_t *task);
+static int rk_fatal_check(sl_thread_t *thr);
 static void restore_forget(sl_thread_t *thr, sl_task_t *task);
 
 /* The task's stores are up to date: processors may start (their init
@@ -92,6 +93,14 @@ static sl_clog_slot_t *slot_get(sl_thread_t *thr, int store,
         return s;
 }
 
+/* Serve delivery reports until none of @slot's records is in flight
+ * (bounded by message.timeout.ms: each is then delivered or failed). */
+static void drain_slot(sl_thread_t *thr, sl_clog_slot_t *slot) {
+        while (slot->inflight > 0 && rd_kafka_outq_len(thr->producer) > 0)
+                rd_kafka_poll(thr->producer, 100);
+        slot->inflight = 0;
+}
+
 /* The task of (@sub, @partition), created (stores opened, restore begun)
  * if new. NULL after a failure (the app is failed with the reason). */
 static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
@@ -124,6 +133,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
+        at->task.stop       = &thr->app->stop;
         /* what both the producer and the dead-letter topic take */
         at->task.dlq_max = thr->dlq_max;
         if (thr->app->dlq_topic_max > 0 &&
@@ -146,6 +156,13 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                                 free(at);
                                 goto oom;
                         }
+                        /* records of an earlier task on this slot (closed
+                         * without a commit, e.g. a lost assignment) must
+                         * report before the slot starts over: a late
+                         * report would vouch for offsets this task's
+                         * restore never read */
+                        if (slot->inflight > 0)
+                                drain_slot(thr, slot);
                         slot->last           = -1;
                         at->task.kvs[i]->slot = slot;
                 }
@@ -199,9 +216,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                       void *opaque) {
         sl_thread_t *thr = opaque;
         (void)rk;
-        if (!m->err && m->_private) { /* a changelog record */
+        if (m->_private) { /* a changelog record */
                 sl_clog_slot_t *slot = m->_private;
-                if (m->offset > slot->last)
+                slot->inflight--;
+                if (!m->err && m->offset > slot->last)
                         slot->last = m->offset;
         }
         if (m->err && !thr->delivery_failed) {
@@ -300,9 +318,12 @@ static int thr_clog_write(void *opaque, sluice_kv_t *kv, const void *key,
                           size_t key_len, const void *value,
                           size_t value_len, int64_t timestamp, char *errstr,
                           size_t errstr_size) {
-        return produce(opaque, kv->def->changelog, kv->task->partition, key,
-                       key_len, value, value_len, timestamp, NULL, 0,
-                       kv->slot, errstr, errstr_size);
+        int err = produce(opaque, kv->def->changelog, kv->task->partition, key,
+                          key_len, value, value_len, timestamp, NULL, 0,
+                          kv->slot, errstr, errstr_size);
+        if (!err && kv->slot)
+                kv->slot->inflight++; /* until its delivery report */
+        return err;
 }
 
 static int32_t thr_partition_cnt(void *opaque, const char *topic) {
@@ -375,11 +396,13 @@ static int thread_commit(sl_thread_t *thr) {
         /* librdkafka retries until message.timeout.ms; a broker outage
          * waits here rather than committing offsets of lost output */
         while ((err = rd_kafka_flush(thr->producer, 1000)) ==
-               RD_KAFKA_RESP_ERR__TIMED_OUT)
+               RD_KAFKA_RESP_ERR__TIMED_OUT && !thr->rk_fatal)
                 sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
                        "thread %d: still waiting for %d record(s) to be "
                        "delivered before committing",
                        thr->idx, rd_kafka_outq_len(thr->producer));
+        if (rk_fatal_check(thr))
+                return -1;
         if (thr->delivery_failed) {
                 thr_fail(thr,
                             "thread %d: %s; offsets not committed, the "
@@ -396,12 +419,15 @@ static int thread_commit(sl_thread_t *thr) {
                         cerr = sl_task_checkpoint(task, 1);
                         mtx_unlock(&task->lock);
                 }
-                if (cerr)
-                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
-                               "thread %d: task %d_%d: %s (a restart "
-                               "restores more of the changelog)",
-                               thr->idx, thr->tasks[i]->sub,
-                               (int)thr->tasks[i]->partition, task->errstr);
+                /* a store that could not make its writes durable: its
+                 * offset must not move, nor the input's (a checkpoint
+                 * file that cannot be written is only a warning there) */
+                if (cerr) {
+                        thr_fail(thr, "thread %d: task %d_%d: %s", thr->idx,
+                                 thr->tasks[i]->sub,
+                                 (int)thr->tasks[i]->partition, task->errstr);
+                        return -1;
+                }
         }
         if (!thr->pending || thr->pending->cnt == 0)
                 return 0;
@@ -857,6 +883,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 atomic_store(&thr->assigned, 1);
                 sl_app_thread_assigned(thr->app);
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                atomic_store(&thr->assigned, 0); /* until the next assign */
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) revoked", thr->idx,
                        parts->cnt);
@@ -930,17 +957,29 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
         if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || !thr->rk_error[0])
                 snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", reason);
         mtx_unlock(&thr->lock);
-        if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                /* with an error_cb set, fatal errors come here instead of
-                 * as consumer messages */
-                char fstr[512];
-                rd_kafka_fatal_error(rk, fstr, sizeof(fstr));
-                thr_fail(thr, "thread %d: fatal %s error: %s", thr->idx,
-                         rk == thr->producer ? "producer" : "consumer", fstr);
+        if (err == RD_KAFKA_RESP_ERR__FATAL && !thr->rk_fatal) {
+                /* e.g. the idempotent producer's: only noted here (this
+                 * may run under a task's lock, inside a produce); the
+                 * step and the commit fail the thread (rk_fatal_check) */
+                rd_kafka_fatal_error(rk, thr->rk_fatal_msg,
+                                     sizeof(thr->rk_fatal_msg));
+                thr->rk_fatal = rk == thr->producer ? 1 : 2;
                 return;
         }
         sl_log(thr->app->conf, SLUICE_LOG_WARNING, "KAFKA", "thread %d: %s: %s",
                thr->idx, rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* A fatal error librdkafka reported: fail the thread (outside any task
+ * lock). -1 if there was one. */
+static int rk_fatal_check(sl_thread_t *thr) {
+        if (!thr->rk_fatal)
+                return 0;
+        if (!thr->fatal)
+                thr_fail(thr, "thread %d: fatal %s error: %s", thr->idx,
+                         thr->rk_fatal == 1 ? "producer" : "client",
+                         thr->rk_fatal_msg);
+        return -1;
 }
 
 void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size) {
@@ -1012,6 +1051,15 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                  * producer (and Kafka Streams) would put them */
                 SET("partitioner", "murmur2_random");
                 SET("acks", "all");
+                /* no reordered or doubled retries of changelog and output
+                 * batches (the Java producer's default since 3.0), unless
+                 * the user chose acks or idempotence themselves */
+                if (!sl_conf_has(app->conf, SL_SCOPE_PRODUCER, "acks") &&
+                    !sl_conf_has(app->conf, SL_SCOPE_PRODUCER,
+                                 "request.required.acks") &&
+                    !sl_conf_has(app->conf, SL_SCOPE_PRODUCER,
+                                 "enable.idempotence"))
+                        SET("enable.idempotence", "true");
                 if (app->conf->dlq_topic && !app->conf->embedded &&
                     !sluice_conf_get(app->conf, "message.max.bytes") &&
                     !sluice_conf_get(app->conf, "producer.message.max.bytes"))
@@ -1264,6 +1312,8 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 done++;
         }
         rd_kafka_poll(thr->producer, 0); /* delivery reports */
+        if (rk_fatal_check(thr))
+                return -1;
         now = sl_now_ms();
         for (i = 0; i < thr->task_cnt; i++) {
                 sl_task_t *task = &thr->tasks[i]->task;

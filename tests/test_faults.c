@@ -84,6 +84,7 @@ static char *read_file(const char *path) {
 
 typedef struct {
         void *mem;
+        int fail_flush; /* "flushfail" was put: the next flush fails */
         char err[128];
 } failing_t;
 
@@ -123,6 +124,8 @@ static int f_put(void *s, const void *k, size_t kl, const void *v,
                          "No space left on device (test)");
                 return SLUICE_ERR_STATE;
         }
+        if (kl == 9 && !memcmp(k, "flushfail", 9))
+                f->fail_flush = 1;
         return mem()->put(f->mem, k, kl, v, vl);
 }
 static int f_del(void *s, const void *k, size_t kl) {
@@ -140,7 +143,12 @@ static void f_iter_close(void *it) {
         mem()->iter_close(it);
 }
 static int f_flush(void *s, char *errstr, size_t errstr_size) {
-        return mem()->flush(((failing_t *)s)->mem, errstr, errstr_size);
+        failing_t *f = s;
+        if (f->fail_flush) {
+                snprintf(errstr, errstr_size, "Input/output error (test)");
+                return SLUICE_ERR_STATE;
+        }
+        return mem()->flush(f->mem, errstr, errstr_size);
 }
 static uint64_t f_count(void *s) {
         return mem()->approximate_count(((failing_t *)s)->mem);
@@ -243,6 +251,108 @@ START_TEST(store_write_failure_at_flush_commits_nothing) {
         sluice_app_destroy(app);
         sluice_topology_destroy(t);
         tu_rm_rf(dir);
+        mtx_destroy(&log.lock);
+}
+END_TEST
+
+/* A backend whose flush at the commit fails (the disk full LMDB sees at
+ * its commit): the app stops, and neither its offset nor the input's
+ * moves. Before, the commit only logged it and committed the offsets. */
+START_TEST(store_flush_failure_at_commit_commits_nothing) {
+        char err[512], dir[] = "/tmp/sluice-faults-XXXXXX";
+        log_t log;
+        sluice_topology_t *t = tu_count_topology();
+        sluice_conf_t *conf;
+        sluice_app_t *app;
+        wait_t w;
+        log_init(&log);
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        conf = embedded("faults-sync", &log);
+        tu_set(conf, "state.dir", dir);
+        ck_assert_int_eq(sluice_conf_register_store(conf, &failing_type, err,
+                                                    sizeof(err)),
+                         0);
+        tu_set(conf, "default.dsl.store", "failing");
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        w.app       = app;
+        w.bootstrap = sluice_app_bootstrap_servers(app);
+        w.group     = "faults-sync";
+        ck_assert_int_eq(ku_produce_raw(w.bootstrap, "in", 0, "a", 1, "x", 1, 1), 0);
+        w.offset = 1;
+        ck_assert(ku_wait_for(committed_is, &w, 30000));
+        ck_assert_int_eq(ku_produce_raw(w.bootstrap, "in", 0, "flushfail", 9,
+                                        "x", 1, 2),
+                         0);
+        w.want = SLUICE_APP_ERROR;
+        ck_assert_msg(ku_wait_for(app_in_state, &w, 30000), "no ERROR");
+        sluice_app_close(app);
+        ck_assert_msg(strstr(sluice_app_error(app),
+                             "store \"counts\": flush failed: Input/output "
+                             "error (test)"),
+                      "%s", sluice_app_error(app));
+        ck_assert_int_eq(ku_committed(w.bootstrap, w.group, "in", 0), 1);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        tu_rm_rf(dir);
+        mtx_destroy(&log.lock);
+}
+END_TEST
+
+static int fail_on_bad_key(sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *k = sluice_record_key(rec);
+        (void)opaque;
+        return k->u.bytes.len == 3 && !memcmp(k->u.bytes.data, "bad", 3) ? -1
+                                                                        : 0;
+}
+
+/* A record cache over its budget flushes other records' updates while one
+ * record is processed: a failure there is the machinery's, not that
+ * record's, and must not be routed to the processing handler (which would
+ * skip it and commit past updates the flush dropped). */
+START_TEST(eviction_flush_failure_is_not_a_bad_record) {
+        char err[512];
+        log_t log;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *conf  = embedded("faults-evict", &log);
+        sluice_app_t *app;
+        const char *keys[] = {"bad", "a", "b", "c", "d", "e", "f"};
+        wait_t w;
+        int i;
+        log_init(&log);
+        sluice_stream_to(
+            sluice_stream_map_values(
+                sluice_table_to_stream(sluice_grouped_count(
+                    sluice_stream_group_by_key(
+                        sluice_stream_from(t, "in", sluice_serde_string(),
+                                           sluice_serde_string()),
+                        NULL, NULL),
+                    "counts")),
+                fail_on_bad_key, NULL),
+            "out", NULL, NULL);
+        tu_set(conf, "statestore.cache.max.bytes", "330");
+        tu_set(conf, "commit.interval.ms", "600000");
+        tu_set(conf, "processing.exception.handler", "log_and_continue");
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        w.app       = app;
+        w.bootstrap = sluice_app_bootstrap_servers(app);
+        w.group     = "faults-evict";
+        for (i = 0; i < 7; i++)
+                ck_assert_int_eq(ku_produce_raw(w.bootstrap, "in", 0, keys[i],
+                                                strlen(keys[i]), "x", 1, i),
+                                 0);
+        w.want = SLUICE_APP_ERROR;
+        ck_assert_msg(ku_wait_for(app_in_state, &w, 30000),
+                      "the failed eviction flush was routed as a bad record");
+        sluice_app_close(app);
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_ERROR);
+        ck_assert(ku_committed(w.bootstrap, w.group, "in", 0) < 7);
+        ck_assert(!log_has(&log, "skipping unprocessable record"));
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
         mtx_destroy(&log.lock);
 }
 END_TEST
@@ -747,6 +857,8 @@ Suite *suite_faults(void) {
         tcase_set_timeout(tc, 300);
         tcase_add_test(tc, store_write_failure_at_flush_commits_nothing);
         tcase_add_test(tc, changelog_write_refused_commits_nothing);
+        tcase_add_test(tc, store_flush_failure_at_commit_commits_nothing);
+        tcase_add_test(tc, eviction_flush_failure_is_not_a_bad_record);
 #ifdef SLUICE_HAVE_LMDB
         tcase_add_test(tc, lmdb_long_key_fails_the_record_not_the_commit);
 #endif
