@@ -9,12 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+
 int sluice_version(void) {
         return SLUICE_VERSION;
 }
 
 const char *sluice_version_str(void) {
         return "0.1.0";
+}
+
+const char *sluice_rdkafka_version_str(void) {
+        return rd_kafka_version_str();
 }
 
 const char *sluice_err2str(sluice_resp_t err) {
