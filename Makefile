@@ -8,6 +8,11 @@
 #   make check-valgrind the unit tests under valgrind (leaks are errors)
 #   make check-integration  the runtime against a real broker: the one in
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
+#                      (Kafka 4.4.0, group.protocol classic and consumer;
+#                      KAFKA_VERSION=3.9.2 for the old line, classic only)
+#   make check-integration-all  the broker matrix make test runs: Kafka
+#                      4.4.0 with both group protocols, then 3.9.2 with the
+#                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
 #   make examples      build examples/
 #   make installcheck  install as a package would be (DESTDIR), move it
 #                      elsewhere, hide the build tree and the dependency
@@ -90,6 +95,7 @@ BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 
 .PHONY: all lib demo test check check-asan check-valgrind check-integration \
+        check-integration-all \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
@@ -168,10 +174,19 @@ $(INTEG_WC): tests/integration/app_wordcount.c tests/integration/app_common.h $(
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-# Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (Kafka
-# 3.9.2 from Maven Central via scripts/kafka), stopped however the run ends.
+# Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (from
+# Maven Central via scripts/kafka), stopped however the run ends. The
+# brokers Sluice is tested on: the newest 4.x (both group protocols) and
+# the last 3.x (classic; 3.x has no KIP-848).
+KAFKA_VERSION     ?= 4.4.0
+KAFKA_OLD_VERSION ?= 3.9.2
 check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
-	BUILD=$(BUILD) tests/integration/run.sh $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
+	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+
+check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
+	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
+	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 
 examples: $(EXAMPLES)
 
@@ -232,7 +247,7 @@ test:
 	$(MAKE) installcheck
 	$(MAKE) check
 	$(MAKE) check-asan
-	$(MAKE) check-integration
+	$(MAKE) check-integration-all
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:
 # $(call install_subst,template,output). The CMake files find the library
