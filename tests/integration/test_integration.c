@@ -2533,6 +2533,18 @@ static void wait_seq(reader_t *r, seq_seen_t *d, int n, const char *what) {
                       d->distinct, n);
 }
 
+/* The names of test @test's input, output and application (each 256
+ * bytes), and its input and output topics made, 4 partitions each. */
+static void group_test_topics(const char *test, char *in, char *out,
+                              char *app) {
+        const char *names[2] = {in, out};
+        const int parts[2]   = {4, 4};
+        name_of(in, 256, test, "in");
+        name_of(out, 256, test, "out");
+        name_of(app, 256, test, "app");
+        create_topics(names, parts, 2);
+}
+
 #define HANDOVER_N 2000
 
 /* One instance processes the input alone, committing never on its own
@@ -2543,8 +2555,6 @@ static void wait_seq(reader_t *r, seq_seen_t *d, int n, const char *what) {
  * would start from the beginning of its partitions. */
 START_TEST(revocation_commits_before_handover) {
         char in[256], out[256], app[256];
-        const char *names[2] = {in, out};
-        const int parts[2]   = {4, 4};
         int cnt[2 * HANDOVER_N] = {0}, by_a = 0, by_b = 0, i;
         seq_seen_t d = {"h-", 0, 0, cnt, 0};
         unsigned long long pa, pb;
@@ -2552,11 +2562,7 @@ START_TEST(revocation_commits_before_handover) {
         reader_t *r;
         proc_t *a, *b;
 
-        name_of(in, sizeof(in), "handover", "in");
-        name_of(out, sizeof(out), "handover", "out");
-        name_of(app, sizeof(app), "handover", "app");
-        create_topics(names, parts, 2);
-
+        group_test_topics("handover", in, out, app);
         a = spawn_app("handover-A", "--app-id", app, "--in", in, "--out", out,
                       "--commit-ms", "600000", "--tag", "A", (char *)NULL);
         wait_ready(a);
@@ -2610,21 +2616,16 @@ static int cmp_str(const void *x, const void *y) {
  * goes on where it stopped. */
 START_TEST(static_membership_one_id_per_thread) {
         char in[256], out[256], app[256], conf[320], want[2][300];
-        const char *names[2] = {in, out};
-        const int parts[2]   = {4, 4};
         int cnt[2 * HANDOVER_N] = {0}, run, i;
         seq_seen_t d = {"m-", 0, 0, cnt, 0};
         group_t g;
         reader_t *r = NULL;
         proc_t *p;
 
-        name_of(in, sizeof(in), "static", "in");
-        name_of(out, sizeof(out), "static", "out");
-        name_of(app, sizeof(app), "static", "app");
+        group_test_topics("static", in, out, app);
         snprintf(conf, sizeof(conf), "group.instance.id=%s-node", app);
         snprintf(want[0], sizeof(want[0]), "%s-node-1", app);
         snprintf(want[1], sizeof(want[1]), "%s-node-2", app);
-        create_topics(names, parts, 2);
 
         for (run = 0; run < 2; run++) {
                 p = spawn_app(run ? "static-2" : "static-1", "--app-id", app,
@@ -2661,8 +2662,6 @@ END_TEST
  * close every partition committed to its end. */
 START_TEST(host_driven_app_on_the_broker) {
         char in[256], out[256], app[256];
-        const char *names[2] = {in, out};
-        const int parts[2]   = {4, 4};
         int cnt[HANDOVER_N] = {0}, i;
         seq_seen_t d = {"o-", 0, 0, cnt, 0};
         int64_t lo, hi;
@@ -2670,11 +2669,7 @@ START_TEST(host_driven_app_on_the_broker) {
         reader_t *r;
         proc_t *p;
 
-        name_of(in, sizeof(in), "host", "in");
-        name_of(out, sizeof(out), "host", "out");
-        name_of(app, sizeof(app), "host", "app");
-        create_topics(names, parts, 2);
-
+        group_test_topics("host", in, out, app);
         p = spawn_app("host", "--app-id", app, "--in", in, "--out", out,
                       "--threads", "0", "--commit-ms", "500", (char *)NULL);
         wait_ready(p);
