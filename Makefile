@@ -5,6 +5,9 @@
 #   make test          everything a change must pass (the README's command)
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
+#   make check-asan-clang  the same built with clang (installs it if missing)
+#   make fuzz          each libFuzzer target 30 s (tests/fuzz/fuzz.mk);
+#                      make fuzz-long: 600 s each
 #   make check-valgrind the unit tests under valgrind (leaks are errors)
 #   make check-integration  the runtime against a real broker: the one in
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
@@ -94,8 +97,8 @@ BENCH     := $(BUILD)/bench/engine
 BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 
-.PHONY: all lib demo test check check-asan check-valgrind check-integration \
-        check-integration-all \
+.PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
+        check-integration check-integration-all \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
@@ -196,10 +199,19 @@ demo: $(BUILD)/examples/wordcount
 check: $(TEST_BIN)
 	$(TEST_BIN)
 
+# With CC=clang in its own directory: clang's UBSan finds what gcc's does
+# not (pointer arithmetic on NULL, for one).
+ASAN_BUILD = build/asan$(if $(findstring clang,$(notdir $(CC))),-clang)
 check-asan:
-	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" check \
+	$(if $(findstring clang,$(notdir $(CC))),scripts/deps.sh --clang)
+	$(MAKE) BUILD=$(ASAN_BUILD) SAN=1 OPT="-O1 -g" check \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+check-asan-clang:
+	$(MAKE) check-asan CC=clang
+
+include tests/fuzz/fuzz.mk
 
 check-valgrind: $(TEST_BIN)
 	CK_FORK=no valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
@@ -247,6 +259,8 @@ test:
 	$(MAKE) installcheck
 	$(MAKE) check
 	$(MAKE) check-asan
+	$(MAKE) check-asan-clang
+	$(MAKE) fuzz
 	$(MAKE) check-integration-all
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:

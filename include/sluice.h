@@ -80,6 +80,16 @@ typedef enum sluice_resp_e {
         SLUICE_ERR_UNKNOWN_TOPIC = -8,  /**< topic not part of the topology */
         SLUICE_ERR_CALLBACK = -9,       /**< a user callback reported failure */
         SLUICE_ERR_VERSION = -10,       /**< librdkafka too old */
+        /** a store backend's files are damaged (returned by a backend's
+         *  open(): Sluice moves them aside and restores from the changelog) */
+        SLUICE_ERR_CORRUPT = -11,
+        /** a store instance is in use by another process (returned by a
+         *  backend's open(): Sluice retries with back-off for a while) */
+        SLUICE_ERR_BUSY = -12,
+        /** a record a store cannot hold (e.g. a key over the backend's
+         *  max_key_len): the record fails, and the
+         *  processing.exception.handler decides what happens to it */
+        SLUICE_ERR_TOO_LARGE = -13,
 } sluice_resp_t;
 
 /** @returns a static, human-readable name for @p err. Thread-safe. */
@@ -309,16 +319,24 @@ SLUICE_API const sluice_serde_t *sluice_serde_json(void);
  * the record cache, the changelog topic, the timestamps, restoring, and
  * the checkpoint: after flush() returns 0 at a commit, Sluice writes the
  * changelog offset the instance now reflects into the task's checkpoint
- * file (`state.dir/<application.id>/<task>/.checkpoint`). When a task of a
- * `persistent` backend is opened again, Sluice restores only the changelog
- * records after that offset; a non-persistent instance starts empty and is
+ * file (`state.dir/<application.id>/<instance>/<task>/.checkpoint`); a
+ * version 2 backend with flush_offset() keeps it inside its own atomic
+ * commit instead, which Sluice then trusts. When a task of a `persistent`
+ * backend is opened again, Sluice restores only the changelog records
+ * after that offset; a non-persistent instance starts empty and is
  * restored from the beginning of its changelog.
+ *
+ * Faults: open() returns SLUICE_ERR_CORRUPT for files it finds damaged
+ * (Sluice moves the directory aside to `<path>.corrupt-<time>`, opens a
+ * fresh one and restores all of the changelog, with a warning), and
+ * SLUICE_ERR_BUSY when another process holds the instance (Sluice retries
+ * with back-off, then fails naming the holder the backend reported).
  *
  * Return conventions: 0 is success, a negative value is an error (fill
  * @p errstr where one is given); get() and iter_next() return 1 for "a
  * record" and 0 for "none".
  */
-#define SLUICE_STORE_VERSION 1
+#define SLUICE_STORE_VERSION 2
 
 typedef struct sluice_store_type_s sluice_store_type_t;
 
@@ -382,6 +400,32 @@ struct sluice_store_type_s {
         int (*flush)(void *store, char *errstr, size_t errstr_size);
         /** @returns the approximate number of keys. */
         uint64_t (*approximate_count)(void *store);
+
+        /* ---- version 2 (each may be 0/NULL; a version 1 struct ends
+         *      above, and Sluice reads none of these from it) ---- */
+
+        /** The longest key (in bytes) put() accepts; 0: no limit. Sluice
+         *  refuses a longer key when it is written (SLUICE_ERR_TOO_LARGE,
+         *  which the processing.exception.handler routes), rather than
+         *  have the put fail later, at the commit's flush. */
+        size_t max_key_len;
+        /** Why the last failed call on @p store failed (borrowed until the
+         *  next call), or NULL: Sluice puts it in its error message. */
+        const char *(*last_error)(void *store);
+        /**
+         * Like flush(), and record @p offset (the next changelog offset
+         * the instance reflects; -1: forget the recorded one) in the same
+         * atomic commit, so that the data and the offset can never
+         * disagree. With this, Sluice trusts the store's own offset over
+         * the checkpoint file, and a store whose files were removed,
+         * emptied or replaced is detected (no offset) and restored in
+         * full. NULL: Sluice keeps the offset in the checkpoint file only.
+         */
+        int (*flush_offset)(void *store, int64_t offset, char *errstr,
+                            size_t errstr_size);
+        /** The offset the last successful flush_offset() recorded:
+         *  @returns 1 with *@p offset, 0 if none is recorded, or < 0. */
+        int (*read_offset)(void *store, int64_t *offset);
 };
 
 /** @returns the built-in in-memory backend "in_memory" (a hash table with

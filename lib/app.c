@@ -3,6 +3,8 @@
  * driving one through sluice_app_step()), its state, the embedded mock
  * cluster, topic checks and creation, and metrics.
  */
+/* flock() */
+#define _DEFAULT_SOURCE 1
 #include "app.h"
 
 #include <errno.h>
@@ -10,16 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka_mock.h>
-
-int64_t sl_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *sluice_app_state_name(sluice_app_state_t state) {
         switch (state) {
@@ -45,7 +42,9 @@ static int transition_ok(sluice_app_state_t from, sluice_app_state_t to) {
                 return to != from && to != SLUICE_APP_CREATED &&
                        to != SLUICE_APP_NOT_RUNNING;
         case SLUICE_APP_PENDING_SHUTDOWN:
-                return to == SLUICE_APP_NOT_RUNNING;
+                /* a fatal error while closing is an error, not a clean
+                 * stop (Kafka Streams' PENDING_ERROR, folded into one) */
+                return to == SLUICE_APP_NOT_RUNNING || to == SLUICE_APP_ERROR;
         case SLUICE_APP_NOT_RUNNING:
         case SLUICE_APP_ERROR: return 0;
         }
@@ -132,8 +131,54 @@ static void topic_wait_leaders(rd_kafka_t *rk, const char *topic,
 /* Create @topic with @partitions: directly on the embedded cluster (the mock
  * has no CreateTopics), through the Admin API elsewhere. An existing topic
  * is fine. */
+static int topic_create_with(sluice_app_t *app, const char *topic,
+                             int partitions, int compact, int64_t max_bytes,
+                             char *errstr, size_t errstr_size);
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                         int compact, char *errstr, size_t errstr_size) {
+        return topic_create_with(app, topic, partitions, compact, 0, errstr,
+                                 errstr_size);
+}
+
+/* The broker's max.message.bytes of @topic (DescribeConfigs), or -1 if it
+ * cannot be read. */
+static int64_t topic_max_bytes(sluice_app_t *app, const char *topic) {
+        rd_kafka_t *rk = app->threads[0].producer;
+        rd_kafka_ConfigResource_t *cr =
+            rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_event_t *ev;
+        int64_t r = -1;
+        rd_kafka_DescribeConfigs(rk, &cr, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 30000);
+        if (ev && !rd_kafka_event_error(ev)) {
+                const rd_kafka_DescribeConfigs_result_t *res =
+                    rd_kafka_event_DescribeConfigs_result(ev);
+                size_t n = 0, i, m = 0;
+                const rd_kafka_ConfigResource_t **rs =
+                    res ? rd_kafka_DescribeConfigs_result_resources(res, &n)
+                        : NULL;
+                const rd_kafka_ConfigEntry_t **ents =
+                    n == 1 && !rd_kafka_ConfigResource_error(rs[0])
+                        ? rd_kafka_ConfigResource_configs(rs[0], &m)
+                        : NULL;
+                for (i = 0; ents && i < m; i++)
+                        if (!strcmp(rd_kafka_ConfigEntry_name(ents[i]),
+                                    "max.message.bytes") &&
+                            rd_kafka_ConfigEntry_value(ents[i]))
+                                r = strtoll(rd_kafka_ConfigEntry_value(ents[i]),
+                                            NULL, 10);
+        }
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_ConfigResource_destroy(cr);
+        return r;
+}
+
+static int topic_create_with(sluice_app_t *app, const char *topic,
+                             int partitions, int compact, int64_t max_bytes,
+                             char *errstr, size_t errstr_size) {
         rd_kafka_t *rk = app->threads[0].producer;
         rd_kafka_NewTopic_t *nt;
         rd_kafka_AdminOptions_t *opts;
@@ -161,6 +206,18 @@ static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                 sl_errstr(errstr, errstr_size, "cannot create topic \"%s\": %s",
                           topic, why);
                 return -1;
+        }
+        if (max_bytes > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%lld", (long long)max_bytes);
+                if (rd_kafka_NewTopic_set_config(nt, "max.message.bytes", v)) {
+                        rd_kafka_NewTopic_destroy(nt);
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create topic \"%s\": cannot set "
+                                  "max.message.bytes",
+                                  topic);
+                        return -1;
+                }
         }
         /* changelogs keep the latest record per key */
         if (compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
@@ -229,10 +286,13 @@ static int read_metadata(sluice_app_t *app, const struct rd_kafka_metadata **md,
         rd_kafka_resp_err_t err =
             rd_kafka_metadata(app->threads[0].consumer, 1, NULL, md, 30000);
         if (err) {
+                char cause[SL_ERRSTR_SIZE];
+                sl_thread_last_error(&app->threads[0], cause, sizeof(cause));
                 sl_errstr(errstr, errstr_size,
-                          "cannot read the cluster's topics from %s: %s",
+                          "cannot read the cluster's topics from %s: %s%s%s%s",
                           sluice_app_bootstrap_servers(app),
-                          rd_kafka_err2str(err));
+                          rd_kafka_err2str(err), cause[0] ? " (librdkafka: " : "",
+                          cause, cause[0] ? ")" : "");
                 return -1;
         }
         return 0;
@@ -330,6 +390,23 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                         goto done;
                 }
         }
+        if (app->conf->dlq_topic && !app->mock) {
+                /* a dead letter is an input record plus a few headers: the
+                 * topic takes the largest record any source topic takes,
+                 * with room for them (else a big bad record could never
+                 * leave, and would stop the app at every start) */
+                int64_t most_bytes = 0, b;
+                for (i = 0; i < t->node_cnt; i++)
+                        for (j = 0; !t->nodes[i]->internal &&
+                                    j < t->nodes[i]->topic_cnt;
+                             j++)
+                                if ((b = topic_max_bytes(
+                                         app, t->nodes[i]->topics[j])) >
+                                    most_bytes)
+                                        most_bytes = b;
+                if (most_bytes > 0)
+                        app->dlq_topic_max = most_bytes + SL_DLQ_HEADROOM;
+        }
         if (app->conf->dlq_topic && md_partitions(md, app->conf->dlq_topic) < 0) {
                 int most = 1;
                 for (i = 0; i < t->node_cnt; i++)
@@ -337,11 +414,26 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                             (c = upstream_partitions(app, t->nodes[i], md,
                                                      counts)) > most)
                                 most = c;
-                if (topic_create(app, app->conf->dlq_topic,
-                                 app->mock ? app->conf->embedded_partitions
-                                           : most,
-                                 0, errstr, errstr_size))
+                if (topic_create_with(app, app->conf->dlq_topic,
+                                      app->mock ? app->conf->embedded_partitions
+                                                : most,
+                                      0, app->dlq_topic_max, errstr,
+                                      errstr_size))
                         goto done;
+        } else if (app->conf->dlq_topic && !app->mock) {
+                /* the user's: what it takes bounds what is sent whole */
+                int64_t have = topic_max_bytes(app, app->conf->dlq_topic);
+                if (have > 0 && have < app->dlq_topic_max)
+                        sl_log(app->conf, SLUICE_LOG_WARNING, "TOPIC",
+                               "dead-letter topic \"%s\" takes records of "
+                               "up to %lld bytes (max.message.bytes), the "
+                               "sources up to %lld: larger dead letters are "
+                               "truncated",
+                               app->conf->dlq_topic, (long long)have,
+                               (long long)(app->dlq_topic_max -
+                                           SL_DLQ_HEADROOM));
+                if (have > 0)
+                        app->dlq_topic_max = have;
         }
         /* changelogs: one partition per task of the store's
          * sub-topology, compacted */
@@ -385,6 +477,122 @@ done:
         return rc;
 }
 
+/* ---- the instance's state directory ---- */
+
+/* How many instances of one app may share a host's state.dir before
+ * taking a directory fails (each needs its own). */
+#define SL_INSTANCE_SLOTS 64
+
+/* Lock <dir>/.lock with flock(): held per open file, so a second app in
+ * the same process is kept out too (fcntl locks are per process), and
+ * released when the app closes it or the process dies. The holder's pid
+ * is written into the file for the message another instance gives.
+ * 1 if taken, 0 if held elsewhere (*@holder: its pid, 0 if unknown), -1
+ * on error (errno). */
+static int instance_lock(const char *dir, int *fd_out, long *holder) {
+        char path[4200], pid[32] = "";
+        ssize_t n;
+        int fd;
+        snprintf(path, sizeof(path), "%s/.lock", dir);
+        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+                return -1;
+        if (!flock(fd, LOCK_EX | LOCK_NB)) {
+                int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+                /* the pid is for messages only: a failure is no error */
+                if (!ftruncate(fd, 0))
+                        (void)!pwrite(fd, pid, (size_t)len, 0);
+                *fd_out = fd;
+                return 1;
+        }
+        if (errno != EWOULDBLOCK) {
+                int e = errno;
+                close(fd);
+                errno = e;
+                return -1;
+        }
+        n       = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        *holder = strtol(pid, NULL, 10);
+        close(fd);
+        return 0;
+}
+
+/*
+ * Take this instance's directory under <state.dir>/<application.id>:
+ * `sluice.instance.id` if set, else the first of 0, 1, 2, ... that no
+ * other live process holds. Two instances on one host (the default
+ * state.dir is shared by every app) thus never open the same task
+ * directory, and a restarted instance, alone again, gets its old one back
+ * with its local state. Only apps with a persistent store need one.
+ */
+static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
+        const sluice_topology_t *t = app->t;
+        char *base, dir[4096], id[32];
+        const char *pinned = sluice_conf_get(app->conf, "sluice.instance.id");
+        size_t k;
+        int slot, persistent = 0;
+        long holder = 0;
+        for (k = 0; k < t->store_cnt; k++) {
+                const sluice_store_type_t *ty =
+                    sl_store_type_for(app->conf, t->stores[k], NULL, 0);
+                if (ty && ty->persistent)
+                        persistent = 1;
+        }
+        if (!(base = sl_state_base(app->conf, app->conf->application_id))) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (slot = 0; slot < (pinned ? 1 : SL_INSTANCE_SLOTS); slot++) {
+                int r;
+                snprintf(id, sizeof(id), "%d", slot);
+                snprintf(dir, sizeof(dir), "%s/%s", base, pinned ? pinned : id);
+                if (!persistent)
+                        break; /* named, not created: nothing is kept */
+                if (sl_mkdirs(dir, errstr, errstr_size)) {
+                        free(base);
+                        return -1;
+                }
+                r = instance_lock(dir, &app->instance_fd, &holder);
+                if (r > 0)
+                        break;
+                if (r < 0) {
+                        sl_errstr(errstr, errstr_size,
+                                  "state directory \"%s\": cannot lock it: %s",
+                                  dir, strerror(errno));
+                        free(base);
+                        return -1;
+                }
+                if (pinned) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property "
+                                  "\"sluice.instance.id\"=%s: its state "
+                                  "directory \"%s\" is held by another "
+                                  "process (pid %ld)",
+                                  pinned, dir, holder);
+                        free(base);
+                        return -1;
+                }
+        }
+        free(base);
+        if (slot == SL_INSTANCE_SLOTS) {
+                sl_errstr(errstr, errstr_size,
+                          "state.dir: %d instances of \"%s\" already hold "
+                          "directories under it; give each its own state.dir",
+                          SL_INSTANCE_SLOTS, app->conf->application_id);
+                return -1;
+        }
+        if (!(app->state_base = sl_strdup(dir)) ||
+            !(app->instance_id = sl_strdup(pinned ? pinned : id))) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        if (persistent)
+                sl_log(app->conf, SLUICE_LOG_INFO, "STATE",
+                       "instance %s: local state in \"%s\"", app->instance_id,
+                       dir);
+        return 0;
+}
+
 /* ---- lifecycle ---- */
 
 /* Free what sluice_app_new() made (threads, embedded cluster, the conf if
@@ -403,10 +611,87 @@ static void app_free(sluice_app_t *app) {
                 close(app->wake_fd[1]);
         }
         free(app->bootstrap);
+        if (app->instance_fd >= 0)
+                close(app->instance_fd); /* the lock goes with it */
+        free(app->state_base);
+        free(app->instance_id);
         sluice_conf_destroy(app->conf);
         cnd_destroy(&app->changed);
         mtx_destroy(&app->lock);
         free(app);
+}
+
+/* The value a client of @scope would get for @key (aliases and defaults
+ * resolved by librdkafka), into @buf; "" if it cannot be read. */
+static const char *client_value(const sluice_conf_t *conf, sl_scope_t scope,
+                                const char *key, char *buf, size_t size) {
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        char why[SL_ERRSTR_SIZE];
+        size_t n = size;
+        buf[0]   = '\0';
+        if (c && !sl_conf_apply(conf, scope, c, why, sizeof(why)) &&
+            rd_kafka_conf_get(c, key, buf, &n) != RD_KAFKA_CONF_OK) {
+                /* a topic-level property lives in the default topic conf */
+                rd_kafka_topic_conf_t *tc =
+                    rd_kafka_conf_get_default_topic_conf(c);
+                n = size;
+                if (!tc || rd_kafka_topic_conf_get(tc, key, buf, &n) !=
+                               RD_KAFKA_CONF_OK)
+                        buf[0] = '\0';
+        }
+        if (c)
+                rd_kafka_conf_destroy(c);
+        return buf;
+}
+
+/* Settings that would quietly weaken the processing guarantee: refused
+ * where the library cannot keep the promise, warned about where the user
+ * may mean it. 0, or -1 with errstr naming the key. */
+static int app_guarantee_check(const sluice_topology_t *t,
+                               const sluice_conf_t *conf, char *errstr,
+                               size_t errstr_size) {
+        char v[64];
+        if (conf->guarantee == SL_EOS_V2) {
+                /* accepted it would run at-least-once: a promise broken */
+                sl_errstr(errstr, errstr_size,
+                          "configuration property \"processing.guarantee\": "
+                          "exactly_once_v2 is not implemented yet in this "
+                          "release (it would run as at_least_once); use "
+                          "at_least_once");
+                return -1;
+        }
+        client_value(conf, SL_SCOPE_PRODUCER, "acks", v, sizeof(v));
+        if (!strcmp(v, "0") || !strcmp(v, "1"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"acks\"=%s weakens "
+                       "processing.guarantee=at_least_once: an output or "
+                       "changelog record acknowledged by %s can be lost "
+                       "when a broker fails (Sluice's default: all)",
+                       v, v[0] == '0' ? "no broker" : "the leader alone");
+        client_value(conf, SL_SCOPE_PRODUCER, "enable.idempotence", v,
+                     sizeof(v));
+        if (!strcmp(v, "false") && sluice_conf_get(conf, "enable.idempotence"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"enable.idempotence\"=false: "
+                       "a retried produce may write an output twice or out "
+                       "of order");
+        else if (!strcmp(v, "false") &&
+                 sluice_conf_get(conf, "producer.enable.idempotence"))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property "
+                       "\"producer.enable.idempotence\"=false: a retried "
+                       "produce may write an output twice or out of order");
+        client_value(conf, SL_SCOPE_CONSUMER, "auto.offset.reset", v,
+                     sizeof(v));
+        if (t->store_cnt && (!strcmp(v, "latest") || !strcmp(v, "largest") ||
+                             !strcmp(v, "end")))
+                sl_log(conf, SLUICE_LOG_WARNING, "CONFIG",
+                       "configuration property \"auto.offset.reset\"=latest "
+                       "on an application with state: a partition with no "
+                       "committed offset (new, or its offsets expired) "
+                       "starts at its end, and its earlier records never "
+                       "reach the stores");
+        return 0;
 }
 
 sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
@@ -435,6 +720,9 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
         }
         if (sl_topology_freeze(t, conf->application_id, errstr, errstr_size))
                 return NULL;
+        /* after the freeze: it knows the stores then */
+        if (app_guarantee_check(t, conf, errstr, errstr_size))
+                return NULL;
         {
                 /* every store's type exists (default.dsl.store, ...) */
                 size_t k;
@@ -451,6 +739,7 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
         app->t           = t;
         app->conf        = conf;
         app->wake_fd[0]  = app->wake_fd[1] = -1;
+        app->instance_fd = -1;
         app->host_driven = conf->num_stream_threads == 0;
         app->thread_cnt  = app->host_driven ? 1 : conf->num_stream_threads;
         atomic_init(&app->stop, 0);
@@ -485,6 +774,8 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                 if (!app->bootstrap)
                         goto fail;
         }
+        if (instance_take(app, errstr, errstr_size))
+                goto fail;
         if (app->host_driven) {
                 if (pipe(app->wake_fd)) {
                         sl_errstr(errstr, errstr_size, "pipe: %s",
@@ -573,6 +864,7 @@ void sluice_app_close(sluice_app_t *app) {
                         sl_thread_close(&app->threads[i]);
                 app->threads[i].started = 0;
         }
+        /* ignored if a thread failed while closing (ERROR stays) */
         if (!err)
                 sl_app_set_state(app, SLUICE_APP_NOT_RUNNING);
 }

@@ -80,6 +80,9 @@ typedef struct sl_thread_s {
         size_t hdr_cap;
         atomic_int assigned; /* got its first assignment (read by others) */
         int delivery_failed; /* a produced record was not delivered */
+        int fatal;           /* failed: commits nothing more (thr_fail) */
+        size_t dlq_max;      /* the producer's message.max.bytes */
+        char rk_error[SL_ERRSTR_SIZE]; /* librdkafka's last error (lock) */
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */
         uint64_t closed_consumed, closed_processed, closed_produced,
@@ -113,6 +116,14 @@ struct sluice_app_s {
         int thread_cnt; /* >= 1; with num.stream.threads=0, one host-driven */
         int host_driven;
         int wake_fd[2]; /* host mode: readable when the app has work */
+        /* <state.dir>/<app>/<instance>: this instance's task directories,
+         * held with an fcntl lock on its .lock (instance_fd) */
+        char *state_base;
+        char *instance_id;
+        int instance_fd;
+        /* the largest record the dead-letter topic takes (0: unknown, the
+         * producer's limit applies), set before the threads start */
+        int64_t dlq_topic_max;
 
         atomic_int stop;
         atomic_uint_fast64_t processed;
@@ -138,12 +149,20 @@ void sl_thread_close(sl_thread_t *thr);
 void sl_thread_destroy(sl_thread_t *thr);
 int sl_thread_main(void *arg);
 void sl_thread_publish(sl_thread_t *thr);
+/* librdkafka's last error event on the thread's clients ("" if none). */
+void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size);
+
+/* Room for the error headers of a dead letter over the input's size. */
+#define SL_DLQ_HEADROOM (64 * 1024)
+/* The producer's message.max.bytes when a dead-letter topic is configured
+ * on a real cluster and the user set none: the broker's topic limits then
+ * decide, and dead letters as large as the inputs leave whole. */
+#define SL_DLQ_PRODUCER_MAX "16777216"
 
 /* app.c */
 void sl_app_fail(struct sluice_app_s *app, const char *fmt, ...)
     SL_PRINTF(2, 3);
 void sl_app_thread_assigned(struct sluice_app_s *app);
 void sl_app_set_state(struct sluice_app_s *app, sluice_app_state_t state);
-int64_t sl_now_ms(void);
 
 #endif

@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+int64_t sl_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #include <librdkafka/rdkafka.h>
 
@@ -36,6 +43,9 @@ const char *sluice_err2str(sluice_resp_t err) {
         case SLUICE_ERR_UNKNOWN_TOPIC: return "Unknown topic";
         case SLUICE_ERR_CALLBACK: return "Callback failed";
         case SLUICE_ERR_VERSION: return "librdkafka version too old";
+        case SLUICE_ERR_CORRUPT: return "Store files damaged";
+        case SLUICE_ERR_BUSY: return "Store in use by another process";
+        case SLUICE_ERR_TOO_LARGE: return "Record too large for the store";
         }
         return "Unknown error";
 }

@@ -116,4 +116,7 @@ static inline uint64_t sl_hash64(const void *key, size_t len) {
 /* Kafka's legal topic names: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 int sl_topic_name_valid(const char *name, char *errstr, size_t errstr_size);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t sl_now_ms(void);
+
 #endif

@@ -97,6 +97,7 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->application_id     = sl_strdup(src->application_id);
         conf->state_dir          = sl_strdup(src->state_dir);
         conf->deser_handler      = src->deser_handler;
+        conf->proc_handler       = src->proc_handler;
         conf->dlq_topic          = sl_strdup(src->dlq_topic);
         conf->default_store      = sl_strdup(src->default_store);
         conf->cache_max_bytes    = src->cache_max_bytes;
@@ -247,17 +248,32 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                         return 1;
                 }
                 conf->num_stream_threads = n;
-        } else if (!strcmp(key, "default.deserialization.exception.handler")) {
+        } else if (!strcmp(key, "default.deserialization.exception.handler") ||
+                   !strcmp(key, "processing.exception.handler")) {
+                int *h = key[0] == 'd' ? &conf->deser_handler
+                                       : &conf->proc_handler;
                 if (!strcmp(value, "log_and_fail"))
-                        conf->deser_handler = SL_DESER_FAIL;
+                        *h = SL_DESER_FAIL;
                 else if (!strcmp(value, "log_and_continue"))
-                        conf->deser_handler = SL_DESER_CONTINUE;
+                        *h = SL_DESER_CONTINUE;
                 else if (!strcmp(value, "dead_letter"))
-                        conf->deser_handler = SL_DESER_DLQ;
+                        *h = SL_DESER_DLQ;
                 else {
                         *res = invalid(errstr, errstr_size, key, value,
                                        "expected log_and_fail, "
                                        "log_and_continue or dead_letter");
+                        return 1;
+                }
+        } else if (!strcmp(key, "sluice.instance.id")) {
+                if (!*value || strlen(value) > 64 ||
+                    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+                                  "OPQRSTUVWXYZ0123456789._-") !=
+                        strlen(value) ||
+                    !strcmp(value, ".") || !strcmp(value, "..")) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected 1 to 64 characters of "
+                                       "a-z A-Z 0-9 . _ - (it names a "
+                                       "directory under state.dir)");
                         return 1;
                 }
         } else if (!strcmp(key, "errors.deadletterqueue.topic.name")) {
@@ -527,7 +543,8 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return "false";
         if (!strcmp(key, "sluice.metrics.log.interval.ms"))
                 return "0";
-        if (!strcmp(key, "default.deserialization.exception.handler"))
+        if (!strcmp(key, "default.deserialization.exception.handler") ||
+            !strcmp(key, "processing.exception.handler"))
                 return "log_and_fail";
         if (!strcmp(key, "sluice.embedded.partitions"))
                 return "4";
@@ -549,9 +566,9 @@ sluice_resp_t sluice_conf_register_store(sluice_conf_t *conf,
                 sl_errstr(errstr, errstr_size, "conf or type is NULL");
                 return SLUICE_ERR_INVALID_ARG;
         }
-        if (type->version != SLUICE_STORE_VERSION) {
+        if (type->version < 1 || type->version > SLUICE_STORE_VERSION) {
                 sl_errstr(errstr, errstr_size,
-                          "store type \"%s\": version %d, expected %d "
+                          "store type \"%s\": version %d, expected 1 to %d "
                           "(SLUICE_STORE_VERSION)",
                           type->name ? type->name : "?", type->version,
                           SLUICE_STORE_VERSION);

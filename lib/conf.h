@@ -38,6 +38,7 @@ struct sluice_conf_s {
         int commit_interval_ms; /* -1: default for the guarantee */
         int num_stream_threads;
         int deser_handler;       /* SL_DESER_* */
+        int proc_handler;        /* processing.exception.handler, SL_DESER_* */
         char *dlq_topic;         /* errors.deadletterqueue.topic.name */
         int metrics_log_ms;      /* sluice.metrics.log.interval.ms */
         int embedded;            /* sluice.embedded */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct sl_cent_s {
         sl_cent_t *hnext;      /* bucket chain */
@@ -112,16 +113,69 @@ int sl_mkdirs(const char *path, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-char *sl_task_dir(const sluice_conf_t *conf, const char *app_id, int sub,
-                  int32_t partition) {
+char *sl_state_base(const sluice_conf_t *conf, const char *app_id) {
         const char *base = conf && conf->state_dir ? conf->state_dir
                                                    : "/tmp/sluice";
-        size_t n = strlen(base) + strlen(app_id) + 40;
+        size_t n = strlen(base) + strlen(app_id) + 2;
         char *d  = malloc(n);
         if (d)
-                snprintf(d, n, "%s/%s/%d_%d", base, app_id, sub,
-                         (int)partition);
+                snprintf(d, n, "%s/%s", base, app_id);
         return d;
+}
+
+char *sl_task_dir(const char *base, int sub, int32_t partition) {
+        size_t n = strlen(base) + 40;
+        char *d  = malloc(n);
+        if (d)
+                snprintf(d, n, "%s/%d_%d", base, sub, (int)partition);
+        return d;
+}
+
+/* One line of the checkpoint file: "<offset> <store>\n", offset >= 0.
+ * 1 with the fields, 0 if malformed. */
+static int checkpoint_line(const char *line, long long *off, char *name,
+                           size_t name_size) {
+        char *end;
+        const char *p;
+        size_t n;
+        errno = 0;
+        *off  = strtoll(line, &end, 10);
+        if (end == line || errno || *off < 0 || *end != ' ')
+                return 0;
+        p = end + 1;
+        n = strcspn(p, " \n");
+        if (!n || n >= name_size || p[n] != '\n')
+                return 0;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        return 1;
+}
+
+int sl_checkpoint_check(const char *task_dir, char *why, size_t why_size) {
+        char path[4096], line[512], name[400];
+        long long off;
+        int lineno = 0, r = 0;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/.checkpoint", task_dir);
+        if (!(f = fopen(path, "r")))
+                return 0; /* none: a new task, nothing to say */
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                if (!checkpoint_line(line, &off, name, sizeof(name))) {
+                        snprintf(why, why_size,
+                                 "\"%s\" line %d is not \"<offset> "
+                                 "<store>\"",
+                                 path, lineno);
+                        r = -1;
+                        break;
+                }
+        }
+        if (!r && !lineno) {
+                snprintf(why, why_size, "\"%s\" is empty", path);
+                r = -1;
+        }
+        fclose(f);
+        return r;
 }
 
 int64_t sl_checkpoint_read(const char *task_dir, const char *store) {
@@ -132,10 +186,14 @@ int64_t sl_checkpoint_read(const char *task_dir, const char *store) {
         snprintf(path, sizeof(path), "%s/.checkpoint", task_dir);
         if (!(f = fopen(path, "r")))
                 return -1;
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "%lld %399s", &off, name) == 2 &&
-                    !strcmp(name, store))
+        while (fgets(line, sizeof(line), f)) {
+                if (!checkpoint_line(line, &off, name, sizeof(name))) {
+                        r = -1; /* damaged: trust none of it */
+                        break;
+                }
+                if (!strcmp(name, store))
                         r = off;
+        }
         fclose(f);
         return r;
 }
@@ -203,6 +261,134 @@ const sluice_store_type_t *sl_store_type_for(const sluice_conf_t *conf,
         return NULL;
 }
 
+/* How long a store held by another process is waited for (a rebalance
+ * moving the task between two processes on one host), and the back-off. */
+#define SL_BUSY_WAIT_MS 30000
+#define SL_BUSY_BACKOFF_MAX_MS 2000
+
+/* Open the backend: a store another process holds is retried with
+ * back-off for up to SL_BUSY_WAIT_MS; a damaged one is moved aside to
+ * <path>.corrupt-<time> and opened fresh (the changelog restores it). */
+static int kv_open_backend(sluice_kv_t *kv, char *why, size_t why_size) {
+        const sluice_store_type_t *type = kv->type;
+        const char *name                = kv->def->name;
+        int64_t deadline = sl_now_ms() + SL_BUSY_WAIT_MS;
+        long backoff     = 50;
+        int err, moved = 0;
+        for (;;) {
+                kv->h = NULL;
+                err   = type->open(type, kv->path, name, &kv->h, why, why_size);
+                if (err == SLUICE_ERR_BUSY && sl_now_ms() < deadline) {
+                        struct timespec pause = {backoff / 1000,
+                                                 (backoff % 1000) * 1000000};
+                        sl_log(kv->task->conf, SLUICE_LOG_INFO, "STATE",
+                               "store \"%s\" partition %d: %s; retrying in "
+                               "%ld ms",
+                               name, (int)kv->task->partition, why, backoff);
+                        nanosleep(&pause, NULL); /* a retry's back-off */
+                        backoff = backoff * 2 > SL_BUSY_BACKOFF_MAX_MS
+                                      ? SL_BUSY_BACKOFF_MAX_MS
+                                      : backoff * 2;
+                        continue;
+                }
+                if (err == SLUICE_ERR_BUSY) {
+                        size_t n = strlen(why);
+                        snprintf(why + n, why_size - n,
+                                 " (still, after %d s)", SL_BUSY_WAIT_MS / 1000);
+                        return err;
+                }
+                if (err == SLUICE_ERR_CORRUPT && type->persistent && !moved) {
+                        char aside[4200], mk[SL_ERRSTR_SIZE];
+                        snprintf(aside, sizeof(aside), "%s.corrupt-%lld",
+                                 kv->path, (long long)time(NULL));
+                        if (rename(kv->path, aside) ||
+                            sl_mkdirs(kv->path, mk, sizeof(mk))) {
+                                size_t n = strlen(why);
+                                snprintf(why + n, why_size - n,
+                                         "; cannot move it aside: %s",
+                                         strerror(errno));
+                                return err;
+                        }
+                        sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "store \"%s\" partition %d: %s; moved it "
+                               "aside to \"%s\", restoring all of the "
+                               "changelog into a new one",
+                               name, (int)kv->task->partition, why, aside);
+                        moved          = 1;
+                        kv->checkpoint = -1;
+                        continue;
+                }
+                return err;
+        }
+}
+
+/* Where restore starts for a persistent store. A backend that keeps the
+ * offset in its own atomic commit (version 2, read_offset) is believed
+ * over the checkpoint file; one that holds none (removed, emptied,
+ * replaced, or written before it kept one) is restored in full, after a
+ * wipe of whatever it holds. For a backend without read_offset, the file's
+ * offset is believed unless the store is empty while the file says it
+ * reflects records. 0, or -1 with errstr. */
+static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
+                           size_t errstr_size) {
+        const sluice_store_type_t *type = kv->type;
+        const char *name                = kv->def->name;
+        int32_t part                    = kv->task->partition;
+        int64_t off = -1, file = kv->checkpoint;
+        char why[SL_ERRSTR_SIZE] = "";
+        int r;
+        if (type->version < 2 || !type->read_offset) {
+                if (file > 0 && type->approximate_count(kv->h) == 0) {
+                        sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "store \"%s\" partition %d: the checkpoint "
+                               "says it reflects changelog offsets up to "
+                               "%lld, but it is empty (its files removed or "
+                               "emptied?): restoring all of the changelog",
+                               name, (int)part, (long long)file);
+                        kv->checkpoint = -1;
+                }
+                return 0;
+        }
+        r = type->read_offset(kv->h, &off);
+        if (r < 0) {
+                sl_errstr(errstr, errstr_size,
+                          "store \"%s\": cannot read its changelog offset: %s",
+                          name, sl_kv_reason(kv, r, why, sizeof(why)));
+                return -1;
+        }
+        if (r == 1 && off >= 0) {
+                if (file >= 0 && file != off)
+                        sl_log(kv->task->conf, SLUICE_LOG_DEBUG, "STATE",
+                               "store \"%s\" partition %d: its own offset "
+                               "%lld is believed over the checkpoint file's "
+                               "%lld",
+                               name, (int)part, (long long)off,
+                               (long long)file);
+                kv->checkpoint = off;
+                return 0;
+        }
+        kv->checkpoint = -1;
+        if (file >= 0)
+                sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
+                       "store \"%s\" partition %d: the checkpoint file says "
+                       "it reflects changelog offsets up to %lld, but the "
+                       "store holds no offset of its own (its files were "
+                       "removed, emptied or replaced): restoring all of the "
+                       "changelog",
+                       name, (int)part, (long long)file);
+        if (type->approximate_count(kv->h) > 0) {
+                /* records of unknown age: start from nothing */
+                if (sl_kv_wipe(kv)) {
+                        sl_errstr(errstr, errstr_size,
+                                  "store \"%s\": cannot wipe it for a full "
+                                  "restore: %s",
+                                  name, why[0] ? why : "delete failed");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 int sl_kv_open(sl_task_t *task, const sl_store_def_t *def, sluice_kv_t **out,
                char *errstr, size_t errstr_size) {
         const sluice_store_type_t *type =
@@ -234,12 +420,16 @@ int sl_kv_open(sl_task_t *task, const sl_store_def_t *def, sluice_kv_t **out,
                 }
                 kv->checkpoint = sl_checkpoint_read(task->dir, def->name);
         }
-        err = type->open(type, kv->path, def->name, &kv->h, why, sizeof(why));
+        err = kv_open_backend(kv, why, sizeof(why));
         if (err) {
                 sl_errstr(errstr, errstr_size,
                           "store \"%s\": cannot open (type %s) at \"%s\": %s",
                           def->name, type->name, kv->path, why);
                 kv->h = NULL;
+                sl_kv_close(kv);
+                return SLUICE_ERR_STATE;
+        }
+        if (type->persistent && kv_trust_offset(kv, errstr, errstr_size)) {
                 sl_kv_close(kv);
                 return SLUICE_ERR_STATE;
         }
@@ -417,15 +607,34 @@ static int backend_write(sluice_kv_t *kv, const void *key, size_t klen,
         return kv->type->put(kv->h, key, klen, kv->buf.data, vlen + 8);
 }
 
+const char *sl_kv_reason(const sluice_kv_t *kv, int err, char *buf,
+                         size_t size) {
+        const char *why = kv->type->version >= 2 && kv->type->last_error && kv->h
+                              ? kv->type->last_error(kv->h)
+                              : NULL;
+        if (why && *why)
+                snprintf(buf, size, "%s", why);
+        else
+                snprintf(buf, size, "%s (the backend gave no reason)",
+                         sluice_err2str((sluice_resp_t)err));
+        return buf;
+}
+
+size_t sl_kv_max_key(const sluice_kv_t *kv) {
+        return kv->type->version >= 2 ? kv->type->max_key_len : 0;
+}
+
 /* Backend + changelog. */
 static int write_through(sluice_kv_t *kv, const void *key, size_t klen,
                          const void *value, size_t vlen, int64_t ts) {
         sl_task_t *task = kv->task;
         char why[SL_ERRSTR_SIZE];
-        if (backend_write(kv, key, klen, value, vlen, ts)) {
+        int err;
+        if ((err = backend_write(kv, key, klen, value, vlen, ts))) {
                 sl_errstr(task->errstr, sizeof(task->errstr),
-                          "store \"%s\": write failed (type %s)",
-                          kv->def->name, kv->type->name);
+                          "store \"%s\": write failed (type %s): %s",
+                          kv->def->name, kv->type->name,
+                          sl_kv_reason(kv, err, why, sizeof(why)));
                 return SLUICE_ERR_STATE;
         }
         if (task->clog_write &&
@@ -443,12 +652,22 @@ static int write_through(sluice_kv_t *kv, const void *key, size_t klen,
 int sl_kv_write(sluice_kv_t *kv, const void *key, size_t klen,
                 const void *value, size_t vlen, int64_t ts) {
         sl_task_t *task = kv->task;
+        size_t max = sl_kv_max_key(kv);
         if (kv->iterating) {
                 sl_errstr(task->errstr, sizeof(task->errstr),
                           "store \"%s\": written while a range scan of it "
                           "runs",
                           kv->def->name);
                 return SLUICE_ERR_STATE;
+        }
+        if (max && klen > max) {
+                /* refused now, with the record at hand, rather than at the
+                 * commit's flush, where it would fail the whole commit */
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "store \"%s\": key is %zu bytes, %s allows at most "
+                          "%zu",
+                          kv->def->name, klen, kv->type->name, max);
+                return SLUICE_ERR_TOO_LARGE;
         }
         if (!task->budget || !task->budget->max)
                 return write_through(kv, key, klen, value, vlen, ts);
@@ -514,8 +733,16 @@ int sl_kv_wipe(sluice_kv_t *kv) {
                 free(keys);
                 free(lens);
                 if (n < 1000)
-                        return 0;
+                        break;
         }
+        /* the deletes and "no offset" in one commit: a crash during the
+         * restore that follows must not find the old offset trusted */
+        if (kv->type->version >= 2 && kv->type->flush_offset) {
+                char why[SL_ERRSTR_SIZE];
+                if (kv->type->flush_offset(kv->h, -1, why, sizeof(why)))
+                        return -1;
+        }
+        return 0;
 }
 
 int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,

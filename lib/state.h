@@ -114,14 +114,24 @@ int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,
                   const void *value, size_t vlen, int64_t ts);
 
 /* Checkpoint file of a task directory: read the offset of @store (-1 if
- * none), write all of a task's. */
+ * none, or if the file is damaged), write all of a task's. */
 int64_t sl_checkpoint_read(const char *task_dir, const char *store);
+/* 0 if the file is absent or well-formed; -1 with @why if it is damaged
+ * (empty, garbage): its offsets are then not trusted. */
+int sl_checkpoint_check(const char *task_dir, char *why, size_t why_size);
+/* The backend's reason for error @err (version 2 last_error()), or the
+ * code's name, into @buf. */
+const char *sl_kv_reason(const sluice_kv_t *kv, int err, char *buf,
+                         size_t size);
+/* The backend's longest key (0: no limit). */
+size_t sl_kv_max_key(const sluice_kv_t *kv);
 int sl_checkpoint_write(const char *task_dir, sluice_kv_t **kvs, size_t cnt,
                         char *errstr, size_t errstr_size);
 
-/* Directory of a task: <state.dir>/<app>/<sub>_<partition>; malloc'ed. */
-char *sl_task_dir(const sluice_conf_t *conf, const char *app_id, int sub,
-                  int32_t partition);
+/* <state.dir>/<app>; malloc'ed. The app adds its instance to it. */
+char *sl_state_base(const sluice_conf_t *conf, const char *app_id);
+/* Directory of a task: <base>/<sub>_<partition>; malloc'ed. */
+char *sl_task_dir(const char *base, int sub, int32_t partition);
 /* mkdir -p. 0 or -1 with errstr. */
 int sl_mkdirs(const char *path, char *errstr, size_t errstr_size);
 

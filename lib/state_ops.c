@@ -742,7 +742,7 @@ int sl_state_process(sl_task_t *task, const sl_node_t *node,
                        "unknown node kind");
 }
 
-int sl_task_start(sl_task_t *task, const char *app_id,
+int sl_task_start(sl_task_t *task, const char *state_base,
                   sl_cache_budget_t *budget, int locking, char *errstr,
                   size_t errstr_size) {
         const sluice_topology_t *t = task->t;
@@ -759,9 +759,19 @@ int sl_task_start(sl_task_t *task, const char *app_id,
                 }
                 task->locking = 1;
         }
-        if (!(task->dir = sl_task_dir(task->conf, app_id, task->subtopology,
+        if (!(task->dir = sl_task_dir(state_base, task->subtopology,
                                       task->partition)))
                 goto oom;
+        {
+                char why[SL_ERRSTR_SIZE];
+                if (sl_checkpoint_check(task->dir, why, sizeof(why)))
+                        sl_log(task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "task %d_%d: the checkpoint file is damaged "
+                               "(%s): its offsets are not trusted; stores "
+                               "that keep their own offset use it, the "
+                               "others restore all of their changelog",
+                               task->subtopology, (int)task->partition, why);
+        }
         for (i = 0; i < t->store_cnt; i++) {
                 int err;
                 if (t->stores[i]->subtopology != task->subtopology)
@@ -880,16 +890,28 @@ int sl_task_checkpoint(sl_task_t *task, int write_file) {
         for (i = 0; i < task->kv_cnt; i++) {
                 sluice_kv_t *kv = task->kvs[i];
                 char why[SL_ERRSTR_SIZE] = "";
+                int64_t next;
+                int err;
                 if (!kv || kv->restoring)
                         continue;
-                if (kv->type->flush(kv->h, why, sizeof(why))) {
+                next = kv->checkpoint;
+                if (kv->slot && kv->slot->last + 1 > next)
+                        next = kv->slot->last + 1;
+                /* a backend that keeps the offset commits it with the
+                 * data; otherwise the file below records it */
+                if (kv->type->version >= 2 && kv->type->flush_offset &&
+                    next >= 0)
+                        err = kv->type->flush_offset(kv->h, next, why,
+                                                     sizeof(why));
+                else
+                        err = kv->type->flush(kv->h, why, sizeof(why));
+                if (err) {
                         sl_errstr(task->errstr, sizeof(task->errstr),
                                   "store \"%s\": flush failed: %s",
                                   kv->def->name, why);
                         return SLUICE_ERR_STATE;
                 }
-                if (kv->slot && kv->slot->last + 1 > kv->checkpoint)
-                        kv->checkpoint = kv->slot->last + 1;
+                kv->checkpoint = next;
                 persistent |= kv->type->persistent;
         }
         if (write_file && persistent &&

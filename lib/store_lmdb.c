@@ -61,6 +61,12 @@
 #include <unistd.h>
 
 #define LM_TAG_DATA 0x00 /* the tag in front of every record's key */
+#define LM_TAG_META 0x01 /* Sluice's own records, after every data key */
+#define LM_KEY_MAX 510   /* the longest key of the default LMDB build */
+
+/* The changelog offset the store reflects, committed with the data. */
+static const unsigned char lm_offset_key[] = {LM_TAG_META, 'o', 'f', 'f',
+                                              's', 'e', 't'};
 #define LM_KEY_BUF 512   /* >= LMDB's longest key (511 unless rebuilt) */
 
 /* The map is address space, not memory or disk: the file grows as data
@@ -244,11 +250,23 @@ static int lm_lock(lm_store_t *s, char *errstr, size_t errstr_size) {
         fl.l_whence = SEEK_SET;
         if (fcntl(s->lock_fd, F_SETLK, &fl)) {
                 int e = errno;
+                if (e == EACCES || e == EAGAIN) {
+                        /* who holds it, for the operator */
+                        memset(&fl, 0, sizeof(fl));
+                        fl.l_type   = F_WRLCK;
+                        fl.l_whence = SEEK_SET;
+                        if (fcntl(s->lock_fd, F_GETLK, &fl) ||
+                            fl.l_type == F_UNLCK)
+                                fl.l_pid = 0;
+                        sl_errstr(errstr, errstr_size,
+                                  "lmdb store \"%s\" in %s: in use by "
+                                  "another process (pid %ld)",
+                                  s->name, s->path, (long)fl.l_pid);
+                        return SLUICE_ERR_BUSY;
+                }
                 sl_errstr(errstr, errstr_size,
                           "lmdb store \"%s\" in %s: %s", s->name, s->path,
-                          e == EACCES || e == EAGAIN
-                              ? "in use by another process"
-                              : mdb_strerror(e));
+                          mdb_strerror(e));
                 return SLUICE_ERR_STATE;
         }
         return 0;
@@ -267,10 +285,110 @@ static void lm_free(lm_store_t *s) {
         free(s);
 }
 
+static uint64_t lm_u64(const unsigned char *p) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v)); /* LMDB writes host order */
+        return v;
+}
+static uint32_t lm_u32(const unsigned char *p) {
+        uint32_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+}
+
+/*
+ * Check data.mdb before LMDB maps it: a file shorter than its meta page
+ * says makes every access past its end a SIGBUS, which no error path can
+ * catch. LMDB's file starts with two meta pages (page header 16 bytes,
+ * then magic 0xBEEFC0DE, version 1, address, map size, two 48-byte
+ * database records, the last used page and the transaction id); the
+ * page size is kept in the first database record's pad field. The newer
+ * meta page names the last page in use: the file must reach past it.
+ * 0 if it looks whole (or is absent or empty: LMDB starts a new one),
+ * SLUICE_ERR_CORRUPT with the reason otherwise.
+ */
+#define LM_META_OFF 16 /* MDB_meta after the page header */
+static int lm_check_file(const lm_store_t *s, char *errstr,
+                         size_t errstr_size) {
+        size_t n = strlen(s->path);
+        char *file = malloc(n + sizeof("/data.mdb"));
+        unsigned char m[2][LM_META_OFF + 160];
+        struct stat st;
+        uint64_t psize, best_last = 0, best_txn = 0;
+        int fd, i, good = 0;
+        ssize_t got;
+        if (!file)
+                return SLUICE_ERR_NOMEM;
+        memcpy(file, s->path, n);
+        memcpy(file + n, "/data.mdb", sizeof("/data.mdb"));
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        free(file);
+        if (fd < 0)
+                return 0; /* none yet */
+        if (fstat(fd, &st) || st.st_size == 0) {
+                close(fd);
+                return 0;
+        }
+        got = pread(fd, m[0], sizeof(m[0]), 0);
+        if (got != (ssize_t)sizeof(m[0]) ||
+            lm_u32(m[0] + LM_META_OFF) != 0xBEEFC0DEu) {
+                close(fd);
+                sl_errstr(errstr, errstr_size,
+                          "lmdb store \"%s\" in %s: data.mdb (%lld bytes) is "
+                          "not an LMDB file",
+                          s->name, s->path, (long long)st.st_size);
+                return SLUICE_ERR_CORRUPT;
+        }
+        psize = lm_u32(m[0] + LM_META_OFF + 24); /* mm_dbs[0].md_pad */
+        if (psize < 512 || psize > 65536 || (psize & (psize - 1)) ||
+            (uint64_t)st.st_size < 2 * psize ||
+            pread(fd, m[1], sizeof(m[1]), (off_t)psize) !=
+                (ssize_t)sizeof(m[1])) {
+                close(fd);
+                sl_errstr(errstr, errstr_size,
+                          "lmdb store \"%s\" in %s: data.mdb (%lld bytes) is "
+                          "truncated or damaged: its meta pages are "
+                          "incomplete",
+                          s->name, s->path, (long long)st.st_size);
+                return SLUICE_ERR_CORRUPT;
+        }
+        close(fd);
+        for (i = 0; i < 2; i++) {
+                const unsigned char *mm = m[i] + LM_META_OFF;
+                uint64_t last = lm_u64(mm + 120), txn = lm_u64(mm + 128);
+                if (lm_u32(mm) != 0xBEEFC0DEu || lm_u32(mm + 4) != 1)
+                        continue;
+                if (!good || txn > best_txn) {
+                        best_txn  = txn;
+                        best_last = last;
+                }
+                good = 1;
+        }
+        if (!good) {
+                sl_errstr(errstr, errstr_size,
+                          "lmdb store \"%s\" in %s: data.mdb has no valid "
+                          "meta page",
+                          s->name, s->path);
+                return SLUICE_ERR_CORRUPT;
+        }
+        if ((best_last + 1) > (uint64_t)st.st_size / psize) {
+                sl_errstr(errstr, errstr_size,
+                          "lmdb store \"%s\" in %s: data.mdb is truncated: "
+                          "%lld bytes, its last page %llu needs %llu",
+                          s->name, s->path, (long long)st.st_size,
+                          (unsigned long long)best_last,
+                          (unsigned long long)((best_last + 1) * psize));
+                return SLUICE_ERR_CORRUPT;
+        }
+        return 0;
+}
+
 static int lm_env_open(lm_store_t *s, char *errstr, size_t errstr_size) {
         size_t map = LM_MAP_SIZE;
         MDB_txn *txn;
         int rc, keymax;
+        if ((rc = lm_check_file(s, errstr, errstr_size)))
+                return rc;
         for (;;) {
                 if ((rc = mdb_env_create(&s->env))) {
                         s->env = NULL;
@@ -299,11 +417,14 @@ static int lm_env_open(lm_store_t *s, char *errstr, size_t errstr_size) {
                 sl_errstr(errstr, errstr_size,
                           "lmdb store \"%s\" in %s: cannot open: %s", s->name,
                           s->path, mdb_strerror(rc));
+                if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+                    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+                        return SLUICE_ERR_CORRUPT;
                 return lm_code(rc);
         }
         keymax = mdb_env_get_maxkeysize(s->env);
-        if (keymax > LM_KEY_BUF - 1)
-                keymax = LM_KEY_BUF - 1;
+        if (keymax > LM_KEY_MAX + 1)
+                keymax = LM_KEY_MAX + 1;
         s->key_max = (size_t)keymax - 1;
         return 0;
 }
@@ -410,8 +531,14 @@ static int lm_put(void *store, const void *key, size_t key_len,
         unsigned char kb[LM_KEY_BUF];
         MDB_val k, v;
         int rc;
-        if (key_len > s->key_max)
-                return s->failed ? s->failed : SLUICE_ERR_INVALID_ARG;
+        if (key_len > s->key_max) {
+                if (s->failed)
+                        return s->failed;
+                sl_errstr(s->err, sizeof(s->err),
+                          "MDB_BAD_VALSIZE: key is %zu bytes, lmdb allows %zu",
+                          key_len, s->key_max);
+                return SLUICE_ERR_INVALID_ARG;
+        }
         if ((rc = lm_write_begin(s)))
                 return rc;
         k         = lm_key(kb, key, key_len);
@@ -568,11 +695,82 @@ static uint64_t lm_count(void *store) {
         MDB_txn *txn;
         MDB_stat st;
         int rc;
+        MDB_val k, v;
+        uint64_t n;
         if (lm_read_begin(s, &txn))
                 return 0;
         rc = mdb_stat(txn, s->dbi, &st);
+        n  = rc ? 0 : (uint64_t)st.ms_entries;
+        k.mv_data = (void *)(uintptr_t)lm_offset_key;
+        k.mv_size = sizeof(lm_offset_key);
+        if (n && !mdb_get(txn, s->dbi, &k, &v))
+                n--; /* Sluice's offset record is no key of the store */
         lm_read_end(s, txn);
-        return rc ? 0 : (uint64_t)st.ms_entries;
+        return n;
+}
+
+/* The offset record and the data since the last flush, in one commit. */
+static int lm_flush_offset(void *store, int64_t offset, char *errstr,
+                           size_t errstr_size) {
+        lm_store_t *s = store;
+        unsigned char b[8];
+        MDB_val k, v;
+        int rc, i;
+        if ((rc = lm_write_begin(s))) {
+                sl_errstr(errstr, errstr_size, "%s",
+                          s->failed ? s->err : "lmdb: cannot begin a write");
+                return rc;
+        }
+        k.mv_data = (void *)(uintptr_t)lm_offset_key;
+        k.mv_size = sizeof(lm_offset_key);
+        if (offset < 0) {
+                rc = mdb_del(s->wtxn, s->dbi, &k, NULL);
+                if (rc == MDB_NOTFOUND)
+                        rc = 0;
+        } else {
+                for (i = 7; i >= 0; i--)
+                        b[7 - i] = (unsigned char)((uint64_t)offset >> (i * 8));
+                v.mv_data = b;
+                v.mv_size = sizeof(b);
+                rc        = mdb_put(s->wtxn, s->dbi, &k, &v, 0);
+        }
+        if (rc) {
+                lm_fail(s, "offset write", rc);
+                sl_errstr(errstr, errstr_size, "%s", s->err);
+                return s->failed;
+        }
+        return lm_flush(store, errstr, errstr_size);
+}
+
+static int lm_read_offset(void *store, int64_t *offset) {
+        lm_store_t *s = store;
+        MDB_txn *txn;
+        MDB_val k, v;
+        uint64_t u = 0;
+        size_t i;
+        int rc;
+        if ((rc = lm_read_begin(s, &txn)))
+                return rc;
+        k.mv_data = (void *)(uintptr_t)lm_offset_key;
+        k.mv_size = sizeof(lm_offset_key);
+        rc        = mdb_get(txn, s->dbi, &k, &v);
+        if (!rc && v.mv_size == 8)
+                for (i = 0; i < 8; i++)
+                        u = u << 8 | ((const unsigned char *)v.mv_data)[i];
+        lm_read_end(s, txn);
+        if (rc == MDB_NOTFOUND)
+                return 0;
+        if (rc)
+                return lm_code(rc);
+        if (v.mv_size != 8 || u > (uint64_t)INT64_MAX)
+                return 0; /* not one of ours: no offset to trust */
+        *offset = (int64_t)u;
+        return 1;
+}
+
+static const char *lm_last_error(void *store) {
+        lm_store_t *s = store;
+        return s->err[0] ? s->err : NULL;
 }
 
 static const sluice_store_type_t lmdb_type = {
@@ -590,6 +788,10 @@ static const sluice_store_type_t lmdb_type = {
     .iter_close        = lm_iter_close,
     .flush             = lm_flush,
     .approximate_count = lm_count,
+    .max_key_len       = LM_KEY_MAX,
+    .last_error        = lm_last_error,
+    .flush_offset      = lm_flush_offset,
+    .read_offset       = lm_read_offset,
 };
 
 const sluice_store_type_t *sluice_store_type_lmdb(void) {

@@ -495,11 +495,11 @@ static int process(sl_task_t *task, const sl_node_t *node,
                 if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
                         k = "";
                 if (node->change) {
-                        /* Change(new, old) on an internal topic:
-                         * [flags: 1 new, 2 old][u32 new length][new][old] */
+                        /* Change(new, old) on an internal topic */
                         const void *o = NULL;
-                        size_t olen = 0, need;
-                        unsigned char *p;
+                        size_t olen = 0;
+                        sl_change_t c;
+                        int cerr;
                         if ((rec->flags & SL_REC_HAS_OLD) &&
                             rec->old.type != SLUICE_VALUE_NULL) {
                                 if (sl_encode(node->value_serde, &rec->old,
@@ -511,23 +511,18 @@ static int process(sl_task_t *task, const sl_node_t *node,
                                 if (!o)
                                         o = "";
                         }
-                        need           = 5 + vlen + olen;
-                        task->cbuf.len = 0;
-                        if (sluice_buf_reserve(&task->cbuf, need))
-                                return sl_fail(task, node, SLUICE_ERR_NOMEM,
-                                               "%s", "out of memory");
-                        p    = task->cbuf.data;
-                        p[0] = (unsigned char)((v ? 1 : 0) | (o ? 2 : 0));
-                        p[1] = (unsigned char)(vlen >> 24);
-                        p[2] = (unsigned char)(vlen >> 16);
-                        p[3] = (unsigned char)(vlen >> 8);
-                        p[4] = (unsigned char)vlen;
-                        if (vlen)
-                                memcpy(p + 5, v, vlen);
-                        if (olen)
-                                memcpy(p + 5 + vlen, o, olen);
-                        v    = p;
-                        vlen = need;
+                        c.new_v   = v;
+                        c.new_len = vlen;
+                        c.old_v   = o;
+                        c.old_len = olen;
+                        if ((cerr = sl_change_encode(&c, &task->cbuf)))
+                                return sl_fail(task, node, cerr, "%s",
+                                               cerr == SLUICE_ERR_NOMEM
+                                                   ? "out of memory"
+                                                   : "value too long for a "
+                                                     "change record");
+                        v    = task->cbuf.data;
+                        vlen = task->cbuf.len;
                 }
                 if (node->part_cb) {
                         int32_t cnt = task->partition_cnt(task->io_opaque,
@@ -588,6 +583,49 @@ int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
         return serde->serialize(serde, v, buf, out, out_len, why, why_size)
                    ? SLUICE_ERR_SERDE
                    : 0;
+}
+
+/* ---- the Change(new, old) encoding (see task.h) ---- */
+
+int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf) {
+        unsigned char *p;
+        size_t need;
+        buf->len = 0;
+        if (c->new_len > UINT32_MAX)
+                return SLUICE_ERR_SERDE;
+        if (c->old_len > SIZE_MAX - 5 - c->new_len)
+                return SLUICE_ERR_NOMEM;
+        need = 5 + c->new_len + c->old_len;
+        if (sluice_buf_reserve(buf, need))
+                return SLUICE_ERR_NOMEM;
+        p    = buf->data;
+        p[0] = (unsigned char)((c->new_v ? 1 : 0) | (c->old_v ? 2 : 0));
+        p[1] = (unsigned char)(c->new_len >> 24);
+        p[2] = (unsigned char)(c->new_len >> 16);
+        p[3] = (unsigned char)(c->new_len >> 8);
+        p[4] = (unsigned char)c->new_len;
+        if (c->new_len)
+                memcpy(p + 5, c->new_v, c->new_len);
+        if (c->old_len)
+                memcpy(p + 5 + c->new_len, c->old_v, c->old_len);
+        buf->len = need;
+        return 0;
+}
+
+int sl_change_decode(const void *data, size_t len, sl_change_t *out) {
+        const unsigned char *p = data;
+        size_t nlen;
+        if (!p || len < 5)
+                return -1;
+        nlen = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 |
+               p[4];
+        if (nlen > len - 5)
+                return -1;
+        out->new_v   = (p[0] & 1) ? p + 5 : NULL;
+        out->new_len = (p[0] & 1) ? nlen : 0;
+        out->old_v   = (p[0] & 2) ? p + 5 + nlen : NULL;
+        out->old_len = (p[0] & 2) ? len - 5 - nlen : 0;
+        return 0;
 }
 
 /* ---- task ---- */
@@ -651,65 +689,144 @@ int sl_task_conf_check(const sluice_conf_t *conf, char *errstr,
                           "errors.deadletterqueue.topic.name");
                 return -1;
         }
+        if (conf && conf->proc_handler == SL_DESER_DLQ && !conf->dlq_topic) {
+                sl_errstr(errstr, errstr_size,
+                          "processing.exception.handler=dead_letter needs "
+                          "errors.deadletterqueue.topic.name");
+                return -1;
+        }
         return 0;
 }
 
-/* An undecodable record: the handler decides (see task.h). */
-static int deser_failed(sl_task_t *task, const sl_node_t *source,
-                        const char *topic, int32_t partition, int64_t offset,
-                        const void *key, size_t key_len, const void *value,
-                        size_t value_len, int64_t timestamp,
-                        const sluice_header_t *headers, size_t header_cnt) {
-        const sluice_conf_t *conf = task->conf;
-        int handler = conf ? conf->deser_handler : SL_DESER_FAIL;
-        char why[SL_ERRSTR_SIZE];
+/* Dead-letter and skip logs: at most this many lines per task a second,
+ * then one line saying how many were not logged. */
+#define SL_BAD_LOG_PER_SEC 10
 
-        if (handler == SL_DESER_FAIL)
-                return SLUICE_ERR_SERDE;
-        if (handler == SL_DESER_CONTINUE) {
-                sl_log(conf, SLUICE_LOG_WARNING, "DESER",
-                       "skipping record at topic \"%s\" partition %d offset "
-                       "%lld: %s",
+static void bad_record_log(sl_task_t *task, const char *what,
+                           const char *topic, int32_t partition,
+                           int64_t offset) {
+        int64_t now = sl_now_ms();
+        if (now - task->bad_log_ms >= 1000) {
+                if (task->bad_unlogged)
+                        sl_log(task->conf, SLUICE_LOG_WARNING, "RECORD",
+                               "%llu more bad record(s) not logged in the "
+                               "last second (see the metrics)",
+                               (unsigned long long)task->bad_unlogged);
+                task->bad_log_ms   = now;
+                task->bad_logged   = 0;
+                task->bad_unlogged = 0;
+        }
+        if (task->bad_logged >= SL_BAD_LOG_PER_SEC) {
+                task->bad_unlogged++;
+                return;
+        }
+        task->bad_logged++;
+        sl_log(task->conf, SLUICE_LOG_WARNING, "RECORD",
+               "%s record at topic \"%s\" partition %d offset %lld: %s",
+               what, topic, (int)partition, (long long)offset, task->errstr);
+}
+
+/* Write the record as it came to the dead-letter topic, the reason in
+ * headers (Kafka Streams' names). A record larger than the producer can
+ * send (task->dlq_max) goes as a truncated copy with a header saying so,
+ * rather than fail the app at every start (a poison pill). */
+static int dead_letter(sl_task_t *task, const sl_node_t *source,
+                       const char *topic, int32_t partition, int64_t offset,
+                       const void *key, size_t key_len, const void *value,
+                       size_t value_len, int64_t timestamp,
+                       const sluice_header_t *headers, size_t header_cnt) {
+        const sluice_conf_t *conf = task->conf;
+        char pbuf[16], obuf[24], tbuf[128], why[SL_ERRSTR_SIZE];
+        size_t hn = header_cnt + 4, i, size = key_len + value_len;
+        sluice_header_t *h =
+            sl_arena_alloc(&task->arena, (header_cnt + 5) * sizeof(*h));
+        if (!h)
+                return SLUICE_ERR_NOMEM;
+        if (header_cnt)
+                memcpy(h, headers, header_cnt * sizeof(*h));
+        snprintf(pbuf, sizeof(pbuf), "%d", (int)partition);
+        snprintf(obuf, sizeof(obuf), "%lld", (long long)offset);
+        h[header_cnt].name      = "__streams.errors.message";
+        h[header_cnt].value     = task->errstr;
+        h[header_cnt].len       = strlen(task->errstr);
+        h[header_cnt + 1].name  = "__streams.errors.topic";
+        h[header_cnt + 1].value = topic;
+        h[header_cnt + 1].len   = strlen(topic);
+        h[header_cnt + 2].name  = "__streams.errors.partition";
+        h[header_cnt + 2].value = pbuf;
+        h[header_cnt + 2].len   = strlen(pbuf);
+        h[header_cnt + 3].name  = "__streams.errors.offset";
+        h[header_cnt + 3].value = obuf;
+        h[header_cnt + 3].len   = strlen(obuf);
+        for (i = 0; i < hn; i++)
+                size += strlen(h[i].name) + h[i].len + 16;
+        if (task->dlq_max && size + 512 > task->dlq_max) {
+                /* room for the record's overhead and the header below */
+                size_t room = task->dlq_max > size - key_len - value_len + 1024
+                                  ? task->dlq_max -
+                                        (size - key_len - value_len) - 1024
+                                  : 0;
+                size_t klen = key_len < room / 2 ? key_len : room / 2;
+                size_t vlen = value_len < room - klen ? value_len : room - klen;
+                snprintf(tbuf, sizeof(tbuf),
+                         "key %zu of %zu bytes, value %zu of %zu bytes",
+                         klen, key_len, vlen, value_len);
+                h[hn].name  = "__sluice.errors.truncated";
+                h[hn].value = tbuf;
+                h[hn].len   = strlen(tbuf);
+                hn++;
+                sl_log(conf, SLUICE_LOG_WARNING, "RECORD",
+                       "record at topic \"%s\" partition %d offset %lld is "
+                       "too large for the dead-letter topic \"%s\" (the "
+                       "producer sends at most %zu bytes): writing a "
+                       "truncated copy (%s)",
                        topic, (int)partition, (long long)offset,
-                       task->errstr);
-                task->skipped++;
+                       conf->dlq_topic, task->dlq_max, tbuf);
+                key_len   = klen;
+                value_len = vlen;
+        }
+        if (task->write(task->io_opaque, source, conf->dlq_topic, -1, key,
+                        key_len, value, value_len, timestamp, h, hn, why,
+                        sizeof(why))) {
+                sl_errstr(task->errstr, sizeof(task->errstr),
+                          "node \"%s\": cannot write to the dead-letter "
+                          "topic \"%s\": %s",
+                          source->name, conf->dlq_topic, why);
+                return SLUICE_ERR_STATE;
+        }
+        task->dead_lettered++;
+        return 0;
+}
+
+/* A record that could not be decoded (@handler: the deserialization one)
+ * or processed (the processing one): log and fail, log and skip, or
+ * dead-letter. 0 if the record is done with, else the error. */
+static int record_failed(sl_task_t *task, int handler, int err,
+                         const char *what, const sl_node_t *source,
+                         const char *topic, int32_t partition, int64_t offset,
+                         const void *key, size_t key_len, const void *value,
+                         size_t value_len, int64_t timestamp,
+                         const sluice_header_t *headers, size_t header_cnt) {
+        if (handler == SL_DESER_FAIL)
+                return err;
+        if (handler == SL_DESER_CONTINUE) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "skipping %s", what);
+                bad_record_log(task, msg, topic, partition, offset);
+                if (err == SLUICE_ERR_SERDE)
+                        task->skipped++;
+                else
+                        task->skipped_processing++;
                 return 0;
         }
-        /* dead letter: the record as it came, the reason in headers */
-        {
-                char pbuf[16], obuf[24];
-                sluice_header_t *h = sl_arena_alloc(
-                    &task->arena, (header_cnt + 4) * sizeof(*h));
-                if (!h)
-                        return SLUICE_ERR_NOMEM;
-                if (header_cnt)
-                        memcpy(h, headers, header_cnt * sizeof(*h));
-                snprintf(pbuf, sizeof(pbuf), "%d", (int)partition);
-                snprintf(obuf, sizeof(obuf), "%lld", (long long)offset);
-                h[header_cnt].name      = "__streams.errors.message";
-                h[header_cnt].value     = task->errstr;
-                h[header_cnt].len       = strlen(task->errstr);
-                h[header_cnt + 1].name  = "__streams.errors.topic";
-                h[header_cnt + 1].value = topic;
-                h[header_cnt + 1].len   = strlen(topic);
-                h[header_cnt + 2].name  = "__streams.errors.partition";
-                h[header_cnt + 2].value = pbuf;
-                h[header_cnt + 2].len   = strlen(pbuf);
-                h[header_cnt + 3].name  = "__streams.errors.offset";
-                h[header_cnt + 3].value = obuf;
-                h[header_cnt + 3].len   = strlen(obuf);
-                if (task->write(task->io_opaque, source, conf->dlq_topic, -1,
-                                key, key_len, value, value_len, timestamp, h,
-                                header_cnt + 4, why, sizeof(why))) {
-                        sl_errstr(task->errstr, sizeof(task->errstr),
-                                  "node \"%s\": cannot write to the "
-                                  "dead-letter topic \"%s\": %s",
-                                  source->name, conf->dlq_topic, why);
-                        return SLUICE_ERR_STATE;
-                }
-                task->dead_lettered++;
-                return 0;
+        err = dead_letter(task, source, topic, partition, offset, key, key_len,
+                          value, value_len, timestamp, headers, header_cnt);
+        if (!err) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "dead-lettered %s", what);
+                bad_record_log(task, msg, topic, partition, offset);
         }
+        return err;
 }
 
 int sl_task_process(sl_task_t *task, const sl_node_t *source,
@@ -742,31 +859,27 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
                      &rec.key, &owned);
         if (!err && source->change) {
                 /* Change(new, old) from a table's group_by (see the sink) */
-                const unsigned char *p = value;
-                size_t nlen;
+                sl_change_t c;
                 if (owned)
                         rec.flags |= SL_REC_KEY_OWNED;
-                if (!p || value_len < 5 ||
-                    (nlen = (size_t)p[1] << 24 | (size_t)p[2] << 16 |
-                            (size_t)p[3] << 8 | p[4]) > value_len - 5) {
+                if (sl_change_decode(value, value_len, &c)) {
                         sl_errstr(task->errstr, sizeof(task->errstr),
                                   "node \"%s\": malformed change record",
                                   source->name);
                         err = SLUICE_ERR_SERDE;
                 } else {
-                        rec.raw_value     = p + 5;
-                        rec.raw_value_len = nlen;
+                        rec.raw_value     = c.new_v;
+                        rec.raw_value_len = c.new_len;
                         rec.flags |= SL_REC_HAS_OLD;
                         err = decode(task, source, source->value_serde,
-                                     "value", (p[0] & 1) ? p + 5 : NULL, nlen,
-                                     &rec.value, &owned);
+                                     "value", c.new_v, c.new_len, &rec.value,
+                                     &owned);
                         if (!err && owned)
                                 rec.flags |= SL_REC_VALUE_OWNED;
                         if (!err)
                                 err = decode(task, source,
                                              source->value_serde, "old value",
-                                             (p[0] & 2) ? p + 5 + nlen : NULL,
-                                             value_len - 5 - nlen, &rec.old,
+                                             c.old_v, c.old_len, &rec.old,
                                              &owned);
                         if (!err && owned)
                                 rec.flags |= SL_REC_OLD_OWNED;
@@ -781,9 +894,12 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         }
         if (err == SLUICE_ERR_SERDE) {
                 sl_record_release(&rec);
-                err = deser_failed(task, source, topic, partition, offset, key,
-                                   key_len, value, value_len, timestamp,
-                                   headers, header_cnt);
+                err = record_failed(task,
+                                    task->conf ? task->conf->deser_handler
+                                               : SL_DESER_FAIL,
+                                    err, "undecodable", source, topic,
+                                    partition, offset, key, key_len, value,
+                                    value_len, timestamp, headers, header_cnt);
                 sl_arena_reset(&task->arena);
                 return err;
         }
@@ -796,6 +912,16 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         if (!err)
                 task->processed++;
         sl_record_release(&rec);
+        /* a callback that failed, or a record a store cannot hold: the
+         * processing.exception.handler decides (Kafka Streams' KIP-1033);
+         * failures of the machinery itself (a store, the producer) stay
+         * fatal. What the record did before it failed stays done. */
+        if ((err == SLUICE_ERR_CALLBACK || err == SLUICE_ERR_TOO_LARGE) &&
+            task->conf && task->conf->proc_handler != SL_DESER_FAIL)
+                err = record_failed(task, task->conf->proc_handler, err,
+                                    "unprocessable", source, topic, partition,
+                                    offset, key, key_len, value, value_len,
+                                    timestamp, headers, header_cnt);
         if (!err && task->punct_cnt)
                 err = sl_task_punctuate_stream(task);
         sl_arena_reset(&task->arena);

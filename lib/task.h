@@ -69,12 +69,16 @@ struct sl_task_s {
         uint64_t consumed;      /* records handed to sl_task_process */
         uint64_t processed;     /* ... that went through without error */
         uint64_t skipped;       /* undecodable, skipped by the handler */
-        uint64_t dead_lettered; /* undecodable, sent to the DLQ topic */
+        uint64_t dead_lettered; /* undecodable or unprocessable, to the DLQ */
+        uint64_t skipped_processing; /* failed processing, skipped */
+        size_t dlq_max;         /* largest record the DLQ takes; 0: any */
+        int64_t bad_log_ms;     /* rate limit of bad-record log lines */
+        uint64_t bad_logged, bad_unlogged;
         uint64_t produced;      /* records written by sinks */
         uint64_t dropped;       /* null key/value at an aggregation etc. */
 
         /* state */
-        char *dir;              /* state.dir/<app>/<sub>_<partition> */
+        char *dir;              /* <state base>/<sub>_<partition> */
         sluice_kv_t **kvs;      /* by store index; NULL: not this task's */
         size_t kv_cnt;
         sl_cache_budget_t *budget; /* shared by the owner's tasks */
@@ -95,8 +99,9 @@ struct sl_task_s {
 /* Open the task's stores (processors' init waits for sl_task_ready()).
  * @budget is shared by
  * the owner's tasks; @locking: local queries come from other threads.
+ * Its directory is <state_base>/<sub>_<partition>.
  * 0 or an error with errstr. */
-int sl_task_start(sl_task_t *task, const char *app_id,
+int sl_task_start(sl_task_t *task, const char *state_base,
                   sl_cache_budget_t *budget, int locking, char *errstr,
                   size_t errstr_size);
 /* The stores are restored: run processors' init. 0 or an error. */
@@ -131,6 +136,20 @@ int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
 int sl_encode(const sluice_serde_t *serde, const sluice_value_t *v,
               sluice_buf_t *buf, const void **out, size_t *out_len, char *why,
               size_t why_size);
+/* Change(new, old), the value a table's group_by writes to its repartition
+ * topic for the aggregation behind it:
+ *     [flags: 1 new, 2 old][u32 big-endian length of new][new][old]
+ * A NULL new_v / old_v is absent (Kafka null); its length is 0. */
+typedef struct sl_change_s {
+        const void *new_v, *old_v;
+        size_t new_len, old_len;
+} sl_change_t;
+/* Encode @c into @buf (from buf->len = 0). Returns 0, SLUICE_ERR_NOMEM, or
+ * SLUICE_ERR_SERDE if new is longer than the u32 length can say. */
+int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf);
+/* Decode @len bytes at @data (NULL: a Kafka null) into @out, pointing into
+ * @data. Returns 0, or -1 for a malformed record. */
+int sl_change_decode(const void *data, size_t len, sl_change_t *out);
 /* Run a stateful / table / processor node (state_ops.c). */
 int sl_state_process(sl_task_t *task, const sl_node_t *node,
                      sluice_record_t *rec);

@@ -346,9 +346,16 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
                 drv->tasks[i].clog_write = drv_clog_write;
         }
         for (i = 0; i < drv->task_cnt; i++) {
-                if (sl_task_start(&drv->tasks[i], t->app_id, &drv->budget, 0,
-                                  errstr, errstr_size) ||
-                    sl_task_ready(&drv->tasks[i], errstr, errstr_size)) {
+                /* the driver has no instance: <state.dir>/<app>/<task> */
+                char *base = sl_state_base(conf, t->app_id);
+                int serr   = !base ? (sl_errstr(errstr, errstr_size,
+                                              "out of memory"),
+                                    SLUICE_ERR_NOMEM)
+                                   : sl_task_start(&drv->tasks[i], base,
+                                                   &drv->budget, 0, errstr,
+                                                   errstr_size);
+                free(base);
+                if (serr || sl_task_ready(&drv->tasks[i], errstr, errstr_size)) {
                         int k;
                         for (k = 0; k < drv->task_cnt; k++)
                                 sl_task_destroy(&drv->tasks[k]);

@@ -10,10 +10,32 @@
  */
 #include "app.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The thread failed: the app goes to ERROR with @fmt as its error, and
+ * this thread commits nothing more. What its tasks hold (caches, stores)
+ * may no longer match the records it processed, e.g. after a store write
+ * failed half-way through a flush: committing offsets or a checkpoint now
+ * would vouch for updates that were lost. The records since the last
+ * commit are processed again after a restart (at-least-once). */
+static void thr_fail(sl_thread_t *thr, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void thr_fail(sl_thread_t *thr, const char *fmt, ...) {
+        char buf[SL_ERRSTR_SIZE * 2];
+        va_list ap;
+        thr->fatal = 1;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        sl_app_fail(thr->app, "%s", buf);
+}
 
 /* ---- tasks ---- */
 
@@ -36,7 +58,7 @@ static void restore_forget(sl_thread_t *thr, sl_task_t *task);
 static int task_ready(sl_thread_t *thr, sl_task_t *task) {
         char why[SL_ERRSTR_SIZE];
         if (sl_task_ready(task, why, sizeof(why))) {
-                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                thr_fail(thr, "thread %d: task %d_%d: %s", thr->idx,
                             task->subtopology, (int)task->partition, why);
                 return -1;
         }
@@ -102,10 +124,15 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
         at->task.clog_write = thr_clog_write;
+        /* what both the producer and the dead-letter topic take */
+        at->task.dlq_max = thr->dlq_max;
+        if (thr->app->dlq_topic_max > 0 &&
+            (uint64_t)thr->app->dlq_topic_max < (uint64_t)at->task.dlq_max)
+                at->task.dlq_max = (size_t)thr->app->dlq_topic_max;
         at->task.wall_time  = sl_now_ms(); /* wall-clock schedules start now */
-        if (sl_task_start(&at->task, thr->app->conf->application_id,
+        if (sl_task_start(&at->task, thr->app->state_base,
                           &thr->budget, 1, why, sizeof(why))) {
-                sl_app_fail(thr->app, "thread %d: task %d_%d: %s", thr->idx,
+                thr_fail(thr, "thread %d: task %d_%d: %s", thr->idx,
                             sub, (int)partition, why);
                 sl_task_destroy(&at->task);
                 free(at);
@@ -142,7 +169,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
                (int)partition);
         return &at->task;
 oom:
-        sl_app_fail(thr->app, "thread %d: out of memory", thr->idx);
+        thr_fail(thr, "thread %d: out of memory", thr->idx);
         return NULL;
 }
 
@@ -321,6 +348,8 @@ static int thread_commit(sl_thread_t *thr) {
         uint64_t us;
         size_t i;
         int stateful = 0;
+        if (thr->fatal)
+                return -1; /* nothing more is vouched for: see thr_fail() */
         /* the record caches first: what they hold goes to the changelogs
          * and downstream, and is then flushed with the rest */
         for (i = 0; i < thr->task_cnt; i++) {
@@ -333,7 +362,7 @@ static int thread_commit(sl_thread_t *thr) {
                 ferr = sl_task_flush(task);
                 mtx_unlock(&task->lock);
                 if (ferr) {
-                        sl_app_fail(thr->app, "thread %d: task %d_%d: %s",
+                        thr_fail(thr, "thread %d: task %d_%d: %s",
                                     thr->idx, thr->tasks[i]->sub,
                                     (int)thr->tasks[i]->partition,
                                     task->errstr);
@@ -352,7 +381,7 @@ static int thread_commit(sl_thread_t *thr) {
                        "delivered before committing",
                        thr->idx, rd_kafka_outq_len(thr->producer));
         if (thr->delivery_failed) {
-                sl_app_fail(thr->app,
+                thr_fail(thr,
                             "thread %d: %s; offsets not committed, the "
                             "records will be processed again",
                             thr->idx, thr->delivery_err);
@@ -378,7 +407,7 @@ static int thread_commit(sl_thread_t *thr) {
                 return 0;
         err = rd_kafka_commit(thr->consumer, thr->pending, 0);
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                sl_app_fail(thr->app, "thread %d: commit failed: %s", thr->idx,
+                thr_fail(thr, "thread %d: commit failed: %s", thr->idx,
                             rd_kafka_err2str(err));
                 return -1;
         }
@@ -467,7 +496,7 @@ static int restorer_new(sl_thread_t *thr) {
         char why[SL_ERRSTR_SIZE];
         if (!(thr->restorer =
                   client_new(thr, RD_KAFKA_CONSUMER, 0, why, sizeof(why)))) {
-                sl_app_fail(thr->app, "thread %d: %s", thr->idx, why);
+                thr_fail(thr, "thread %d: %s", thr->idx, why);
                 return -1;
         }
         rd_kafka_poll_set_consumer(thr->restorer);
@@ -580,7 +609,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                 err = changelog_ends(thr, kv->def->changelog, task->partition,
                                      &lo, &hi);
                 if (err) {
-                        sl_app_fail(thr->app,
+                        thr_fail(thr,
                                     "thread %d: cannot read the end of "
                                     "changelog \"%s\" partition %d: %s",
                                     thr->idx, kv->def->changelog,
@@ -601,7 +630,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                                kv->def->name, (int)task->partition,
                                (long long)kv->checkpoint, (long long)hi);
                         if (sl_kv_wipe(kv)) {
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: store \"%s\": "
                                             "cannot wipe it for a full "
                                             "restore",
@@ -626,7 +655,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                 if (sl_grow((void **)&thr->rst, &thr->rst_cap, thr->rst_cnt,
                             sizeof(*thr->rst))) {
                         rd_kafka_topic_partition_list_destroy(l);
-                        sl_app_fail(thr->app, "out of memory");
+                        thr_fail(thr, "out of memory");
                         return -1;
                 }
                 kv->restoring                 = 1;
@@ -638,7 +667,7 @@ static int restore_begin(sl_thread_t *thr, sl_task_t *task) {
                     ->offset = start;
         }
         if (l->cnt && (e = rd_kafka_incremental_assign(thr->restorer, l))) {
-                sl_app_fail(thr->app, "thread %d: restore: %s", thr->idx,
+                thr_fail(thr, "thread %d: restore: %s", thr->idx,
                             rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
                 rd_kafka_topic_partition_list_destroy(l);
@@ -690,7 +719,7 @@ static int restore_step(sl_thread_t *thr, int budget) {
                             e == RD_KAFKA_RESP_ERR__FATAL) {
                                 /* a restore that cannot finish: say so
                                  * rather than stay paused */
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: restoring from "
                                             "\"%s\" partition %d: %s",
                                             thr->idx,
@@ -728,7 +757,7 @@ static int restore_step(sl_thread_t *thr, int budget) {
                                                                        NULL));
                         mtx_unlock(&kv->task->lock);
                         if (err) {
-                                sl_app_fail(thr->app,
+                                thr_fail(thr,
                                             "thread %d: store \"%s\": "
                                             "restore write failed at "
                                             "changelog offset %lld",
@@ -815,6 +844,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_t *error = NULL;
         int i;
         thr->rebalances++;
+        /* the app is rebalancing until every thread has its assignment
+         * again (Kafka Streams' REBALANCING; also after a lost one) */
+        sl_app_set_state(thr->app, SLUICE_APP_REBALANCING);
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) assigned", thr->idx,
@@ -822,15 +854,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 error = rd_kafka_incremental_assign(rk, parts);
                 if (!error)
                         assign_tasks(thr, parts);
-                if (!atomic_load(&thr->assigned)) {
-                        atomic_store(&thr->assigned, 1);
-                        sl_app_thread_assigned(thr->app);
-                }
+                atomic_store(&thr->assigned, 1);
+                sl_app_thread_assigned(thr->app);
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
                 sl_log(thr->app->conf, SLUICE_LOG_INFO, "REBALANCE",
                        "thread %d: %d partition(s) revoked", thr->idx,
                        parts->cnt);
-                /* commit what was processed while we still own it */
+                /* commit what was processed while we still own it (not
+                 * after a fatal error: thread_commit refuses then) */
                 if (!rd_kafka_assignment_lost(rk))
                         thread_commit(thr);
                 for (i = 0; i < parts->cnt; i++) {
@@ -877,6 +908,34 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
         sl_thread_t *thr = rd_kafka_opaque(rk);
         sl_log(thr->app->conf, (sluice_log_level_t)level, fac, "%s: %s",
                rd_kafka_name(rk), buf);
+}
+
+/* librdkafka's errors (TLS, SASL, resolution, ...) carry the cause that a
+ * later call only reports as "Broker transport failure": the last one is
+ * kept for the app's error message (sl_thread_last_error). */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        sl_thread_t *thr = opaque;
+        mtx_lock(&thr->lock);
+        snprintf(thr->rk_error, sizeof(thr->rk_error), "%s", reason);
+        mtx_unlock(&thr->lock);
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                /* with an error_cb set, fatal errors come here instead of
+                 * as consumer messages */
+                char fstr[512];
+                rd_kafka_fatal_error(rk, fstr, sizeof(fstr));
+                thr_fail(thr, "thread %d: fatal %s error: %s", thr->idx,
+                         rk == thr->producer ? "producer" : "consumer", fstr);
+                return;
+        }
+        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "KAFKA", "thread %d: %s: %s",
+               thr->idx, rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size) {
+        mtx_lock(&thr->lock);
+        snprintf(buf, size, "%s", thr->rk_error);
+        mtx_unlock(&thr->lock);
 }
 
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
@@ -941,6 +1000,10 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                  * producer (and Kafka Streams) would put them */
                 SET("partitioner", "murmur2_random");
                 SET("acks", "all");
+                if (app->conf->dlq_topic && !app->conf->embedded &&
+                    !sluice_conf_get(app->conf, "message.max.bytes") &&
+                    !sluice_conf_get(app->conf, "producer.message.max.bytes"))
+                        SET("message.max.bytes", SL_DLQ_PRODUCER_MAX);
         }
         if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size) ||
             (scope == SL_SCOPE_CONSUMER && grouped &&
@@ -955,6 +1018,7 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
         rd_kafka_conf_set_opaque(c, thr);
         rd_kafka_conf_set_log_cb(c, log_cb);
         rd_kafka_conf_set_stats_cb(c, stats_cb);
+        rd_kafka_conf_set_error_cb(c, error_cb);
         if (scope == SL_SCOPE_CONSUMER && grouped)
                 rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
         else if (scope != SL_SCOPE_CONSUMER)
@@ -1007,6 +1071,16 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
         if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, 1, errstr,
                                          errstr_size)))
                 return -1;
+        {
+                /* the largest record the producer sends: a dead letter
+                 * beyond it goes as a truncated copy (task.c) */
+                char v[32];
+                size_t vs = sizeof(v);
+                if (rd_kafka_conf_get(rd_kafka_conf(thr->producer),
+                                      "message.max.bytes", v, &vs) ==
+                    RD_KAFKA_CONF_OK)
+                        thr->dlq_max = (size_t)strtoull(v, NULL, 10);
+        }
         thr->cq = rd_kafka_queue_get_consumer(thr->consumer);
         thr->pq = rd_kafka_queue_get_main(thr->producer);
         if (app->host_driven) {
@@ -1069,7 +1143,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         } else {
                 src = sl_topology_source_for(thr->app->t, topic);
                 if (!src) {
-                        sl_app_fail(thr->app, "no source reads topic \"%s\"",
+                        thr_fail(thr, "no source reads topic \"%s\"",
                                     topic);
                         return -1;
                 }
@@ -1086,7 +1160,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 if (n > thr->hdr_cap) {
                         sluice_header_t *h = realloc(thr->hdrs, n * sizeof(*h));
                         if (!h) {
-                                sl_app_fail(thr->app, "out of memory");
+                                thr_fail(thr, "out of memory");
                                 return -1;
                         }
                         thr->hdrs    = h;
@@ -1113,7 +1187,7 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         if (stateful)
                 mtx_unlock(&task->lock);
         if (err) {
-                sl_app_fail(thr->app, "thread %d: %s (record at topic \"%s\" "
+                thr_fail(thr, "thread %d: %s (record at topic \"%s\" "
                                       "partition %d offset %lld)",
                             thr->idx, task->errstr, topic, (int)m->partition,
                             (long long)m->offset);
@@ -1158,7 +1232,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                                         rd_kafka_fatal_error(thr->consumer, fstr,
                                                              sizeof(fstr));
                                         rd_kafka_message_destroy(m);
-                                        sl_app_fail(thr->app,
+                                        thr_fail(thr,
                                                     "thread %d: fatal consumer "
                                                     "error: %s",
                                                     thr->idx, fstr);
@@ -1191,7 +1265,7 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 perr = sl_task_punctuate_wall(task, now);
                 mtx_unlock(&task->lock);
                 if (perr) {
-                        sl_app_fail(thr->app, "thread %d: %s", thr->idx,
+                        thr_fail(thr, "thread %d: %s", thr->idx,
                                     task->errstr);
                         return -1;
                 }
@@ -1220,13 +1294,20 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
 void sl_thread_close(sl_thread_t *thr) {
         if (!thr->consumer)
                 return;
-        if (!thr->delivery_failed)
+        /* after a fatal error nothing is committed (thr_fail()); a
+         * commit that fails here fails the app: it ends in ERROR */
+        if (!thr->fatal)
                 thread_commit(thr);
         /* leaves the group; revokes (and closes) the remaining tasks */
         rd_kafka_consumer_close(thr->consumer);
         while (thr->task_cnt)
                 task_close(thr, thr->task_cnt - 1);
-        rd_kafka_flush(thr->producer, 10000);
+        if (rd_kafka_flush(thr->producer, 10000) && !thr->fatal)
+                thr_fail(thr, "thread %d: %d record(s) still undelivered at "
+                              "close",
+                         thr->idx, rd_kafka_outq_len(thr->producer));
+        else if (thr->delivery_failed && !thr->fatal)
+                thr_fail(thr, "thread %d: %s", thr->idx, thr->delivery_err);
         sl_thread_publish(thr);
 }
 

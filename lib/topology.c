@@ -852,11 +852,11 @@ int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                 goto oom;
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
-                char **slot   = nd->kind == SL_NODE_SINK ? &nd->topic
-                                                         : &nd->topics[0];
-                char *full;
+                char **slot, *full;
                 if (!nd->internal)
                         continue;
+                /* only now: a map or filter node has no topics array */
+                slot = nd->kind == SL_NODE_SINK ? &nd->topic : &nd->topics[0];
                 if (!(full = prefixed(app_id, *slot)))
                         goto oom;
                 free(*slot);

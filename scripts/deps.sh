@@ -28,7 +28,7 @@
 # then finds it done. Prints nothing and exits 0 quickly when everything is
 # already present.
 #
-# Usage: scripts/deps.sh [--update | --print-prefix | --print-version]
+# Usage: scripts/deps.sh [--update | --print-prefix | --print-version | --clang]
 set -euo pipefail
 
 RDKAFKA_MIN=2.14.2
@@ -44,7 +44,7 @@ case ${1:-} in
   --print-version)
     [ -f "$LINK/.complete" ] || die "no librdkafka in $LINK yet (run scripts/deps.sh)"
     cat "$LINK/.debian-version"; exit 0 ;;
-  --update|"") ;;
+  --update|--clang|"") ;;
   *) sed -n '/^# Usage:/p' "$0" | sed 's/^# //' >&2; exit 2 ;;
 esac
 update=0; [ "${1:-}" = "--update" ] && update=1
@@ -54,6 +54,10 @@ update=0; [ "${1:-}" = "--update" ] && update=1
 # beside the one inside libsluice.
 PKGS=(build-essential pkg-config libjansson-dev check liblmdb-dev libssl-dev libsasl2-dev
       zlib1g-dev libzstd-dev liblz4-dev python3 cmake librdkafka-dev)
+# --clang: also clang and its sanitizer and libFuzzer runtimes (bookworm's
+# clang is 14; without recommends the runtimes are not pulled in), for
+# `make check-asan-clang` and `make fuzz`.
+if [ "${1:-}" = "--clang" ]; then PKGS+=(clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -138,3 +138,57 @@ void ku_free(ku_record_t *recs, int n) {
         }
         free(recs);
 }
+
+int ku_produce_raw(const char *bootstrap, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, int64_t timestamp) {
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *p;
+        int rc;
+        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        /* tests send records larger than an app's producer may */
+        rd_kafka_conf_set(c, "message.max.bytes", "10000000", NULL, 0);
+        p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        if (!p) {
+                fprintf(stderr, "ku_produce_raw: %s\n", err);
+                return -1;
+        }
+        rc = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                               RD_KAFKA_V_PARTITION(partition),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                               RD_KAFKA_V_KEY((void *)key, key_len),
+                               RD_KAFKA_V_VALUE((void *)value, value_len),
+                               RD_KAFKA_V_TIMESTAMP(timestamp),
+                               RD_KAFKA_V_END)
+                 ? -1
+                 : 0;
+        if (!rc && rd_kafka_flush(p, 10000))
+                rc = -1;
+        rd_kafka_destroy(p);
+        return rc;
+}
+
+int64_t ku_committed(const char *bootstrap, const char *group,
+                     const char *topic, int32_t partition) {
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_t *k;
+        int64_t off = -2;
+        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        /* reads the group's offsets; never joins it */
+        k = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+        if (!k) {
+                fprintf(stderr, "ku_committed: %s\n", err);
+                return -2;
+        }
+        l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        if (!rd_kafka_committed(k, l, 10000) && !l->elems[0].err)
+                off = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(k);
+        return off;
+}

@@ -30,6 +30,17 @@ int ku_consume(const char *bootstrap, const char *topic, int want,
                int timeout_ms, ku_record_t **out);
 void ku_free(ku_record_t *recs, int n);
 
+/* Produce one record (bytes; NULL = Kafka null) to @partition with
+ * @timestamp, and flush. Its producer sends up to 10 MB. 0 or -1. */
+int ku_produce_raw(const char *bootstrap, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, int64_t timestamp);
+
+/* The offset @group committed for @topic/@partition: >= 0, -1001 if none
+ * (RD_KAFKA_OFFSET_INVALID), -2 on error. Does not join the group. */
+int64_t ku_committed(const char *bootstrap, const char *group,
+                     const char *topic, int32_t partition);
+
 /* Block until @cond(arg) is true or @timeout_ms passed. Returns 1 / 0. */
 int ku_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
 

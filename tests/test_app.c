@@ -345,22 +345,9 @@ END_TEST
 static void produce_raw(const char *bootstrap, const char *topic,
                         int32_t partition, const char *key, const void *value,
                         size_t len, int64_t ts) {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_t *p;
-        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
-        p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-        ck_assert_ptr_nonnull(p);
-        ck_assert_int_eq(rd_kafka_producev(
-                             p, RD_KAFKA_V_TOPIC(topic),
-                             RD_KAFKA_V_PARTITION(partition),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_KEY((void *)key, strlen(key)),
-                             RD_KAFKA_V_VALUE((void *)value, len),
-                             RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_END),
+        ck_assert_int_eq(ku_produce_raw(bootstrap, topic, partition, key,
+                                        strlen(key), value, len, ts),
                          0);
-        ck_assert_int_eq(rd_kafka_flush(p, 10000), 0);
-        rd_kafka_destroy(p);
 }
 
 static void be64_put(unsigned char *b, int64_t v) {

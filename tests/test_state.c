@@ -15,6 +15,7 @@
 #include "helpers.h"
 #include "test_list.h"
 #include "sluice.h"
+#include "../lib/state.h" /* sl_checkpoint_read() */
 
 #define APP "st"
 #define CLOG(store) APP "-" store "-changelog"
@@ -895,6 +896,45 @@ START_TEST(cache_conf_values) {
 }
 END_TEST
 
+/* A checkpoint file as a crash or a hand may leave it: the store's offset,
+ * or -1 (none: restore everything) when it has no line or its line holds
+ * no offset >= 0. tests/fuzz/fuzz_checkpoint.c found "-4store" read as -4
+ * (tests/fuzz/corpus/checkpoint/crash-negative-offset). */
+START_TEST(checkpoint_read_returns_an_offset_or_none) {
+        static const struct {
+                const char *text;
+                long long want;
+        } cases[] = {
+            {"42 store\n", 42},
+            {"0 other\n17 store\n99999 third\n", 17},
+            {"9223372036854775807 store\n", 9223372036854775807LL},
+            {"17 other\n", -1},
+            {"", -1},
+            {"garbage\nstore 12\n", -1},
+            {"h2re\n9store\n-4store", -1},
+            {"-4 store\n", -1},
+            {"5 store\n-1 store\n", -1},
+        };
+        char dir[] = "/tmp/sluice-ck-XXXXXX", path[64];
+        size_t i;
+        FILE *f;
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/.checkpoint", dir);
+        ck_assert_int_eq(sl_checkpoint_read(dir, "store"), -1); /* no file */
+        for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+                ck_assert_ptr_nonnull(f = fopen(path, "w"));
+                fputs(cases[i].text, f);
+                ck_assert_int_eq(fclose(f), 0);
+                ck_assert_msg(sl_checkpoint_read(dir, "store") == cases[i].want,
+                              "case %zu: got %lld, want %lld", i,
+                              (long long)sl_checkpoint_read(dir, "store"),
+                              cases[i].want);
+        }
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 
 Suite *suite_state(void) {
         Suite *s  = suite_create("state");
@@ -919,6 +959,7 @@ Suite *suite_state(void) {
         tcase_add_test(tc, stateful_builder_mistakes_are_named);
         tcase_add_test(tc, unknown_store_type_fails_at_creation_naming_key);
         tcase_add_test(tc, cache_conf_values);
+        tcase_add_test(tc, checkpoint_read_returns_an_offset_or_none);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1340,6 +1340,81 @@ START_TEST(bad_input_dead_letter) {
 }
 END_TEST
 
+/* Issue 8, case 5: an undecodable record as large as the input topic
+ * takes (here 1,000,000 bytes; the broker's default max.message.bytes is
+ * 1048588) must reach the dead-letter topic whole. Before, the producer's
+ * own 1,000,000-byte limit refused it with its headers, and the app failed
+ * at every start. Sluice now creates the dead-letter topic with the
+ * sources' max.message.bytes + 64 KiB and sends up to that. */
+START_TEST(dead_letter_as_large_as_the_input) {
+        char in[256], out[256], dlq[256], app[256], err[512], in_max[32],
+            dlq_max[32];
+        const char *names[2] = {in, out};
+        const int parts[2]   = {1, 1};
+        size_t big = 1000000, one = 1;
+        char *value = malloc(big);
+        unsigned char good[8];
+        rd_kafka_conf_t *c = base_conf();
+        rd_kafka_t *prod;
+        dr_t drs[2];
+        reader_t *r, *rd;
+        proc_t *p;
+        const hdr_t *h;
+        ck_assert_ptr_nonnull(value);
+        memset(value, 'x', big);
+        memset(drs, 0, sizeof(drs));
+        name_of(in, sizeof(in), "bigdlq", "in");
+        name_of(out, sizeof(out), "bigdlq", "out");
+        name_of(dlq, sizeof(dlq), "bigdlq", "dlq");
+        name_of(app, sizeof(app), "bigdlq", "app");
+        create_topics(names, parts, 2);
+        rd_kafka_conf_set(c, "message.max.bytes", "2000000", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+        prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+        ck_assert_msg(prod != NULL, "producer: %s", err);
+        send_rec(prod, in, 0, "big", 3, value, big, &drs[0]);
+        be64(good, 7);
+        send_rec(prod, in, 0, "g-0", 3, good, 8, &drs[1]);
+        flush_ok(prod, drs, 2);
+        rd_kafka_destroy(prod);
+        p = spawn_app("bigdlq", "--int64", "--app-id", app, "--in", in,
+                      "--out", out, "--handler", "dead_letter", "--dlq", dlq,
+                      (char *)NULL);
+        wait_ready(p);
+        r  = reader_new(out);
+        rd = reader_new(dlq);
+        ck_assert_msg(reader_until(r, has_n, &one, 60000),
+                      "the record after the large one never came out (log: "
+                      "%s)",
+                      p->log);
+        ck_assert_msg(reader_until(rd, has_n, &one, 60000),
+                      "no dead letter (log: %s)", p->log);
+        proc_stop_clean(p);
+        ck_assert_uint_eq(rd->recs[0].value_len, big);
+        ck_assert_mem_eq(rd->recs[0].value, value, big);
+        ck_assert_ptr_null(hdr(&rd->recs[0], "__sluice.errors.truncated"));
+        ck_assert_ptr_nonnull(h = hdr(&rd->recs[0], "__streams.errors.offset"));
+        ck_assert_str_eq(h->value, "0");
+        /* the topic Sluice made takes what the source takes, and more */
+        ck_assert_int_eq(topic_config(in, "max.message.bytes", in_max,
+                                      sizeof(in_max)),
+                         1);
+        ck_assert_int_eq(topic_config(dlq, "max.message.bytes", dlq_max,
+                                      sizeof(dlq_max)),
+                         1);
+        ck_assert_int_eq(strtoll(dlq_max, NULL, 10),
+                         strtoll(in_max, NULL, 10) + 65536);
+        printf("  dead letter of %zu bytes sent whole: source "
+               "max.message.bytes %s, dead-letter topic %s\n",
+               big, in_max, dlq_max);
+        fflush(stdout);
+        reader_destroy(r);
+        reader_destroy(rd);
+        free(value);
+        kill_all();
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* in-process apps: the Admin API path of topic creation, and topic checks */
 
@@ -1748,7 +1823,8 @@ static void wc_restored(const proc_t *p, wc_rst_t rst[4]) {
 }
 
 /* The checkpoint of store "counts" for partition @p:
- * @state/@app/<sub>_<p>/.checkpoint; -1 if none. *@sub: where it was. */
+ * @state/@app/0/<sub>_<p>/.checkpoint (instance 0: one instance runs at a
+ * time); -1 if none. *@sub: where it was. */
 static int64_t wc_checkpoint(const char *state, const char *app, int p,
                              int *sub) {
         char path[2600], line[512], name[400];
@@ -1758,8 +1834,8 @@ static int64_t wc_checkpoint(const char *state, const char *app, int p,
         *sub = -1;
         for (s = 0; s < 4; s++) {
                 FILE *f;
-                snprintf(path, sizeof(path), "%s/%s/%d_%d/.checkpoint", state,
-                         app, s, p);
+                snprintf(path, sizeof(path), "%s/%s/0/%d_%d/.checkpoint",
+                         state, app, s, p);
                 if (!(f = fopen(path, "r")))
                         continue;
                 while (fgets(line, sizeof(line), f))
@@ -2212,7 +2288,7 @@ END_TEST
 /* ---- (b) a persistent store restores only the changelog's tail ----
  *
  * One instance at a time, default.dsl.store=lmdb, a fresh state.dir:
- *   1. batch 1, clean stop: each checkpoint (state.dir/<app.id>/1_<p>/
+ *   1. batch 1, clean stop: each checkpoint (state.dir/<app.id>/0/1_<p>/
  *      .checkpoint) is its changelog partition's end E1_p = C1_p; the
  *      state dir is copied aside ("stale");
  *   2. batch 2 on that state: restores nothing (start = C1_p = end);
@@ -2718,6 +2794,7 @@ static Suite *suite_integration(void) {
         tcase_add_test(tc, bad_input_log_and_fail);
         tcase_add_test(tc, bad_input_log_and_continue);
         tcase_add_test(tc, bad_input_dead_letter);
+        tcase_add_test(tc, dead_letter_as_large_as_the_input);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("state");
