@@ -111,6 +111,9 @@ CFL="-std=c11 -Wall -Wextra -Werror"
 # shared, as the README says
 cc $CFL hello.c -o "$out/hello" $(pkg-config --cflags --libs sluice)
 check_out env LD_LIBRARY_PATH="$libdir" "$out/hello"
+# --static as it is (the linker takes libsluice.so when both are there)
+cc $CFL hello.c -o "$out/hello_static_flags" $(pkg-config --cflags --libs --static sluice)
+check_out env LD_LIBRARY_PATH="$libdir" "$out/hello_static_flags"
 # static: the archive by name, and everything --static lists
 cc $CFL hello.c -o "$out/hello_static" $(pkg-config --cflags sluice) \
    $(pkg-config --static --libs sluice | sed 's/-lsluice\b/-l:libsluice.a/')
