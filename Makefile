@@ -11,16 +11,26 @@
 #   make check-valgrind the unit tests under valgrind (leaks are errors)
 #   make check-integration  the runtime against a real broker: the one in
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
+#                      (Kafka 4.4.0, group.protocol classic and consumer;
+#                      KAFKA_VERSION=3.9.2 for the old line, classic only)
+#   make check-integration-all  the broker matrix make test runs: Kafka
+#                      4.4.0 with both group protocols, then 3.9.2 with the
+#                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
 #   make examples      build examples/
-#   make installcheck  install into build/stage, build examples/hello.c
-#                      against it through pkg-config, run it
+#   make installcheck  install as a package would be (DESTDIR), move it
+#                      elsewhere, hide the build tree and the dependency
+#                      cache, then build examples/hello.c against it with
+#                      pkg-config (shared, static) and CMake, and run it
 #   make bench         build and run bench/engine
 #   make bench-pipe    bench/pipe on a local broker: Sluice vs a plain loop
-#   make install       PREFIX=/usr/local DESTDIR= (headers, libs, sluice.pc)
+#   make install       PREFIX=/usr/local DESTDIR= LIBDIR= INCLUDEDIR=
+#                      (sluice.h, libsluice.so.0, libsluice.a, sluice.pc,
+#                      the CMake package Sluice; librdkafka is inside)
 #   make clean
 #
-# Dependencies (Debian packages, librdkafka 2.14.2) are installed by
-# scripts/deps.sh, which the build runs first; it is quick when all is there.
+# Dependencies (Debian packages, librdkafka >= 2.14.2 from Debian's source
+# package) are installed by scripts/deps.sh, which the build runs first; it
+# is quick when all is there.
 
 VERSION      := 0.1.0
 SOVERSION    := 0
@@ -44,7 +54,19 @@ LMDB         ?= $(shell $(PKGCONF) --exists lmdb 2>/dev/null && echo yes)
 LMDB_PKG      = $(if $(filter yes,$(LMDB)),lmdb)
 DEP_CFLAGS    = $(patsubst -I%,-isystem %,$(shell $(PKGCONF) --cflags rdkafka jansson $(LMDB_PKG))) \
                 $(if $(LMDB_PKG),-DSLUICE_HAVE_LMDB=1)
+# In-tree programs (tests, examples, benchmarks) link build/libsluice.a and
+# the cache's shared librdkafka; nothing of that is installed.
 DEP_LIBS      = $(shell $(PKGCONF) --libs rdkafka jansson $(LMDB_PKG)) -Wl,-rpath,$(RK_PREFIX)/lib
+# The installed libraries carry librdkafka inside, its symbols hidden (see
+# the README, "Installing"): linked from its static archive, plus what it
+# and jansson/LMDB need from the system, which is also what a static link
+# of libsluice.a needs (sluice.pc's Libs.private).
+RK_ARCHIVE    = $(RK_PREFIX)/lib/librdkafka.a
+RK_VERSION    = $(shell $(PKGCONF) --modversion rdkafka)
+# (each library once, at its last place, which keeps the link order right)
+LIBS_PRIVATE  = $(shell printf '%s\n' $(shell $(PKGCONF) --libs jansson $(LMDB_PKG)) \
+                  $(filter-out -L% -lrdkafka,$(shell $(PKGCONF) --static --libs rdkafka)) | \
+                  tac | awk '!seen[$$0]++' | tac)
 CHECK_CFLAGS  = $(shell $(PKGCONF) --cflags check)
 CHECK_LIBS    = $(shell $(PKGCONF) --libs check)
 
@@ -62,6 +84,8 @@ LIB_OBJS := $(LIB_SRCS:lib/%.c=$(BUILD)/obj/%.o)
 SONAME   := libsluice.so.$(SOVERSION)
 SHLIB    := $(BUILD)/libsluice.so.$(VERSION)
 STLIB    := $(BUILD)/libsluice.a
+DIST     := $(BUILD)/dist
+DIST_STLIB := $(DIST)/libsluice.a
 DEPS_OK  := $(BUILD)/.deps-ok
 
 TEST_SRCS := $(wildcard tests/test_*.c) tests/main.c tests/kafka_util.c
@@ -74,7 +98,7 @@ BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
-        check-integration \
+        check-integration check-integration-all \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
@@ -90,8 +114,14 @@ $(BUILD)/obj/%.o: lib/%.c lib/*.h include/sluice.h | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c $< -o $@
 
+# librdkafka linked in from its archive with its symbols hidden: the
+# library exports sluice_* only, needs no run path, and a program with a
+# librdkafka of its own keeps that one (tests/installcheck.sh checks all
+# three).
 $(SHLIB): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $(LIB_OBJS) $(DEP_LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs $(LDFLAGS_ALL) -o $@ \
+	    $(LIB_OBJS) $(RK_ARCHIVE) -Wl,--exclude-libs,librdkafka.a $(LIBS_PRIVATE)
+	@echo "$@: librdkafka $(RK_VERSION) (Debian source $$(scripts/deps.sh --print-version)) inside"
 
 $(BUILD)/libsluice.so: $(SHLIB)
 	ln -sf libsluice.so.$(VERSION) $(BUILD)/$(SONAME)
@@ -100,6 +130,19 @@ $(BUILD)/libsluice.so: $(SHLIB)
 $(STLIB): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
+
+# The installed static library: Sluice's objects and the librdkafka members
+# they use, partially linked into one object in which every symbol but the
+# API (sluice_*) is made local, so that a program linking libsluice.a and a
+# librdkafka (or cJSON, ...) of its own gets no clash.
+$(DIST_STLIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -r -nostdlib -o $(DIST)/sluice.o $(LIB_OBJS) $(RK_ARCHIVE)
+	nm -g --defined-only $(LIB_OBJS) | awk '$$3 ~ /^sluice_/ { print $$3 }' | \
+	    sort -u >$(DIST)/exports.txt
+	objcopy --keep-global-symbols=$(DIST)/exports.txt $(DIST)/sluice.o
+	rm -f $@
+	ar rcs $@ $(DIST)/sluice.o
 
 # Tests and programs link the static library: no LD_LIBRARY_PATH needed.
 $(TEST_BIN): $(TEST_SRCS) $(TEST_EXTRA) tests/*.h $(STLIB)
@@ -134,10 +177,19 @@ $(INTEG_WC): tests/integration/app_wordcount.c tests/integration/app_common.h $(
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-# Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (Kafka
-# 3.9.2 from Maven Central via scripts/kafka), stopped however the run ends.
+# Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (from
+# Maven Central via scripts/kafka), stopped however the run ends. The
+# brokers Sluice is tested on: the newest 4.x (both group protocols) and
+# the last 3.x (classic; 3.x has no KIP-848).
+KAFKA_VERSION     ?= 4.4.0
+KAFKA_OLD_VERSION ?= 3.9.2
 check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
-	BUILD=$(BUILD) tests/integration/run.sh $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
+	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+
+check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
+	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
+	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 
 examples: $(EXAMPLES)
 
@@ -165,15 +217,9 @@ check-valgrind: $(TEST_BIN)
 	CK_FORK=no valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	    --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $(TEST_BIN)
 
-STAGE := $(abspath $(BUILD)/stage)
-installcheck: lib
-	rm -rf $(STAGE)
-	$(MAKE) install DESTDIR= PREFIX=$(STAGE)
-	@mkdir -p $(BUILD)/installcheck
-	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH) sh -c \
-	  'cc -std=c11 -Wall -Wextra -Werror examples/hello.c -o $(BUILD)/installcheck/hello \
-	     $$(pkg-config --cflags --libs sluice) -Wl,-rpath,$(STAGE)/lib'
-	$(BUILD)/installcheck/hello
+# As a user on another machine would: tests/installcheck.sh says how.
+installcheck: lib $(DIST_STLIB)
+	BUILD=$(BUILD) tests/installcheck.sh
 
 bench: $(BENCH)
 	$(BENCH)
@@ -215,24 +261,55 @@ test:
 	$(MAKE) check-asan
 	$(MAKE) check-asan-clang
 	$(MAKE) fuzz
-	$(MAKE) check-integration
+	$(MAKE) check-integration-all
 
-install: lib
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+# sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:
+# $(call install_subst,template,output). The CMake files find the library
+# relative to themselves (a moved tree still works); sluice.pc names
+# absolute paths, as pkg-config files do. A placeholder left is an error.
+empty :=
+space := $(empty) $(empty)
+CMAKEDIR = $(LIBDIR)/cmake/Sluice
+DOCDIR  ?= $(PREFIX)/share/doc/sluice
+GEN      = $(BUILD)/gen
+define install_subst
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@RK_VERSION@|$(RK_VERSION)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(LIBS_PRIVATE))|g' \
+	    -e 's|@CMAKE_LIBS_PRIVATE@|$(subst $(space),;,$(strip $(LIBS_PRIVATE)))|g' \
+	    -e 's|@CMAKE_REL_LIBDIR@|$(shell realpath -sm --relative-to=$(CMAKEDIR) $(LIBDIR))|g' \
+	    -e 's|@CMAKE_REL_INCLUDEDIR@|$(shell realpath -sm --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g' \
+	    $(1) >$(2)
+	@if grep -n '@[A-Za-z_]*@' $(2); then echo "$(2): placeholder left" >&2; rm -f $(2); exit 1; fi
+endef
+
+install: lib $(DIST_STLIB)
+	@mkdir -p $(GEN)
+	$(call install_subst,pkgconfig/sluice.pc.in,$(GEN)/sluice.pc)
+	$(call install_subst,cmake/SluiceConfig.cmake.in,$(GEN)/SluiceConfig.cmake)
+	$(call install_subst,cmake/SluiceConfigVersion.cmake.in,$(GEN)/SluiceConfigVersion.cmake)
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 include/sluice.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libsluice.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsluice.so
-	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@RK_LIBDIR@|$(RK_PREFIX)/lib|' \
-	    -e 's|@LMDB_PKG@|$(LMDB_PKG)|' \
-	    pkgconfig/sluice.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc
+	install -m 644 $(DIST_STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(GEN)/sluice.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 644 $(GEN)/SluiceConfig.cmake $(GEN)/SluiceConfigVersion.cmake \
+	    $(DESTDIR)$(CMAKEDIR)/
+	install -m 644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	install -m 644 $(RK_PREFIX)/share/doc/librdkafka/LICENSES.txt \
+	    $(DESTDIR)$(DOCDIR)/LICENSES.librdkafka.txt
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/sluice.h $(DESTDIR)$(LIBDIR)/libsluice.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/sluice.pc \
+	      $(DESTDIR)$(CMAKEDIR)/SluiceConfig.cmake \
+	      $(DESTDIR)$(CMAKEDIR)/SluiceConfigVersion.cmake \
+	      $(DESTDIR)$(DOCDIR)/LICENSE $(DESTDIR)$(DOCDIR)/LICENSES.librdkafka.txt
+	-rmdir $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build

@@ -4,6 +4,8 @@
  * target builds it against the *installed* library, the way a user would:
  *
  *   cc hello.c $(pkg-config --cflags --libs sluice)
+ *
+ * and with CMake (find_package(Sluice), target Sluice::sluice).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -42,7 +44,8 @@ int main(void) {
                 fprintf(stderr, "hello: unexpected output\n");
                 return 1;
         }
-        printf("hello (libsluice %s): %.*s\n", sluice_version_str(),
+        printf("hello (libsluice %s, librdkafka %s): %.*s\n",
+               sluice_version_str(), sluice_rdkafka_version_str(),
                (int)o->value_len, (const char *)o->value);
         sluice_driver_destroy(drv);
         sluice_topology_destroy(t);

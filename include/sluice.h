@@ -57,6 +57,13 @@ struct json_t;
 SLUICE_API int sluice_version(void);
 /** @returns the version as a static string, e.g. "0.1.0". Thread-safe. */
 SLUICE_API const char *sluice_version_str(void);
+/**
+ * @returns the version of the librdkafka Sluice runs on, as a static string,
+ * e.g. "2.14.2": the one linked into the installed libsluice (its symbols
+ * hidden, so a program's own librdkafka, if any, may be another version).
+ * Thread-safe.
+ */
+SLUICE_API const char *sluice_rdkafka_version_str(void);
 
 /* ------------------------------------------------------------------------ */
 /** @name Errors */

@@ -16,12 +16,18 @@ int64_t sl_now_ms(void) {
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#include <librdkafka/rdkafka.h>
+
 int sluice_version(void) {
         return SLUICE_VERSION;
 }
 
 const char *sluice_version_str(void) {
         return "0.1.0";
+}
+
+const char *sluice_rdkafka_version_str(void) {
+        return rd_kafka_version_str();
 }
 
 const char *sluice_err2str(sluice_resp_t err) {

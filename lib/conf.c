@@ -25,7 +25,8 @@ static const struct {
      "Sluice derives it from application.id under exactly-once"},
     {"isolation.level", "Sluice sets it from processing.guarantee"},
     {"partition.assignment.strategy",
-     "Sluice uses cooperative-sticky assignment"},
+     "Sluice uses cooperative-sticky assignment under group.protocol=classic; "
+     "under group.protocol=consumer the broker assigns (group.remote.assignor)"},
     {"enable.partition.eof", "Sluice manages end-of-partition events"},
 };
 
@@ -438,6 +439,16 @@ sluice_resp_t sluice_conf_set(sluice_conf_t *conf, const char *key,
         return res;
 }
 
+/* Consumer group keys: set for all clients, they reach only the consumers
+ * (a producer would warn that it ignores them); group.instance.id reaches
+ * only the group's consumers, one id per stream thread
+ * (sl_conf_group_setup). */
+static int is_group_key(const char *key) {
+        return !strcmp(key, "group.protocol") ||
+               !strcmp(key, "group.remote.assignor") ||
+               !strcmp(key, "group.instance.id");
+}
+
 int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
                   rd_kafka_conf_t *rkconf, char *errstr, size_t errstr_size) {
         size_t i;
@@ -445,6 +456,10 @@ int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
                 const sl_prop_t *p = &conf->props[i];
                 char rkerr[SL_ERRSTR_SIZE];
                 if (p->scope != SL_SCOPE_ALL && p->scope != scope)
+                        continue;
+                if (is_group_key(p->key) &&
+                    (!strcmp(p->key, "group.instance.id") ||
+                     (p->scope == SL_SCOPE_ALL && scope != SL_SCOPE_CONSUMER)))
                         continue;
                 if (rd_kafka_conf_set(rkconf, p->key, p->value, rkerr,
                                       sizeof(rkerr)) != RD_KAFKA_CONF_OK) {
@@ -457,14 +472,54 @@ int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
         return 0;
 }
 
-int sl_conf_has(const sluice_conf_t *conf, sl_scope_t scope,
-                const char *key) {
+/* The last value set for librdkafka key @key reaching clients of @scope,
+ * or NULL. */
+static const char *scope_prop(const sluice_conf_t *conf, sl_scope_t scope,
+                              const char *key) {
+        const char *v = NULL;
         size_t i;
         for (i = 0; i < conf->prop_cnt; i++)
                 if ((conf->props[i].scope == SL_SCOPE_ALL ||
                      conf->props[i].scope == scope) &&
                     !strcmp(conf->props[i].key, key))
-                        return 1;
+                        v = conf->props[i].value;
+        return v;
+}
+
+int sl_conf_has(const sluice_conf_t *conf, sl_scope_t scope,
+                const char *key) {
+        return scope_prop(conf, scope, key) != NULL;
+}
+
+int sl_conf_group_setup(const sluice_conf_t *conf, rd_kafka_conf_t *rkconf,
+                        int thread_idx, char *errstr, size_t errstr_size) {
+        char v[300], rkerr[SL_ERRSTR_SIZE];
+        size_t n = sizeof(v);
+        const char *id;
+        /* KIP-848 (group.protocol=consumer): the broker assigns, always
+         * incrementally, and librdkafka refuses a client-side assignor */
+        if (rd_kafka_conf_get(rkconf, "group.protocol", v, &n) !=
+                RD_KAFKA_CONF_OK ||
+            strcmp(v, "consumer")) {
+                if (rd_kafka_conf_set(rkconf, "partition.assignment.strategy",
+                                      "cooperative-sticky", rkerr,
+                                      sizeof(rkerr))) {
+                        sl_errstr(errstr, errstr_size,
+                                  "partition.assignment.strategy: %s", rkerr);
+                        return -1;
+                }
+        }
+        /* static membership: one member per thread, named as Kafka
+         * Streams names them (<group.instance.id>-<thread number>) */
+        if ((id = scope_prop(conf, SL_SCOPE_CONSUMER, "group.instance.id"))) {
+                snprintf(v, sizeof(v), "%s-%d", id, thread_idx + 1);
+                if (rd_kafka_conf_set(rkconf, "group.instance.id", v, rkerr,
+                                      sizeof(rkerr))) {
+                        sl_errstr(errstr, errstr_size,
+                                  "group.instance.id: %s", rkerr);
+                        return -1;
+                }
+        }
         return 0;
 }
 

@@ -71,6 +71,13 @@ int sl_conf_apply(const sluice_conf_t *conf, sl_scope_t scope,
 /* 1 if the user set @key (without prefix) for clients of @scope. */
 int sl_conf_has(const sluice_conf_t *conf, sl_scope_t scope, const char *key);
 
+/* The consumer group settings of stream thread @thread_idx's consumer (the
+ * one in the app's group), after sl_conf_apply(): the assignor under the
+ * classic protocol, the thread's group.instance.id. 0 or -1 with errstr. */
+int sl_conf_group_setup(const sluice_conf_t *conf,
+                        struct rd_kafka_conf_s *rkconf, int thread_idx,
+                        char *errstr, size_t errstr_size);
+
 /* Effective commit interval (default depends on the guarantee). */
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf);
 

@@ -1039,7 +1039,6 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                 SET("group.id", app->conf->application_id);
                 SET("enable.auto.commit", "false");
                 SET("enable.auto.offset.store", "false");
-                SET("partition.assignment.strategy", "cooperative-sticky");
                 SET("auto.offset.reset", "earliest"); /* Kafka Streams' */
                 /* librdkafka's default (1000) idles a busy thread: once its
                  * local queue is full it stops fetching for a second, while
@@ -1065,7 +1064,10 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                     !sluice_conf_get(app->conf, "producer.message.max.bytes"))
                         SET("message.max.bytes", SL_DLQ_PRODUCER_MAX);
         }
-        if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size)) {
+        if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size) ||
+            (scope == SL_SCOPE_CONSUMER && grouped &&
+             sl_conf_group_setup(app->conf, c, thr->idx, errstr,
+                                 errstr_size))) {
                 rd_kafka_conf_destroy(c);
                 return NULL;
         }

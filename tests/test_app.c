@@ -153,6 +153,33 @@ START_TEST(embedded_app_processes_every_record) {
 }
 END_TEST
 
+/* group.protocol=consumer (KIP-848, which the embedded cluster speaks):
+ * the consumers are made without a client-side assignor (librdkafka
+ * refuses one under it), and two stream threads share the input. */
+START_TEST(embedded_app_on_the_consumer_group_protocol) {
+        char err[512];
+        sluice_topology_t *t = upper_topology();
+        sluice_conf_t *c     = embedded_conf("2");
+        sluice_app_t *app;
+        ck_assert_int_eq(sluice_conf_set(c, "group.protocol", "consumer", err,
+                                         sizeof(err)),
+                         0);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        ck_assert_int_eq(ku_produce(sluice_app_bootstrap_servers(app), "in", 200,
+                                    key_of, value_of, -1),
+                         0);
+        check_outputs(sluice_app_bootstrap_servers(app), 200);
+        ck_assert_uint_eq(sluice_app_processed(app), 200);
+        sluice_app_close(app);
+        ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_NOT_RUNNING);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 static void count_metrics_lines(sluice_log_level_t level, const char *fac,
                                 const char *msg, void *opaque) {
         (void)level;
@@ -484,6 +511,7 @@ Suite *suite_app(void) {
         TCase *tc = tcase_create("embedded");
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, embedded_app_processes_every_record);
+        tcase_add_test(tc, embedded_app_on_the_consumer_group_protocol);
         tcase_add_test(tc, host_driven_app_with_poll);
         tcase_add_test(tc, app_creation_errors);
         tcase_add_test(tc, missing_source_topic_is_named);

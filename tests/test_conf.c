@@ -542,6 +542,34 @@ START_TEST(test_conf_runtime_keys) {
 }
 END_TEST
 
+/* The consumer group protocol (KIP-848): group.protocol and
+ * group.remote.assignor pass through to librdkafka, checked by it;
+ * group.instance.id too; the client-side assignor stays Sluice's. */
+START_TEST(test_conf_group_protocol_keys) {
+        sluice_conf_t *conf = sluice_conf_new();
+        ck_assert_conf_ok(conf, "group.protocol", "consumer", "consumer");
+        ck_assert_conf_ok(conf, "group.protocol", "classic", "classic");
+        ck_assert_conf_ok(conf, "consumer.group.protocol", "consumer",
+                          "consumer");
+        ck_assert_conf_ok(conf, "group.remote.assignor", "range", "range");
+        ck_assert_conf_ok(conf, "group.instance.id", "node-a", "node-a");
+        ck_assert_conf_err(conf, "group.protocol", "eager",
+                           SLUICE_ERR_INVALID_CONF,
+                           "Invalid value \"eager\" for configuration "
+                           "property \"group.protocol\": Invalid value "
+                           "\"eager\" for configuration property "
+                           "\"group.protocol\"");
+        ck_assert_conf_err(
+            conf, "partition.assignment.strategy", "range",
+            SLUICE_ERR_INVALID_CONF,
+            "Configuration property \"partition.assignment.strategy\" "
+            "cannot be set: Sluice uses cooperative-sticky assignment under "
+            "group.protocol=classic; under group.protocol=consumer the broker "
+            "assigns (group.remote.assignor)");
+        sluice_conf_destroy(conf);
+}
+END_TEST
+
 Suite *suite_conf(void) {
         Suite *s  = suite_create("conf");
         TCase *tc = tcase_create("conf");
@@ -565,6 +593,7 @@ Suite *suite_conf(void) {
         tcase_add_test(tc, test_conf_errstr_truncated_and_terminated);
         tcase_add_test(tc, test_conf_log_cb_set_and_dup);
         tcase_add_test(tc, test_conf_runtime_keys);
+        tcase_add_test(tc, test_conf_group_protocol_keys);
         suite_add_tcase(s, tc);
         return s;
 }

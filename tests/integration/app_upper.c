@@ -9,7 +9,9 @@
  * Usage:
  *   app_upper --app-id ID --in TOPIC --out TOPIC [options]
  *     --bootstrap HOST:PORT  default: $SLUICE_TEST_BOOTSTRAP
- *     --threads N            num.stream.threads (default 1)
+ *     --threads N            num.stream.threads (default 1); 0: the
+ *                            program drives the app from its own poll()
+ *                            loop (sluice_app_step), as a host would
  *     --commit-ms C          commit.interval.ms (default 1000)
  *     --handler H            log_and_fail (default) | log_and_continue |
  *                            dead_letter (needs --dlq)
@@ -37,6 +39,7 @@
  */
 #include <sluice.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,27 @@ static void usage(const char *why) {
         exit(64);
 }
 
+/* num.stream.threads=0: the README's host loop. The wait is capped at
+ * 100 ms so that a parent gone is noticed; a signal ends poll() at once. */
+static void host_loop(sluice_app_t *app, pid_t parent) {
+        struct pollfd p = {sluice_app_fd(app), POLLIN, 0};
+        while (!stop_requested &&
+               sluice_app_state(app) != SLUICE_APP_ERROR) {
+                int more = sluice_app_step(app, 500), ms;
+                if (more < 0)
+                        break;
+                if (getppid() != parent) {
+                        fprintf(stderr, "app_upper[%ld]: parent exited, "
+                                        "exiting\n", (long)getpid());
+                        _exit(3);
+                }
+                if (more)
+                        continue;
+                ms = sluice_app_timeout_ms(app);
+                poll(&p, 1, ms < 0 || ms > 100 ? 100 : ms);
+        }
+}
+
 int main(int argc, char **argv) {
         const char *handler = env_or("APP_UPPER_HANDLER", "log_and_fail");
         const char *dlq     = env_or("APP_UPPER_DLQ", NULL);
@@ -182,6 +206,9 @@ int main(int argc, char **argv) {
 
         if (!(app = app_start(t, conf, on_state, &ready)))
                 return 2;
-        run_until_stopped(app, "app_upper", parent, NULL, NULL);
+        if (!strcmp(o.threads, "0"))
+                host_loop(app, parent);
+        else
+                run_until_stopped(app, "app_upper", parent, NULL, NULL);
         return app_finish(app, t);
 }

@@ -11,7 +11,15 @@
 #   tests/integration/run.sh --local-broker
 #       start a single-node broker with scripts/kafka in a fresh state
 #       directory, run against it, and stop it however the run ends
-#       (pass, failure, Ctrl-C)
+#       (pass, failure, Ctrl-C); KAFKA_VERSION picks the broker
+#       (scripts/kafka's default, 4.4.0, when unset)
+#
+# Group protocols: the whole suite runs once per protocol in
+# SLUICE_TEST_GROUP_PROTOCOLS (space-separated, each passed to the apps as
+# group.protocol through SLUICE_TEST_GROUP_PROTOCOL). Default: "classic
+# consumer" on a 4.x broker started here, "classic" on 3.x (which has no
+# KIP-848) and on your own cluster (set it to include consumer if yours is
+# 4.0 or later).
 #
 # This script builds nothing. It runs
 #   ${BUILD:-build}/tests/integration/test_integration
@@ -53,8 +61,12 @@ cleanup() {
   fi
 }
 
+kafka_version=${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=${KAFKA_VERSION:-\(.*\)}$/\1/p' "$root/scripts/kafka")}
+protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic}
 case ${1:-} in
   --local-broker)
+    case $kafka_version in 4.*) protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic consumer} ;; esac
+    export KAFKA_VERSION=$kafka_version
     state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafka-it.XXXXXX")
     trap cleanup EXIT
     trap 'exit 130' INT
@@ -81,5 +93,15 @@ esac
 export SLUICE_TEST_APP_UPPER="$app"
 export SLUICE_TEST_APP_WORDCOUNT="$app_wc"
 rc=0
-"$bin" || rc=$?
+for proto in $protocols; do
+  case $proto in classic|consumer) ;; *)
+    echo "run.sh: unknown group protocol \"$proto\" in SLUICE_TEST_GROUP_PROTOCOLS" >&2; rc=2; break ;;
+  esac
+  if [ -n "$state" ]; then
+    echo "== integration tests: Kafka $kafka_version, group.protocol=$proto"
+  else
+    echo "== integration tests: $SLUICE_TEST_BOOTSTRAP, group.protocol=$proto"
+  fi
+  SLUICE_TEST_GROUP_PROTOCOL=$proto "$bin" || rc=$?
+done
 exit "$rc"

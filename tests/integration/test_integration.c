@@ -2579,6 +2579,300 @@ START_TEST(persistent_store_restores_only_changelog_tail) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* g. consumer groups, under the protocol the run was started with
+ * ($SLUICE_TEST_GROUP_PROTOCOL: classic, the default, or consumer, KIP-848;
+ * tests/integration/run.sh runs the suite under each the broker has): the
+ * group really uses it, the revocation commits before partitions move,
+ * static membership gives every stream thread an id of its own, the
+ * host-driven mode runs on the broker. */
+
+static const char *group_protocol(void) {
+        const char *p = getenv("SLUICE_TEST_GROUP_PROTOCOL");
+        return p && *p ? p : "classic";
+}
+
+typedef struct {
+        rd_kafka_consumer_group_type_t type;
+        int members, assigned; /* members; partitions assigned in all */
+        char ids[8][300];      /* their group.instance.id ("" if none) */
+} group_t;
+
+/* The group @group as the broker describes it (Admin API). */
+static void describe_group(const char *group, group_t *g) {
+        char err[512];
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err,
+                                      sizeof(err));
+        const char *names[1] = {group};
+        rd_kafka_queue_t *q;
+        rd_kafka_event_t *ev;
+        const rd_kafka_ConsumerGroupDescription_t **gs;
+        size_t cnt, i;
+        ck_assert_msg(rk != NULL, "admin client: %s", err);
+        q = rd_kafka_queue_new(rk);
+        rd_kafka_DescribeConsumerGroups(rk, names, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 30000);
+        ck_assert_msg(ev && !rd_kafka_event_error(ev),
+                      "DescribeConsumerGroups %s: %s", group,
+                      ev ? rd_kafka_event_error_string(ev) : "no answer");
+        gs = rd_kafka_DescribeConsumerGroups_result_groups(
+            rd_kafka_event_DescribeConsumerGroups_result(ev), &cnt);
+        ck_assert_uint_eq(cnt, 1);
+        ck_assert_msg(!rd_kafka_ConsumerGroupDescription_error(gs[0]),
+                      "group %s: %s", group,
+                      rd_kafka_error_string(
+                          rd_kafka_ConsumerGroupDescription_error(gs[0])));
+        memset(g, 0, sizeof(*g));
+        g->type    = rd_kafka_ConsumerGroupDescription_type(gs[0]);
+        g->members = (int)rd_kafka_ConsumerGroupDescription_member_count(gs[0]);
+        for (i = 0; i < (size_t)g->members; i++) {
+                const rd_kafka_MemberDescription_t *m =
+                    rd_kafka_ConsumerGroupDescription_member(gs[0], i);
+                const char *id = rd_kafka_MemberDescription_group_instance_id(m);
+                g->assigned += rd_kafka_MemberAssignment_partitions(
+                                   rd_kafka_MemberDescription_assignment(m))
+                                   ->cnt;
+                if (i < 8)
+                        snprintf(g->ids[i], sizeof(g->ids[i]), "%s",
+                                 id ? id : "");
+        }
+        rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_destroy(rk);
+}
+
+/* Describe @group until it has @members members holding @partitions
+ * partitions in all (a rebalance settles), or fail after 30 s. */
+static void group_settled(const char *group, int members, int partitions,
+                          group_t *g) {
+        int64_t end = now_ms() + 30000;
+        const struct timespec tick = {0, 100 * 1000 * 1000};
+        for (;;) {
+                describe_group(group, g);
+                if (g->members == members && g->assigned == partitions)
+                        break;
+                ck_assert_msg(now_ms() < end,
+                              "group %s: %d member(s) holding %d "
+                              "partition(s) after 30 s, expected %d and %d",
+                              group, g->members, g->assigned, members,
+                              partitions);
+                nanosleep(&tick, NULL); /* poll interval for the broker */
+        }
+        /* the protocol the run asked for, not the other one */
+        ck_assert_msg(g->type == (strcmp(group_protocol(), "consumer")
+                                      ? RD_KAFKA_CONSUMER_GROUP_TYPE_CLASSIC
+                                      : RD_KAFKA_CONSUMER_GROUP_TYPE_CONSUMER),
+                      "group %s is of type %d under group.protocol=%s", group,
+                      (int)g->type, group_protocol());
+}
+
+/* Produce records "<prefix><from>".."<prefix><to - 1>" (value "v-<n>-xyz")
+ * to @topic, partitioned by key; every one delivered. */
+static void produce_seq(const char *topic, const char *prefix, int from,
+                        int to) {
+        rd_kafka_t *p = producer_new();
+        dr_t *dr      = calloc((size_t)(to - from), sizeof(*dr));
+        char k[64], v[64];
+        int i;
+        ck_assert_ptr_nonnull(dr);
+        for (i = from; i < to; i++) {
+                snprintf(k, sizeof(k), "%s%06d", prefix, i);
+                snprintf(v, sizeof(v), "v-%d-xyz", i);
+                send_rec(p, topic, RD_KAFKA_PARTITION_UA, k, strlen(k), v,
+                         strlen(v), &dr[i - from]);
+        }
+        flush_ok(p, dr, to - from);
+        rd_kafka_destroy(p);
+        free(dr);
+}
+
+typedef struct {
+        const char *prefix;
+        int total, distinct, *cnt;
+        size_t cursor;
+} seq_seen_t;
+
+static int seq_all_seen(reader_t *r, void *arg) {
+        seq_seen_t *d = arg;
+        for (; d->cursor < r->n; d->cursor++) {
+                int s = key_seq(&r->recs[d->cursor], d->prefix);
+                if (s >= 0 && s < d->total && d->cnt[s]++ == 0)
+                        d->distinct++;
+        }
+        return d->distinct >= d->total;
+}
+
+/* Read @out until each of the first @n records of @d is there. */
+static void wait_seq(reader_t *r, seq_seen_t *d, int n, const char *what) {
+        d->total = n;
+        ck_assert_msg(reader_until(r, seq_all_seen, d, 120000),
+                      "%s: %d of %d records in the output after 120 s", what,
+                      d->distinct, n);
+}
+
+/* The names of test @test's input, output and application (each 256
+ * bytes), and its input and output topics made, 4 partitions each. */
+static void group_test_topics(const char *test, char *in, char *out,
+                              char *app) {
+        const char *names[2] = {in, out};
+        const int parts[2]   = {4, 4};
+        name_of(in, 256, test, "in");
+        name_of(out, 256, test, "out");
+        name_of(app, 256, test, "app");
+        create_topics(names, parts, 2);
+}
+
+#define HANDOVER_N 2000
+
+/* One instance processes the input alone, committing never on its own
+ * (commit.interval.ms 10 min); a second joins. The partitions that move
+ * are revoked from the first, which commits what it processed in the
+ * revocation (rebalance callback), so the second starts after it: every
+ * record is in the output exactly once. Without that commit the second
+ * would start from the beginning of its partitions. */
+START_TEST(revocation_commits_before_handover) {
+        char in[256], out[256], app[256];
+        int cnt[2 * HANDOVER_N] = {0}, by_a = 0, by_b = 0, i;
+        seq_seen_t d = {"h-", 0, 0, cnt, 0};
+        unsigned long long pa, pb;
+        group_t g;
+        reader_t *r;
+        proc_t *a, *b;
+
+        group_test_topics("handover", in, out, app);
+        a = spawn_app("handover-A", "--app-id", app, "--in", in, "--out", out,
+                      "--commit-ms", "600000", "--tag", "A", (char *)NULL);
+        wait_ready(a);
+        produce_seq(in, "h-", 0, HANDOVER_N);
+        r = reader_new(out);
+        wait_seq(r, &d, HANDOVER_N, "A alone");
+        group_settled(app, 1, 4, &g);
+
+        b = spawn_app("handover-B", "--app-id", app, "--in", in, "--out", out,
+                      "--commit-ms", "600000", "--tag", "B", (char *)NULL);
+        wait_ready(b);
+        group_settled(app, 2, 4, &g);
+        produce_seq(in, "h-", HANDOVER_N, 2 * HANDOVER_N);
+        wait_seq(r, &d, 2 * HANDOVER_N, "A and B");
+        pb = proc_stop_clean(b);
+        pa = proc_stop_clean(a);
+        reader_to_end(r, 30000);
+
+        for (i = 0; i < (int)r->n; i++) {
+                const hdr_t *who = hdr(&r->recs[i], "x-instance");
+                int s            = key_seq(&r->recs[i], "h-");
+                ck_assert(who != NULL && s >= 0);
+                if (s >= HANDOVER_N && !strcmp(who->value, "A"))
+                        by_a++;
+                else if (s >= HANDOVER_N)
+                        by_b++;
+        }
+        printf("  handover (%s): A alone %d, then A %d and B %d; "
+               "processed A %llu, B %llu\n",
+               group_protocol(), HANDOVER_N, by_a, by_b, pa, pb);
+        fflush(stdout);
+        for (i = 0; i < 2 * HANDOVER_N; i++)
+                ck_assert_msg(cnt[i] == 1, "record h-%06d out %d times", i,
+                              cnt[i]);
+        ck_assert_uint_eq(r->n, 2 * HANDOVER_N);
+        ck_assert_uint_eq(pa + pb, 2 * HANDOVER_N);
+        ck_assert_msg(by_a > 0 && by_b > 0,
+                      "both must process after the handover: A %d, B %d",
+                      by_a, by_b);
+        reader_destroy(r);
+        kill_all();
+}
+END_TEST
+
+static int cmp_str(const void *x, const void *y) {
+        return strcmp((const char *)x, (const char *)y);
+}
+
+/* group.instance.id with two stream threads: two static members,
+ * <id>-1 and <id>-2; after a clean restart the same two, and the input
+ * goes on where it stopped. */
+START_TEST(static_membership_one_id_per_thread) {
+        char in[256], out[256], app[256], conf[320], want[2][300];
+        int cnt[2 * HANDOVER_N] = {0}, run, i;
+        seq_seen_t d = {"m-", 0, 0, cnt, 0};
+        group_t g;
+        reader_t *r = NULL;
+        proc_t *p;
+
+        group_test_topics("static", in, out, app);
+        snprintf(conf, sizeof(conf), "group.instance.id=%s-node", app);
+        snprintf(want[0], sizeof(want[0]), "%s-node-1", app);
+        snprintf(want[1], sizeof(want[1]), "%s-node-2", app);
+
+        for (run = 0; run < 2; run++) {
+                p = spawn_app(run ? "static-2" : "static-1", "--app-id", app,
+                              "--in", in, "--out", out, "--threads", "2",
+                              "--commit-ms", "500", "--conf", conf,
+                              (char *)NULL);
+                wait_ready(p);
+                group_settled(app, 2, 4, &g);
+                qsort(g.ids, 2, sizeof(g.ids[0]), cmp_str);
+                ck_assert_str_eq(g.ids[0], want[0]);
+                ck_assert_str_eq(g.ids[1], want[1]);
+                produce_seq(in, "m-", run * HANDOVER_N, (run + 1) * HANDOVER_N);
+                if (!r)
+                        r = reader_new(out);
+                wait_seq(r, &d, (run + 1) * HANDOVER_N,
+                         run ? "after the restart" : "first run");
+                ck_assert_uint_eq(proc_stop_clean(p), HANDOVER_N);
+        }
+        reader_to_end(r, 30000);
+        printf("  static (%s): members %s and %s, twice; %zu records out\n",
+               group_protocol(), want[0], want[1], r->n);
+        fflush(stdout);
+        for (i = 0; i < 2 * HANDOVER_N; i++)
+                ck_assert_msg(cnt[i] == 1, "record m-%06d out %d times", i,
+                              cnt[i]);
+        ck_assert_uint_eq(r->n, 2 * HANDOVER_N);
+        reader_destroy(r);
+        kill_all();
+}
+END_TEST
+
+/* num.stream.threads=0: the program's own poll() loop drives the app
+ * (app_upper --threads 0); every record out once, and after the clean
+ * close every partition committed to its end. */
+START_TEST(host_driven_app_on_the_broker) {
+        char in[256], out[256], app[256];
+        int cnt[HANDOVER_N] = {0}, i;
+        seq_seen_t d = {"o-", 0, 0, cnt, 0};
+        int64_t lo, hi;
+        group_t g;
+        reader_t *r;
+        proc_t *p;
+
+        group_test_topics("host", in, out, app);
+        p = spawn_app("host", "--app-id", app, "--in", in, "--out", out,
+                      "--threads", "0", "--commit-ms", "500", (char *)NULL);
+        wait_ready(p);
+        group_settled(app, 1, 4, &g);
+        produce_seq(in, "o-", 0, HANDOVER_N);
+        r = reader_new(out);
+        wait_seq(r, &d, HANDOVER_N, "host-driven");
+        ck_assert_uint_eq(proc_stop_clean(p), HANDOVER_N);
+        reader_to_end(r, 30000);
+        for (i = 0; i < HANDOVER_N; i++)
+                ck_assert_msg(cnt[i] == 1, "record o-%06d out %d times", i,
+                              cnt[i]);
+        for (i = 0; i < 4; i++) {
+                ck_assert(!rd_kafka_query_watermark_offsets(r->rk, in, i, &lo,
+                                                            &hi, 10000));
+                ck_assert_int_eq(committed_offset(app, in, i), hi);
+        }
+        printf("  host (%s): %d records through sluice_app_step, every "
+               "partition committed to its end\n",
+               group_protocol(), HANDOVER_N);
+        fflush(stdout);
+        reader_destroy(r);
+        kill_all();
+}
+END_TEST
+
 static Suite *suite_integration(void) {
         Suite *s = suite_create("integration");
         TCase *tc;
@@ -2610,6 +2904,14 @@ static Suite *suite_integration(void) {
         tcase_set_timeout(tc, 180);
         tcase_add_test(tc, wordcount_two_instances_sigkill_restart);
         tcase_add_test(tc, persistent_store_restores_only_changelog_tail);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("groups");
+        tcase_add_checked_fixture(tc, NULL, kill_all);
+        tcase_set_timeout(tc, 240);
+        tcase_add_test(tc, revocation_commits_before_handover);
+        tcase_add_test(tc, static_membership_one_id_per_thread);
+        tcase_add_test(tc, host_driven_app_on_the_broker);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("topics");
