@@ -17,7 +17,8 @@
  *           client_conf() does (cooperative-sticky group consumer, auto
  *           commit and auto offset store off, auto.offset.reset=earliest,
  *           fetch.queue.backoff.ms=10;
- *           acks=all, murmur2_random partitioner, a delivery report
+ *           acks=all, idempotence on, murmur2_random partitioner, a
+ *           delivery report
  *           callback), the same map + filter inline, the record's timestamp
  *           kept and its headers forwarded (parsed with
  *           rd_kafka_message_headers(), as Sluice must; --loop-no-headers
@@ -380,6 +381,7 @@ static rd_kafka_t *loop_client(loop_t *l, rd_kafka_type_t type,
         } else {
                 SET("partitioner", "murmur2_random");
                 SET("acks", "all");
+                SET("enable.idempotence", "true"); /* Sluice's default */
         }
         SET("bootstrap.servers", opt.bootstrap);
         for (i = 0; i < opt.rk_prop_cnt; i++) {
