@@ -165,7 +165,8 @@ sluice_grouped_t *sluice_table_group_by(sluice_table_t *tbl, sluice_map_cb *cb,
                 sl_topo_error(tbl->t, "%s: callback is NULL", call);
                 return NULL;
         }
-        if (!(n = sl_node_new(tbl->t, SL_NODE_TABLE_GROUP_BY, tbl->node)))
+        if (!(n = sl_node_new(tbl->t, SL_NODE_TABLE_GROUP_BY, &sl_state_ops,
+                               tbl->node)))
                 return NULL;
         n->cb.map = cb;
         n->opaque = opaque;
@@ -224,7 +225,7 @@ static sluice_table_t *aggregate_new(sluice_grouped_t *g, const char *call,
         }
         n = sl_node_new(t, g->table ? SL_NODE_TABLE_AGGREGATE
                                     : SL_NODE_AGGREGATE,
-                        parent);
+                        &sl_state_ops, parent);
         if (!n)
                 return NULL;
         n->agg         = kind;
@@ -344,7 +345,8 @@ sluice_table_t *sluice_table_from(sluice_topology_t *t, const char *topic,
         }
         if (!(src = sluice_stream_from(t, topic, key_serde, value_serde)))
                 return NULL;
-        if (!(n = sl_node_new(t, SL_NODE_TABLE_SOURCE, src->node)))
+        if (!(n = sl_node_new(t, SL_NODE_TABLE_SOURCE, &sl_state_ops,
+                               src->node)))
                 return NULL;
         n->key_serde   = src->key_serde;
         n->value_serde = src->value_serde;
@@ -366,7 +368,7 @@ static sluice_table_t *table_op(sluice_table_t *tbl, const char *call,
                 sl_topo_error(tbl->t, "%s: callback is NULL", call);
                 return NULL;
         }
-        if (!(n = sl_node_new(tbl->t, kind, tbl->node)))
+        if (!(n = sl_node_new(tbl->t, kind, &sl_state_ops, tbl->node)))
                 return NULL;
         if (kind == SL_NODE_TABLE_MAP_VALUES)
                 n->cb.map = (sluice_map_cb *)cb;
@@ -406,7 +408,8 @@ sluice_stream_t *sluice_table_to_stream(sluice_table_t *tbl) {
         sl_node_t *n;
         if (!tbl || sl_topo_check_open(tbl->t, "sluice_table_to_stream"))
                 return NULL;
-        if (!(n = sl_node_new(tbl->t, SL_NODE_TO_STREAM, tbl->node)))
+        if (!(n = sl_node_new(tbl->t, SL_NODE_TO_STREAM, &sl_state_ops,
+                               tbl->node)))
                 return NULL;
         return sl_stream_new(tbl->t, n, tbl->key_serde, tbl->value_serde);
 }
@@ -500,7 +503,8 @@ sluice_stream_t *sluice_stream_process(sluice_stream_t *s,
                         return NULL;
                 }
         }
-        if (!(n = sl_node_new(s->t, SL_NODE_PROCESSOR, s->node)))
+        if (!(n = sl_node_new(s->t, SL_NODE_PROCESSOR, &sl_state_ops,
+                               s->node)))
                 return NULL;
         n->proc = *proc;
         if (store_cnt && !(n->stores = calloc(store_cnt, sizeof(int)))) {

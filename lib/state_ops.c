@@ -724,8 +724,8 @@ int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms) {
 
 /* ---- the task's state ---- */
 
-int sl_state_process(sl_task_t *task, const sl_node_t *node,
-                     sluice_record_t *rec) {
+static int state_process(sl_task_t *task, const sl_node_t *node,
+                         sluice_record_t *rec) {
         switch (node->kind) {
         case SL_NODE_AGGREGATE:
         case SL_NODE_TABLE_AGGREGATE: return aggregate(task, node, rec);
@@ -741,6 +741,11 @@ int sl_state_process(sl_task_t *task, const sl_node_t *node,
         return sl_fail(task, node, SLUICE_ERR_STATE, "%s",
                        "unknown node kind");
 }
+
+/* Interim: the stateful nodes share one table until their families have
+ * files of their own. */
+const sl_node_ops_t sl_state_ops = {"state", state_process, NULL, NULL,
+                                    NULL,    NULL,          NULL};
 
 int sl_task_start(sl_task_t *task, const char *state_base,
                   sl_cache_budget_t *budget, int locking, char *errstr,

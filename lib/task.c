@@ -234,36 +234,23 @@ int sl_fail(sl_task_t *task, const sl_node_t *node, int err,
         return err;
 }
 
-static int process(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec);
-
-int sl_forward(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec) {
+int sl_forward_many(sl_task_t *task, const sl_node_t *node,
+                    sluice_record_t *rec) {
         size_t i, n = node->child_cnt;
         for (i = 0; i + 1 < n; i++) {
                 sluice_record_t copy = *rec;
                 int err;
                 copy.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
                                 SL_REC_OLD_OWNED | SL_REC_HDRS_PRIVATE);
-                err = process(task, node->children[i], &copy);
+                err = sl_process(task, node->children[i], &copy);
                 sl_record_release(&copy);
                 if (err)
                         return err;
         }
         if (n)
-                return process(task, node->children[n - 1], rec);
+                return sl_process(task, node->children[n - 1], rec);
         return 0;
 }
-
-struct sluice_emitter_s {
-        sl_task_t *task;
-        const sl_node_t *node;
-        const sluice_record_t *in;
-        int values_only;
-        int err; /* first error; later emits are refused with it */
-        int has_ts;
-        int64_t ts; /* the emitted records' timestamp, if has_ts */
-};
 
 /* A value emitted from the input record itself is shared, not taken over:
  * take a reference of our own (objects cannot be shared: refuse). */
@@ -371,192 +358,133 @@ int sl_emit_from(sl_task_t *task, const sl_node_t *node,
         return emit(&out, &key, value);
 }
 
-static int process(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec) {
-        switch (node->kind) {
-        case SL_NODE_SOURCE:
-        case SL_NODE_MERGE:
-        case SL_NODE_BRANCH_CHILD:
-                return sl_forward(task, node, rec);
+/* ---- the task's own nodes: sources and sinks ---- */
 
-        case SL_NODE_MAP:
-        case SL_NODE_MAP_VALUES:
-        case SL_NODE_SELECT_KEY:
-                rec->flags &= ~(SL_REC_KEY_SET | SL_REC_VALUE_SET);
-                if (node->cb.map(rec, node->opaque))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                    "%s callback failed", "map");
-                if (node->kind == SL_NODE_MAP_VALUES &&
-                    (rec->flags & SL_REC_KEY_SET))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
-                                    "map_values callback changed the key");
-                if (node->kind == SL_NODE_SELECT_KEY &&
-                    (rec->flags & SL_REC_VALUE_SET))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
-                                    "select_key callback changed the value");
-                return sl_forward(task, node, rec);
-
-        case SL_NODE_FILTER:
-                if (!node->cb.pred(rec, node->opaque))
-                        return 0;
-                return sl_forward(task, node, rec);
-        case SL_NODE_FILTER_NOT:
-                if (node->cb.pred(rec, node->opaque))
-                        return 0;
-                return sl_forward(task, node, rec);
-
-        case SL_NODE_FLAT_MAP:
-        case SL_NODE_FLAT_MAP_VALUES: {
-                sluice_emitter_t out = {
-                    task, node, rec, node->kind == SL_NODE_FLAT_MAP_VALUES,
-                    0, 0, 0};
-                int err = node->cb.flat(rec, &out, node->opaque);
-                /* a failed emit fails the record, whatever the callback
-                 * returned after it */
-                if (out.err)
-                        return out.err;
-                if (err)
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                    "%s callback failed", "flat_map");
-                return 0;
-        }
-
-        case SL_NODE_PEEK:
-                node->cb.foreach(rec, node->opaque);
-                return sl_forward(task, node, rec);
-        case SL_NODE_FOREACH:
-                node->cb.foreach(rec, node->opaque);
-                return 0;
-
-        case SL_NODE_BRANCH: {
-                size_t i;
-                for (i = 0; i < node->child_cnt; i++)
-                        if (!node->preds[i] ||
-                            node->preds[i](rec, node->pred_opaques[i]))
-                                return process(task, node->children[i], rec);
-                return 0;
-        }
-
-        case SL_NODE_SINK:
-                break;
-
-        default:
-                return sl_state_process(task, node, rec);
-        }
-
-        /* SL_NODE_SINK */
-        {
-                const char *topic = node->topic;
-                const void *k = NULL, *v = NULL;
-                size_t klen = 0, vlen = 0;
-                int32_t partition = -1;
-                char why[SL_ERRSTR_SIZE];
-
-                if (!topic) {
-                        topic = node->topic_cb(rec, node->topic_opaque);
-                        if (!topic)
-                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                            "%s",
-                                            "topic callback returned NULL");
-                }
-                if (rec->key.type != SLUICE_VALUE_NULL) {
-                        if (rec->raw_key_serde == node->key_serde) {
-                                k    = rec->raw_key;
-                                klen = rec->raw_key_len;
-                        } else {
-                                task->kbuf.len = 0;
-                                if (node->key_serde->serialize(
-                                        node->key_serde, &rec->key,
-                                        &task->kbuf, &k, &klen, why,
-                                        sizeof(why)))
-                                        return sl_fail(task, node,
-                                                    SLUICE_ERR_SERDE,
-                                                    "key: %s", why);
-                        }
-                }
-                if (rec->value.type != SLUICE_VALUE_NULL) {
-                        if (rec->raw_value_serde == node->value_serde) {
-                                v    = rec->raw_value;
-                                vlen = rec->raw_value_len;
-                        } else {
-                                task->vbuf.len = 0;
-                                if (node->value_serde->serialize(
-                                        node->value_serde, &rec->value,
-                                        &task->vbuf, &v, &vlen, why,
-                                        sizeof(why)))
-                                        return sl_fail(task, node,
-                                                    SLUICE_ERR_SERDE,
-                                                    "value: %s", why);
-                        }
-                        /* serializers may return NULL for empty output */
-                        if (!v)
-                                v = "";
-                }
-                if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
-                        k = "";
-                if (node->change) {
-                        /* Change(new, old) on an internal topic */
-                        const void *o = NULL;
-                        size_t olen = 0;
-                        sl_change_t c;
-                        int cerr;
-                        if ((rec->flags & SL_REC_HAS_OLD) &&
-                            rec->old.type != SLUICE_VALUE_NULL) {
-                                if (sl_encode(node->value_serde, &rec->old,
-                                              &task->obuf, &o, &olen, why,
-                                              sizeof(why)))
-                                        return sl_fail(task, node,
-                                                       SLUICE_ERR_SERDE,
-                                                       "old value: %s", why);
-                                if (!o)
-                                        o = "";
-                        }
-                        c.new_v   = v;
-                        c.new_len = vlen;
-                        c.old_v   = o;
-                        c.old_len = olen;
-                        if ((cerr = sl_change_encode(&c, &task->cbuf)))
-                                return sl_fail(task, node, cerr, "%s",
-                                               cerr == SLUICE_ERR_NOMEM
-                                                   ? "out of memory"
-                                                   : "value too long for a "
-                                                     "change record");
-                        v    = task->cbuf.data;
-                        vlen = task->cbuf.len;
-                }
-                if (node->part_cb) {
-                        int32_t cnt = task->partition_cnt(task->io_opaque,
-                                                          topic);
-                        partition   = node->part_cb(rec, k, klen, cnt,
-                                                    node->part_opaque);
-                        if (partition < -1 || partition >= cnt) {
-                                char num[64];
-                                sl_errstr(num, sizeof(num),
-                                          "%d of %d partitions",
-                                          (int)partition, (int)cnt);
-                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                            "partitioner returned partition "
-                                            "%s",
-                                            num);
-                        }
-                }
-                {
-                        int werr = task->write(task->io_opaque, node, topic,
-                                               partition, k, klen, v, vlen,
-                                               rec->timestamp, rec->headers,
-                                               rec->header_cnt, why,
-                                               sizeof(why));
-                        if (werr)
-                                return sl_fail(task, node,
-                                            werr < 0 && werr != -1
-                                                ? werr
-                                                : SLUICE_ERR_STATE,
-                                            "%s", why);
-                }
-                task->produced++;
-                return 0;
-        }
+/* A source's records enter at sl_task_process(); as a node it hands them
+ * on. */
+static int source_process(sl_task_t *task, const sl_node_t *node,
+                          sluice_record_t *rec) {
+        return sl_forward(task, node, rec);
 }
+
+/* A sink serializes the record (or reuses its raw bytes) and writes it. */
+static int sink_process(sl_task_t *task, const sl_node_t *node,
+                        sluice_record_t *rec) {
+        const char *topic = node->topic;
+        const void *k = NULL, *v = NULL;
+        size_t klen = 0, vlen = 0;
+        int32_t partition = -1;
+        char why[SL_ERRSTR_SIZE];
+
+        if (!topic) {
+                topic = node->topic_cb(rec, node->topic_opaque);
+                if (!topic)
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "%s",
+                                    "topic callback returned NULL");
+        }
+        if (rec->key.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_key_serde == node->key_serde) {
+                        k    = rec->raw_key;
+                        klen = rec->raw_key_len;
+                } else {
+                        task->kbuf.len = 0;
+                        if (node->key_serde->serialize(
+                                node->key_serde, &rec->key,
+                                &task->kbuf, &k, &klen, why,
+                                sizeof(why)))
+                                return sl_fail(task, node,
+                                            SLUICE_ERR_SERDE,
+                                            "key: %s", why);
+                }
+        }
+        if (rec->value.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_value_serde == node->value_serde) {
+                        v    = rec->raw_value;
+                        vlen = rec->raw_value_len;
+                } else {
+                        task->vbuf.len = 0;
+                        if (node->value_serde->serialize(
+                                node->value_serde, &rec->value,
+                                &task->vbuf, &v, &vlen, why,
+                                sizeof(why)))
+                                return sl_fail(task, node,
+                                            SLUICE_ERR_SERDE,
+                                            "value: %s", why);
+                }
+                /* serializers may return NULL for empty output */
+                if (!v)
+                        v = "";
+        }
+        if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
+                k = "";
+        if (node->change) {
+                /* Change(new, old) on an internal topic */
+                const void *o = NULL;
+                size_t olen = 0;
+                sl_change_t c;
+                int cerr;
+                if ((rec->flags & SL_REC_HAS_OLD) &&
+                    rec->old.type != SLUICE_VALUE_NULL) {
+                        if (sl_encode(node->value_serde, &rec->old,
+                                      &task->obuf, &o, &olen, why,
+                                      sizeof(why)))
+                                return sl_fail(task, node,
+                                               SLUICE_ERR_SERDE,
+                                               "old value: %s", why);
+                        if (!o)
+                                o = "";
+                }
+                c.new_v   = v;
+                c.new_len = vlen;
+                c.old_v   = o;
+                c.old_len = olen;
+                if ((cerr = sl_change_encode(&c, &task->cbuf)))
+                        return sl_fail(task, node, cerr, "%s",
+                                       cerr == SLUICE_ERR_NOMEM
+                                           ? "out of memory"
+                                           : "value too long for a "
+                                             "change record");
+                v    = task->cbuf.data;
+                vlen = task->cbuf.len;
+        }
+        if (node->part_cb) {
+                int32_t cnt = task->partition_cnt(task->io_opaque,
+                                                  topic);
+                partition   = node->part_cb(rec, k, klen, cnt,
+                                            node->part_opaque);
+                if (partition < -1 || partition >= cnt) {
+                        char num[64];
+                        sl_errstr(num, sizeof(num),
+                                  "%d of %d partitions",
+                                  (int)partition, (int)cnt);
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "partitioner returned partition "
+                                    "%s",
+                                    num);
+                }
+        }
+        {
+                int werr = task->write(task->io_opaque, node, topic,
+                                       partition, k, klen, v, vlen,
+                                       rec->timestamp, rec->headers,
+                                       rec->header_cnt, why,
+                                       sizeof(why));
+                if (werr)
+                        return sl_fail(task, node,
+                                    werr < 0 && werr != -1
+                                        ? werr
+                                        : SLUICE_ERR_STATE,
+                                    "%s", why);
+        }
+        task->produced++;
+        return 0;
+}
+
+const sl_node_ops_t sl_source_ops = {"source", source_process, NULL, NULL,
+                                     NULL,     NULL,           NULL};
+const sl_node_ops_t sl_sink_ops = {"sink", sink_process, NULL, NULL,
+                                   NULL,   NULL,         NULL};
 
 int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
               size_t len, sluice_value_t *out, int *owned, char *why,

@@ -82,8 +82,7 @@ sluice_topology_t *sluice_topology_new(void) {
 static void node_free(sl_node_t *n) {
         size_t i;
         free(n->name);
-        free(n->preds);
-        free(n->pred_opaques);
+        free(n->priv);
         for (i = 0; i < n->topic_cnt; i++)
                 free(n->topics[i]);
         free(n->topics);
@@ -124,7 +123,7 @@ int sl_topo_check_open(sluice_topology_t *t, const char *call) {
         return t->frozen ? -1 : 0;
 }
 
-static int link_nodes(sl_node_t *parent, sl_node_t *child) {
+int sl_node_link(sl_node_t *parent, sl_node_t *child) {
         if (sl_grow((void **)&parent->children, &parent->child_cap,
                  parent->child_cnt, sizeof(sl_node_t *)) ||
             sl_grow((void **)&child->parents, &child->parent_cap,
@@ -135,9 +134,8 @@ static int link_nodes(sl_node_t *parent, sl_node_t *child) {
         return 0;
 }
 
-/* A new node of @kind, child of @parent (may be NULL). */
 sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
-                           sl_node_t *parent) {
+                       const sl_node_ops_t *ops, sl_node_t *parent) {
         char name[64];
         sl_node_t *n;
         if (sl_grow((void **)&t->nodes, &t->node_cap, t->node_cnt,
@@ -146,6 +144,7 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
         n = calloc(1, sizeof(*n));
         if (!n)
                 goto oom;
+        n->ops   = ops;
         n->kind  = kind;
         n->id    = (int)t->node_cnt;
         n->store = -1;
@@ -157,7 +156,7 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
                 goto oom;
         }
         t->nodes[t->node_cnt++] = n;
-        if (parent && link_nodes(parent, n))
+        if (parent && sl_node_link(parent, n))
                 goto oom;
         return n;
 oom:
@@ -254,7 +253,7 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                         }
                 }
         }
-        n = sl_node_new(t, SL_NODE_SOURCE, NULL);
+        n = sl_node_new(t, SL_NODE_SOURCE, &sl_source_ops, NULL);
         if (!n)
                 return NULL;
         n->key_serde   = ks;
@@ -409,182 +408,6 @@ sluice_stream_t *sluice_stream_with_serdes(sluice_stream_t *s,
         }
 }
 
-/* A one-parent operator node with a callback. */
-static sluice_stream_t *op_new(sluice_stream_t *s, const char *call,
-                               sl_node_kind_t kind, void (*cb)(void),
-                               void *opaque) {
-        sl_node_t *n;
-        if (!s)
-                return NULL;
-        if (sl_topo_check_open(s->t, call))
-                return NULL;
-        if (!cb) {
-                sl_topo_error(s->t, "%s: callback is NULL", call);
-                return NULL;
-        }
-        n = sl_node_new(s->t, kind, s->node);
-        if (!n)
-                return NULL;
-        n->opaque = opaque;
-        switch (kind) {
-        case SL_NODE_MAP:
-        case SL_NODE_MAP_VALUES:
-        case SL_NODE_SELECT_KEY: n->cb.map = (sluice_map_cb *)cb; break;
-        case SL_NODE_FILTER:
-        case SL_NODE_FILTER_NOT: n->cb.pred = (sluice_predicate_cb *)cb; break;
-        case SL_NODE_FLAT_MAP:
-        case SL_NODE_FLAT_MAP_VALUES:
-                n->cb.flat = (sluice_flat_map_cb *)cb;
-                break;
-        default: n->cb.foreach = (sluice_foreach_cb *)cb; break;
-        }
-        {
-                sluice_stream_t *out =
-                    sl_stream_new(s->t, n, s->key_serde, s->value_serde);
-                /* a grouping after a key change repartitions first */
-                if (out)
-                        out->key_changed =
-                            s->key_changed || kind == SL_NODE_MAP ||
-                            kind == SL_NODE_SELECT_KEY ||
-                            kind == SL_NODE_FLAT_MAP;
-                return out;
-        }
-}
-
-#define OP(s, call, kind, cb, opaque)                                          \
-        op_new(s, call, kind, (void (*)(void))(cb), opaque)
-
-sluice_stream_t *sluice_stream_map(sluice_stream_t *s, sluice_map_cb *cb,
-                                   void *opaque) {
-        return OP(s, "sluice_stream_map", SL_NODE_MAP, cb, opaque);
-}
-sluice_stream_t *sluice_stream_map_values(sluice_stream_t *s,
-                                          sluice_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_map_values", SL_NODE_MAP_VALUES, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_select_key(sluice_stream_t *s,
-                                          sluice_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_select_key", SL_NODE_SELECT_KEY, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_filter(sluice_stream_t *s,
-                                      sluice_predicate_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_filter", SL_NODE_FILTER, cb, opaque);
-}
-sluice_stream_t *sluice_stream_filter_not(sluice_stream_t *s,
-                                          sluice_predicate_cb *cb,
-                                          void *opaque) {
-        return OP(s, "sluice_stream_filter_not", SL_NODE_FILTER_NOT, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_flat_map(sluice_stream_t *s,
-                                        sluice_flat_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_flat_map", SL_NODE_FLAT_MAP, cb, opaque);
-}
-sluice_stream_t *sluice_stream_flat_map_values(sluice_stream_t *s,
-                                               sluice_flat_map_cb *cb,
-                                               void *opaque) {
-        return OP(s, "sluice_stream_flat_map_values", SL_NODE_FLAT_MAP_VALUES,
-                  cb, opaque);
-}
-sluice_stream_t *sluice_stream_peek(sluice_stream_t *s, sluice_foreach_cb *cb,
-                                    void *opaque) {
-        return OP(s, "sluice_stream_peek", SL_NODE_PEEK, cb, opaque);
-}
-int sluice_stream_foreach(sluice_stream_t *s, sluice_foreach_cb *cb,
-                          void *opaque) {
-        if (!s)
-                return SLUICE_ERR_INVALID_ARG;
-        return OP(s, "sluice_stream_foreach", SL_NODE_FOREACH, cb, opaque)
-                   ? 0
-                   : SLUICE_ERR_TOPOLOGY;
-}
-
-sluice_stream_t *sluice_stream_merge(sluice_stream_t *a, sluice_stream_t *b) {
-        sl_node_t *n;
-        if (!a || !b)
-                return NULL;
-        if (a->t != b->t) {
-                sl_topo_error(a->t, "sluice_stream_merge: the streams belong "
-                                   "to different topologies");
-                sl_topo_error(b->t, "sluice_stream_merge: the streams belong "
-                                   "to different topologies");
-                return NULL;
-        }
-        if (sl_topo_check_open(a->t, "sluice_stream_merge"))
-                return NULL;
-        if (a->node == b->node) {
-                sl_topo_error(a->t, "sluice_stream_merge: a stream cannot be "
-                                   "merged with itself");
-                return NULL;
-        }
-        n = sl_node_new(a->t, SL_NODE_MERGE, a->node);
-        if (!n)
-                return NULL;
-        if (link_nodes(b->node, n)) {
-                sl_topo_error(a->t, "out of memory");
-                return NULL;
-        }
-        /* serdes survive a merge only where both sides agree */
-        {
-                sluice_stream_t *out = sl_stream_new(
-                    a->t, n,
-                    a->key_serde == b->key_serde ? a->key_serde : NULL,
-                    a->value_serde == b->value_serde ? a->value_serde : NULL);
-                if (out)
-                        out->key_changed = a->key_changed || b->key_changed;
-                return out;
-        }
-}
-
-int sluice_stream_branch(sluice_stream_t *s, size_t n,
-                         sluice_predicate_cb *const *preds,
-                         void *const *opaques, sluice_stream_t **out) {
-        sluice_topology_t *t;
-        sl_node_t *br;
-        size_t i;
-        if (!s)
-                return SLUICE_ERR_INVALID_ARG;
-        t = s->t;
-        if (sl_topo_check_open(t, "sluice_stream_branch"))
-                return SLUICE_ERR_TOPOLOGY;
-        if (n == 0 || !preds || !out) {
-                sl_topo_error(t, "sluice_stream_branch: needs at least one "
-                                "predicate and an output array");
-                return SLUICE_ERR_TOPOLOGY;
-        }
-        for (i = 0; i + 1 < n; i++)
-                if (!preds[i]) {
-                        sl_topo_error(t,
-                                     "sluice_stream_branch: predicate %zu "
-                                     "of %zu is NULL; only the last (the "
-                                     "default branch) may be",
-                                     i, n);
-                        return SLUICE_ERR_TOPOLOGY;
-                }
-        br = sl_node_new(t, SL_NODE_BRANCH, s->node);
-        if (!br)
-                return SLUICE_ERR_NOMEM;
-        br->preds        = calloc(n, sizeof(*br->preds));
-        br->pred_opaques = calloc(n, sizeof(*br->pred_opaques));
-        if (!br->preds || !br->pred_opaques) {
-                sl_topo_error(t, "out of memory");
-                return SLUICE_ERR_NOMEM;
-        }
-        for (i = 0; i < n; i++) {
-                sl_node_t *child;
-                br->preds[i]        = preds[i];
-                br->pred_opaques[i] = opaques ? opaques[i] : NULL;
-                child               = sl_node_new(t, SL_NODE_BRANCH_CHILD, br);
-                out[i] = sl_stream_new(t, child, s->key_serde, s->value_serde);
-                if (!out[i])
-                        return SLUICE_ERR_NOMEM;
-                out[i]->key_changed = s->key_changed;
-        }
-        return 0;
-}
-
 sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
                                            const char *name,
                                            int32_t partitions) {
@@ -638,8 +461,8 @@ sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                       call, name);
                         return NULL;
                 }
-        if (!(sink = sl_node_new(t, SL_NODE_SINK, s->node)) ||
-            !(src = sl_node_new(t, SL_NODE_SOURCE, NULL)))
+        if (!(sink = sl_node_new(t, SL_NODE_SINK, &sl_sink_ops, s->node)) ||
+            !(src = sl_node_new(t, SL_NODE_SOURCE, &sl_source_ops, NULL)))
                 return NULL;
         sink->internal = src->internal = 1;
         sink->change = src->change = change;
@@ -700,7 +523,7 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
                              !ks ? "key" : "value");
                 return NULL;
         }
-        n = sl_node_new(t, SL_NODE_SINK, s->node);
+        n = sl_node_new(t, SL_NODE_SINK, &sl_sink_ops, s->node);
         if (!n)
                 return NULL;
         n->key_serde    = ks;
