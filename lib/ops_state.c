@@ -1,13 +1,9 @@
 /*
- * ops_state.c - the builder for stateful operators: groupings,
- * aggregations, tables, processors and their stores. What the nodes do at
- * run time is in state_ops.c.
+ * ops_state.c - the topology's stores and the processor builder call;
+ * their freeze and free. (Groupings and aggregations are in
+ * op_aggregate.c, tables in op_table.c.)
  *
- * Names follow Kafka Streams: KSTREAM-AGGREGATE-<n> with the store
- * KSTREAM-AGGREGATE-STATE-STORE-<n>, KTABLE-SOURCE-<n> with the store
- * <topic>-STATE-STORE-<n>; a grouping that must repartition uses the topic
- * <application.id>-<store>-repartition; every store has the changelog
- * <application.id>-<store>-changelog.
+ * Every store has the changelog <application.id>-<store>-changelog.
  */
 #include "topology.h"
 
@@ -26,7 +22,7 @@ sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
 
 /* A new store; @name NULL: "<prefix><n>" with the next node number.
  * Returns its index, or -1 (error recorded). */
-static int store_new(sluice_topology_t *t, const char *call, const char *name,
+int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
                      const char *prefix, const sluice_serde_t *ks,
                      const sluice_serde_t *vs, sl_node_t *owner) {
         char gen[300], topic[320];
@@ -70,356 +66,6 @@ static int store_new(sluice_topology_t *t, const char *call, const char *name,
         return d->idx;
 }
 
-static sluice_table_t *table_new(sluice_topology_t *t, sl_node_t *node,
-                                 const sluice_serde_t *ks,
-                                 const sluice_serde_t *vs, int store) {
-        sluice_table_t *tbl;
-        if (!node)
-                return NULL;
-        if (sl_grow((void **)&t->tables, &t->table_cap, t->table_cnt,
-                    sizeof(*t->tables)) ||
-            !(tbl = calloc(1, sizeof(*tbl)))) {
-                sl_topo_error(t, "out of memory");
-                return NULL;
-        }
-        tbl->t                    = t;
-        tbl->node                 = node;
-        tbl->key_serde            = ks;
-        tbl->value_serde          = vs;
-        tbl->store                = store;
-        t->tables[t->table_cnt++] = tbl;
-        return tbl;
-}
-
-static sluice_grouped_t *grouped_new(sluice_topology_t *t, sl_node_t *node,
-                                     const sluice_serde_t *ks,
-                                     const sluice_serde_t *vs,
-                                     int repartition, int table) {
-        sluice_grouped_t *g;
-        if (!node)
-                return NULL;
-        if (sl_grow((void **)&t->groupeds, &t->grouped_cap, t->grouped_cnt,
-                    sizeof(*t->groupeds)) ||
-            !(g = calloc(1, sizeof(*g)))) {
-                sl_topo_error(t, "out of memory");
-                return NULL;
-        }
-        g->t                          = t;
-        g->node                       = node;
-        g->key_serde                  = ks;
-        g->value_serde                = vs;
-        g->repartition                = repartition;
-        g->table                      = table;
-        t->groupeds[t->grouped_cnt++] = g;
-        return g;
-}
-
-/* ---- grouping ---- */
-
-sluice_grouped_t *sluice_stream_group_by_key(sluice_stream_t *s,
-                                             const sluice_serde_t *key_serde,
-                                             const sluice_serde_t *value_serde) {
-        const char *call = "sluice_stream_group_by_key";
-        if (!s || sl_topo_check_open(s->t, call) ||
-            sl_serde_check(s->t, call, "key", key_serde) ||
-            sl_serde_check(s->t, call, "value", value_serde))
-                return NULL;
-        return grouped_new(s->t, s->node,
-                           key_serde ? key_serde : s->key_serde,
-                           value_serde ? value_serde : s->value_serde,
-                           s->key_changed, 0);
-}
-
-sluice_grouped_t *sluice_stream_group_by(sluice_stream_t *s, sluice_map_cb *cb,
-                                         void *opaque,
-                                         const sluice_serde_t *key_serde,
-                                         const sluice_serde_t *value_serde) {
-        const char *call = "sluice_stream_group_by";
-        sluice_stream_t *keyed;
-        if (!s || sl_topo_check_open(s->t, call) ||
-            sl_serde_check(s->t, call, "key", key_serde) ||
-            sl_serde_check(s->t, call, "value", value_serde))
-                return NULL;
-        if (!cb) {
-                sl_topo_error(s->t, "%s: callback is NULL", call);
-                return NULL;
-        }
-        if (!(keyed = sluice_stream_select_key(s, cb, opaque)))
-                return NULL;
-        return grouped_new(s->t, keyed->node,
-                           key_serde ? key_serde : s->key_serde,
-                           value_serde ? value_serde : s->value_serde, 1, 0);
-}
-
-sluice_grouped_t *sluice_table_group_by(sluice_table_t *tbl, sluice_map_cb *cb,
-                                        void *opaque,
-                                        const sluice_serde_t *key_serde,
-                                        const sluice_serde_t *value_serde) {
-        const char *call = "sluice_table_group_by";
-        sl_node_t *n;
-        if (!tbl || sl_topo_check_open(tbl->t, call) ||
-            sl_serde_check(tbl->t, call, "key", key_serde) ||
-            sl_serde_check(tbl->t, call, "value", value_serde))
-                return NULL;
-        if (!cb) {
-                sl_topo_error(tbl->t, "%s: callback is NULL", call);
-                return NULL;
-        }
-        if (!(n = sl_node_new(tbl->t, SL_NODE_TABLE_GROUP_BY, &sl_state_ops,
-                               tbl->node)))
-                return NULL;
-        n->cb.map = cb;
-        n->opaque = opaque;
-        return grouped_new(tbl->t, n, key_serde ? key_serde : tbl->key_serde,
-                           value_serde ? value_serde : tbl->value_serde, 1,
-                           1);
-}
-
-/* ---- aggregations ---- */
-
-static sluice_table_t *aggregate_new(sluice_grouped_t *g, const char *call,
-                                     sl_agg_kind_t kind, const char *store,
-                                     const sluice_serde_t *agg_serde) {
-        sluice_topology_t *t = g->t;
-        sl_node_t *parent = g->node, *n;
-        char gen[300];
-        int idx;
-
-        if (sl_topo_check_open(t, call) ||
-            sl_serde_check(t, call, "aggregate", agg_serde))
-                return NULL;
-        if (!g->key_serde || (kind != SL_AGG_COUNT && !g->value_serde) ||
-            (g->repartition && !g->value_serde)) {
-                sl_topo_error(t,
-                              "%s: the grouped stream's %s serde is unknown; "
-                              "pass it to the group_by call",
-                              call, !g->key_serde ? "key" : "value");
-                return NULL;
-        }
-        if (!agg_serde) {
-                sl_topo_error(t, "%s: the aggregate's serde is NULL", call);
-                return NULL;
-        }
-        if (!store) {
-                /* numbered before the node, as Kafka Streams does */
-                snprintf(gen, sizeof(gen), "%s%010d",
-                         g->table ? "KTABLE-AGGREGATE-STATE-STORE-"
-                                  : "KSTREAM-AGGREGATE-STATE-STORE-",
-                         t->name_seq++);
-                store = gen;
-        }
-        if (sl_topology_store(t, store)) {
-                sl_topo_error(t, "%s: a store named \"%s\" already exists",
-                              call, store);
-                return NULL;
-        }
-        if (g->repartition) {
-                /* "<app>-<store>-repartition", as Kafka Streams names it */
-                sluice_stream_t tmp = {t, g->node, g->key_serde,
-                                       g->value_serde, 0};
-                sluice_stream_t *rs =
-                    sl_repartition(&tmp, call, store, 0, g->table);
-                if (!rs)
-                        return NULL;
-                parent = rs->node;
-        }
-        n = sl_node_new(t, g->table ? SL_NODE_TABLE_AGGREGATE
-                                    : SL_NODE_AGGREGATE,
-                        &sl_state_ops, parent);
-        if (!n)
-                return NULL;
-        n->agg         = kind;
-        n->agg_serde   = agg_serde;
-        n->key_serde   = g->key_serde;
-        n->value_serde = g->value_serde;
-        idx = store_new(t, call, store, "", g->key_serde, agg_serde, n);
-        if (idx < 0)
-                return NULL;
-        n->store = idx;
-        return table_new(t, n, g->key_serde, agg_serde, idx);
-}
-
-sluice_table_t *sluice_grouped_count(sluice_grouped_t *g, const char *store) {
-        if (!g)
-                return NULL;
-        return aggregate_new(g, "sluice_grouped_count", SL_AGG_COUNT, store,
-                             sluice_serde_int64());
-}
-
-/* A table grouping needs its subtractor, a stream grouping has none. */
-static int subtractor_check(sluice_grouped_t *g, const char *call,
-                            int has_adder, int has_sub) {
-        if (!has_adder) {
-                sl_topo_error(g->t, "%s: adder is NULL", call);
-                return -1;
-        }
-        if (g->table && !has_sub) {
-                sl_topo_error(g->t,
-                              "%s: a grouped table needs a subtractor (rows "
-                              "that change or leave a group are subtracted)",
-                              call);
-                return -1;
-        }
-        if (!g->table && has_sub) {
-                sl_topo_error(g->t,
-                              "%s: a grouped stream takes no subtractor "
-                              "(pass NULL)",
-                              call);
-                return -1;
-        }
-        return 0;
-}
-
-sluice_table_t *sluice_grouped_reduce(sluice_grouped_t *g,
-                                      sluice_reducer_cb *adder,
-                                      sluice_reducer_cb *subtractor,
-                                      void *opaque, const char *store) {
-        const char *call = "sluice_grouped_reduce";
-        sluice_table_t *tbl;
-        if (!g || subtractor_check(g, call, adder != NULL, subtractor != NULL))
-                return NULL;
-        if (!g->value_serde) {
-                sl_topo_error(g->t,
-                              "%s: the grouped stream's value serde is "
-                              "unknown; pass it to the group_by call",
-                              call);
-                return NULL;
-        }
-        tbl = aggregate_new(g, call, SL_AGG_REDUCE, store, g->value_serde);
-        if (tbl) {
-                tbl->node->red_add = adder;
-                tbl->node->red_sub = subtractor;
-                tbl->node->opaque  = opaque;
-        }
-        return tbl;
-}
-
-sluice_table_t *sluice_grouped_aggregate(sluice_grouped_t *g,
-                                         sluice_initializer_cb *init,
-                                         sluice_aggregator_cb *adder,
-                                         sluice_aggregator_cb *subtractor,
-                                         void *opaque,
-                                         const sluice_serde_t *agg_serde,
-                                         const char *store) {
-        const char *call = "sluice_grouped_aggregate";
-        sluice_table_t *tbl;
-        if (!g || subtractor_check(g, call, adder != NULL, subtractor != NULL))
-                return NULL;
-        if (!init) {
-                sl_topo_error(g->t, "%s: initializer is NULL", call);
-                return NULL;
-        }
-        tbl = aggregate_new(g, call, SL_AGG_AGGREGATE, store, agg_serde);
-        if (tbl) {
-                tbl->node->init    = init;
-                tbl->node->agg_add = adder;
-                tbl->node->agg_sub = subtractor;
-                tbl->node->opaque  = opaque;
-        }
-        return tbl;
-}
-
-/* ---- tables ---- */
-
-sluice_table_t *sluice_table_from(sluice_topology_t *t, const char *topic,
-                                  const sluice_serde_t *key_serde,
-                                  const sluice_serde_t *value_serde,
-                                  const char *store) {
-        const char *call = "sluice_table_from";
-        sluice_stream_t *src;
-        sl_node_t *n;
-        char gen[300];
-        int idx;
-        if (!t || sl_topo_check_open(t, call))
-                return NULL;
-        if (!topic) {
-                sl_topo_error(t, "%s: topic is NULL", call);
-                return NULL;
-        }
-        if (!store) {
-                /* "<topic>-STATE-STORE-<n>", numbered before the source as
-                 * Kafka Streams does */
-                snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", topic,
-                         t->name_seq++);
-                store = gen;
-        }
-        if (!(src = sluice_stream_from(t, topic, key_serde, value_serde)))
-                return NULL;
-        if (!(n = sl_node_new(t, SL_NODE_TABLE_SOURCE, &sl_state_ops,
-                               src->node)))
-                return NULL;
-        n->key_serde   = src->key_serde;
-        n->value_serde = src->value_serde;
-        idx = store_new(t, call, store, "", src->key_serde, src->value_serde,
-                        n);
-        if (idx < 0)
-                return NULL;
-        n->store = idx;
-        return table_new(t, n, src->key_serde, src->value_serde, idx);
-}
-
-static sluice_table_t *table_op(sluice_table_t *tbl, const char *call,
-                                sl_node_kind_t kind, void (*cb)(void),
-                                void *opaque, const sluice_serde_t *vs) {
-        sl_node_t *n;
-        if (!tbl || sl_topo_check_open(tbl->t, call))
-                return NULL;
-        if (!cb) {
-                sl_topo_error(tbl->t, "%s: callback is NULL", call);
-                return NULL;
-        }
-        if (!(n = sl_node_new(tbl->t, kind, &sl_state_ops, tbl->node)))
-                return NULL;
-        if (kind == SL_NODE_TABLE_MAP_VALUES)
-                n->cb.map = (sluice_map_cb *)cb;
-        else
-                n->cb.pred = (sluice_predicate_cb *)cb;
-        n->opaque = opaque;
-        return table_new(tbl->t, n, tbl->key_serde, vs, -1);
-}
-
-sluice_table_t *sluice_table_filter(sluice_table_t *tbl,
-                                    sluice_predicate_cb *cb, void *opaque) {
-        return table_op(tbl, "sluice_table_filter", SL_NODE_TABLE_FILTER,
-                        (void (*)(void))cb, opaque,
-                        tbl ? tbl->value_serde : NULL);
-}
-
-sluice_table_t *sluice_table_filter_not(sluice_table_t *tbl,
-                                        sluice_predicate_cb *cb,
-                                        void *opaque) {
-        return table_op(tbl, "sluice_table_filter_not",
-                        SL_NODE_TABLE_FILTER_NOT, (void (*)(void))cb, opaque,
-                        tbl ? tbl->value_serde : NULL);
-}
-
-sluice_table_t *sluice_table_map_values(sluice_table_t *tbl, sluice_map_cb *cb,
-                                        void *opaque,
-                                        const sluice_serde_t *value_serde) {
-        if (tbl && sl_serde_check(tbl->t, "sluice_table_map_values", "value",
-                                  value_serde))
-                return NULL;
-        return table_op(tbl, "sluice_table_map_values",
-                        SL_NODE_TABLE_MAP_VALUES, (void (*)(void))cb, opaque,
-                        value_serde);
-}
-
-sluice_stream_t *sluice_table_to_stream(sluice_table_t *tbl) {
-        sl_node_t *n;
-        if (!tbl || sl_topo_check_open(tbl->t, "sluice_table_to_stream"))
-                return NULL;
-        if (!(n = sl_node_new(tbl->t, SL_NODE_TO_STREAM, &sl_state_ops,
-                               tbl->node)))
-                return NULL;
-        return sl_stream_new(tbl->t, n, tbl->key_serde, tbl->value_serde);
-}
-
-const char *sluice_table_store_name(const sluice_table_t *tbl) {
-        if (!tbl || tbl->store < 0)
-                return NULL;
-        return tbl->t->stores[tbl->store]->name;
-}
-
 /* ---- stores and processors ---- */
 
 int sluice_topology_set_store_type(sluice_topology_t *t, const char *store,
@@ -460,7 +106,7 @@ int sluice_topology_add_store(sluice_topology_t *t, const char *name) {
                 sl_topo_error(t, "%s: name is NULL", call);
                 return SLUICE_ERR_TOPOLOGY;
         }
-        return store_new(t, call, name, "", NULL, NULL, NULL) < 0
+        return sl_store_new(t, call, name, "", NULL, NULL, NULL) < 0
                    ? SLUICE_ERR_TOPOLOGY
                    : 0;
 }
@@ -555,20 +201,7 @@ int sl_topology_state_freeze(sluice_topology_t *t, const char *app_id,
                         }
                 }
         }
-        /* old values flow from a table to a group_by below it */
-        for (i = 0; i < t->node_cnt; i++) {
-                sl_node_t *nd = t->nodes[i];
-                if (nd->kind != SL_NODE_TABLE_GROUP_BY)
-                        continue;
-                while (nd->parent_cnt == 1) {
-                        nd           = nd->parents[0];
-                        nd->send_old = 1;
-                        if (nd->kind != SL_NODE_TABLE_FILTER &&
-                            nd->kind != SL_NODE_TABLE_FILTER_NOT &&
-                            nd->kind != SL_NODE_TABLE_MAP_VALUES)
-                                break;
-                }
-        }
+        sl_table_freeze(t);
         return 0;
 }
 
@@ -588,3 +221,4 @@ void sl_topology_state_free(sluice_topology_t *t) {
         free(t->tables);
         free(t->groupeds);
 }
+

@@ -808,10 +808,12 @@ int sl_kv_flush_cache(sluice_kv_t *kv) {
         }
         for (e = list; e && !err; e = e->next) {
                 const void *v = e->has_value ? cent_val(e) : NULL;
+                /* a DSL store: its owner node writes it through and
+                 * forwards Change(new, old) */
                 if (kv->def->owner)
-                        err = sl_state_forward_flushed(kv, cent_key(e),
-                                                       e->klen, v, e->vlen,
-                                                       e->ts);
+                        err = kv->def->owner->ops->flush(
+                            task, kv->def->owner, kv, cent_key(e), e->klen, v,
+                            e->vlen, e->ts);
                 else
                         err = write_through(kv, cent_key(e), e->klen, v,
                                             e->vlen, e->ts);

@@ -49,9 +49,6 @@ typedef struct sl_store_def_s {
         struct sl_node_s *owner; /* forwards the store's updates; or NULL */
 } sl_store_def_t;
 
-/* What an aggregation node computes. */
-typedef enum { SL_AGG_COUNT, SL_AGG_REDUCE, SL_AGG_AGGREGATE } sl_agg_kind_t;
-
 typedef struct sl_node_s sl_node_t;
 typedef struct sl_task_s sl_task_t;
 
@@ -137,12 +134,7 @@ struct sl_node_s {
         int *stores;
         size_t store_cnt;
         int send_old; /* forward old values too (a table group_by below) */
-        /* aggregations and processors (state_ops.c runs them) */
-        sl_agg_kind_t agg;
-        sluice_initializer_cb *init;
-        sluice_aggregator_cb *agg_add, *agg_sub;
-        sluice_reducer_cb *red_add, *red_sub;
-        const sluice_serde_t *agg_serde; /* the aggregate's (store value) */
+        /* processors (state_ops.c runs them) */
         sluice_processor_t proc;
 
         sl_node_t **children;
@@ -218,7 +210,7 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
 /* Link @child below @parent (one more parent: a merge). 0 or -1 (OOM). */
 int sl_node_link(sl_node_t *parent, sl_node_t *child);
 /* The task's own nodes (task.c): a source hands its records on, a sink
- * writes them out; state_ops.c runs the stateful ones. */
+ * writes them out; state_ops.c runs processors. */
 extern const sl_node_ops_t sl_source_ops, sl_sink_ops, sl_state_ops;
 sluice_stream_t *sl_stream_new(sluice_topology_t *t, sl_node_t *node,
                                const sluice_serde_t *ks,
@@ -231,6 +223,14 @@ int sl_label_subtopologies(const sluice_topology_t *t, int *labels);
 sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                 const char *name, int32_t partitions,
                                 int change);
+/* A new store; @name NULL: "<prefix><n>" with the next node number;
+ * @owner forwards its updates (NULL: a processor's store). Returns its
+ * index, or -1 (error recorded). */
+int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
+                 const char *prefix, const sluice_serde_t *ks,
+                 const sluice_serde_t *vs, sl_node_t *owner);
+/* op_table.c: mark the table nodes that forward old values (send_old). */
+void sl_table_freeze(sluice_topology_t *t);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);
