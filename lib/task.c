@@ -1,5 +1,8 @@
 /*
- * task.c - records and their journey through a task's nodes.
+ * task.c - records and their journey through a task's nodes, the task's
+ * own nodes (sources, sinks), and its life: stores opened, nodes readied,
+ * punctuated and closed through their ops tables, caches flushed at
+ * commit, checkpoints. No operator is known here by name.
  *
  * A record is a struct on the C stack, never allocated. Keys and values are
  * decoded once at the source; strings live in the task's arena, which is
@@ -10,10 +13,12 @@
  */
 #include "task.h"
 #include "conf.h"
+#include "state.h"
 
 #include <stdio.h>
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- record accessors ---- */
@@ -557,6 +562,214 @@ int sl_change_decode(const void *data, size_t len, sl_change_t *out) {
 }
 
 /* ---- task ---- */
+
+int sl_task_start(sl_task_t *task, const char *state_base,
+                  sl_cache_budget_t *budget, int locking, char *errstr,
+                  size_t errstr_size) {
+        const sluice_topology_t *t = task->t;
+        size_t i;
+        if (task->started)
+                return 0;
+        task->started = 1;
+        task->budget  = budget;
+        if (locking) {
+                if (mtx_init(&task->lock, mtx_plain) != thrd_success) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create a mutex");
+                        return SLUICE_ERR_STATE;
+                }
+                task->locking = 1;
+        }
+        if (!(task->dir = sl_task_dir(state_base, task->subtopology,
+                                      task->partition)))
+                goto oom;
+        {
+                char why[SL_ERRSTR_SIZE];
+                if (sl_checkpoint_check(task->dir, why, sizeof(why)))
+                        sl_log(task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "task %d_%d: the checkpoint file is damaged "
+                               "(%s): its offsets are not trusted; stores "
+                               "that keep their own offset use it, the "
+                               "others restore all of their changelog",
+                               task->subtopology, (int)task->partition, why);
+        }
+        for (i = 0; i < t->store_cnt; i++) {
+                int err;
+                if (t->stores[i]->subtopology != task->subtopology)
+                        continue;
+                /* kv_cnt stays 0 for a task without stores */
+                if (!task->kvs) {
+                        if (!(task->kvs = calloc(t->store_cnt,
+                                                 sizeof(*task->kvs))))
+                                goto oom;
+                        task->kv_cnt = t->store_cnt;
+                }
+                if ((err = sl_kv_open(task, t->stores[i], &task->kvs[i],
+                                      errstr, errstr_size)))
+                        return err;
+        }
+        /* the nodes with per-task work (processors' contexts); their
+         * ready (init) runs once the stores are restored */
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n     = t->nodes[i];
+                const sl_node_ops_t *o = n->ops;
+                int err;
+                if (n->subtopology != task->subtopology ||
+                    (!o->open && !o->ready && !o->punctuate && !o->close))
+                        continue;
+                if (!task->hooked &&
+                    (!(task->hooked = calloc(t->node_cnt,
+                                             sizeof(*task->hooked))) ||
+                     !(task->node_state = calloc(t->node_cnt,
+                                                 sizeof(void *)))))
+                        goto oom;
+                task->hooked[task->hooked_cnt++] = n;
+                if (o->open && (err = o->open(task, n, errstr, errstr_size)))
+                        return err;
+        }
+        return 0;
+oom:
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return SLUICE_ERR_NOMEM;
+}
+
+int sl_task_ready(sl_task_t *task, char *errstr, size_t errstr_size) {
+        size_t i;
+        if (task->ready)
+                return 0;
+        task->ready = 1;
+        for (i = 0; i < task->hooked_cnt; i++) {
+                const sl_node_t *n = task->hooked[i];
+                int err;
+                if (n->ops->ready &&
+                    (err = n->ops->ready(task, n, errstr, errstr_size)))
+                        return err;
+        }
+        return 0;
+}
+
+void sl_task_state_free(sl_task_t *task) {
+        size_t i;
+        for (i = 0; i < task->hooked_cnt; i++)
+                if (task->hooked[i]->ops->close)
+                        task->hooked[i]->ops->close(task, task->hooked[i]);
+        free(task->hooked);
+        free(task->node_state);
+        task->hooked     = NULL;
+        task->node_state = NULL;
+        task->hooked_cnt = 0;
+        for (i = 0; i < task->kv_cnt; i++)
+                sl_kv_close(task->kvs[i]);
+        free(task->kvs);
+        task->kvs       = NULL;
+        task->kv_cnt    = 0;
+        task->punct_cnt = 0;
+        free(task->dir);
+        task->dir = NULL;
+        if (task->locking)
+                mtx_destroy(&task->lock);
+        task->locking = 0;
+}
+
+int sl_task_flush(sl_task_t *task) {
+        size_t i;
+        int err = 0, dirty = 1;
+        /* a store's flush forwards updates that may write other stores of
+         * the task: again until every cache is clean */
+        while (dirty && !err) {
+                dirty = 0;
+                for (i = 0; i < task->kv_cnt && !err; i++)
+                        if (task->kvs[i] && task->kvs[i]->cached) {
+                                err   = sl_kv_flush_cache(task->kvs[i]);
+                                dirty = 1;
+                        }
+        }
+        sl_arena_reset(&task->arena);
+        return err;
+}
+
+int sl_task_checkpoint(sl_task_t *task, int write_file) {
+        size_t i;
+        int persistent = 0;
+        for (i = 0; i < task->kv_cnt; i++) {
+                sluice_kv_t *kv = task->kvs[i];
+                char why[SL_ERRSTR_SIZE] = "";
+                int64_t next;
+                int err;
+                if (!kv || kv->restoring)
+                        continue;
+                next = kv->checkpoint;
+                if (kv->slot && kv->slot->last + 1 > next)
+                        next = kv->slot->last + 1;
+                /* a backend that keeps the offset commits it with the
+                 * data; otherwise the file below records it */
+                if (kv->type->version >= 2 && kv->type->flush_offset &&
+                    next >= 0)
+                        err = kv->type->flush_offset(kv->h, next, why,
+                                                     sizeof(why));
+                else
+                        err = kv->type->flush(kv->h, why, sizeof(why));
+                if (err) {
+                        sl_errstr(task->errstr, sizeof(task->errstr),
+                                  "store \"%s\": flush failed: %s",
+                                  kv->def->name, why);
+                        return SLUICE_ERR_STATE;
+                }
+                kv->checkpoint = next;
+                persistent |= kv->type->persistent;
+        }
+        /* the stores are durable; a file that cannot be written only
+         * makes a restart restore more (backends without their own
+         * offset), so it is a warning, not a failure */
+        if (write_file && persistent &&
+            sl_checkpoint_write(task->dir, task->kvs, task->kv_cnt,
+                                task->errstr, sizeof(task->errstr)))
+                sl_log(task->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "task %d_%d: %s (a restart restores more of the "
+                       "changelog)",
+                       task->subtopology, (int)task->partition, task->errstr);
+        return 0;
+}
+
+sluice_kv_t *sl_task_kv(const sl_task_t *task, const char *store) {
+        size_t i;
+        for (i = 0; i < task->kv_cnt; i++)
+                if (task->kvs[i] && !strcmp(task->kvs[i]->def->name, store))
+                        return task->kvs[i];
+        return NULL;
+}
+
+/* Run the punctuations of @type due at @now, node by node. */
+static int punctuate(sl_task_t *task, sluice_punctuation_t type,
+                     int64_t now) {
+        size_t i;
+        for (i = 0; i < task->hooked_cnt; i++) {
+                const sl_node_t *n = task->hooked[i];
+                int err;
+                if (n->ops->punctuate &&
+                    (err = n->ops->punctuate(task, n, type, now)))
+                        return err;
+        }
+        return 0;
+}
+
+int sl_task_punctuate_stream(sl_task_t *task) {
+        if (task->stream_time < 0)
+                return 0;
+        return punctuate(task, SLUICE_PUNCTUATE_STREAM_TIME,
+                         task->stream_time);
+}
+
+int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms) {
+        int err;
+        task->wall_time = now_ms;
+        if (!task->punct_cnt)
+                return 0;
+        err = punctuate(task, SLUICE_PUNCTUATE_WALL_CLOCK, now_ms);
+        sl_arena_reset(&task->arena);
+        return err;
+}
+
 
 void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
                   const sluice_conf_t *conf, int subtopology,

@@ -87,9 +87,13 @@ struct sl_task_s {
         size_t kv_cnt;
         sl_cache_budget_t *budget; /* shared by the owner's tasks */
         sl_clog_write_fn *clog_write; /* NULL: no changelog */
-        struct sluice_context_s **ctxs; /* by node id; processors only */
-        struct sl_punct_s *puncts;
-        size_t punct_cnt, punct_cap;
+        /* the task's nodes with per-task work (ops->open, ready,
+         * punctuate, close), in node order, and that work's state by node
+         * id (a processor's context) */
+        const sl_node_t **hooked;
+        size_t hooked_cnt;
+        void **node_state;
+        size_t punct_cnt;       /* punctuations the nodes scheduled */
         int64_t stream_time;    /* -1 until the first record */
         int64_t wall_time;      /* of the last wall-clock check */
         int started;            /* sl_task_start() ran */
@@ -117,7 +121,8 @@ int sl_task_flush(sl_task_t *task);
 int sl_task_checkpoint(sl_task_t *task, int write_file);
 /* Run the wall-clock punctuations due at @now_ms. 0 or an error. */
 int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms);
-/* Close processors and stores (state_ops.c; sl_task_destroy calls it). */
+/* Close the nodes (ops->close) and the stores (sl_task_destroy calls
+ * it). */
 void sl_task_state_free(sl_task_t *task);
 /* Stream-time punctuations due after a record. 0 or an error. */
 int sl_task_punctuate_stream(sl_task_t *task);

@@ -1,6 +1,8 @@
 /*
- * topology.c - the builder (streams, operators, sinks), validation, the
- * sub-topology split, and describe (text and DOT).
+ * topology.c - the builder's common part (nodes, streams, sources, sinks,
+ * repartitions, stores), validation, the sub-topology split, and describe
+ * (text and DOT). Each operator family's builder calls are in its
+ * lib/op_<family>.c, with what its nodes do.
  *
  * Builder mistakes never crash: the first one is kept in t->error and
  * reported by sluice_topology_validate() and by whoever freezes the
@@ -41,6 +43,10 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         }
         return "KSTREAM-";
 }
+
+static int stores_freeze(sluice_topology_t *t, const char *app_id,
+                         char *errstr, size_t errstr_size);
+static void stores_free(sluice_topology_t *t);
 
 /* t->error when even the message could not be allocated */
 static char oom_error[] = "out of memory";
@@ -109,7 +115,7 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->nodes);
         free(t->streams);
         free(t->sinks);
-        sl_topology_state_free(t);
+        stores_free(t);
         free(t->app_id);
         if (t->error != oom_error)
                 free(t->error);
@@ -582,6 +588,163 @@ int sluice_sink_set_partitioner(sluice_sink_t *sink, sluice_partitioner_cb *cb,
         return 0;
 }
 
+/* ---- stores (every store has the changelog
+ * <application.id>-<store>-changelog) ---- */
+
+sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
+                                  const char *name) {
+        size_t i;
+        for (i = 0; i < t->store_cnt; i++)
+                if (!strcmp(t->stores[i]->name, name))
+                        return t->stores[i];
+        return NULL;
+}
+
+/* A new store; @name NULL: "<prefix><n>" with the next node number.
+ * Returns its index, or -1 (error recorded). */
+int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
+                     const char *prefix, const sluice_serde_t *ks,
+                     const sluice_serde_t *vs, sl_node_t *owner) {
+        char gen[300], topic[320];
+        sl_store_def_t *d;
+        if (!name) {
+                snprintf(gen, sizeof(gen), "%s%010d", prefix, t->name_seq++);
+                name = gen;
+        }
+        snprintf(topic, sizeof(topic), "%s-changelog", name);
+        if (!*name || strlen(name) > 180 ||
+            !sl_topic_name_valid(topic, NULL, 0)) {
+                sl_topo_error(t,
+                              "%s: store name \"%s\" cannot name its "
+                              "changelog topic (legal: a-z A-Z 0-9 . _ -, "
+                              "at most 180)",
+                              call, name);
+                return -1;
+        }
+        if (sl_topology_store(t, name)) {
+                sl_topo_error(t, "%s: a store named \"%s\" already exists",
+                              call, name);
+                return -1;
+        }
+        if (sl_grow((void **)&t->stores, &t->store_cap, t->store_cnt,
+                    sizeof(*t->stores)) ||
+            !(d = calloc(1, sizeof(*d)))) {
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        if (!(d->name = sl_strdup(name))) {
+                free(d);
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        d->idx         = (int)t->store_cnt;
+        d->subtopology = -1;
+        d->key_serde   = ks;
+        d->value_serde = vs;
+        d->owner       = owner;
+        t->stores[t->store_cnt++] = d;
+        return d->idx;
+}
+
+int sluice_topology_set_store_type(sluice_topology_t *t, const char *store,
+                                   const char *type) {
+        const char *call = "sluice_topology_set_store_type";
+        sl_store_def_t *d;
+        char *dup;
+        if (!t)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sl_topo_check_open(t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (!store || !type || !*type) {
+                sl_topo_error(t, "%s: store and type must be given", call);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (!(d = sl_topology_store(t, store))) {
+                sl_topo_error(t, "%s: no store named \"%s\" (set the type "
+                                 "after the operator that makes it)",
+                              call, store);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (!(dup = sl_strdup(type))) {
+                sl_topo_error(t, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        free(d->type);
+        d->type = dup;
+        return 0;
+}
+
+int sluice_topology_add_store(sluice_topology_t *t, const char *name) {
+        const char *call = "sluice_topology_add_store";
+        if (!t)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sl_topo_check_open(t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (!name) {
+                sl_topo_error(t, "%s: name is NULL", call);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        return sl_store_new(t, call, name, "", NULL, NULL, NULL) < 0
+                   ? SLUICE_ERR_TOPOLOGY
+                   : 0;
+}
+
+/* Freeze-time work for stores: changelog names, sub-topologies, which
+ * table nodes send old values. 0 or an error with errstr. */
+static int stores_freeze(sluice_topology_t *t, const char *app_id,
+                         char *errstr, size_t errstr_size) {
+        size_t i, j;
+        for (i = 0; i < t->store_cnt; i++) {
+                sl_store_def_t *d = t->stores[i];
+                size_t n = strlen(app_id) + strlen(d->name) + 12;
+                if (!(d->changelog = malloc(n))) {
+                        sl_errstr(errstr, errstr_size, "out of memory");
+                        return SLUICE_ERR_NOMEM;
+                }
+                snprintf(d->changelog, n, "%s-%s-changelog", app_id, d->name);
+                if (d->owner)
+                        d->subtopology = d->owner->subtopology;
+        }
+        /* a processor store belongs to one sub-topology */
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                for (j = 0; j < nd->store_cnt; j++) {
+                        sl_store_def_t *d = t->stores[nd->stores[j]];
+                        if (d->subtopology < 0) {
+                                d->subtopology = nd->subtopology;
+                        } else if (d->subtopology != nd->subtopology) {
+                                sl_errstr(errstr, errstr_size,
+                                          "store \"%s\" is used by "
+                                          "processors of different "
+                                          "sub-topologies (%d and %d); a "
+                                          "store belongs to one",
+                                          d->name, d->subtopology,
+                                          nd->subtopology);
+                                return SLUICE_ERR_TOPOLOGY;
+                        }
+                }
+        }
+        sl_table_freeze(t);
+        return 0;
+}
+
+static void stores_free(sluice_topology_t *t) {
+        size_t i;
+        for (i = 0; i < t->store_cnt; i++) {
+                free(t->stores[i]->name);
+                free(t->stores[i]->type);
+                free(t->stores[i]->changelog);
+                free(t->stores[i]);
+        }
+        for (i = 0; i < t->table_cnt; i++)
+                free(t->tables[i]);
+        for (i = 0; i < t->grouped_cnt; i++)
+                free(t->groupeds[i]);
+        free(t->stores);
+        free(t->tables);
+        free(t->groupeds);
+}
+
 /* ---- validation and sub-topologies ---- */
 
 /* Label each node with its connected component (via parent/child edges);
@@ -695,7 +858,7 @@ int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
         free(labels);
         t->subtopology_cnt = n;
         {
-                int err = sl_topology_state_freeze(t, app_id, errstr,
+                int err = stores_freeze(t, app_id, errstr,
                                                    errstr_size);
                 if (err)
                         return err;

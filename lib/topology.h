@@ -134,8 +134,6 @@ struct sl_node_s {
         int *stores;
         size_t store_cnt;
         int send_old; /* forward old values too (a table group_by below) */
-        /* processors (state_ops.c runs them) */
-        sluice_processor_t proc;
 
         sl_node_t **children;
         size_t child_cnt, child_cap;
@@ -199,7 +197,7 @@ struct sluice_topology_s {
 int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                        size_t errstr_size);
 
-/* Builder internals shared by topology.c and ops_state.c. */
+/* Builder internals shared by topology.c and the operator files. */
 void sl_topo_error(sluice_topology_t *t, const char *fmt, ...)
     SL_PRINTF(2, 3);
 int sl_grow(void **arr, size_t *cap, size_t cnt, size_t elem);
@@ -209,9 +207,9 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
                        const sl_node_ops_t *ops, sl_node_t *parent);
 /* Link @child below @parent (one more parent: a merge). 0 or -1 (OOM). */
 int sl_node_link(sl_node_t *parent, sl_node_t *child);
-/* The task's own nodes (task.c): a source hands its records on, a sink
- * writes them out; state_ops.c runs processors. */
-extern const sl_node_ops_t sl_source_ops, sl_sink_ops, sl_state_ops;
+/* The task's own nodes (task.c, not an operator family): a source hands
+ * its records on, a sink writes them out. */
+extern const sl_node_ops_t sl_source_ops, sl_sink_ops;
 sluice_stream_t *sl_stream_new(sluice_topology_t *t, sl_node_t *node,
                                const sluice_serde_t *ks,
                                const sluice_serde_t *vs);
@@ -234,13 +232,6 @@ void sl_table_freeze(sluice_topology_t *t);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);
-/* Release what ops_state.c added to @t. */
-void sl_topology_state_free(sluice_topology_t *t);
-/* Freeze-time work for stores: changelog names, sub-topologies, send_old.
- * 0 or an error with errstr. */
-int sl_topology_state_freeze(sluice_topology_t *t, const char *app_id,
-                             char *errstr, size_t errstr_size);
-
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
                                   const char *topic);
