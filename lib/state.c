@@ -808,10 +808,12 @@ int sl_kv_flush_cache(sluice_kv_t *kv) {
         }
         for (e = list; e && !err; e = e->next) {
                 const void *v = e->has_value ? cent_val(e) : NULL;
+                /* a DSL store: its owner node writes it through and
+                 * forwards Change(new, old) */
                 if (kv->def->owner)
-                        err = sl_state_forward_flushed(kv, cent_key(e),
-                                                       e->klen, v, e->vlen,
-                                                       e->ts);
+                        err = kv->def->owner->ops->flush(
+                            task, kv->def->owner, kv, cent_key(e), e->klen, v,
+                            e->vlen, e->ts);
                 else
                         err = write_through(kv, cent_key(e), e->klen, v,
                                             e->vlen, e->ts);
@@ -900,4 +902,46 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
         kv->type->iter_close(it);
         free(cached);
         return r < 0 ? SLUICE_ERR_STATE : visited;
+}
+
+/* ---- the store API processors use ---- */
+
+typedef struct get_visit_s {
+        sluice_kv_cb *cb;
+        void *opaque;
+} get_visit_t;
+
+int sluice_kv_get(sluice_kv_t *kv, const void *key, size_t key_len,
+                  sluice_kv_cb *cb, void *opaque) {
+        const void *v;
+        size_t vlen;
+        int64_t ts;
+        int r;
+        if (!kv || !key || !cb)
+                return SLUICE_ERR_INVALID_ARG;
+        r = sl_kv_get(kv, key, key_len, &v, &vlen, &ts);
+        if (r > 0)
+                cb(key, key_len, v, vlen, ts, opaque);
+        return r;
+}
+
+int sluice_kv_put(sluice_kv_t *kv, const void *key, size_t key_len,
+                  const void *value, size_t value_len, int64_t timestamp) {
+        int r;
+        if (!kv || !key)
+                return SLUICE_ERR_INVALID_ARG;
+        r = sl_kv_write(kv, key, key_len, value, value_len, timestamp);
+        return r < 0 ? r : 0;
+}
+
+int sluice_kv_delete(sluice_kv_t *kv, const void *key, size_t key_len) {
+        return sluice_kv_put(kv, key, key_len, NULL, 0, 0);
+}
+
+int64_t sluice_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
+                        const void *to, size_t to_len, sluice_kv_cb *cb,
+                        void *opaque) {
+        if (!kv || !cb)
+                return SLUICE_ERR_INVALID_ARG;
+        return sl_kv_range(kv, from, from_len, to, to_len, cb, opaque);
 }

@@ -102,11 +102,6 @@ int sl_kv_write_flushed(sluice_kv_t *kv, const void *key, size_t klen,
 int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                     const void *to, size_t to_len, sluice_kv_cb *cb,
                     void *opaque);
-/* state_ops.c: a flushed cache entry of a DSL store: read the old value
- * (when forwarded), write it through, forward Change(new, old) from the
- * store's owner node. */
-int sl_state_forward_flushed(sluice_kv_t *kv, const void *key, size_t klen,
-                             const void *value, size_t vlen, int64_t ts);
 
 /* Delete every record (a full restore over stale data). 0 or -1. */
 int sl_kv_wipe(sluice_kv_t *kv);

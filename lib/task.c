@@ -1,5 +1,8 @@
 /*
- * task.c - records and their journey through a task's nodes.
+ * task.c - records and their journey through a task's nodes, the task's
+ * own nodes (sources, sinks), and its life: stores opened, nodes readied,
+ * punctuated and closed through their ops tables, caches flushed at
+ * commit, checkpoints. No operator is known here by name.
  *
  * A record is a struct on the C stack, never allocated. Keys and values are
  * decoded once at the source; strings live in the task's arena, which is
@@ -10,10 +13,12 @@
  */
 #include "task.h"
 #include "conf.h"
+#include "state.h"
 
 #include <stdio.h>
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- record accessors ---- */
@@ -234,36 +239,23 @@ int sl_fail(sl_task_t *task, const sl_node_t *node, int err,
         return err;
 }
 
-static int process(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec);
-
-int sl_forward(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec) {
+int sl_forward_many(sl_task_t *task, const sl_node_t *node,
+                    sluice_record_t *rec) {
         size_t i, n = node->child_cnt;
         for (i = 0; i + 1 < n; i++) {
                 sluice_record_t copy = *rec;
                 int err;
                 copy.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
                                 SL_REC_OLD_OWNED | SL_REC_HDRS_PRIVATE);
-                err = process(task, node->children[i], &copy);
+                err = sl_process(task, node->children[i], &copy);
                 sl_record_release(&copy);
                 if (err)
                         return err;
         }
         if (n)
-                return process(task, node->children[n - 1], rec);
+                return sl_process(task, node->children[n - 1], rec);
         return 0;
 }
-
-struct sluice_emitter_s {
-        sl_task_t *task;
-        const sl_node_t *node;
-        const sluice_record_t *in;
-        int values_only;
-        int err; /* first error; later emits are refused with it */
-        int has_ts;
-        int64_t ts; /* the emitted records' timestamp, if has_ts */
-};
 
 /* A value emitted from the input record itself is shared, not taken over:
  * take a reference of our own (objects cannot be shared: refuse). */
@@ -371,192 +363,133 @@ int sl_emit_from(sl_task_t *task, const sl_node_t *node,
         return emit(&out, &key, value);
 }
 
-static int process(sl_task_t *task, const sl_node_t *node,
-                   sluice_record_t *rec) {
-        switch (node->kind) {
-        case SL_NODE_SOURCE:
-        case SL_NODE_MERGE:
-        case SL_NODE_BRANCH_CHILD:
-                return sl_forward(task, node, rec);
+/* ---- the task's own nodes: sources and sinks ---- */
 
-        case SL_NODE_MAP:
-        case SL_NODE_MAP_VALUES:
-        case SL_NODE_SELECT_KEY:
-                rec->flags &= ~(SL_REC_KEY_SET | SL_REC_VALUE_SET);
-                if (node->cb.map(rec, node->opaque))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                    "%s callback failed", "map");
-                if (node->kind == SL_NODE_MAP_VALUES &&
-                    (rec->flags & SL_REC_KEY_SET))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
-                                    "map_values callback changed the key");
-                if (node->kind == SL_NODE_SELECT_KEY &&
-                    (rec->flags & SL_REC_VALUE_SET))
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
-                                    "select_key callback changed the value");
-                return sl_forward(task, node, rec);
-
-        case SL_NODE_FILTER:
-                if (!node->cb.pred(rec, node->opaque))
-                        return 0;
-                return sl_forward(task, node, rec);
-        case SL_NODE_FILTER_NOT:
-                if (node->cb.pred(rec, node->opaque))
-                        return 0;
-                return sl_forward(task, node, rec);
-
-        case SL_NODE_FLAT_MAP:
-        case SL_NODE_FLAT_MAP_VALUES: {
-                sluice_emitter_t out = {
-                    task, node, rec, node->kind == SL_NODE_FLAT_MAP_VALUES,
-                    0, 0, 0};
-                int err = node->cb.flat(rec, &out, node->opaque);
-                /* a failed emit fails the record, whatever the callback
-                 * returned after it */
-                if (out.err)
-                        return out.err;
-                if (err)
-                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                    "%s callback failed", "flat_map");
-                return 0;
-        }
-
-        case SL_NODE_PEEK:
-                node->cb.foreach(rec, node->opaque);
-                return sl_forward(task, node, rec);
-        case SL_NODE_FOREACH:
-                node->cb.foreach(rec, node->opaque);
-                return 0;
-
-        case SL_NODE_BRANCH: {
-                size_t i;
-                for (i = 0; i < node->child_cnt; i++)
-                        if (!node->preds[i] ||
-                            node->preds[i](rec, node->pred_opaques[i]))
-                                return process(task, node->children[i], rec);
-                return 0;
-        }
-
-        case SL_NODE_SINK:
-                break;
-
-        default:
-                return sl_state_process(task, node, rec);
-        }
-
-        /* SL_NODE_SINK */
-        {
-                const char *topic = node->topic;
-                const void *k = NULL, *v = NULL;
-                size_t klen = 0, vlen = 0;
-                int32_t partition = -1;
-                char why[SL_ERRSTR_SIZE];
-
-                if (!topic) {
-                        topic = node->topic_cb(rec, node->topic_opaque);
-                        if (!topic)
-                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                            "%s",
-                                            "topic callback returned NULL");
-                }
-                if (rec->key.type != SLUICE_VALUE_NULL) {
-                        if (rec->raw_key_serde == node->key_serde) {
-                                k    = rec->raw_key;
-                                klen = rec->raw_key_len;
-                        } else {
-                                task->kbuf.len = 0;
-                                if (node->key_serde->serialize(
-                                        node->key_serde, &rec->key,
-                                        &task->kbuf, &k, &klen, why,
-                                        sizeof(why)))
-                                        return sl_fail(task, node,
-                                                    SLUICE_ERR_SERDE,
-                                                    "key: %s", why);
-                        }
-                }
-                if (rec->value.type != SLUICE_VALUE_NULL) {
-                        if (rec->raw_value_serde == node->value_serde) {
-                                v    = rec->raw_value;
-                                vlen = rec->raw_value_len;
-                        } else {
-                                task->vbuf.len = 0;
-                                if (node->value_serde->serialize(
-                                        node->value_serde, &rec->value,
-                                        &task->vbuf, &v, &vlen, why,
-                                        sizeof(why)))
-                                        return sl_fail(task, node,
-                                                    SLUICE_ERR_SERDE,
-                                                    "value: %s", why);
-                        }
-                        /* serializers may return NULL for empty output */
-                        if (!v)
-                                v = "";
-                }
-                if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
-                        k = "";
-                if (node->change) {
-                        /* Change(new, old) on an internal topic */
-                        const void *o = NULL;
-                        size_t olen = 0;
-                        sl_change_t c;
-                        int cerr;
-                        if ((rec->flags & SL_REC_HAS_OLD) &&
-                            rec->old.type != SLUICE_VALUE_NULL) {
-                                if (sl_encode(node->value_serde, &rec->old,
-                                              &task->obuf, &o, &olen, why,
-                                              sizeof(why)))
-                                        return sl_fail(task, node,
-                                                       SLUICE_ERR_SERDE,
-                                                       "old value: %s", why);
-                                if (!o)
-                                        o = "";
-                        }
-                        c.new_v   = v;
-                        c.new_len = vlen;
-                        c.old_v   = o;
-                        c.old_len = olen;
-                        if ((cerr = sl_change_encode(&c, &task->cbuf)))
-                                return sl_fail(task, node, cerr, "%s",
-                                               cerr == SLUICE_ERR_NOMEM
-                                                   ? "out of memory"
-                                                   : "value too long for a "
-                                                     "change record");
-                        v    = task->cbuf.data;
-                        vlen = task->cbuf.len;
-                }
-                if (node->part_cb) {
-                        int32_t cnt = task->partition_cnt(task->io_opaque,
-                                                          topic);
-                        partition   = node->part_cb(rec, k, klen, cnt,
-                                                    node->part_opaque);
-                        if (partition < -1 || partition >= cnt) {
-                                char num[64];
-                                sl_errstr(num, sizeof(num),
-                                          "%d of %d partitions",
-                                          (int)partition, (int)cnt);
-                                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
-                                            "partitioner returned partition "
-                                            "%s",
-                                            num);
-                        }
-                }
-                {
-                        int werr = task->write(task->io_opaque, node, topic,
-                                               partition, k, klen, v, vlen,
-                                               rec->timestamp, rec->headers,
-                                               rec->header_cnt, why,
-                                               sizeof(why));
-                        if (werr)
-                                return sl_fail(task, node,
-                                            werr < 0 && werr != -1
-                                                ? werr
-                                                : SLUICE_ERR_STATE,
-                                            "%s", why);
-                }
-                task->produced++;
-                return 0;
-        }
+/* A source's records enter at sl_task_process(); as a node it hands them
+ * on. */
+static int source_process(sl_task_t *task, const sl_node_t *node,
+                          sluice_record_t *rec) {
+        return sl_forward(task, node, rec);
 }
+
+/* A sink serializes the record (or reuses its raw bytes) and writes it. */
+static int sink_process(sl_task_t *task, const sl_node_t *node,
+                        sluice_record_t *rec) {
+        const char *topic = node->topic;
+        const void *k = NULL, *v = NULL;
+        size_t klen = 0, vlen = 0;
+        int32_t partition = -1;
+        char why[SL_ERRSTR_SIZE];
+
+        if (!topic) {
+                topic = node->topic_cb(rec, node->topic_opaque);
+                if (!topic)
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "%s",
+                                    "topic callback returned NULL");
+        }
+        if (rec->key.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_key_serde == node->key_serde) {
+                        k    = rec->raw_key;
+                        klen = rec->raw_key_len;
+                } else {
+                        task->kbuf.len = 0;
+                        if (node->key_serde->serialize(
+                                node->key_serde, &rec->key,
+                                &task->kbuf, &k, &klen, why,
+                                sizeof(why)))
+                                return sl_fail(task, node,
+                                            SLUICE_ERR_SERDE,
+                                            "key: %s", why);
+                }
+        }
+        if (rec->value.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_value_serde == node->value_serde) {
+                        v    = rec->raw_value;
+                        vlen = rec->raw_value_len;
+                } else {
+                        task->vbuf.len = 0;
+                        if (node->value_serde->serialize(
+                                node->value_serde, &rec->value,
+                                &task->vbuf, &v, &vlen, why,
+                                sizeof(why)))
+                                return sl_fail(task, node,
+                                            SLUICE_ERR_SERDE,
+                                            "value: %s", why);
+                }
+                /* serializers may return NULL for empty output */
+                if (!v)
+                        v = "";
+        }
+        if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
+                k = "";
+        if (node->change) {
+                /* Change(new, old) on an internal topic */
+                const void *o = NULL;
+                size_t olen = 0;
+                sl_change_t c;
+                int cerr;
+                if ((rec->flags & SL_REC_HAS_OLD) &&
+                    rec->old.type != SLUICE_VALUE_NULL) {
+                        if (sl_encode(node->value_serde, &rec->old,
+                                      &task->obuf, &o, &olen, why,
+                                      sizeof(why)))
+                                return sl_fail(task, node,
+                                               SLUICE_ERR_SERDE,
+                                               "old value: %s", why);
+                        if (!o)
+                                o = "";
+                }
+                c.new_v   = v;
+                c.new_len = vlen;
+                c.old_v   = o;
+                c.old_len = olen;
+                if ((cerr = sl_change_encode(&c, &task->cbuf)))
+                        return sl_fail(task, node, cerr, "%s",
+                                       cerr == SLUICE_ERR_NOMEM
+                                           ? "out of memory"
+                                           : "value too long for a "
+                                             "change record");
+                v    = task->cbuf.data;
+                vlen = task->cbuf.len;
+        }
+        if (node->part_cb) {
+                int32_t cnt = task->partition_cnt(task->io_opaque,
+                                                  topic);
+                partition   = node->part_cb(rec, k, klen, cnt,
+                                            node->part_opaque);
+                if (partition < -1 || partition >= cnt) {
+                        char num[64];
+                        sl_errstr(num, sizeof(num),
+                                  "%d of %d partitions",
+                                  (int)partition, (int)cnt);
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                    "partitioner returned partition "
+                                    "%s",
+                                    num);
+                }
+        }
+        {
+                int werr = task->write(task->io_opaque, node, topic,
+                                       partition, k, klen, v, vlen,
+                                       rec->timestamp, rec->headers,
+                                       rec->header_cnt, why,
+                                       sizeof(why));
+                if (werr)
+                        return sl_fail(task, node,
+                                    werr < 0 && werr != -1
+                                        ? werr
+                                        : SLUICE_ERR_STATE,
+                                    "%s", why);
+        }
+        task->produced++;
+        return 0;
+}
+
+const sl_node_ops_t sl_source_ops = {"source", source_process, NULL, NULL,
+                                     NULL,     NULL,           NULL};
+const sl_node_ops_t sl_sink_ops = {"sink", sink_process, NULL, NULL,
+                                   NULL,   NULL,         NULL};
 
 int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
               size_t len, sluice_value_t *out, int *owned, char *why,
@@ -629,6 +562,214 @@ int sl_change_decode(const void *data, size_t len, sl_change_t *out) {
 }
 
 /* ---- task ---- */
+
+int sl_task_start(sl_task_t *task, const char *state_base,
+                  sl_cache_budget_t *budget, int locking, char *errstr,
+                  size_t errstr_size) {
+        const sluice_topology_t *t = task->t;
+        size_t i;
+        if (task->started)
+                return 0;
+        task->started = 1;
+        task->budget  = budget;
+        if (locking) {
+                if (mtx_init(&task->lock, mtx_plain) != thrd_success) {
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create a mutex");
+                        return SLUICE_ERR_STATE;
+                }
+                task->locking = 1;
+        }
+        if (!(task->dir = sl_task_dir(state_base, task->subtopology,
+                                      task->partition)))
+                goto oom;
+        {
+                char why[SL_ERRSTR_SIZE];
+                if (sl_checkpoint_check(task->dir, why, sizeof(why)))
+                        sl_log(task->conf, SLUICE_LOG_WARNING, "STATE",
+                               "task %d_%d: the checkpoint file is damaged "
+                               "(%s): its offsets are not trusted; stores "
+                               "that keep their own offset use it, the "
+                               "others restore all of their changelog",
+                               task->subtopology, (int)task->partition, why);
+        }
+        for (i = 0; i < t->store_cnt; i++) {
+                int err;
+                if (t->stores[i]->subtopology != task->subtopology)
+                        continue;
+                /* kv_cnt stays 0 for a task without stores */
+                if (!task->kvs) {
+                        if (!(task->kvs = calloc(t->store_cnt,
+                                                 sizeof(*task->kvs))))
+                                goto oom;
+                        task->kv_cnt = t->store_cnt;
+                }
+                if ((err = sl_kv_open(task, t->stores[i], &task->kvs[i],
+                                      errstr, errstr_size)))
+                        return err;
+        }
+        /* the nodes with per-task work (processors' contexts); their
+         * ready (init) runs once the stores are restored */
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n     = t->nodes[i];
+                const sl_node_ops_t *o = n->ops;
+                int err;
+                if (n->subtopology != task->subtopology ||
+                    (!o->open && !o->ready && !o->punctuate && !o->close))
+                        continue;
+                if (!task->hooked &&
+                    (!(task->hooked = calloc(t->node_cnt,
+                                             sizeof(*task->hooked))) ||
+                     !(task->node_state = calloc(t->node_cnt,
+                                                 sizeof(void *)))))
+                        goto oom;
+                task->hooked[task->hooked_cnt++] = n;
+                if (o->open && (err = o->open(task, n, errstr, errstr_size)))
+                        return err;
+        }
+        return 0;
+oom:
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return SLUICE_ERR_NOMEM;
+}
+
+int sl_task_ready(sl_task_t *task, char *errstr, size_t errstr_size) {
+        size_t i;
+        if (task->ready)
+                return 0;
+        task->ready = 1;
+        for (i = 0; i < task->hooked_cnt; i++) {
+                const sl_node_t *n = task->hooked[i];
+                int err;
+                if (n->ops->ready &&
+                    (err = n->ops->ready(task, n, errstr, errstr_size)))
+                        return err;
+        }
+        return 0;
+}
+
+void sl_task_state_free(sl_task_t *task) {
+        size_t i;
+        for (i = 0; i < task->hooked_cnt; i++)
+                if (task->hooked[i]->ops->close)
+                        task->hooked[i]->ops->close(task, task->hooked[i]);
+        free(task->hooked);
+        free(task->node_state);
+        task->hooked     = NULL;
+        task->node_state = NULL;
+        task->hooked_cnt = 0;
+        for (i = 0; i < task->kv_cnt; i++)
+                sl_kv_close(task->kvs[i]);
+        free(task->kvs);
+        task->kvs       = NULL;
+        task->kv_cnt    = 0;
+        task->punct_cnt = 0;
+        free(task->dir);
+        task->dir = NULL;
+        if (task->locking)
+                mtx_destroy(&task->lock);
+        task->locking = 0;
+}
+
+int sl_task_flush(sl_task_t *task) {
+        size_t i;
+        int err = 0, dirty = 1;
+        /* a store's flush forwards updates that may write other stores of
+         * the task: again until every cache is clean */
+        while (dirty && !err) {
+                dirty = 0;
+                for (i = 0; i < task->kv_cnt && !err; i++)
+                        if (task->kvs[i] && task->kvs[i]->cached) {
+                                err   = sl_kv_flush_cache(task->kvs[i]);
+                                dirty = 1;
+                        }
+        }
+        sl_arena_reset(&task->arena);
+        return err;
+}
+
+int sl_task_checkpoint(sl_task_t *task, int write_file) {
+        size_t i;
+        int persistent = 0;
+        for (i = 0; i < task->kv_cnt; i++) {
+                sluice_kv_t *kv = task->kvs[i];
+                char why[SL_ERRSTR_SIZE] = "";
+                int64_t next;
+                int err;
+                if (!kv || kv->restoring)
+                        continue;
+                next = kv->checkpoint;
+                if (kv->slot && kv->slot->last + 1 > next)
+                        next = kv->slot->last + 1;
+                /* a backend that keeps the offset commits it with the
+                 * data; otherwise the file below records it */
+                if (kv->type->version >= 2 && kv->type->flush_offset &&
+                    next >= 0)
+                        err = kv->type->flush_offset(kv->h, next, why,
+                                                     sizeof(why));
+                else
+                        err = kv->type->flush(kv->h, why, sizeof(why));
+                if (err) {
+                        sl_errstr(task->errstr, sizeof(task->errstr),
+                                  "store \"%s\": flush failed: %s",
+                                  kv->def->name, why);
+                        return SLUICE_ERR_STATE;
+                }
+                kv->checkpoint = next;
+                persistent |= kv->type->persistent;
+        }
+        /* the stores are durable; a file that cannot be written only
+         * makes a restart restore more (backends without their own
+         * offset), so it is a warning, not a failure */
+        if (write_file && persistent &&
+            sl_checkpoint_write(task->dir, task->kvs, task->kv_cnt,
+                                task->errstr, sizeof(task->errstr)))
+                sl_log(task->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "task %d_%d: %s (a restart restores more of the "
+                       "changelog)",
+                       task->subtopology, (int)task->partition, task->errstr);
+        return 0;
+}
+
+sluice_kv_t *sl_task_kv(const sl_task_t *task, const char *store) {
+        size_t i;
+        for (i = 0; i < task->kv_cnt; i++)
+                if (task->kvs[i] && !strcmp(task->kvs[i]->def->name, store))
+                        return task->kvs[i];
+        return NULL;
+}
+
+/* Run the punctuations of @type due at @now, node by node. */
+static int punctuate(sl_task_t *task, sluice_punctuation_t type,
+                     int64_t now) {
+        size_t i;
+        for (i = 0; i < task->hooked_cnt; i++) {
+                const sl_node_t *n = task->hooked[i];
+                int err;
+                if (n->ops->punctuate &&
+                    (err = n->ops->punctuate(task, n, type, now)))
+                        return err;
+        }
+        return 0;
+}
+
+int sl_task_punctuate_stream(sl_task_t *task) {
+        if (task->stream_time < 0)
+                return 0;
+        return punctuate(task, SLUICE_PUNCTUATE_STREAM_TIME,
+                         task->stream_time);
+}
+
+int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms) {
+        int err;
+        task->wall_time = now_ms;
+        if (!task->punct_cnt)
+                return 0;
+        err = punctuate(task, SLUICE_PUNCTUATE_WALL_CLOCK, now_ms);
+        sl_arena_reset(&task->arena);
+        return err;
+}
+
 
 void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
                   const sluice_conf_t *conf, int subtopology,

@@ -87,9 +87,13 @@ struct sl_task_s {
         size_t kv_cnt;
         sl_cache_budget_t *budget; /* shared by the owner's tasks */
         sl_clog_write_fn *clog_write; /* NULL: no changelog */
-        struct sluice_context_s **ctxs; /* by node id; processors only */
-        struct sl_punct_s *puncts;
-        size_t punct_cnt, punct_cap;
+        /* the task's nodes with per-task work (ops->open, ready,
+         * punctuate, close), in node order, and that work's state by node
+         * id (a processor's context) */
+        const sl_node_t **hooked;
+        size_t hooked_cnt;
+        void **node_state;
+        size_t punct_cnt;       /* punctuations the nodes scheduled */
         int64_t stream_time;    /* -1 until the first record */
         int64_t wall_time;      /* of the last wall-clock check */
         int started;            /* sl_task_start() ran */
@@ -117,15 +121,44 @@ int sl_task_flush(sl_task_t *task);
 int sl_task_checkpoint(sl_task_t *task, int write_file);
 /* Run the wall-clock punctuations due at @now_ms. 0 or an error. */
 int sl_task_punctuate_wall(sl_task_t *task, int64_t now_ms);
-/* Close processors and stores (state_ops.c; sl_task_destroy calls it). */
+/* Close the nodes (ops->close) and the stores (sl_task_destroy calls
+ * it). */
 void sl_task_state_free(sl_task_t *task);
 /* Stream-time punctuations due after a record. 0 or an error. */
 int sl_task_punctuate_stream(sl_task_t *task);
 /* A store instance of the task by name, or NULL. */
 sluice_kv_t *sl_task_kv(const sl_task_t *task, const char *store);
 
-/* task.c internals shared with state_ops.c */
-int sl_forward(sl_task_t *task, const sl_node_t *node, sluice_record_t *rec);
+/* task.c internals shared with the operator files */
+
+/* Run @rec through @node: what every parent does for each child. */
+static inline int sl_process(sl_task_t *task, const sl_node_t *node,
+                             sluice_record_t *rec) {
+        return node->ops->process(task, node, rec);
+}
+/* sl_forward() for no child or several (the others get shallow copies
+ * that own nothing, the last one the record itself). */
+int sl_forward_many(sl_task_t *task, const sl_node_t *node,
+                    sluice_record_t *rec);
+/* Hand @rec to @node's children, depth-first. Inline: the one-child case
+ * is every record's path through a stateless chain. */
+static inline int sl_forward(sl_task_t *task, const sl_node_t *node,
+                             sluice_record_t *rec) {
+        if (SL_LIKELY(node->child_cnt == 1))
+                return sl_process(task, node->children[0], rec);
+        return sl_forward_many(task, node, rec);
+}
+/* What sluice_emit() writes through: a flat_map's or a processor's
+ * records, each a fresh record with the input's metadata. */
+struct sluice_emitter_s {
+        sl_task_t *task;
+        const sl_node_t *node;
+        const sluice_record_t *in;
+        int values_only;
+        int err; /* first error; later emits are refused with it */
+        int has_ts;
+        int64_t ts; /* the emitted records' timestamp, if has_ts */
+};
 int sl_fail(sl_task_t *task, const sl_node_t *node, int err, const char *fmt,
             const char *arg);
 int sl_value_adopt(sl_task_t *task, sluice_value_t *v, int *owned);
@@ -154,9 +187,6 @@ int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf);
 /* Decode @len bytes at @data (NULL: a Kafka null) into @out, pointing into
  * @data. Returns 0, or -1 for a malformed record. */
 int sl_change_decode(const void *data, size_t len, sl_change_t *out);
-/* Run a stateful / table / processor node (state_ops.c). */
-int sl_state_process(sl_task_t *task, const sl_node_t *node,
-                     sluice_record_t *rec);
 /* The emitter a processor's context forwards through (task.c). */
 int sl_emit_from(sl_task_t *task, const sl_node_t *node,
                  const sluice_record_t *in, sluice_value_t key,

@@ -1,6 +1,8 @@
 /*
- * topology.c - the builder (streams, operators, sinks), validation, the
- * sub-topology split, and describe (text and DOT).
+ * topology.c - the builder's common part (nodes, streams, sources, sinks,
+ * repartitions, stores), validation, the sub-topology split, and describe
+ * (text and DOT). Each operator family's builder calls are in its
+ * lib/op_<family>.c, with what its nodes do.
  *
  * Builder mistakes never crash: the first one is kept in t->error and
  * reported by sluice_topology_validate() and by whoever freezes the
@@ -42,6 +44,10 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         return "KSTREAM-";
 }
 
+static int stores_freeze(sluice_topology_t *t, const char *app_id,
+                         char *errstr, size_t errstr_size);
+static void stores_free(sluice_topology_t *t);
+
 /* t->error when even the message could not be allocated */
 static char oom_error[] = "out of memory";
 
@@ -82,8 +88,7 @@ sluice_topology_t *sluice_topology_new(void) {
 static void node_free(sl_node_t *n) {
         size_t i;
         free(n->name);
-        free(n->preds);
-        free(n->pred_opaques);
+        free(n->priv);
         for (i = 0; i < n->topic_cnt; i++)
                 free(n->topics[i]);
         free(n->topics);
@@ -110,7 +115,7 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->nodes);
         free(t->streams);
         free(t->sinks);
-        sl_topology_state_free(t);
+        stores_free(t);
         free(t->app_id);
         if (t->error != oom_error)
                 free(t->error);
@@ -124,7 +129,7 @@ int sl_topo_check_open(sluice_topology_t *t, const char *call) {
         return t->frozen ? -1 : 0;
 }
 
-static int link_nodes(sl_node_t *parent, sl_node_t *child) {
+int sl_node_link(sl_node_t *parent, sl_node_t *child) {
         if (sl_grow((void **)&parent->children, &parent->child_cap,
                  parent->child_cnt, sizeof(sl_node_t *)) ||
             sl_grow((void **)&child->parents, &child->parent_cap,
@@ -135,9 +140,8 @@ static int link_nodes(sl_node_t *parent, sl_node_t *child) {
         return 0;
 }
 
-/* A new node of @kind, child of @parent (may be NULL). */
 sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
-                           sl_node_t *parent) {
+                       const sl_node_ops_t *ops, sl_node_t *parent) {
         char name[64];
         sl_node_t *n;
         if (sl_grow((void **)&t->nodes, &t->node_cap, t->node_cnt,
@@ -146,6 +150,7 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
         n = calloc(1, sizeof(*n));
         if (!n)
                 goto oom;
+        n->ops   = ops;
         n->kind  = kind;
         n->id    = (int)t->node_cnt;
         n->store = -1;
@@ -157,7 +162,7 @@ sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
                 goto oom;
         }
         t->nodes[t->node_cnt++] = n;
-        if (parent && link_nodes(parent, n))
+        if (parent && sl_node_link(parent, n))
                 goto oom;
         return n;
 oom:
@@ -254,7 +259,7 @@ static sluice_stream_t *source_new(sluice_topology_t *t, const char *call,
                         }
                 }
         }
-        n = sl_node_new(t, SL_NODE_SOURCE, NULL);
+        n = sl_node_new(t, SL_NODE_SOURCE, &sl_source_ops, NULL);
         if (!n)
                 return NULL;
         n->key_serde   = ks;
@@ -409,182 +414,6 @@ sluice_stream_t *sluice_stream_with_serdes(sluice_stream_t *s,
         }
 }
 
-/* A one-parent operator node with a callback. */
-static sluice_stream_t *op_new(sluice_stream_t *s, const char *call,
-                               sl_node_kind_t kind, void (*cb)(void),
-                               void *opaque) {
-        sl_node_t *n;
-        if (!s)
-                return NULL;
-        if (sl_topo_check_open(s->t, call))
-                return NULL;
-        if (!cb) {
-                sl_topo_error(s->t, "%s: callback is NULL", call);
-                return NULL;
-        }
-        n = sl_node_new(s->t, kind, s->node);
-        if (!n)
-                return NULL;
-        n->opaque = opaque;
-        switch (kind) {
-        case SL_NODE_MAP:
-        case SL_NODE_MAP_VALUES:
-        case SL_NODE_SELECT_KEY: n->cb.map = (sluice_map_cb *)cb; break;
-        case SL_NODE_FILTER:
-        case SL_NODE_FILTER_NOT: n->cb.pred = (sluice_predicate_cb *)cb; break;
-        case SL_NODE_FLAT_MAP:
-        case SL_NODE_FLAT_MAP_VALUES:
-                n->cb.flat = (sluice_flat_map_cb *)cb;
-                break;
-        default: n->cb.foreach = (sluice_foreach_cb *)cb; break;
-        }
-        {
-                sluice_stream_t *out =
-                    sl_stream_new(s->t, n, s->key_serde, s->value_serde);
-                /* a grouping after a key change repartitions first */
-                if (out)
-                        out->key_changed =
-                            s->key_changed || kind == SL_NODE_MAP ||
-                            kind == SL_NODE_SELECT_KEY ||
-                            kind == SL_NODE_FLAT_MAP;
-                return out;
-        }
-}
-
-#define OP(s, call, kind, cb, opaque)                                          \
-        op_new(s, call, kind, (void (*)(void))(cb), opaque)
-
-sluice_stream_t *sluice_stream_map(sluice_stream_t *s, sluice_map_cb *cb,
-                                   void *opaque) {
-        return OP(s, "sluice_stream_map", SL_NODE_MAP, cb, opaque);
-}
-sluice_stream_t *sluice_stream_map_values(sluice_stream_t *s,
-                                          sluice_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_map_values", SL_NODE_MAP_VALUES, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_select_key(sluice_stream_t *s,
-                                          sluice_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_select_key", SL_NODE_SELECT_KEY, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_filter(sluice_stream_t *s,
-                                      sluice_predicate_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_filter", SL_NODE_FILTER, cb, opaque);
-}
-sluice_stream_t *sluice_stream_filter_not(sluice_stream_t *s,
-                                          sluice_predicate_cb *cb,
-                                          void *opaque) {
-        return OP(s, "sluice_stream_filter_not", SL_NODE_FILTER_NOT, cb,
-                  opaque);
-}
-sluice_stream_t *sluice_stream_flat_map(sluice_stream_t *s,
-                                        sluice_flat_map_cb *cb, void *opaque) {
-        return OP(s, "sluice_stream_flat_map", SL_NODE_FLAT_MAP, cb, opaque);
-}
-sluice_stream_t *sluice_stream_flat_map_values(sluice_stream_t *s,
-                                               sluice_flat_map_cb *cb,
-                                               void *opaque) {
-        return OP(s, "sluice_stream_flat_map_values", SL_NODE_FLAT_MAP_VALUES,
-                  cb, opaque);
-}
-sluice_stream_t *sluice_stream_peek(sluice_stream_t *s, sluice_foreach_cb *cb,
-                                    void *opaque) {
-        return OP(s, "sluice_stream_peek", SL_NODE_PEEK, cb, opaque);
-}
-int sluice_stream_foreach(sluice_stream_t *s, sluice_foreach_cb *cb,
-                          void *opaque) {
-        if (!s)
-                return SLUICE_ERR_INVALID_ARG;
-        return OP(s, "sluice_stream_foreach", SL_NODE_FOREACH, cb, opaque)
-                   ? 0
-                   : SLUICE_ERR_TOPOLOGY;
-}
-
-sluice_stream_t *sluice_stream_merge(sluice_stream_t *a, sluice_stream_t *b) {
-        sl_node_t *n;
-        if (!a || !b)
-                return NULL;
-        if (a->t != b->t) {
-                sl_topo_error(a->t, "sluice_stream_merge: the streams belong "
-                                   "to different topologies");
-                sl_topo_error(b->t, "sluice_stream_merge: the streams belong "
-                                   "to different topologies");
-                return NULL;
-        }
-        if (sl_topo_check_open(a->t, "sluice_stream_merge"))
-                return NULL;
-        if (a->node == b->node) {
-                sl_topo_error(a->t, "sluice_stream_merge: a stream cannot be "
-                                   "merged with itself");
-                return NULL;
-        }
-        n = sl_node_new(a->t, SL_NODE_MERGE, a->node);
-        if (!n)
-                return NULL;
-        if (link_nodes(b->node, n)) {
-                sl_topo_error(a->t, "out of memory");
-                return NULL;
-        }
-        /* serdes survive a merge only where both sides agree */
-        {
-                sluice_stream_t *out = sl_stream_new(
-                    a->t, n,
-                    a->key_serde == b->key_serde ? a->key_serde : NULL,
-                    a->value_serde == b->value_serde ? a->value_serde : NULL);
-                if (out)
-                        out->key_changed = a->key_changed || b->key_changed;
-                return out;
-        }
-}
-
-int sluice_stream_branch(sluice_stream_t *s, size_t n,
-                         sluice_predicate_cb *const *preds,
-                         void *const *opaques, sluice_stream_t **out) {
-        sluice_topology_t *t;
-        sl_node_t *br;
-        size_t i;
-        if (!s)
-                return SLUICE_ERR_INVALID_ARG;
-        t = s->t;
-        if (sl_topo_check_open(t, "sluice_stream_branch"))
-                return SLUICE_ERR_TOPOLOGY;
-        if (n == 0 || !preds || !out) {
-                sl_topo_error(t, "sluice_stream_branch: needs at least one "
-                                "predicate and an output array");
-                return SLUICE_ERR_TOPOLOGY;
-        }
-        for (i = 0; i + 1 < n; i++)
-                if (!preds[i]) {
-                        sl_topo_error(t,
-                                     "sluice_stream_branch: predicate %zu "
-                                     "of %zu is NULL; only the last (the "
-                                     "default branch) may be",
-                                     i, n);
-                        return SLUICE_ERR_TOPOLOGY;
-                }
-        br = sl_node_new(t, SL_NODE_BRANCH, s->node);
-        if (!br)
-                return SLUICE_ERR_NOMEM;
-        br->preds        = calloc(n, sizeof(*br->preds));
-        br->pred_opaques = calloc(n, sizeof(*br->pred_opaques));
-        if (!br->preds || !br->pred_opaques) {
-                sl_topo_error(t, "out of memory");
-                return SLUICE_ERR_NOMEM;
-        }
-        for (i = 0; i < n; i++) {
-                sl_node_t *child;
-                br->preds[i]        = preds[i];
-                br->pred_opaques[i] = opaques ? opaques[i] : NULL;
-                child               = sl_node_new(t, SL_NODE_BRANCH_CHILD, br);
-                out[i] = sl_stream_new(t, child, s->key_serde, s->value_serde);
-                if (!out[i])
-                        return SLUICE_ERR_NOMEM;
-                out[i]->key_changed = s->key_changed;
-        }
-        return 0;
-}
-
 sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
                                            const char *name,
                                            int32_t partitions) {
@@ -638,8 +467,8 @@ sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                       call, name);
                         return NULL;
                 }
-        if (!(sink = sl_node_new(t, SL_NODE_SINK, s->node)) ||
-            !(src = sl_node_new(t, SL_NODE_SOURCE, NULL)))
+        if (!(sink = sl_node_new(t, SL_NODE_SINK, &sl_sink_ops, s->node)) ||
+            !(src = sl_node_new(t, SL_NODE_SOURCE, &sl_source_ops, NULL)))
                 return NULL;
         sink->internal = src->internal = 1;
         sink->change = src->change = change;
@@ -700,7 +529,7 @@ static sluice_sink_t *sink_new(sluice_stream_t *s, const char *call,
                              !ks ? "key" : "value");
                 return NULL;
         }
-        n = sl_node_new(t, SL_NODE_SINK, s->node);
+        n = sl_node_new(t, SL_NODE_SINK, &sl_sink_ops, s->node);
         if (!n)
                 return NULL;
         n->key_serde    = ks;
@@ -757,6 +586,163 @@ int sluice_sink_set_partitioner(sluice_sink_t *sink, sluice_partitioner_cb *cb,
         sink->node->part_cb     = cb;
         sink->node->part_opaque = opaque;
         return 0;
+}
+
+/* ---- stores (every store has the changelog
+ * <application.id>-<store>-changelog) ---- */
+
+sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
+                                  const char *name) {
+        size_t i;
+        for (i = 0; i < t->store_cnt; i++)
+                if (!strcmp(t->stores[i]->name, name))
+                        return t->stores[i];
+        return NULL;
+}
+
+/* A new store; @name NULL: "<prefix><n>" with the next node number.
+ * Returns its index, or -1 (error recorded). */
+int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
+                     const char *prefix, const sluice_serde_t *ks,
+                     const sluice_serde_t *vs, sl_node_t *owner) {
+        char gen[300], topic[320];
+        sl_store_def_t *d;
+        if (!name) {
+                snprintf(gen, sizeof(gen), "%s%010d", prefix, t->name_seq++);
+                name = gen;
+        }
+        snprintf(topic, sizeof(topic), "%s-changelog", name);
+        if (!*name || strlen(name) > 180 ||
+            !sl_topic_name_valid(topic, NULL, 0)) {
+                sl_topo_error(t,
+                              "%s: store name \"%s\" cannot name its "
+                              "changelog topic (legal: a-z A-Z 0-9 . _ -, "
+                              "at most 180)",
+                              call, name);
+                return -1;
+        }
+        if (sl_topology_store(t, name)) {
+                sl_topo_error(t, "%s: a store named \"%s\" already exists",
+                              call, name);
+                return -1;
+        }
+        if (sl_grow((void **)&t->stores, &t->store_cap, t->store_cnt,
+                    sizeof(*t->stores)) ||
+            !(d = calloc(1, sizeof(*d)))) {
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        if (!(d->name = sl_strdup(name))) {
+                free(d);
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        d->idx         = (int)t->store_cnt;
+        d->subtopology = -1;
+        d->key_serde   = ks;
+        d->value_serde = vs;
+        d->owner       = owner;
+        t->stores[t->store_cnt++] = d;
+        return d->idx;
+}
+
+int sluice_topology_set_store_type(sluice_topology_t *t, const char *store,
+                                   const char *type) {
+        const char *call = "sluice_topology_set_store_type";
+        sl_store_def_t *d;
+        char *dup;
+        if (!t)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sl_topo_check_open(t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (!store || !type || !*type) {
+                sl_topo_error(t, "%s: store and type must be given", call);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (!(d = sl_topology_store(t, store))) {
+                sl_topo_error(t, "%s: no store named \"%s\" (set the type "
+                                 "after the operator that makes it)",
+                              call, store);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (!(dup = sl_strdup(type))) {
+                sl_topo_error(t, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        free(d->type);
+        d->type = dup;
+        return 0;
+}
+
+int sluice_topology_add_store(sluice_topology_t *t, const char *name) {
+        const char *call = "sluice_topology_add_store";
+        if (!t)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sl_topo_check_open(t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (!name) {
+                sl_topo_error(t, "%s: name is NULL", call);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        return sl_store_new(t, call, name, "", NULL, NULL, NULL) < 0
+                   ? SLUICE_ERR_TOPOLOGY
+                   : 0;
+}
+
+/* Freeze-time work for stores: changelog names, sub-topologies, which
+ * table nodes send old values. 0 or an error with errstr. */
+static int stores_freeze(sluice_topology_t *t, const char *app_id,
+                         char *errstr, size_t errstr_size) {
+        size_t i, j;
+        for (i = 0; i < t->store_cnt; i++) {
+                sl_store_def_t *d = t->stores[i];
+                size_t n = strlen(app_id) + strlen(d->name) + 12;
+                if (!(d->changelog = malloc(n))) {
+                        sl_errstr(errstr, errstr_size, "out of memory");
+                        return SLUICE_ERR_NOMEM;
+                }
+                snprintf(d->changelog, n, "%s-%s-changelog", app_id, d->name);
+                if (d->owner)
+                        d->subtopology = d->owner->subtopology;
+        }
+        /* a processor store belongs to one sub-topology */
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                for (j = 0; j < nd->store_cnt; j++) {
+                        sl_store_def_t *d = t->stores[nd->stores[j]];
+                        if (d->subtopology < 0) {
+                                d->subtopology = nd->subtopology;
+                        } else if (d->subtopology != nd->subtopology) {
+                                sl_errstr(errstr, errstr_size,
+                                          "store \"%s\" is used by "
+                                          "processors of different "
+                                          "sub-topologies (%d and %d); a "
+                                          "store belongs to one",
+                                          d->name, d->subtopology,
+                                          nd->subtopology);
+                                return SLUICE_ERR_TOPOLOGY;
+                        }
+                }
+        }
+        sl_table_freeze(t);
+        return 0;
+}
+
+static void stores_free(sluice_topology_t *t) {
+        size_t i;
+        for (i = 0; i < t->store_cnt; i++) {
+                free(t->stores[i]->name);
+                free(t->stores[i]->type);
+                free(t->stores[i]->changelog);
+                free(t->stores[i]);
+        }
+        for (i = 0; i < t->table_cnt; i++)
+                free(t->tables[i]);
+        for (i = 0; i < t->grouped_cnt; i++)
+                free(t->groupeds[i]);
+        free(t->stores);
+        free(t->tables);
+        free(t->groupeds);
 }
 
 /* ---- validation and sub-topologies ---- */
@@ -872,7 +858,7 @@ int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
         free(labels);
         t->subtopology_cnt = n;
         {
-                int err = sl_topology_state_freeze(t, app_id, errstr,
+                int err = stores_freeze(t, app_id, errstr,
                                                    errstr_size);
                 if (err)
                         return err;

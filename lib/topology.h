@@ -23,8 +23,7 @@ typedef enum {
         SL_NODE_BRANCH,
         SL_NODE_BRANCH_CHILD,
         SL_NODE_SINK,
-        /* stateful and table nodes (ops_state.c builds them, state_ops.c
-         * runs them) */
+        /* stateful and table nodes */
         SL_NODE_AGGREGATE,       /* stream count/reduce/aggregate */
         SL_NODE_TABLE_AGGREGATE, /* table count/reduce/aggregate */
         SL_NODE_TABLE_SOURCE,    /* materializes a table read from a topic */
@@ -35,9 +34,6 @@ typedef enum {
         SL_NODE_TABLE_GROUP_BY, /* table rows -> Change(new, old) per key */
         SL_NODE_PROCESSOR
 } sl_node_kind_t;
-
-/* What an aggregation node computes. */
-typedef enum { SL_AGG_COUNT, SL_AGG_REDUCE, SL_AGG_AGGREGATE } sl_agg_kind_t;
 
 /* A state store of the topology; one instance per task of its
  * sub-topology. */
@@ -54,13 +50,47 @@ typedef struct sl_store_def_s {
 } sl_store_def_t;
 
 typedef struct sl_node_s sl_node_t;
+typedef struct sl_task_s sl_task_t;
+
+/*
+ * What a node does: each operator family (lib/op_<family>.c) fills in one
+ * table per kind of node it builds, and the task calls through it; task.c
+ * never asks what kind a node is. Only process is required.
+ */
+typedef struct sl_node_ops_s {
+        const char *family; /* "stateless", "aggregate", ... */
+        /* A record arrives from a parent: do the node's work and hand what
+         * comes out to sl_forward(). 0 or an error (sl_fail()). */
+        int (*process)(sl_task_t *task, const sl_node_t *node,
+                       sluice_record_t *rec);
+        /* Store owners: a cached update of the node's store leaves the
+         * cache (commit or eviction): write it through and forward it.
+         * 0 or an error (task->errstr). */
+        int (*flush)(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
+                     const void *key, size_t klen, const void *value,
+                     size_t vlen, int64_t ts);
+        /* The task starts (its stores open, not yet restored): set up the
+         * node's per-task state, task->node_state[node->id]. */
+        int (*open)(sl_task_t *task, const sl_node_t *node, char *errstr,
+                    size_t errstr_size);
+        /* The stores are restored: the user's init. */
+        int (*ready)(sl_task_t *task, const sl_node_t *node, char *errstr,
+                     size_t errstr_size);
+        /* Run the node's punctuations of @type due at @now. */
+        int (*punctuate)(sl_task_t *task, const sl_node_t *node,
+                         sluice_punctuation_t type, int64_t now);
+        /* The task ends: the user's close, then free the per-task state. */
+        void (*close)(sl_task_t *task, const sl_node_t *node);
+} sl_node_ops_t;
 
 struct sl_node_s {
-        sl_node_kind_t kind;
+        const sl_node_ops_t *ops; /* set by the builder call */
+        sl_node_kind_t kind;      /* names, describe, the builder's checks */
         int id;       /* creation order, index in topology->nodes */
         char *name;   /* unique in the topology */
         int subtopology; /* set by sl_topology_freeze() / describe */
 
+        /* the user's callback and its opaque (most operators take one) */
         union {
                 sluice_map_cb *map;
                 sluice_predicate_cb *pred;
@@ -68,10 +98,9 @@ struct sl_node_s {
                 sluice_flat_map_cb *flat;
         } cb;
         void *opaque;
-
-        /* SL_NODE_BRANCH: one predicate per child, in order (NULL: default) */
-        sluice_predicate_cb **preds;
-        void **pred_opaques;
+        /* the family's own fields (a struct of its file), one allocation
+         * freed with the node; NULL: none */
+        void *priv;
 
         /* SL_NODE_SOURCE */
         char **topics;
@@ -80,7 +109,8 @@ struct sl_node_s {
         regex_t re;
         int has_re;
 
-        /* SL_NODE_SOURCE and SL_NODE_SINK */
+        /* SL_NODE_SOURCE and SL_NODE_SINK, and the stateful nodes: their
+         * keys and values */
         const sluice_serde_t *key_serde, *value_serde;
 
         /* repartition pairs: an internal sink and the source reading its
@@ -89,6 +119,7 @@ struct sl_node_s {
         int internal;
         int32_t partitions; /* 0: the upstream sources' count */
         sl_node_t *peer;    /* sink <-> source of the pair */
+        int change;         /* the pair carries Change(new, old) */
 
         /* SL_NODE_SINK */
         char *topic; /* NULL: topic_cb chooses */
@@ -97,19 +128,12 @@ struct sl_node_s {
         sluice_partitioner_cb *part_cb;
         void *part_opaque;
 
-        /* stateful nodes: the store they write (-1: none); a processor's
+        /* stores: the one the node owns (-1: none); a processor's
          * connected stores */
         int store;
         int *stores;
         size_t store_cnt;
-        sl_agg_kind_t agg;
-        sluice_initializer_cb *init;
-        sluice_aggregator_cb *agg_add, *agg_sub;
-        sluice_reducer_cb *red_add, *red_sub;
-        const sluice_serde_t *agg_serde; /* the aggregate's (store value) */
-        int send_old;  /* forward old values too (a table group_by below) */
-        int change;    /* repartition pair carrying Change(new, old) */
-        sluice_processor_t proc;
+        int send_old; /* forward old values too (a table group_by below) */
 
         sl_node_t **children;
         size_t child_cnt, child_cap;
@@ -173,13 +197,19 @@ struct sluice_topology_s {
 int sl_topology_freeze(sluice_topology_t *t, const char *app_id, char *errstr,
                        size_t errstr_size);
 
-/* Builder internals shared by topology.c and ops_state.c. */
+/* Builder internals shared by topology.c and the operator files. */
 void sl_topo_error(sluice_topology_t *t, const char *fmt, ...)
     SL_PRINTF(2, 3);
 int sl_grow(void **arr, size_t *cap, size_t cnt, size_t elem);
 int sl_topo_check_open(sluice_topology_t *t, const char *call);
+/* A new node of @kind doing @ops, child of @parent (may be NULL). */
 sl_node_t *sl_node_new(sluice_topology_t *t, sl_node_kind_t kind,
-                       sl_node_t *parent);
+                       const sl_node_ops_t *ops, sl_node_t *parent);
+/* Link @child below @parent (one more parent: a merge). 0 or -1 (OOM). */
+int sl_node_link(sl_node_t *parent, sl_node_t *child);
+/* The task's own nodes (task.c, not an operator family): a source hands
+ * its records on, a sink writes them out. */
+extern const sl_node_ops_t sl_source_ops, sl_sink_ops;
 sluice_stream_t *sl_stream_new(sluice_topology_t *t, sl_node_t *node,
                                const sluice_serde_t *ks,
                                const sluice_serde_t *vs);
@@ -191,16 +221,17 @@ int sl_label_subtopologies(const sluice_topology_t *t, int *labels);
 sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                 const char *name, int32_t partitions,
                                 int change);
+/* A new store; @name NULL: "<prefix><n>" with the next node number;
+ * @owner forwards its updates (NULL: a processor's store). Returns its
+ * index, or -1 (error recorded). */
+int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
+                 const char *prefix, const sluice_serde_t *ks,
+                 const sluice_serde_t *vs, sl_node_t *owner);
+/* op_table.c: mark the table nodes that forward old values (send_old). */
+void sl_table_freeze(sluice_topology_t *t);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);
-/* Release what ops_state.c added to @t. */
-void sl_topology_state_free(sluice_topology_t *t);
-/* Freeze-time work for stores: changelog names, sub-topologies, send_old.
- * 0 or an error with errstr. */
-int sl_topology_state_freeze(sluice_topology_t *t, const char *app_id,
-                             char *errstr, size_t errstr_size);
-
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
                                   const char *topic);

@@ -1,0 +1,416 @@
+/*
+ * op_table.c - tables: sluice_table_from() (a source materialized in a
+ * store), filter, filter_not, map_values and to_stream on a table, and
+ * what their nodes do. Table records carry Change(new, old); old values
+ * are computed only where a table group_by below needs them
+ * (node->send_old, set at freeze by sl_table_freeze()). Also the flush of
+ * every store owner (a table source, an aggregation): a cached update
+ * written through and forwarded as Change(new, old).
+ *
+ * Semantics are Kafka Streams' (KTableSource, KTableFilter,
+ * KTableMapValues; see notes/kafka-streams-semantics.md §7).
+ */
+#include "op.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- what the nodes do ---- */
+
+int sl_forward_change(sl_task_t *task, const sl_node_t *node,
+                      const sluice_serde_t *value_serde,
+                      const sluice_record_t *rec, sluice_value_t key,
+                          const void *raw_key, size_t raw_key_len,
+                          sluice_value_t value, int value_owned,
+                          const void *raw_value, size_t raw_value_len,
+                          sluice_value_t old, int old_owned, int64_t ts) {
+        sluice_record_t out;
+        int err;
+        if (rec) {
+                out = *rec;
+        } else {
+                memset(&out, 0, sizeof(out));
+                out.partition = task->partition;
+                out.offset    = -1;
+                out.task      = task;
+        }
+        out.flags           = SL_REC_HAS_OLD;
+        out.key             = key;
+        out.raw_key         = raw_key;
+        out.raw_key_len     = raw_key_len;
+        out.raw_key_serde   = raw_key ? node->key_serde : NULL;
+        out.value           = value;
+        /* raw bytes only where they outlive the forward (a cache entry) */
+        out.raw_value       = raw_value;
+        out.raw_value_len   = raw_value_len;
+        out.raw_value_serde = raw_value ? value_serde : NULL;
+        out.old             = node->send_old ? old : sluice_null();
+        out.timestamp       = ts;
+        if (value_owned)
+                out.flags |= SL_REC_VALUE_OWNED;
+        if (old_owned) {
+                if (node->send_old)
+                        out.flags |= SL_REC_OLD_OWNED;
+                else
+                        sl_value_release(&old);
+        }
+        err = sl_forward(task, node, &out);
+        sl_record_release(&out);
+        return err;
+}
+
+static int table_source_process(sl_task_t *task, const sl_node_t *node,
+                        sluice_record_t *rec) {
+        sluice_kv_t *kv = task->kvs[node->store];
+        const void *k, *v = NULL, *stored;
+        size_t klen, vlen = 0, slen;
+        sluice_value_t old = sluice_null();
+        int old_owned = 0, err, w;
+        int64_t sts;
+
+        if (rec->key.type == SLUICE_VALUE_NULL) {
+                task->dropped++;
+                return 0;
+        }
+        if ((err = sl_op_key_bytes(task, node, rec, node->key_serde, &task->kbuf,
+                             &k, &klen)))
+                return err;
+        if (rec->value.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_value_serde == node->value_serde &&
+                    rec->raw_value) {
+                        v    = rec->raw_value;
+                        vlen = rec->raw_value_len;
+                } else if ((err = sl_op_value_bytes(task, node, &rec->value,
+                                              node->value_serde, &task->vbuf,
+                                              &v, &vlen))) {
+                        return err;
+                }
+        }
+        task->errstr[0] = '\0';
+        if (node->send_old) {
+                int found = sl_kv_get(kv, k, klen, &stored, &slen, &sts);
+                if (found < 0)
+                        return sl_op_store_fail(task, node, found);
+                if (found && (err = sl_op_decode(task, node, node->value_serde,
+                                              stored, slen, &old,
+                                              &old_owned)))
+                        return err;
+        }
+        w = sl_kv_write(kv, k, klen, v, vlen, rec->timestamp);
+        if (w < 0) {
+                sl_op_release_if(&old, old_owned);
+                return sl_op_store_fail(task, node, w);
+        }
+        if (w > 0) {
+                sl_op_release_if(&old, old_owned);
+                return 0;
+        }
+        {
+                /* forward a view of the record (rec keeps what it owns)
+                 * with its old value */
+                sluice_record_t out = *rec;
+                out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                               SL_REC_OLD_OWNED);
+                out.flags |= SL_REC_HAS_OLD;
+                out.old = node->send_old ? old : sluice_null();
+                if (old_owned && node->send_old)
+                        out.flags |= SL_REC_OLD_OWNED;
+                else
+                        sl_op_release_if(&old, old_owned);
+                err = sl_forward(task, node, &out);
+                sl_record_release(&out);
+                return err;
+        }
+}
+
+int sl_table_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
+                   const void *key, size_t klen, const void *value,
+                   size_t vlen, int64_t ts) {
+        const sluice_serde_t *vs = kv->def->value_serde;
+        sluice_value_t k, v, old = sluice_null();
+        int k_owned, v_owned, old_owned = 0, err;
+
+        task->errstr[0] = '\0';
+        if (node->send_old) {
+                const void *stored;
+                size_t slen;
+                int64_t sts;
+                int found = sl_kv_get(kv, key, klen, &stored, &slen, &sts);
+                if (found < 0)
+                        return sl_op_store_fail(task, node, found);
+                if (found && (err = sl_op_decode(task, node, vs, stored, slen,
+                                              &old, &old_owned)))
+                        return err;
+        }
+        if ((err = sl_kv_write_flushed(kv, key, klen, value, vlen, ts))) {
+                sl_op_release_if(&old, old_owned);
+                return sl_op_store_fail(task, node, err);
+        }
+        if ((err = sl_op_decode(task, node, kv->def->key_serde, key, klen, &k,
+                             &k_owned))) {
+                sl_op_release_if(&old, old_owned);
+                return err;
+        }
+        if ((err = sl_op_decode(task, node, vs, value, vlen, &v, &v_owned))) {
+                sl_op_release_if(&k, k_owned);
+                sl_op_release_if(&old, old_owned);
+                return err;
+        }
+        err = sl_forward_change(task, node, vs, NULL, k, key, klen, v, v_owned,
+                             value, vlen, old, old_owned, ts);
+        sl_op_release_if(&k, k_owned);
+        return err;
+}
+
+/* Apply a table node's callback to a shallow copy of @rec holding @v.
+ * filter: *keep; map_values: *out (owned per *owned). */
+static int table_apply(sl_task_t *task, const sl_node_t *node,
+                       const sluice_record_t *rec, sluice_value_t v,
+                       int *keep, sluice_value_t *out, int *owned) {
+        sluice_record_t tmp = *rec;
+        tmp.flags           = 0;
+        tmp.value           = v;
+        tmp.raw_value_serde = NULL;
+        if (node->kind != SL_NODE_TABLE_MAP_VALUES) {
+                int r = node->cb.pred(&tmp, node->opaque);
+                *keep = node->kind == SL_NODE_TABLE_FILTER ? r : !r;
+                return 0;
+        }
+        if (node->cb.map(&tmp, node->opaque)) {
+                sl_record_release(&tmp);
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                               "%s callback failed", "map_values");
+        }
+        if (tmp.flags & SL_REC_KEY_SET) {
+                sl_record_release(&tmp);
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                               "map_values callback changed the key");
+        }
+        *out   = tmp.value;
+        *owned = (tmp.flags & SL_REC_VALUE_OWNED) != 0;
+        return 0;
+}
+
+static int table_op_process(sl_task_t *task, const sl_node_t *node,
+                    sluice_record_t *rec) {
+        sluice_value_t nv = sluice_null(), ov = sluice_null();
+        int n_owned = 0, o_owned = 0, keep, err;
+        int has_old = (rec->flags & SL_REC_HAS_OLD) && node->send_old &&
+                      rec->old.type != SLUICE_VALUE_NULL;
+
+        if (node->kind == SL_NODE_TABLE_MAP_VALUES) {
+                if (rec->value.type != SLUICE_VALUE_NULL &&
+                    (err = table_apply(task, node, rec, rec->value, &keep,
+                                       &nv, &n_owned)))
+                        return err;
+                if (has_old && (err = table_apply(task, node, rec, rec->old,
+                                                  &keep, &ov, &o_owned))) {
+                        sl_op_release_if(&nv, n_owned);
+                        return err;
+                }
+        } else {
+                if (rec->value.type != SLUICE_VALUE_NULL) {
+                        table_apply(task, node, rec, rec->value, &keep, NULL,
+                                    NULL);
+                        if (keep)
+                                nv = rec->value;
+                }
+                if (has_old) {
+                        table_apply(task, node, rec, rec->old, &keep, NULL,
+                                    NULL);
+                        if (keep)
+                                ov = rec->old;
+                }
+                /* nothing to say downstream (Kafka Streams skips this only
+                 * when it sends old values) */
+                if (node->send_old && nv.type == SLUICE_VALUE_NULL &&
+                    ov.type == SLUICE_VALUE_NULL)
+                        return 0;
+                /* nv / ov are shared with rec, which still owns them */
+        }
+        {
+                sluice_record_t out = *rec;
+                out.flags           = SL_REC_HAS_OLD;
+                out.value           = nv;
+                out.old             = ov;
+                /* an unchanged value keeps its raw bytes */
+                if (node->kind == SL_NODE_TABLE_MAP_VALUES ||
+                    nv.type == SLUICE_VALUE_NULL)
+                        out.raw_value_serde = NULL;
+                if (n_owned)
+                        out.flags |= SL_REC_VALUE_OWNED;
+                if (o_owned)
+                        out.flags |= SL_REC_OLD_OWNED;
+                err = sl_forward(task, node, &out);
+                sl_record_release(&out);
+                return err;
+        }
+}
+
+static int to_stream_process(sl_task_t *task, const sl_node_t *node,
+                     sluice_record_t *rec) {
+        rec->flags &= ~SL_REC_HAS_OLD;
+        if (rec->flags & SL_REC_OLD_OWNED)
+                sl_value_release(&rec->old);
+        rec->flags &= ~SL_REC_OLD_OWNED;
+        rec->old = sluice_null();
+        return sl_forward(task, node, rec);
+}
+
+static const sl_node_ops_t table_source_ops = {
+    "table", table_source_process, sl_table_flush, NULL, NULL, NULL, NULL};
+static const sl_node_ops_t table_filter_ops = {
+    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+static const sl_node_ops_t table_filter_not_ops = {
+    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+static const sl_node_ops_t table_map_values_ops = {
+    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+static const sl_node_ops_t to_stream_ops = {
+    "table", to_stream_process, NULL, NULL, NULL, NULL, NULL};
+
+/* Old values flow from a table to a group_by below it: the table nodes
+ * between them forward Change(new, old) with the old value filled in. */
+void sl_table_freeze(sluice_topology_t *t) {
+        size_t i;
+        for (i = 0; i < t->node_cnt; i++) {
+                sl_node_t *nd = t->nodes[i];
+                if (nd->kind != SL_NODE_TABLE_GROUP_BY)
+                        continue;
+                while (nd->parent_cnt == 1) {
+                        nd           = nd->parents[0];
+                        nd->send_old = 1;
+                        if (nd->ops != &table_filter_ops &&
+                            nd->ops != &table_filter_not_ops &&
+                            nd->ops != &table_map_values_ops)
+                                break;
+                }
+        }
+}
+
+/* ---- builder calls ---- */
+
+sluice_table_t *sl_table_new(sluice_topology_t *t, sl_node_t *node,
+                                 const sluice_serde_t *ks,
+                                 const sluice_serde_t *vs, int store) {
+        sluice_table_t *tbl;
+        if (!node)
+                return NULL;
+        if (sl_grow((void **)&t->tables, &t->table_cap, t->table_cnt,
+                    sizeof(*t->tables)) ||
+            !(tbl = calloc(1, sizeof(*tbl)))) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        tbl->t                    = t;
+        tbl->node                 = node;
+        tbl->key_serde            = ks;
+        tbl->value_serde          = vs;
+        tbl->store                = store;
+        t->tables[t->table_cnt++] = tbl;
+        return tbl;
+}
+
+/* ---- tables ---- */
+
+sluice_table_t *sluice_table_from(sluice_topology_t *t, const char *topic,
+                                  const sluice_serde_t *key_serde,
+                                  const sluice_serde_t *value_serde,
+                                  const char *store) {
+        const char *call = "sluice_table_from";
+        sluice_stream_t *src;
+        sl_node_t *n;
+        char gen[300];
+        int idx;
+        if (!t || sl_topo_check_open(t, call))
+                return NULL;
+        if (!topic) {
+                sl_topo_error(t, "%s: topic is NULL", call);
+                return NULL;
+        }
+        if (!store) {
+                /* "<topic>-STATE-STORE-<n>", numbered before the source as
+                 * Kafka Streams does */
+                snprintf(gen, sizeof(gen), "%s-STATE-STORE-%010d", topic,
+                         t->name_seq++);
+                store = gen;
+        }
+        if (!(src = sluice_stream_from(t, topic, key_serde, value_serde)))
+                return NULL;
+        if (!(n = sl_node_new(t, SL_NODE_TABLE_SOURCE, &table_source_ops,
+                               src->node)))
+                return NULL;
+        n->key_serde   = src->key_serde;
+        n->value_serde = src->value_serde;
+        idx = sl_store_new(t, call, store, "", src->key_serde, src->value_serde,
+                        n);
+        if (idx < 0)
+                return NULL;
+        n->store = idx;
+        return sl_table_new(t, n, src->key_serde, src->value_serde, idx);
+}
+
+static sluice_table_t *table_op(sluice_table_t *tbl, const char *call,
+                                sl_node_kind_t kind,
+                                const sl_node_ops_t *ops, void (*cb)(void),
+                                void *opaque, const sluice_serde_t *vs) {
+        sl_node_t *n;
+        if (!tbl || sl_topo_check_open(tbl->t, call))
+                return NULL;
+        if (!cb) {
+                sl_topo_error(tbl->t, "%s: callback is NULL", call);
+                return NULL;
+        }
+        if (!(n = sl_node_new(tbl->t, kind, ops, tbl->node)))
+                return NULL;
+        if (kind == SL_NODE_TABLE_MAP_VALUES)
+                n->cb.map = (sluice_map_cb *)cb;
+        else
+                n->cb.pred = (sluice_predicate_cb *)cb;
+        n->opaque = opaque;
+        return sl_table_new(tbl->t, n, tbl->key_serde, vs, -1);
+}
+
+sluice_table_t *sluice_table_filter(sluice_table_t *tbl,
+                                    sluice_predicate_cb *cb, void *opaque) {
+        return table_op(tbl, "sluice_table_filter", SL_NODE_TABLE_FILTER,
+                        &table_filter_ops, (void (*)(void))cb, opaque,
+                        tbl ? tbl->value_serde : NULL);
+}
+
+sluice_table_t *sluice_table_filter_not(sluice_table_t *tbl,
+                                        sluice_predicate_cb *cb,
+                                        void *opaque) {
+        return table_op(tbl, "sluice_table_filter_not",
+                        SL_NODE_TABLE_FILTER_NOT, &table_filter_not_ops,
+                        (void (*)(void))cb, opaque,
+                        tbl ? tbl->value_serde : NULL);
+}
+
+sluice_table_t *sluice_table_map_values(sluice_table_t *tbl, sluice_map_cb *cb,
+                                        void *opaque,
+                                        const sluice_serde_t *value_serde) {
+        if (tbl && sl_serde_check(tbl->t, "sluice_table_map_values", "value",
+                                  value_serde))
+                return NULL;
+        return table_op(tbl, "sluice_table_map_values",
+                        SL_NODE_TABLE_MAP_VALUES, &table_map_values_ops,
+                        (void (*)(void))cb, opaque,
+                        value_serde);
+}
+
+sluice_stream_t *sluice_table_to_stream(sluice_table_t *tbl) {
+        sl_node_t *n;
+        if (!tbl || sl_topo_check_open(tbl->t, "sluice_table_to_stream"))
+                return NULL;
+        if (!(n = sl_node_new(tbl->t, SL_NODE_TO_STREAM, &to_stream_ops,
+                               tbl->node)))
+                return NULL;
+        return sl_stream_new(tbl->t, n, tbl->key_serde, tbl->value_serde);
+}
+
+const char *sluice_table_store_name(const sluice_table_t *tbl) {
+        if (!tbl || tbl->store < 0)
+                return NULL;
+        return tbl->t->stores[tbl->store]->name;
+}
