@@ -989,6 +989,173 @@ SLUICE_API int sluice_topology_set_store_type(sluice_topology_t *t,
                                               const char *type);
 
 /* ------------------------------------------------------------------------ */
+/** @name Windows
+ *
+ * Windowed aggregations, as Kafka Streams' windowedBy(): a grouped stream is
+ * cut into windows of event time (record timestamps, or what a timestamp
+ * extractor returns) and count / reduce / aggregate run per key and window.
+ * The result is a table whose records carry their window: the key is the
+ * grouped key, and sluice_record_window() gives the window's bounds. At a
+ * sink the key is written as Kafka Streams' windowed serdes write it, so
+ * Java consumers read it with `WindowedSerdes`:
+ *   - time and sliding windows (TimeWindowedSerializer): key bytes, then the
+ *     window start as 8 bytes big-endian;
+ *   - session windows (SessionWindowedSerializer): key bytes, then the end,
+ *     then the start, 8 bytes big-endian each.
+ * A callback that sets a new key drops the window (the key is no longer
+ * windowed).
+ *
+ * Window kinds (all times in ms; Kafka Streams' rules, record for record):
+ *   - tumbling: [start, start + size), starts aligned to the epoch;
+ *   - hopping: windows of @p size every @p advance (0 < advance <= size),
+ *     aligned to the epoch; a record lands in size / advance of them;
+ *   - sliding (KIP-450): windows [start, start + difference] with both ends
+ *     inclusive, made by the records themselves;
+ *   - session: [first, last] record of a key with gaps < @p gap between
+ *     them; a record that bridges two sessions merges them (the merged-away
+ *     sessions are deleted: tombstones downstream).
+ *
+ * Stream time per windowed operator is the largest timestamp that reached
+ * it (it never goes back, and survives restarts: it is kept in the store).
+ * A window closes when stream time >= end + grace (sessions: + gap as
+ * well); a record whose windows have all closed is late: it is dropped from
+ * them, counted (`late_records` per operator in sluice_app_metrics_json()
+ * and sluice_driver_metrics_json()) and, with sluice_windowed_set_late_topic(),
+ * written to that topic as it reached the operator.
+ *
+ * Results go downstream on every update (through the record cache, like
+ * every aggregation), or with sluice_windowed_set_emit_final() once per
+ * window when it closes (Kafka Streams' EmitStrategy.onWindowClose).
+ */
+typedef enum sluice_window_type_e {
+        SLUICE_WINDOW_TIME = 1, /**< tumbling and hopping */
+        SLUICE_WINDOW_SLIDING,
+        SLUICE_WINDOW_SESSION
+} sluice_window_type_t;
+
+/** A window specification (build it with the constructors below). */
+typedef struct sluice_windows_s {
+        sluice_window_type_t type;
+        int64_t size_ms;    /**< size; sliding: time difference; session: gap */
+        int64_t advance_ms; /**< time windows: hop (== size: tumbling) */
+        int64_t grace_ms;   /**< how long after its end a window takes late
+                                 records (0: none) */
+} sluice_windows_t;
+
+/** Tumbling windows of @p size_ms (TimeWindows.ofSizeAndGrace). */
+SLUICE_API sluice_windows_t sluice_windows_tumbling(int64_t size_ms,
+                                                    int64_t grace_ms);
+/** Hopping windows of @p size_ms every @p advance_ms (advanceBy). */
+SLUICE_API sluice_windows_t sluice_windows_hopping(int64_t size_ms,
+                                                   int64_t advance_ms,
+                                                   int64_t grace_ms);
+/** Sliding windows (SlidingWindows.ofTimeDifferenceAndGrace). */
+SLUICE_API sluice_windows_t sluice_windows_sliding(int64_t difference_ms,
+                                                   int64_t grace_ms);
+/** Session windows (SessionWindows.ofInactivityGapAndGrace). */
+SLUICE_API sluice_windows_t sluice_windows_session(int64_t gap_ms,
+                                                   int64_t grace_ms);
+
+typedef struct sluice_windowed_s sluice_windowed_t;
+
+/**
+ * Window the grouping @p g (of a stream, not a table) with @p w. Sizes,
+ * gaps and differences must be > 0, 0 < advance <= size, grace >= 0; a
+ * mistake is recorded naming this call. Options (the set_ calls) come
+ * before the aggregation.
+ */
+SLUICE_API sluice_windowed_t *sluice_grouped_windowed_by(sluice_grouped_t *g,
+                                                         sluice_windows_t w);
+/** Emit one final result per window when it closes instead of every update
+ *  (EmitStrategy.onWindowClose). @returns 0 or an error (recorded). */
+SLUICE_API int sluice_windowed_set_emit_final(sluice_windowed_t *w);
+/**
+ * Keep windows in the store (for local queries) for @p retention_ms after
+ * their start (sessions: their end); the default and minimum is size +
+ * grace (sessions: gap + grace). Older windows are deleted as stream time
+ * moves on. @returns 0 or an error (recorded: less than the minimum).
+ */
+SLUICE_API int sluice_windowed_set_retention(sluice_windowed_t *w,
+                                             int64_t retention_ms);
+/** Write late records to @p topic (key and value in the grouped serdes,
+ *  the record's timestamp and headers). @returns 0 or an error. */
+SLUICE_API int sluice_windowed_set_late_topic(sluice_windowed_t *w,
+                                              const char *topic);
+
+/** Session windows' aggregate: combine two sessions' aggregates when a
+ *  record merges them (into @p out, ownership as the aggregator's). */
+typedef int(sluice_merger_cb)(const sluice_value_t *key,
+                              const sluice_value_t *agg1,
+                              const sluice_value_t *agg2, sluice_value_t *out,
+                              void *opaque);
+
+/** Count per key and window into the window store @p store (NULL: a
+ *  generated name, KSTREAM-AGGREGATE-STATE-STORE-<n>); int64 values. */
+SLUICE_API sluice_table_t *sluice_windowed_count(sluice_windowed_t *w,
+                                                 const char *store);
+/** Reduce per key and window with @p reducer (the first value of a window
+ *  is its aggregate as it is); sessions merge with the same reducer. */
+SLUICE_API sluice_table_t *sluice_windowed_reduce(sluice_windowed_t *w,
+                                                  sluice_reducer_cb *reducer,
+                                                  void *opaque,
+                                                  const char *store);
+/** Aggregate per key and window: @p init, then @p adder per record;
+ *  session windows need @p merger (others must pass NULL). */
+SLUICE_API sluice_table_t *
+sluice_windowed_aggregate(sluice_windowed_t *w, sluice_initializer_cb *init,
+                          sluice_aggregator_cb *adder, sluice_merger_cb *merger,
+                          void *opaque, const sluice_serde_t *agg_serde,
+                          const char *store);
+
+/**
+ * The window of a windowed record: sets @p start / @p end (either may be
+ * NULL) and @returns 1, or @returns 0 for a record without a window. End is
+ * exclusive for time windows, inclusive for sliding and session windows.
+ */
+SLUICE_API int sluice_record_window(const sluice_record_t *rec, int64_t *start,
+                                    int64_t *end);
+
+/**
+ * suppress(untilWindowCloses(unbounded())): hold the updates of a windowed
+ * table and emit only each window's final value, once, when stream time
+ * (the largest timestamp that reached the suppression) >= end + grace
+ * (sessions: + gap); deletes are not emitted. The buffer is a store
+ * (@p name, NULL: a generated KTABLE-SUPPRESS-STATE-STORE-<n>), changelogged.
+ */
+SLUICE_API sluice_table_t *
+sluice_table_suppress_until_window_closes(sluice_table_t *tbl,
+                                          const char *name);
+/**
+ * suppress(untilTimeLimit(@p limit_ms, maxRecords(@p max_records)
+ * .emitEarlyWhenFull())): hold each key's updates until @p limit_ms of
+ * stream time passed since its first held update, then emit its latest
+ * value (deletes too). @p max_records 0: unbounded. Works on any table.
+ */
+SLUICE_API sluice_table_t *
+sluice_table_suppress_until_time_limit(sluice_table_t *tbl, int64_t limit_ms,
+                                       size_t max_records, const char *name);
+
+/**
+ * Serdes for windowed keys written by Kafka Streams (or by Sluice): fill
+ * @p storage (the caller's; it must outlive every use of the serde) and
+ * @returns the serde. A source with one of them as key serde decodes the
+ * inner key with @p inner and gives its records the window
+ * (sluice_record_window()); time windows need their @p size_ms (the bytes
+ * carry only the start), as Java's TimeWindowedDeserializer.
+ */
+typedef struct sluice_windowed_serde_s {
+        sluice_serde_t serde;
+        const sluice_serde_t *inner;
+        int64_t size_ms; /**< time windows' size; -1: session windows */
+} sluice_windowed_serde_t;
+SLUICE_API const sluice_serde_t *
+sluice_serde_time_windowed(sluice_windowed_serde_t *storage,
+                           const sluice_serde_t *inner, int64_t size_ms);
+SLUICE_API const sluice_serde_t *
+sluice_serde_session_windowed(sluice_windowed_serde_t *storage,
+                              const sluice_serde_t *inner);
+
+/* ------------------------------------------------------------------------ */
 /** @name Processor API
  *
  * A node that runs the user's code with access to named state stores, a
@@ -1197,6 +1364,27 @@ SLUICE_API int64_t sluice_driver_store_range(sluice_driver_t *drv,
 SLUICE_API int sluice_driver_advance_wall_clock(sluice_driver_t *drv,
                                                 int64_t ms);
 
+/** A window in a local query: @p key (the grouped key's bytes) and value
+ *  (the aggregate's) are borrowed for the call. @returns 0 to go on. */
+typedef int(sluice_window_cb)(const void *key, size_t key_len, int64_t start,
+                              int64_t end, const void *value, size_t value_len,
+                              int64_t timestamp, void *opaque);
+/** Local query of a window store, as sluice_app_window_fetch(). */
+SLUICE_API int64_t sluice_driver_window_fetch(sluice_driver_t *drv,
+                                              const char *store,
+                                              const void *key, size_t key_len,
+                                              int64_t time_from,
+                                              int64_t time_to,
+                                              sluice_window_cb *cb,
+                                              void *opaque);
+/**
+ * The driver's counters as JSON: per task records processed, dropped
+ * (null keys at aggregations), skipped for invalid timestamps; per
+ * operator late records ("operators":{"<node>":{"late_records":n}}).
+ * @returns a malloc'ed string (free()), or NULL on OOM.
+ */
+SLUICE_API char *sluice_driver_metrics_json(const sluice_driver_t *drv);
+
 /* ------------------------------------------------------------------------ */
 /** @name Application runtime (Kafka)
  *
@@ -1331,6 +1519,20 @@ SLUICE_API int64_t sluice_app_store_range(sluice_app_t *app, const char *store,
                                           const void *from, size_t from_len,
                                           const void *to, size_t to_len,
                                           sluice_kv_cb *cb, void *opaque);
+/**
+ * Local query of the window store @p store (WindowStore.fetch /
+ * SessionStore.findSessions): the windows of @p key (NULL: every key) whose
+ * start is in [@p time_from, @p time_to] (sessions: that overlap it: end >=
+ * from and start <= to), in (key, start) order within a task instance.
+ * Otherwise as sluice_app_store_range(). @returns the number visited or a
+ * negative error. Thread-safe.
+ */
+SLUICE_API int64_t sluice_app_window_fetch(sluice_app_t *app,
+                                           const char *store, const void *key,
+                                           size_t key_len, int64_t time_from,
+                                           int64_t time_to, sluice_window_cb *cb,
+                                           void *opaque);
+
 
 /**
  * @name Driving the app from the host's own event loop

@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -81,6 +82,20 @@ void sl_log(const sluice_conf_t *conf, sluice_log_level_t level,
 
 /* Store key order: memcmp over the common length, the shorter key first
  * when one is a prefix of the other. */
+/* 8-byte big-endian integers (Kafka's and Java's order for timestamps). */
+static inline void sl_put_be64(unsigned char *p, uint64_t v) {
+        int i;
+        for (i = 7; i >= 0; i--, v >>= 8)
+                p[i] = (unsigned char)(v & 0xff);
+}
+static inline uint64_t sl_get_be64(const unsigned char *p) {
+        uint64_t v = 0;
+        int i;
+        for (i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
 static inline int sl_key_cmp(const void *a, size_t alen, const void *b,
                              size_t blen) {
         size_t n = alen < blen ? alen : blen;

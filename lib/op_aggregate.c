@@ -305,13 +305,11 @@ out:
 }
 
 static const sl_node_ops_t stream_aggregate_ops = {
-    "aggregate", stream_aggregate_process, sl_table_flush, NULL, NULL, NULL,
-    NULL};
+    .family = "aggregate", .process = stream_aggregate_process, .flush = sl_table_flush};
 static const sl_node_ops_t table_aggregate_ops = {
-    "aggregate", table_aggregate_process, sl_table_flush, NULL, NULL, NULL,
-    NULL};
+    .family = "aggregate", .process = table_aggregate_process, .flush = sl_table_flush};
 static const sl_node_ops_t table_group_by_ops = {
-    "aggregate", table_group_by_process, NULL, NULL, NULL, NULL, NULL};
+    .family = "aggregate", .process = table_group_by_process};
 
 /* ---- builder calls ---- */
 

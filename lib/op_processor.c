@@ -118,8 +118,12 @@ static void processor_close(sl_task_t *task, const sl_node_t *node) {
 }
 
 static const sl_node_ops_t processor_ops = {
-    "processor",     processor_process,   NULL,           processor_open,
-    processor_ready, processor_punctuate, processor_close};
+    .family    = "processor",
+    .process   = processor_process,
+    .open      = processor_open,
+    .ready     = processor_ready,
+    .punctuate = processor_punctuate,
+    .close     = processor_close};
 
 /* ---- the context API ---- */
 

@@ -126,8 +126,8 @@ static int branch_process(sl_task_t *task, const sl_node_t *node,
 }
 
 #define SL_STATELESS(name, fn)                                                 \
-        static const sl_node_ops_t name = {"stateless", fn, NULL, NULL,        \
-                                           NULL,        NULL, NULL}
+        static const sl_node_ops_t name = {.family  = "stateless",         \
+                                           .process = fn}
 SL_STATELESS(map_ops, map_process);
 SL_STATELESS(map_values_ops, map_values_process);
 SL_STATELESS(select_key_ops, select_key_process);

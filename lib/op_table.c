@@ -259,15 +259,15 @@ static int to_stream_process(sl_task_t *task, const sl_node_t *node,
 }
 
 static const sl_node_ops_t table_source_ops = {
-    "table", table_source_process, sl_table_flush, NULL, NULL, NULL, NULL};
+    .family = "table", .process = table_source_process, .flush = sl_table_flush};
 static const sl_node_ops_t table_filter_ops = {
-    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+    .family = "table", .process = table_op_process};
 static const sl_node_ops_t table_filter_not_ops = {
-    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+    .family = "table", .process = table_op_process};
 static const sl_node_ops_t table_map_values_ops = {
-    "table", table_op_process, NULL, NULL, NULL, NULL, NULL};
+    .family = "table", .process = table_op_process};
 static const sl_node_ops_t to_stream_ops = {
-    "table", to_stream_process, NULL, NULL, NULL, NULL, NULL};
+    .family = "table", .process = to_stream_process};
 
 /* Old values flow from a table to a group_by below it: the table nodes
  * between them forward Change(new, old) with the old value filled in. */

@@ -105,6 +105,44 @@ static int same_ref(const sluice_value_t *v, const sluice_value_t *cur) {
                 v->u.obj.ptr == cur->u.obj.ptr);
 }
 
+int sluice_record_window(const sluice_record_t *rec, int64_t *start,
+                         int64_t *end) {
+        if (!rec || !(rec->flags & SL_REC_WINDOWED))
+                return 0;
+        if (start)
+                *start = rec->win_start;
+        if (end)
+                *end = rec->win_end;
+        return 1;
+}
+
+int sl_window_key_append(sluice_buf_t *buf, const void *k, size_t klen,
+                         const sluice_record_t *rec) {
+        unsigned char *p;
+        size_t extra = (rec->flags & SL_REC_WIN_SESSION) ? 16 : 8;
+        if ((const unsigned char *)k == buf->data) {
+                /* serialized into buf already: append */
+                if (sluice_buf_reserve(buf, extra))
+                        return SLUICE_ERR_NOMEM;
+        } else {
+                buf->len = 0;
+                if (sluice_buf_reserve(buf, klen + extra))
+                        return SLUICE_ERR_NOMEM;
+                if (klen)
+                        memcpy(buf->data, k, klen);
+                buf->len = klen;
+        }
+        p = buf->data + buf->len;
+        if (rec->flags & SL_REC_WIN_SESSION) {
+                sl_put_be64(p, (uint64_t)rec->win_end);
+                sl_put_be64(p + 8, (uint64_t)rec->win_start);
+        } else {
+                sl_put_be64(p, (uint64_t)rec->win_start);
+        }
+        buf->len += extra;
+        return 0;
+}
+
 int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
         int owned, err;
         if (same_ref(&key, &rec->key)) { /* handed back: nothing changes */
@@ -117,9 +155,10 @@ int sluice_record_set_key(sluice_record_t *rec, sluice_value_t key) {
         if (rec->flags & SL_REC_KEY_OWNED)
                 sl_value_release(&rec->key);
         rec->key = key;
+        /* a new key is not windowed (Kafka Streams: a K, not a Windowed<K>) */
         rec->flags =
-            (rec->flags & ~SL_REC_KEY_OWNED) | SL_REC_KEY_SET |
-            (owned ? SL_REC_KEY_OWNED : 0u);
+            (rec->flags & ~(SL_REC_KEY_OWNED | SL_REC_WINDOWED)) |
+            SL_REC_KEY_SET | (owned ? SL_REC_KEY_OWNED : 0u);
         rec->raw_key_serde = NULL;
         return 0;
 }
@@ -306,7 +345,7 @@ static int emit(sluice_emitter_t *out, const sluice_value_t *key,
         /* A fresh record: the input's metadata, no raw bytes unless the key
          * is the input's own. */
         rec                 = *in;
-        rec.flags           = 0;
+        rec.flags           = key ? 0u : in->flags & SL_REC_WINDOWED;
         rec.raw_value_serde = NULL;
         if (out->has_ts)
                 rec.timestamp = out->ts;
@@ -423,6 +462,16 @@ static int sink_process(sl_task_t *task, const sl_node_t *node,
         }
         if (k == NULL && rec->key.type != SLUICE_VALUE_NULL)
                 k = "";
+        if (k && (rec->flags & SL_REC_WINDOWED)) {
+                /* Kafka Streams' windowed serdes: key, then the start
+                 * (time windows) or the end and the start (sessions) */
+                int err = sl_window_key_append(&task->kbuf, k, klen, rec);
+                if (err)
+                        return sl_fail(task, node, err, "%s",
+                                       "out of memory");
+                k    = task->kbuf.data;
+                klen = task->kbuf.len;
+        }
         if (node->change) {
                 /* Change(new, old) on an internal topic */
                 const void *o = NULL;
@@ -486,10 +535,9 @@ static int sink_process(sl_task_t *task, const sl_node_t *node,
         return 0;
 }
 
-const sl_node_ops_t sl_source_ops = {"source", source_process, NULL, NULL,
-                                     NULL,     NULL,           NULL};
-const sl_node_ops_t sl_sink_ops = {"sink", sink_process, NULL, NULL,
-                                   NULL,   NULL,         NULL};
+const sl_node_ops_t sl_source_ops = {.family  = "source",
+                                     .process = source_process};
+const sl_node_ops_t sl_sink_ops   = {.family = "sink", .process = sink_process};
 
 int sl_decode(sl_task_t *task, const sluice_serde_t *serde, const void *data,
               size_t len, sluice_value_t *out, int *owned, char *why,
@@ -615,7 +663,8 @@ int sl_task_start(sl_task_t *task, const char *state_base,
                 const sl_node_ops_t *o = n->ops;
                 int err;
                 if (n->subtopology != task->subtopology ||
-                    (!o->open && !o->ready && !o->punctuate && !o->close))
+                    (!o->open && !o->ready && !o->punctuate && !o->close &&
+                     !o->commit))
                         continue;
                 if (!task->hooked &&
                     (!(task->hooked = calloc(t->node_cnt,
@@ -684,6 +733,12 @@ int sl_task_flush(sl_task_t *task) {
                                 dirty = 1;
                         }
         }
+        /* the nodes' own commit work (a window store's expiry), on clean
+         * caches */
+        for (i = 0; i < task->hooked_cnt && !err; i++)
+                if (task->hooked[i]->ops->commit)
+                        err = task->hooked[i]->ops->commit(task,
+                                                           task->hooked[i]);
         sl_arena_reset(&task->arena);
         return err;
 }

@@ -35,11 +35,15 @@ typedef int32_t(sl_partition_cnt_fn)(void *opaque, const char *topic);
 #define SL_REC_VALUE_SET 0x10u   /* value set by the current callback */
 #define SL_REC_OLD_OWNED 0x20u   /* this record releases old's JSON/object */
 #define SL_REC_HAS_OLD 0x40u     /* a table update: old holds the old value */
+#define SL_REC_WIN_TIME 0x80u    /* key is windowed: time/sliding window */
+#define SL_REC_WIN_SESSION 0x100u /* key is windowed: session window */
+#define SL_REC_WINDOWED (SL_REC_WIN_TIME | SL_REC_WIN_SESSION)
 
 struct sluice_record_s {
         sluice_value_t key, value;
         sluice_value_t old; /* table updates (SL_REC_HAS_OLD) */
         int64_t timestamp;
+        int64_t win_start, win_end; /* SL_REC_WINDOWED: the key's window */
         const sluice_header_t *headers;
         size_t header_cnt;
         unsigned flags;
@@ -187,6 +191,10 @@ int sl_change_encode(const sl_change_t *c, sluice_buf_t *buf);
 /* Decode @len bytes at @data (NULL: a Kafka null) into @out, pointing into
  * @data. Returns 0, or -1 for a malformed record. */
 int sl_change_decode(const void *data, size_t len, sl_change_t *out);
+/* Kafka Streams' windowed key bytes of @rec (SL_REC_WINDOWED): @k (the
+ * key's bytes; may be @buf's own data) then the window, into @buf. */
+int sl_window_key_append(sluice_buf_t *buf, const void *k, size_t klen,
+                         const sluice_record_t *rec);
 /* The emitter a processor's context forwards through (task.c). */
 int sl_emit_from(sl_task_t *task, const sl_node_t *node,
                  const sluice_record_t *in, sluice_value_t key,

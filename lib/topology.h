@@ -76,6 +76,9 @@ typedef struct sl_node_ops_s {
         /* The stores are restored: the user's init. */
         int (*ready)(sl_task_t *task, const sl_node_t *node, char *errstr,
                      size_t errstr_size);
+        /* At a commit, after every cache of the task was flushed: write
+         * what the node keeps besides its records, expire old ones. */
+        int (*commit)(sl_task_t *task, const sl_node_t *node);
         /* Run the node's punctuations of @type due at @now. */
         int (*punctuate)(sl_task_t *task, const sl_node_t *node,
                          sluice_punctuation_t type, int64_t now);
