@@ -67,6 +67,27 @@ static inline void sl_op_release_if(sluice_value_t *v, int owned) {
                 sl_value_release(v);
 }
 
+/* What an aggregation node computes. */
+typedef enum { SL_AGG_COUNT, SL_AGG_REDUCE, SL_AGG_AGGREGATE } sl_agg_kind_t;
+
+/* An aggregation node's own fields (node->priv, or its first member); the
+ * callbacks' opaque is node->opaque. */
+typedef struct sl_agg_s {
+        sl_agg_kind_t kind;
+        sluice_initializer_cb *init;
+        sluice_aggregator_cb *agg_add, *agg_sub;
+        sluice_reducer_cb *red_add, *red_sub;
+        const sluice_serde_t *serde; /* the aggregate's (store value) */
+} sl_agg_t;
+
+/* op_aggregate.c: one aggregation step of @node (its priv starts with an
+ * sl_agg_t): @agg (owned per *agg_owned; NULL type when there is none yet:
+ * the initializer runs, or a reduce takes @v as it is) combined with @v by
+ * the adder (@add) or the subtractor. */
+int sl_agg_step(sl_task_t *task, const sl_node_t *node, int add,
+                const sluice_value_t *key, const sluice_value_t *v,
+                sluice_value_t *agg, int *agg_owned);
+
 /* op_table.c: forward Change(@value, @old) for @key from @node, a fresh
  * record with @rec's metadata (NULL: none) at @ts; @raw_value's bytes
  * (NULL: none) are in @value_serde. Takes over value/old (owned flags). */

@@ -21,18 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What an aggregation node computes. */
-typedef enum { SL_AGG_COUNT, SL_AGG_REDUCE, SL_AGG_AGGREGATE } sl_agg_kind_t;
-
-/* An aggregation node's own fields (node->priv); the callbacks' opaque is
- * node->opaque. */
-typedef struct sl_agg_s {
-        sl_agg_kind_t kind;
-        sluice_initializer_cb *init;
-        sluice_aggregator_cb *agg_add, *agg_sub;
-        sluice_reducer_cb *red_add, *red_sub;
-        const sluice_serde_t *serde; /* the aggregate's (store value) */
-} sl_agg_t;
 
 /* ---- what the nodes do ---- */
 
@@ -55,7 +43,7 @@ static int adopt_result(sl_task_t *task, sluice_value_t *res,
 
 /* Run one aggregation step: @agg (owned per *agg_owned, NULL type when
  * none) combined with @v by @adder (or subtractor). */
-static int agg_step(sl_task_t *task, const sl_node_t *node, int add,
+int sl_agg_step(sl_task_t *task, const sl_node_t *node, int add,
                     const sluice_value_t *key, const sluice_value_t *v,
                     sluice_value_t *agg, int *agg_owned) {
         const sl_agg_t *ag = node->priv;
@@ -174,17 +162,17 @@ static int aggregate(sl_task_t *task, const sl_node_t *node,
                 /* subtract the old row (if there is an aggregate), then
                  * add the new one */
                 if (oldv.type != SLUICE_VALUE_NULL && found &&
-                    (err = agg_step(task, node, 0, &rec->key, &oldv, &agg,
+                    (err = sl_agg_step(task, node, 0, &rec->key, &oldv, &agg,
                                     &agg_owned)))
                         goto out;
                 if (newv.type != SLUICE_VALUE_NULL &&
-                    (err = agg_step(task, node, 1, &rec->key, &newv, &agg,
+                    (err = sl_agg_step(task, node, 1, &rec->key, &newv, &agg,
                                     &agg_owned)))
                         goto out;
                 if (oldv.type == SLUICE_VALUE_NULL &&
                     newv.type == SLUICE_VALUE_NULL)
                         goto out; /* nothing changed */
-        } else if ((err = agg_step(task, node, 1, &rec->key, &newv, &agg,
+        } else if ((err = sl_agg_step(task, node, 1, &rec->key, &newv, &agg,
                                    &agg_owned))) {
                 goto out;
         }

@@ -35,7 +35,7 @@ int sl_forward_change(sl_task_t *task, const sl_node_t *node,
                 out.offset    = -1;
                 out.task      = task;
         }
-        out.flags           = SL_REC_HAS_OLD;
+        out.flags = SL_REC_HAS_OLD | (rec ? rec->flags & SL_REC_WINDOWED : 0u);
         out.key             = key;
         out.raw_key         = raw_key;
         out.raw_key_len     = raw_key_len;
@@ -231,7 +231,7 @@ static int table_op_process(sl_task_t *task, const sl_node_t *node,
         }
         {
                 sluice_record_t out = *rec;
-                out.flags           = SL_REC_HAS_OLD;
+                out.flags = SL_REC_HAS_OLD | (rec->flags & SL_REC_WINDOWED);
                 out.value           = nv;
                 out.old             = ov;
                 /* an unchanged value keeps its raw bytes */

@@ -40,6 +40,8 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         case SL_NODE_TO_STREAM: return "KTABLE-TOSTREAM-";
         case SL_NODE_TABLE_GROUP_BY: return "KTABLE-SELECT-";
         case SL_NODE_PROCESSOR: return "KSTREAM-PROCESSOR-";
+        case SL_NODE_WINDOW_AGGREGATE: return "KSTREAM-AGGREGATE-";
+        case SL_NODE_SUPPRESS: return "KTABLE-SUPPRESS-";
         }
         return "KSTREAM-";
 }
@@ -740,9 +742,12 @@ static void stores_free(sluice_topology_t *t) {
                 free(t->tables[i]);
         for (i = 0; i < t->grouped_cnt; i++)
                 free(t->groupeds[i]);
+        for (i = 0; i < t->windowed_cnt; i++)
+                free(t->windoweds[i]);
         free(t->stores);
         free(t->tables);
         free(t->groupeds);
+        free(t->windoweds);
 }
 
 /* ---- validation and sub-topologies ---- */

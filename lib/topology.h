@@ -32,7 +32,9 @@ typedef enum {
         SL_NODE_TABLE_MAP_VALUES,
         SL_NODE_TO_STREAM,
         SL_NODE_TABLE_GROUP_BY, /* table rows -> Change(new, old) per key */
-        SL_NODE_PROCESSOR
+        SL_NODE_PROCESSOR,
+        SL_NODE_WINDOW_AGGREGATE, /* windowed count/reduce/aggregate */
+        SL_NODE_SUPPRESS          /* a table's suppress() buffer */
 } sl_node_kind_t;
 
 /* A state store of the topology; one instance per task of its
@@ -47,6 +49,9 @@ typedef struct sl_store_def_s {
          * them for the cache's forwards and for describe); NULL: bytes */
         const sluice_serde_t *key_serde, *value_serde;
         struct sl_node_s *owner; /* forwards the store's updates; or NULL */
+        /* window stores: how long windows live (their changelog is
+         * compact,delete with a day more than this); 0: not windowed */
+        int64_t retention_ms;
 } sl_store_def_t;
 
 typedef struct sl_node_s sl_node_t;
@@ -184,6 +189,8 @@ struct sluice_topology_s {
         size_t table_cnt, table_cap;
         sluice_grouped_t **groupeds;
         size_t grouped_cnt, grouped_cap;
+        sluice_windowed_t **windoweds;
+        size_t windowed_cnt, windowed_cap;
         char *error; /* the first builder mistake, or NULL */
         int frozen;
         char *app_id; /* internal topic names were resolved with it */
