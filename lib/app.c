@@ -1081,6 +1081,39 @@ static int64_t app_store_query(sluice_app_t *app, const char *store,
         return r < 0 ? r : total;
 }
 
+int64_t sluice_app_window_fetch(sluice_app_t *app, const char *store,
+                                const void *key, size_t key_len,
+                                int64_t time_from, int64_t time_to,
+                                sluice_window_cb *cb, void *opaque) {
+        int64_t total = 0, r = 0;
+        int i;
+        if (!app || !store || !cb)
+                return SLUICE_ERR_INVALID_ARG;
+        if (!sl_topology_store(app->t, store))
+                return SLUICE_ERR_STATE; /* no such store */
+        for (i = 0; i < app->thread_cnt && r >= 0; i++) {
+                sl_thread_t *thr = &app->threads[i];
+                size_t k;
+                mtx_lock(&thr->tasks_lock);
+                for (k = 0; k < thr->task_cnt && r >= 0; k++) {
+                        sl_task_t *task = &thr->tasks[k]->task;
+                        sluice_kv_t *kv = sl_task_kv(task, store);
+                        if (!kv)
+                                continue;
+                        mtx_lock(&task->lock);
+                        r = kv->restoring
+                                ? SLUICE_ERR_STATE
+                                : sl_window_fetch(kv, key, key_len, time_from,
+                                                  time_to, cb, opaque);
+                        mtx_unlock(&task->lock);
+                        if (r > 0)
+                                total += r;
+                }
+                mtx_unlock(&thr->tasks_lock);
+        }
+        return r < 0 ? r : total;
+}
+
 int sluice_app_store_get(sluice_app_t *app, const char *store, const void *key,
                          size_t key_len, sluice_kv_cb *cb, void *opaque) {
         return (int)app_store_query(app, store, key, key_len, NULL, 0, NULL,

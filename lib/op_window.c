@@ -1465,3 +1465,629 @@ sluice_table_t *sluice_windowed_aggregate(sluice_windowed_t *w,
         }
         return tbl;
 }
+
+/* ---- suppress ---- */
+
+/*
+ * The buffer is a store of its own (changelogged, restored):
+ *     [0x00][buffer time][key]  -> [1: value follows, 0: a delete][value]
+ *     [0x01][key]               -> [buffer time]
+ *     [0x02]                    -> [stream time]
+ * where key is the record's key bytes with its window (as a sink writes
+ * them) and the buffer time the window's end (untilWindowCloses) or the
+ * time of the key's first buffered update (untilTimeLimit). Entries leave
+ * in (buffer time, key) order, Kafka Streams' BufferKey order.
+ */
+typedef struct sl_sup_s {
+        int until_close;
+        int64_t duration; /* emit once buffer time <= stream time - this */
+        size_t max_records;
+        unsigned win_flags; /* the upstream window's SL_REC_WIN_* (0: none) */
+        int64_t win_size;   /* time windows: end = start + size */
+        const sluice_serde_t *value_serde;
+} sl_sup_t;
+
+typedef struct sup_task_s {
+        int64_t observed, meta_obs;
+        size_t count; /* entries buffered */
+        sluice_buf_t key, ek, ik; /* record key; entry and index keys */
+        sluice_buf_t first;       /* the oldest entry's key */
+        sluice_buf_t val;
+        int64_t first_ts;
+} sup_task_t;
+
+static int sup_count_visit(const void *key, size_t klen, const void *value,
+                           size_t vlen, int64_t ts, void *opaque) {
+        (void)key;
+        (void)klen;
+        (void)value;
+        (void)vlen;
+        (void)ts;
+        ((sup_task_t *)opaque)->count++;
+        return 0;
+}
+
+static int sup_open(sl_task_t *task, const sl_node_t *node, char *errstr,
+                    size_t errstr_size) {
+        sup_task_t *st = calloc(1, sizeof(*st));
+        (void)node;
+        if (!st) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        st->observed = st->meta_obs = -1;
+        task->node_state[node->id]  = st;
+        return 0;
+}
+
+static int sup_ready(sl_task_t *task, const sl_node_t *node, char *errstr,
+                     size_t errstr_size) {
+        sup_task_t *st  = task->node_state[node->id];
+        sluice_kv_t *kv = task->kvs[node->store];
+        const unsigned char from = 0x01, to = 0x01, meta = 0x02;
+        const void *v;
+        size_t vlen;
+        int64_t ts;
+        int r = sl_kv_get(kv, &meta, 1, &v, &vlen, &ts);
+        if (r > 0 && vlen == 8)
+                st->observed = st->meta_obs = (int64_t)sl_get_be64(v);
+        /* the index entries: one per buffered key ("\x01" alone sorts
+         * first, "\x01..." after it, "\x02" after all of them) */
+        st->count = 0;
+        if (r < 0 || sl_kv_range(kv, &from, 1, &meta, 1, sup_count_visit,
+                                 st) < 0) {
+                sl_errstr(errstr, errstr_size,
+                          "suppression buffer \"%s\": cannot read it",
+                          kv->def->name);
+                return SLUICE_ERR_STATE;
+        }
+        (void)to;
+        /* the meta record is in the range's upper bound */
+        if (r > 0 && st->count)
+                st->count--;
+        return 0;
+}
+
+static void sup_close(sl_task_t *task, const sl_node_t *node) {
+        sup_task_t *st = task->node_state[node->id];
+        if (!st)
+                return;
+        free(st->key.data);
+        free(st->ek.data);
+        free(st->ik.data);
+        free(st->first.data);
+        free(st->val.data);
+        free(st);
+        task->node_state[node->id] = NULL;
+}
+
+static int sup_commit(sl_task_t *task, const sl_node_t *node) {
+        sup_task_t *st = task->node_state[node->id];
+        const unsigned char meta = 0x02;
+        unsigned char v[8];
+        int err;
+        if (st->observed == st->meta_obs)
+                return 0;
+        sl_put_be64(v, (uint64_t)st->observed);
+        task->errstr[0] = '\0';
+        if ((err = sl_kv_write_flushed(task->kvs[node->store], &meta, 1, v,
+                                       sizeof(v), st->observed)))
+                return sl_op_store_fail(task, node, err);
+        st->meta_obs = st->observed;
+        return 0;
+}
+
+/* [tag](time)[key] into @b. */
+static int sup_key(sluice_buf_t *b, unsigned char tag, int with_time,
+                   int64_t time, const void *k, size_t klen) {
+        size_t n = 1 + (with_time ? 8u : 0u) + klen;
+        b->len   = 0;
+        if (sluice_buf_reserve(b, n))
+                return SLUICE_ERR_NOMEM;
+        b->data[0] = tag;
+        if (with_time)
+                sl_put_be64(b->data + 1, (uint64_t)time);
+        if (klen)
+                memcpy(b->data + 1 + (with_time ? 8 : 0), k, klen);
+        b->len = n;
+        return 0;
+}
+
+static int sup_first_visit(const void *key, size_t klen, const void *value,
+                           size_t vlen, int64_t ts, void *opaque) {
+        sup_task_t *st = opaque;
+        st->first.len  = 0;
+        st->val.len    = 0;
+        if (sluice_buf_reserve(&st->first, klen) ||
+            sluice_buf_reserve(&st->val, vlen ? vlen : 1))
+                return 1;
+        memcpy(st->first.data, key, klen);
+        st->first.len = klen;
+        if (vlen)
+                memcpy(st->val.data, value, vlen);
+        st->val.len  = vlen;
+        st->first_ts = ts;
+        return 1;
+}
+
+/* Emit the oldest entry (and delete it). */
+static int sup_emit_first(sl_task_t *task, const sl_node_t *node,
+                          sup_task_t *st, const sluice_record_t *rec) {
+        const sl_sup_t *S = node->priv;
+        sluice_kv_t *kv   = task->kvs[node->store];
+        const unsigned char *k = st->first.data + 9;
+        size_t klen = st->first.len - 9, tail = 0;
+        sluice_record_t tpl;
+        sluice_value_t key, v = sluice_null();
+        int k_owned, v_owned = 0, err, w;
+
+        if (S->win_flags)
+                tail = S->win_flags & SL_REC_WIN_SESSION ? 16 : 8;
+        if (sup_key(&st->ik, 0x01, 0, 0, k, klen))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        task->errstr[0] = '\0';
+        if ((w = sl_kv_write(kv, st->first.data, st->first.len, NULL, 0,
+                             st->first_ts)) < 0 ||
+            (w = sl_kv_write(kv, st->ik.data, st->ik.len, NULL, 0,
+                             st->first_ts)) < 0)
+                return sl_op_store_fail(task, node, w);
+        if (st->count)
+                st->count--;
+        if (!st->val.len || st->val.data[0] == 0) {
+                if (S->until_close)
+                        return 0; /* deletes are not final results */
+        } else if ((err = sl_op_decode(task, node, S->value_serde,
+                                       st->val.data + 1, st->val.len - 1, &v,
+                                       &v_owned))) {
+                return err;
+        }
+        if (klen < tail)
+                return sl_fail(task, node, SLUICE_ERR_STATE, "%s",
+                               "suppression buffer: malformed key");
+        if ((err = sl_op_decode(task, node, node->key_serde, k, klen - tail,
+                                &key, &k_owned))) {
+                sl_op_release_if(&v, v_owned);
+                return err;
+        }
+        tpl       = *rec;
+        tpl.flags = 0;
+        if (tail == 16) {
+                tpl.flags     = SL_REC_WIN_SESSION;
+                tpl.win_end   = (int64_t)sl_get_be64(k + klen - 16);
+                tpl.win_start = (int64_t)sl_get_be64(k + klen - 8);
+        } else if (tail == 8) {
+                tpl.flags     = SL_REC_WIN_TIME;
+                tpl.win_start = (int64_t)sl_get_be64(k + klen - 8);
+                tpl.win_end   = tpl.win_start + S->win_size;
+        }
+        err = sl_forward_change(task, node, S->value_serde, &tpl, key, NULL, 0,
+                                v, v_owned, NULL, 0, sluice_null(), 0,
+                                st->first_ts);
+        sl_op_release_if(&key, k_owned);
+        return err;
+}
+
+/* The oldest entry into st->first: 1, or 0 if the buffer is empty. */
+static int sup_first(sl_task_t *task, const sl_node_t *node,
+                     sup_task_t *st) {
+        const unsigned char from = 0x00, to = 0x01;
+        int64_t r;
+        st->first.len = 0;
+        r = sl_kv_range(task->kvs[node->store], &from, 1, &to, 1,
+                        sup_first_visit, st);
+        if (r < 0)
+                return sl_op_store_fail(task, node, (int)r);
+        /* "\x01" itself is the bound: only entries of the 0x00 space */
+        return st->first.len > 9 && st->first.data[0] == 0x00;
+}
+
+static int sup_process(sl_task_t *task, const sl_node_t *node,
+                       sluice_record_t *rec) {
+        const sl_sup_t *S = node->priv;
+        sup_task_t *st    = task->node_state[node->id];
+        sluice_kv_t *kv   = task->kvs[node->store];
+        const void *k0, *v = NULL, *stored;
+        size_t klen, vlen = 0, slen;
+        int64_t btime, sts;
+        int err, found, w;
+
+        if (rec->timestamp > st->observed)
+                st->observed = rec->timestamp;
+        if ((err = sl_op_key_bytes(task, node, rec, node->key_serde,
+                                   &task->kbuf, &k0, &klen)))
+                return err;
+        st->key.len = 0;
+        if (sluice_buf_reserve(&st->key, klen + 16))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        if (klen)
+                memcpy(st->key.data, k0, klen);
+        st->key.len = klen;
+        if ((rec->flags & SL_REC_WINDOWED) &&
+            sl_window_key_append(&st->key, st->key.data, klen, rec))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        if (S->until_close && !(rec->flags & SL_REC_WINDOWED))
+                return sl_fail(task, node, SLUICE_ERR_STATE, "%s",
+                               "suppress until the window closes got a "
+                               "record without a window");
+        btime = S->until_close ? rec->win_end : rec->timestamp;
+        /* the key's entry so far: untilTimeLimit keeps its first time */
+        if (sup_key(&st->ik, 0x01, 0, 0, st->key.data, st->key.len))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        task->errstr[0] = '\0';
+        found = sl_kv_get(kv, st->ik.data, st->ik.len, &stored, &slen, &sts);
+        if (found < 0)
+                return sl_op_store_fail(task, node, found);
+        if (found && slen == 8) {
+                int64_t old = (int64_t)sl_get_be64(stored);
+                if (!S->until_close)
+                        btime = old;
+                else if (old != btime) {
+                        /* a window's end never changes; keep one entry */
+                        if (sup_key(&st->ek, 0x00, 1, old, st->key.data,
+                                    st->key.len))
+                                return sl_fail(task, node, SLUICE_ERR_NOMEM,
+                                               "%s", "out of memory");
+                        if ((w = sl_kv_write(kv, st->ek.data, st->ek.len,
+                                             NULL, 0, rec->timestamp)) < 0)
+                                return sl_op_store_fail(task, node, w);
+                }
+        } else {
+                found = 0;
+        }
+        /* the value: [1][bytes] or [0] for a delete */
+        st->val.len = 0;
+        if (rec->value.type != SLUICE_VALUE_NULL) {
+                if (rec->raw_value_serde == S->value_serde && rec->raw_value) {
+                        v    = rec->raw_value;
+                        vlen = rec->raw_value_len;
+                } else if ((err = sl_op_value_bytes(task, node, &rec->value,
+                                                    S->value_serde,
+                                                    &task->vbuf, &v,
+                                                    &vlen))) {
+                        return err;
+                }
+        }
+        if (sluice_buf_reserve(&st->val, vlen + 1))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        st->val.data[0] = rec->value.type != SLUICE_VALUE_NULL;
+        if (vlen)
+                memcpy(st->val.data + 1, v, vlen);
+        st->val.len = vlen + 1;
+        if (sup_key(&st->ek, 0x00, 1, btime, st->key.data, st->key.len))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        {
+                unsigned char tb[8];
+                sl_put_be64(tb, (uint64_t)btime);
+                if ((w = sl_kv_write(kv, st->ek.data, st->ek.len, st->val.data,
+                                     st->val.len, rec->timestamp)) < 0 ||
+                    (w = sl_kv_write(kv, st->ik.data, st->ik.len, tb,
+                                     sizeof(tb), rec->timestamp)) < 0)
+                        return sl_op_store_fail(task, node, w);
+        }
+        if (!found)
+                st->count++;
+        /* what is due, oldest first; then what does not fit */
+        for (;;) {
+                int r = sup_first(task, node, st);
+                int64_t first_time;
+                if (r < 0)
+                        return r;
+                if (!r)
+                        break;
+                first_time = (int64_t)sl_get_be64(st->first.data + 1);
+                if (first_time > st->observed - S->duration &&
+                    !(S->max_records && st->count > S->max_records))
+                        break;
+                if ((err = sup_emit_first(task, node, st, rec)))
+                        return err;
+        }
+        return 0;
+}
+
+static const sl_node_ops_t suppress_ops = {.family  = "window",
+                                           .process = sup_process,
+                                           .open    = sup_open,
+                                           .ready   = sup_ready,
+                                           .commit  = sup_commit,
+                                           .close   = sup_close};
+
+static sluice_table_t *suppress_new(sluice_table_t *tbl, const char *call,
+                                    int until_close, int64_t limit,
+                                    size_t max_records, const char *name) {
+        sluice_topology_t *t = tbl->t;
+        const sl_node_t *up  = tbl->node;
+        sl_node_t *n;
+        sl_sup_t *S;
+        char store[300];
+        int idx;
+
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (!tbl->key_serde || !tbl->value_serde) {
+                sl_topo_error(t,
+                              "%s: the table's %s serde is unknown (name it "
+                              "where the table is made)",
+                              call, !tbl->key_serde ? "key" : "value");
+                return NULL;
+        }
+        /* the windowed aggregation upstream (through table operators) */
+        while (up && up->kind != SL_NODE_WINDOW_AGGREGATE &&
+               (up->kind == SL_NODE_TABLE_FILTER ||
+                up->kind == SL_NODE_TABLE_FILTER_NOT ||
+                up->kind == SL_NODE_TABLE_MAP_VALUES ||
+                up->kind == SL_NODE_SUPPRESS) &&
+               up->parent_cnt == 1)
+                up = up->parents[0];
+        if (up && up->kind != SL_NODE_WINDOW_AGGREGATE)
+                up = NULL;
+        if (until_close && !up) {
+                sl_topo_error(t,
+                              "%s: the table is not windowed (suppress until "
+                              "the window closes needs a windowed "
+                              "aggregation upstream)",
+                              call);
+                return NULL;
+        }
+        if (!until_close && limit < 0) {
+                sl_topo_error(t, "%s: the time limit must be >= 0", call);
+                return NULL;
+        }
+        if (name && !*name) {
+                sl_topo_error(t, "%s: the name is empty", call);
+                return NULL;
+        }
+        if (!(n = sl_node_new(t, SL_NODE_SUPPRESS, &suppress_ops, tbl->node)))
+                return NULL;
+        if (name) {
+                char *nn = sl_strdup(name);
+                if (!nn) {
+                        sl_topo_error(t, "out of memory");
+                        return NULL;
+                }
+                free(n->name);
+                n->name = nn;
+                snprintf(store, sizeof(store), "%s-store", name);
+        } else {
+                snprintf(store, sizeof(store),
+                         "KTABLE-SUPPRESS-STATE-STORE-%010d", t->name_seq++);
+        }
+        if (sl_topology_store(t, store)) {
+                sl_topo_error(t, "%s: a store named \"%s\" already exists",
+                              call, store);
+                return NULL;
+        }
+        if (!(S = calloc(1, sizeof(*S)))) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        n->priv        = S;
+        S->until_close = until_close;
+        S->max_records = max_records;
+        S->value_serde = tbl->value_serde;
+        if (up) {
+                const sl_win_t *W = up->priv;
+                S->win_flags      = is_session(W) ? SL_REC_WIN_SESSION
+                                                  : SL_REC_WIN_TIME;
+                S->win_size       = W->w.size_ms;
+                S->duration       = until_close
+                                        ? W->w.grace_ms + (is_session(W)
+                                                               ? W->w.size_ms
+                                                               : 0)
+                                        : limit;
+        } else {
+                S->duration = limit;
+        }
+        n->key_serde   = tbl->key_serde;
+        n->value_serde = tbl->value_serde;
+        /* bytes: the buffer's own layout */
+        idx = sl_store_new(t, call, store, "", NULL, NULL, NULL);
+        if (idx < 0)
+                return NULL;
+        n->store = idx;
+        return sl_table_new(t, n, tbl->key_serde, tbl->value_serde, -1);
+}
+
+sluice_table_t *sluice_table_suppress_until_window_closes(sluice_table_t *tbl,
+                                                          const char *name) {
+        if (!tbl)
+                return NULL;
+        return suppress_new(tbl, "sluice_table_suppress_until_window_closes",
+                            1, 0, 0, name);
+}
+
+sluice_table_t *sluice_table_suppress_until_time_limit(sluice_table_t *tbl,
+                                                       int64_t limit_ms,
+                                                       size_t max_records,
+                                                       const char *name) {
+        if (!tbl)
+                return NULL;
+        return suppress_new(tbl, "sluice_table_suppress_until_time_limit", 0,
+                            limit_ms, max_records, name);
+}
+
+/* ---- local queries ---- */
+
+typedef struct fetch_s {
+        const sl_win_t *W;
+        const void *k;
+        size_t klen;
+        int64_t from, to, bound;
+        sluice_window_cb *cb;
+        void *opaque;
+        int64_t visited;
+        int stop;
+} fetch_t;
+
+static int fetch_visit(const void *key, size_t klen, const void *value,
+                       size_t vlen, int64_t ts, void *opaque) {
+        fetch_t *f = opaque;
+        const unsigned char *k;
+        size_t kl;
+        int64_t start, end;
+        if (ckey_parse(f->W, key, klen, &k, &kl, &start, &end))
+                return 0;
+        if (f->k && (kl != f->klen || (kl && memcmp(k, f->k, kl))))
+                return 0;
+        if (is_session(f->W) ? (end < f->from || start > f->to ||
+                                end < f->bound)
+                             : (start < f->from || start > f->to ||
+                                start < f->bound))
+                return 0; /* outside the range, or expired */
+        f->visited++;
+        if (f->cb(k, kl, start, end, value, vlen,
+                  is_session(f->W) ? end : ts, f->opaque)) {
+                f->stop = 1;
+                return 1;
+        }
+        return 0;
+}
+
+int64_t sl_window_fetch(sluice_kv_t *kv, const void *key, size_t key_len,
+                        int64_t from, int64_t to, sluice_window_cb *cb,
+                        void *opaque) {
+        const sl_node_t *node = kv->def->owner;
+        const sl_win_t *W;
+        win_task_t *ws;
+        fetch_t f;
+        sluice_buf_t lo = {0}, hi = {0};
+        int64_t seg, last, r = 0;
+
+        if (!node || node->kind != SL_NODE_WINDOW_AGGREGATE)
+                return SLUICE_ERR_INVALID_ARG; /* not a window store */
+        W  = node->priv;
+        ws = kv->task->node_state ? kv->task->node_state[node->id] : NULL;
+        memset(&f, 0, sizeof(f));
+        f.W      = W;
+        f.k      = key;
+        f.klen   = key_len;
+        f.from   = from;
+        f.to     = to;
+        f.cb     = cb;
+        f.opaque = opaque;
+        f.bound  = ws && ws->observed >= 0 ? expiry_bound(W, ws->observed)
+                                           : INT64_MIN;
+        if (to < from)
+                return 0;
+        /* sessions are segmented by their end, which can be any time
+         * after @from up to the stream time */
+        last = is_session(W) && ws && ws->observed > to ? ws->observed : to;
+        for (seg = seg_of(W, from); seg <= seg_of(W, last) && !f.stop;
+             seg++) {
+                if (key) {
+                        if (ckey(&lo, seg, key, key_len,
+                                 is_session(W) ? from : from, 0,
+                                 is_session(W)) ||
+                            ckey(&hi, seg, key, key_len,
+                                 is_session(W) ? INT64_MAX : to, INT64_MAX,
+                                 is_session(W))) {
+                                r = SLUICE_ERR_NOMEM;
+                                break;
+                        }
+                } else {
+                        if (sluice_buf_reserve(&lo, 8) ||
+                            sluice_buf_reserve(&hi, 9)) {
+                                r = SLUICE_ERR_NOMEM;
+                                break;
+                        }
+                        sl_put_be64(lo.data, (uint64_t)seg);
+                        lo.len = 8;
+                        /* the whole segment: [seg] up to [seg + 1] */
+                        sl_put_be64(hi.data, (uint64_t)(seg + 1));
+                        hi.len = 8;
+                }
+                r = sl_kv_range(kv, lo.data, lo.len, hi.data, hi.len,
+                                fetch_visit, &f);
+                if (r < 0)
+                        break;
+        }
+        free(lo.data);
+        free(hi.data);
+        return r < 0 ? r : f.visited;
+}
+
+/* ---- windowed serdes ---- */
+
+static int windowed_deserialize(const sluice_serde_t *serde, const void *data,
+                                size_t len, sluice_value_t *out, char *errstr,
+                                size_t errstr_size) {
+        const sluice_windowed_serde_t *ws = (const void *)serde;
+        size_t tail = ws->size_ms < 0 ? 16 : 8;
+        if (len < tail) {
+                sl_errstr(errstr, errstr_size,
+                          "a windowed key needs at least %zu bytes, got %zu",
+                          tail, len);
+                return -1;
+        }
+        return ws->inner->deserialize(ws->inner, data, len - tail, out,
+                                      errstr, errstr_size);
+}
+
+static int windowed_serialize(const sluice_serde_t *serde,
+                              const sluice_value_t *in, sluice_buf_t *buf,
+                              const void **out, size_t *out_len, char *errstr,
+                              size_t errstr_size) {
+        /* the window travels with the record, not the value: a sink
+         * appends it; alone, this writes the inner key */
+        const sluice_windowed_serde_t *ws = (const void *)serde;
+        return ws->inner->serialize(ws->inner, in, buf, out, out_len, errstr,
+                                    errstr_size);
+}
+
+const sluice_serde_t *sluice_serde_time_windowed(sluice_windowed_serde_t *s,
+                                                 const sluice_serde_t *inner,
+                                                 int64_t size_ms) {
+        if (!s || !inner || size_ms <= 0)
+                return NULL;
+        memset(s, 0, sizeof(*s));
+        s->serde.version     = SLUICE_SERDE_VERSION;
+        s->serde.name        = "time-windowed";
+        s->serde.deserialize = windowed_deserialize;
+        s->serde.serialize   = windowed_serialize;
+        s->inner             = inner;
+        s->size_ms           = size_ms;
+        return &s->serde;
+}
+
+const sluice_serde_t *
+sluice_serde_session_windowed(sluice_windowed_serde_t *s,
+                              const sluice_serde_t *inner) {
+        if (!s || !inner)
+                return NULL;
+        memset(s, 0, sizeof(*s));
+        s->serde.version     = SLUICE_SERDE_VERSION;
+        s->serde.name        = "session-windowed";
+        s->serde.deserialize = windowed_deserialize;
+        s->serde.serialize   = windowed_serialize;
+        s->inner             = inner;
+        s->size_ms           = -1;
+        return &s->serde;
+}
+
+int sl_window_key_read(const sluice_serde_t *serde, const void *data,
+                       size_t len, unsigned *flags, int64_t *start,
+                       int64_t *end) {
+        const sluice_windowed_serde_t *ws = (const void *)serde;
+        const unsigned char *p            = data;
+        if (!serde || serde->deserialize != windowed_deserialize || !data)
+                return 0;
+        if (ws->size_ms < 0) {
+                if (len < 16)
+                        return 0;
+                *flags = SL_REC_WIN_SESSION;
+                *end   = (int64_t)sl_get_be64(p + len - 16);
+                *start = (int64_t)sl_get_be64(p + len - 8);
+        } else {
+                if (len < 8)
+                        return 0;
+                *flags = SL_REC_WIN_TIME;
+                *start = (int64_t)sl_get_be64(p + len - 8);
+                *end   = *start + ws->size_ms;
+        }
+        return 1;
+}

@@ -131,4 +131,12 @@ char *sl_task_dir(const char *base, int sub, int32_t partition);
 /* mkdir -p. 0 or -1 with errstr. */
 int sl_mkdirs(const char *path, char *errstr, size_t errstr_size);
 
+/* op_window.c: a window store's windows of @key (NULL: all keys) whose
+ * start (sessions: that overlap) is in [@from, @to]; for the local
+ * queries. The count visited, or an error (SLUICE_ERR_INVALID_ARG: not a
+ * window store). */
+int64_t sl_window_fetch(sluice_kv_t *kv, const void *key, size_t key_len,
+                        int64_t from, int64_t to, sluice_window_cb *cb,
+                        void *opaque);
+
 #endif

@@ -1062,6 +1062,20 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         rec.raw_value_serde = source->value_serde;
         rec.value.type      = SLUICE_VALUE_NULL;
         rec.old.type        = SLUICE_VALUE_NULL;
+        {
+                /* a windowed key: the record gets its window, the key
+                 * bytes are the inner key's */
+                unsigned wf;
+                if (sl_window_key_read(source->key_serde, key, key_len, &wf,
+                                       &rec.win_start, &rec.win_end)) {
+                        rec.flags |= wf;
+                        rec.raw_key_len -= wf & SL_REC_WIN_SESSION ? 16 : 8;
+                        rec.raw_key_serde =
+                            ((const sluice_windowed_serde_t *)(const void *)
+                                 source->key_serde)
+                                ->inner;
+                }
+        }
 
         err = decode(task, source, source->key_serde, "key", key, key_len,
                      &rec.key, &owned);

@@ -195,6 +195,11 @@ int sl_change_decode(const void *data, size_t len, sl_change_t *out);
  * key's bytes; may be @buf's own data) then the window, into @buf. */
 int sl_window_key_append(sluice_buf_t *buf, const void *k, size_t klen,
                          const sluice_record_t *rec);
+/* op_window.c: if @serde is a windowed serde, the window of the key
+ * bytes @data: 1 with the flags (SL_REC_WIN_*) and bounds, else 0. */
+int sl_window_key_read(const sluice_serde_t *serde, const void *data,
+                       size_t len, unsigned *flags, int64_t *start,
+                       int64_t *end);
 /* The emitter a processor's context forwards through (task.c). */
 int sl_emit_from(sl_task_t *task, const sl_node_t *node,
                  const sluice_record_t *in, sluice_value_t key,

@@ -631,6 +631,18 @@ int64_t sluice_driver_store_range(sluice_driver_t *drv, const char *store,
         return sluice_kv_range(kv, from, from_len, to, to_len, cb, opaque);
 }
 
+int64_t sluice_driver_window_fetch(sluice_driver_t *drv, const char *store,
+                                   const void *key, size_t key_len,
+                                   int64_t time_from, int64_t time_to,
+                                   sluice_window_cb *cb, void *opaque) {
+        sluice_kv_t *kv = drv && store && cb ? drv_kv(drv, store) : NULL;
+        if (!kv)
+                return drv && store && cb ? SLUICE_ERR_STATE
+                                          : SLUICE_ERR_INVALID_ARG;
+        return sl_window_fetch(kv, key, key_len, time_from, time_to, cb,
+                               opaque);
+}
+
 int sluice_driver_advance_wall_clock(sluice_driver_t *drv, int64_t ms) {
         int i, err = 0;
         if (!drv || ms < 0)

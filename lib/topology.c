@@ -707,9 +707,12 @@ static int stores_freeze(sluice_topology_t *t, const char *app_id,
                 if (d->owner)
                         d->subtopology = d->owner->subtopology;
         }
-        /* a processor store belongs to one sub-topology */
+        /* a processor store belongs to one sub-topology; so does one a
+         * node keeps without forwarding its flushes (a suppression) */
         for (i = 0; i < t->node_cnt; i++) {
                 const sl_node_t *nd = t->nodes[i];
+                if (nd->store >= 0 && t->stores[nd->store]->subtopology < 0)
+                        t->stores[nd->store]->subtopology = nd->subtopology;
                 for (j = 0; j < nd->store_cnt; j++) {
                         sl_store_def_t *d = t->stores[nd->stores[j]];
                         if (d->subtopology < 0) {

@@ -173,6 +173,21 @@ static char *drain(int session, int string_values) {
         return buf;
 }
 
+/* Outputs with plain (not windowed) string keys and int64 values. */
+static char *drain_plain(void) {
+        static char buf[4096];
+        const sluice_output_t *o;
+        size_t n = 0;
+        buf[0]   = '\0';
+        while ((o = sluice_driver_read(drv, "out")))
+                n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                                      "%.*s=%" PRId64 " %" PRId64 "\n",
+                                      (int)o->key_len, (const char *)o->key,
+                                      o->value ? (int64_t)be64(o->value) : -1,
+                                      o->timestamp);
+        return buf;
+}
+
 /* ---- tumbling ---- */
 
 START_TEST(tumbling_count_in_order_and_out_of_order) {
@@ -249,6 +264,141 @@ START_TEST(hopping_aggregate_and_partially_late) {
 }
 END_TEST
 
+
+/* ---- sessions ---- */
+
+static void session_records(void) {
+        pipe_ts("a", 1, 10);
+        pipe_ts("a", 1, 20);
+        pipe_ts("a", 1, 14); /* bridges nothing: [10,10] grows to [10,14] */
+        pipe_ts("a", 1, 17); /* bridges [10,14] and [20,20] */
+}
+
+START_TEST(session_merges_with_tombstones) {
+        sluice_windowed_t *w = windowed(sluice_windows_session(5, 10));
+        to_out(aggregate_s(w, AGG_COUNT, 1), sluice_serde_int64());
+        start_cache(_i);
+        session_records();
+        ck_assert_str_eq(drain(1, 0), "a@10/10=1 10\n"
+                                      "a@20/20=1 20\n"
+                                      "a@10/10=null 10\n"
+                                      "a@10/14=2 14\n"
+                                      "a@10/14=null 14\n"
+                                      "a@20/20=null 20\n"
+                                      "a@10/20=4 20\n");
+        /* inside [10,20]: the session is rewritten; without the cache the
+         * tombstone comes out too, with it they collapse */
+        pipe_ts("a", 1, 15);
+        ck_assert_str_eq(drain(1, 0), _i ? "a@10/20=5 20\n"
+                                         : "a@10/20=null 20\n"
+                                           "a@10/20=5 20\n");
+}
+END_TEST
+
+START_TEST(session_aggregate_merger_and_late) {
+        /* gap 5, grace 0: a session closes when stream time passes its end
+         * + gap */
+        sluice_windowed_t *w = windowed(sluice_windows_session(5, 0));
+        char *m;
+        to_out(aggregate_s(w, AGG_CONCAT, 1), sluice_serde_string());
+        start_cache(1);
+        pipe_ts("a", 1, 10);
+        pipe_ts("a", 2, 20);
+        pipe_ts("a", 3, 16); /* within 5 of [20,20], not of [10,10] */
+        pipe_ts("b", 4, 40); /* stream 40 */
+        pipe_ts("a", 5, 30); /* [30,30] ends before 35: late */
+        ck_assert_str_eq(drain(1, 1), "a@10/10=,1 10\n"
+                                      "a@20/20=,2 20\n"
+                                      "a@20/20=null 20\n"
+                                      "a@16/20=|,2,3 20\n"
+                                      "b@40/40=,4 40\n");
+        (void)m; /* METRICS */
+}
+END_TEST
+
+/* ---- sliding ---- */
+
+START_TEST(sliding_left_and_right_windows) {
+        sluice_windowed_t *w = windowed(sluice_windows_sliding(10, 0));
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(0);
+        pipe_ts("a", 1, 20); /* left window [10,20] */
+        pipe_ts("a", 1, 25); /* 20's right window [21,31]; left [15,25] */
+        pipe_ts("a", 1, 22); /* updates [21,31], [15,25]; its left window
+                                [12,22] is closed (stream time 25); its
+                                right window [23,33] holds 25 */
+        ck_assert_str_eq(drain(0, 0), "a@10=1 20\n"
+                                      "a@21=1 25\n"
+                                      "a@15=2 25\n"
+                                      "a@21=2 25\n"
+                                      "a@15=3 25\n"
+                                      "a@23=1 25\n");
+}
+END_TEST
+
+START_TEST(sliding_early_records) {
+        sluice_windowed_t *w = windowed(sluice_windows_sliding(10, 0));
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(0);
+        pipe_ts("a", 1, 3); /* before the first full window: [0,10] */
+        pipe_ts("a", 1, 5); /* 3's right window [4,14]; [0,10] again */
+        ck_assert_str_eq(drain(0, 0), "a@0=1 3\n"
+                                      "a@4=1 5\n"
+                                      "a@0=2 5\n");
+}
+END_TEST
+
+/* ---- suppress ---- */
+
+START_TEST(suppress_until_window_closes) {
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(10, 0));
+        sluice_table_t *tbl  = aggregate(w, AGG_COUNT);
+        to_out(sluice_table_suppress_until_window_closes(tbl, NULL),
+               sluice_serde_int64());
+        start_cache(_i);
+        pipe_ts("b", 1, 5);
+        pipe_ts("a", 1, 1);
+        pipe_ts("a", 1, 2);
+        ck_assert_str_eq(drain(0, 0), "");
+        pipe_ts("a", 1, 11);
+        ck_assert_str_eq(drain(0, 0), "a@0=2 2\n"
+                                      "b@0=1 5\n");
+        pipe_ts("c", 1, 21);
+        ck_assert_str_eq(drain(0, 0), "a@10=1 11\n");
+}
+END_TEST
+
+static int count_key(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        (void)rec;
+        return 0;
+}
+
+START_TEST(suppress_until_time_limit_on_a_table) {
+        sluice_stream_t *s =
+            sluice_stream_from(t, "in", sluice_serde_string(),
+                               sluice_serde_int64());
+        sluice_table_t *c = sluice_grouped_count(
+            sluice_stream_group_by_key(s, NULL, NULL), "counts");
+        (void)count_key;
+        ck_assert_ptr_nonnull(
+            sluice_stream_to(sluice_table_to_stream(
+                                 sluice_table_suppress_until_time_limit(
+                                     c, 5, 0, "limit")),
+                             "out", sluice_serde_string(),
+                             sluice_serde_int64()));
+        start_cache(1);
+        pipe_ts("a", 1, 1);
+        pipe_ts("a", 1, 3); /* a's buffer time stays 1 */
+        pipe_ts("b", 1, 4);
+        ck_assert_uint_eq(sluice_driver_queued(drv, "out"), 0);
+        pipe_ts("a", 1, 6); /* 1 <= 6 - 5: a goes, with its latest value */
+        ck_assert_str_eq(drain_plain(), "a=3 6\n");
+        pipe_ts("b", 1, 9);
+        ck_assert_str_eq(drain_plain(), "b=2 9\n");
+}
+END_TEST
+
 Suite *suite_windows(void) {
         Suite *s  = suite_create("windows");
         TCase *tc = tcase_create("windows");
@@ -257,6 +407,12 @@ Suite *suite_windows(void) {
         tcase_add_test(tc, tumbling_late_at_the_grace_boundary);
         tcase_add_test(tc, tumbling_emit_final);
         tcase_add_test(tc, hopping_aggregate_and_partially_late);
+        tcase_add_loop_test(tc, session_merges_with_tombstones, 0, 2);
+        tcase_add_test(tc, session_aggregate_merger_and_late);
+        tcase_add_test(tc, sliding_left_and_right_windows);
+        tcase_add_test(tc, sliding_early_records);
+        tcase_add_loop_test(tc, suppress_until_window_closes, 0, 2);
+        tcase_add_test(tc, suppress_until_time_limit_on_a_table);
         suite_add_tcase(s, tc);
         return s;
 }
