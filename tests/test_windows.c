@@ -399,6 +399,306 @@ START_TEST(suppress_until_time_limit_on_a_table) {
 }
 END_TEST
 
+/* ---- late topic, queries, serdes ---- */
+
+START_TEST(late_records_go_to_the_late_topic) {
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(10, 0));
+        const sluice_output_t *o;
+        ck_assert_int_eq(sluice_windowed_set_late_topic(w, "late"), 0);
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(1);
+        pipe_ts("a", 7, 15);
+        pipe_ts("b", 9, 4); /* [0,10) closed at 10 */
+        ck_assert_str_eq(drain(0, 0), "a@10=1 15\n");
+        o = sluice_driver_read(drv, "late");
+        ck_assert_ptr_nonnull(o);
+        ck_assert_uint_eq(o->key_len, 1);
+        ck_assert_mem_eq(o->key, "b", 1);
+        ck_assert_uint_eq(o->value_len, 8);
+        ck_assert_int_eq((int64_t)be64(o->value), 9);
+        ck_assert_int_eq(o->timestamp, 4);
+        ck_assert_ptr_null(sluice_driver_read(drv, "late"));
+}
+END_TEST
+
+typedef struct seen_s {
+        char buf[1024];
+        size_t n;
+} seen_t;
+
+static int window_visit(const void *key, size_t key_len, int64_t start,
+                        int64_t end, const void *value, size_t value_len,
+                        int64_t ts, void *opaque) {
+        seen_t *s = opaque;
+        ck_assert_uint_eq(value_len, 8);
+        s->n += (size_t)snprintf(s->buf + s->n, sizeof(s->buf) - s->n,
+                                 "%.*s[%" PRId64 ",%" PRId64 ")=%" PRId64
+                                 " %" PRId64 ";",
+                                 (int)key_len, (const char *)key, start, end,
+                                 (int64_t)be64(value), ts);
+        return 0;
+}
+
+START_TEST(window_fetch_by_key_and_time) {
+        sluice_windowed_t *w = windowed(sluice_windows_hopping(10, 5, 100));
+        seen_t seen = {{0}, 0};
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(1);
+        pipe_ts("a", 1, 7);   /* [0,10) [5,15) */
+        pipe_ts("b", 1, 8);   /* [0,10) [5,15) */
+        pipe_ts("a", 1, 12);  /* [5,15) [10,20) */
+        pipe_ts("ab", 1, 12); /* a longer key sorts between a's windows */
+        ck_assert_int_eq(sluice_driver_window_fetch(drv, "win", "a", 1, 0, 10,
+                                                    window_visit, &seen),
+                         3);
+        ck_assert_str_eq(seen.buf, "a[0,10)=1 7;a[5,15)=2 12;a[10,20)=1 12;");
+        seen.n = 0;
+        seen.buf[0] = '\0';
+        ck_assert_int_eq(sluice_driver_window_fetch(drv, "win", NULL, 0, 5, 5,
+                                                    window_visit, &seen),
+                         3);
+        ck_assert_str_eq(seen.buf, "a[5,15)=2 12;ab[5,15)=1 12;b[5,15)=1 8;");
+        ck_assert_int_eq(sluice_driver_window_fetch(drv, "nope", NULL, 0, 0,
+                                                    10, window_visit, &seen),
+                         SLUICE_ERR_STATE);
+}
+END_TEST
+
+START_TEST(windowed_serde_reads_windowed_keys) {
+        /* the output of a windowed count read back as windowed keys */
+        sluice_windowed_serde_t ws;
+        const sluice_serde_t *kser =
+            sluice_serde_time_windowed(&ws, sluice_serde_string(), 10);
+        sluice_stream_t *s = sluice_stream_from(t, "counts", kser,
+                                                sluice_serde_int64());
+        unsigned char key[9] = {'k', 0, 0, 0, 0, 0, 0, 0, 20}, v[8] = {0};
+        const sluice_output_t *o;
+        ck_assert_ptr_nonnull(kser);
+        ck_assert_ptr_nonnull(
+            sluice_stream_to(s, "copy", sluice_serde_string(),
+                             sluice_serde_int64()));
+        ck_assert_ptr_nonnull(
+            sluice_stream_to(s, "same", kser, sluice_serde_int64()));
+        start_cache(1);
+        ck_assert_int_eq(sluice_driver_pipe(drv, "counts", key, sizeof(key),
+                                            v, sizeof(v), 25, NULL, 0),
+                         0);
+        /* the window goes with the record: both sinks write the key and
+         * its window again */
+        o = sluice_driver_read(drv, "copy");
+        ck_assert_uint_eq(o->key_len, 9);
+        ck_assert_mem_eq(o->key, key, 9);
+        o = sluice_driver_read(drv, "same");
+        ck_assert_uint_eq(o->key_len, 9);
+        ck_assert_mem_eq(o->key, key, 9);
+        ck_assert_int_eq(sluice_driver_pipe(drv, "counts", "short", 5, v,
+                                            sizeof(v), 25, NULL, 0),
+                         SLUICE_ERR_SERDE);
+        ck_assert_msg(strstr(sluice_driver_last_error(drv),
+                             "a windowed key needs at least 8 bytes, got 5"),
+                      "%s", sluice_driver_last_error(drv));
+}
+END_TEST
+
+static int rekey(sluice_record_t *rec, void *opaque) {
+        int64_t start = 0, end = 0;
+        char buf[64];
+        (void)opaque;
+        ck_assert_int_eq(sluice_record_window(rec, &start, &end), 1);
+        snprintf(buf, sizeof(buf), "%s@%" PRId64 "-%" PRId64,
+                 (const char *)sluice_record_key(rec)->u.bytes.data, start,
+                 end);
+        return sluice_record_set_key(rec, sluice_str(buf));
+}
+
+START_TEST(a_new_key_drops_the_window) {
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(10, 0));
+        sluice_stream_t *s   = sluice_table_to_stream(aggregate(w, AGG_COUNT));
+        ck_assert_ptr_nonnull(sluice_stream_to(
+            sluice_stream_select_key(s, rekey, NULL), "out",
+            sluice_serde_string(), sluice_serde_int64()));
+        start_cache(0);
+        pipe_ts("a", 1, 13);
+        ck_assert_str_eq(drain_plain(), "a@10-20=1 13\n");
+}
+END_TEST
+
+/* ---- expiry, restarts ---- */
+
+static int count_any(const void *key, size_t key_len, const void *value,
+                     size_t value_len, int64_t ts, void *opaque) {
+        (void)key;
+        (void)key_len;
+        (void)value;
+        (void)value_len;
+        (void)ts;
+        (void)opaque;
+        return 0;
+}
+
+static int count_window(const void *key, size_t key_len, int64_t start,
+                        int64_t end, const void *value, size_t value_len,
+                        int64_t ts, void *opaque) {
+        (void)key;
+        (void)key_len;
+        (void)start;
+        (void)end;
+        (void)value;
+        (void)value_len;
+        (void)ts;
+        (void)opaque;
+        return 0;
+}
+
+static int64_t count_windows(void) {
+        seen_t seen = {{0}, 0};
+        (void)seen;
+        return sluice_driver_store_range(drv, "win", NULL, 0, NULL, 0,
+                                         count_any, NULL);
+}
+
+START_TEST(expiry_keeps_the_store_bounded) {
+        /* 100k records of advancing time over 10 keys, 1 s windows: the
+         * store holds the windows of its retention, not of the run */
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(1000, 0));
+        int64_t i, most = 0;
+        char k[8];
+        ck_assert_int_eq(sluice_windowed_set_retention(w, 5000), 0);
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(1);
+        for (i = 0; i < 100000; i++) {
+                snprintf(k, sizeof(k), "k%d", (int)(i % 10));
+                pipe_ts(k, 1, i * 10); /* 1000 s of stream time */
+                if (i % 1000 == 999) {
+                        int64_t n = count_windows();
+                        if (n > most)
+                                most = n;
+                }
+                while (sluice_driver_read(drv, "out"))
+                        ;
+        }
+        /* 60 s segments (the minimum) + the 5 s retention: at most ~66
+         * windows per key alive, against 1000 made per key */
+        ck_assert_int_le(most, 10 * 66 + 1);
+        ck_assert_int_ge(most, 10 * 5);
+        /* what is past the retention is not visible to queries either */
+        ck_assert_int_eq(sluice_driver_window_fetch(drv, "win", "k1", 2, 0,
+                                                    1000000, count_window,
+                                                    NULL),
+                         5);
+}
+END_TEST
+
+
+/* ---- the builder ---- */
+
+START_TEST(builder_refuses_bad_windows) {
+        static const struct {
+                sluice_windows_t w;
+                const char *msg;
+        } bad[] = {
+            {{SLUICE_WINDOW_TIME, 0, 0, 0},
+             "sluice_grouped_windowed_by: the window size must be > 0"},
+            {{SLUICE_WINDOW_TIME, -5, -5, 0},
+             "sluice_grouped_windowed_by: the window size must be > 0"},
+            {{SLUICE_WINDOW_TIME, 10, 20, 0},
+             "sluice_grouped_windowed_by: the advance must be > 0 and <= the "
+             "size"},
+            {{SLUICE_WINDOW_SESSION, 0, 0, 0},
+             "sluice_grouped_windowed_by: the inactivity gap must be > 0"},
+            {{SLUICE_WINDOW_SLIDING, -1, 0, 0},
+             "sluice_grouped_windowed_by: the time difference must be > 0"},
+            {{SLUICE_WINDOW_TIME, 10, 10, -1},
+             "sluice_grouped_windowed_by: the grace period must be >= 0"},
+        };
+        size_t i;
+        char err[512];
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                sluice_topology_t *t2 = sluice_topology_new();
+                sluice_stream_t *s =
+                    sluice_stream_from(t2, "in", sluice_serde_string(),
+                                       sluice_serde_int64());
+                ck_assert_ptr_null(sluice_grouped_windowed_by(
+                    sluice_stream_group_by_key(s, NULL, NULL), bad[i].w));
+                ck_assert_int_eq(sluice_topology_validate(t2, err,
+                                                          sizeof(err)),
+                                 SLUICE_ERR_TOPOLOGY);
+                ck_assert_str_eq(err, bad[i].msg);
+                sluice_topology_destroy(t2);
+        }
+}
+END_TEST
+
+START_TEST(builder_refuses_bad_options) {
+        char err[512];
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(10, 5));
+        ck_assert_int_eq(sluice_windowed_set_retention(w, 14),
+                         SLUICE_ERR_TOPOLOGY);
+        ck_assert_int_eq(sluice_topology_validate(t, err, sizeof(err)),
+                         SLUICE_ERR_TOPOLOGY);
+        ck_assert_str_eq(err, "sluice_windowed_set_retention: retention 14 ms "
+                              "is less than the window's size plus grace "
+                              "(15 ms)");
+        sluice_topology_destroy(t);
+        t = sluice_topology_new();
+        w = windowed(sluice_windows_session(10, 0));
+        ck_assert_ptr_null(sluice_windowed_aggregate(
+            w, concat_init, concat_add, NULL, NULL, sluice_serde_string(),
+            NULL));
+        ck_assert_int_eq(sluice_topology_validate(t, err, sizeof(err)),
+                         SLUICE_ERR_TOPOLOGY);
+        ck_assert_str_eq(err, "sluice_windowed_aggregate: session windows "
+                              "need a merger (sessions that a record "
+                              "bridges are merged)");
+        sluice_topology_destroy(t);
+        t = sluice_topology_new();
+        {
+                sluice_stream_t *s =
+                    sluice_stream_from(t, "in", sluice_serde_string(),
+                                       sluice_serde_int64());
+                sluice_table_t *c = sluice_grouped_count(
+                    sluice_stream_group_by_key(s, NULL, NULL), NULL);
+                ck_assert_ptr_null(
+                    sluice_table_suppress_until_window_closes(c, NULL));
+                ck_assert_int_eq(sluice_topology_validate(t, err, sizeof(err)),
+                                 SLUICE_ERR_TOPOLOGY);
+                ck_assert_str_eq(
+                    err, "sluice_table_suppress_until_window_closes: the "
+                         "table is not windowed (suppress until the window "
+                         "closes needs a windowed aggregation upstream)");
+        }
+}
+END_TEST
+
+START_TEST(describe_shows_windowed_operators) {
+        sluice_windowed_t *w = windowed(sluice_windows_tumbling(60000, 0));
+        char *d;
+        to_out(sluice_table_suppress_until_window_closes(
+                   sluice_windowed_count(w, NULL), NULL),
+               sluice_serde_int64());
+        d = sluice_topology_describe(t);
+        ck_assert_str_eq(
+            d, "Topologies:\n"
+               "   Sub-topology: 0\n"
+               "    Source: KSTREAM-SOURCE-0000000000 (topics: [in])\n"
+               "      --> KSTREAM-AGGREGATE-0000000002\n"
+               "    Processor: KSTREAM-AGGREGATE-0000000002 (stores: "
+               "[KSTREAM-AGGREGATE-STATE-STORE-0000000001])\n"
+               "      --> KTABLE-SUPPRESS-0000000003\n"
+               "      <-- KSTREAM-SOURCE-0000000000\n"
+               "    Processor: KTABLE-SUPPRESS-0000000003 (stores: "
+               "[KTABLE-SUPPRESS-STATE-STORE-0000000004])\n"
+               "      --> KTABLE-TOSTREAM-0000000005\n"
+               "      <-- KSTREAM-AGGREGATE-0000000002\n"
+               "    Processor: KTABLE-TOSTREAM-0000000005 (stores: [])\n"
+               "      --> KSTREAM-SINK-0000000006\n"
+               "      <-- KTABLE-SUPPRESS-0000000003\n"
+               "    Sink: KSTREAM-SINK-0000000006 (topic: out)\n"
+               "      <-- KTABLE-TOSTREAM-0000000005\n\n");
+        free(d);
+}
+END_TEST
+
 Suite *suite_windows(void) {
         Suite *s  = suite_create("windows");
         TCase *tc = tcase_create("windows");
@@ -413,6 +713,14 @@ Suite *suite_windows(void) {
         tcase_add_test(tc, sliding_early_records);
         tcase_add_loop_test(tc, suppress_until_window_closes, 0, 2);
         tcase_add_test(tc, suppress_until_time_limit_on_a_table);
+        tcase_add_test(tc, late_records_go_to_the_late_topic);
+        tcase_add_test(tc, window_fetch_by_key_and_time);
+        tcase_add_test(tc, windowed_serde_reads_windowed_keys);
+        tcase_add_test(tc, a_new_key_drops_the_window);
+        tcase_add_test(tc, expiry_keeps_the_store_bounded);
+        tcase_add_test(tc, builder_refuses_bad_windows);
+        tcase_add_test(tc, builder_refuses_bad_options);
+        tcase_add_test(tc, describe_shows_windowed_operators);
         suite_add_tcase(s, tc);
         return s;
 }
