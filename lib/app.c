@@ -133,11 +133,12 @@ static void topic_wait_leaders(rd_kafka_t *rk, const char *topic,
  * is fine. */
 static int topic_create_with(sluice_app_t *app, const char *topic,
                              int partitions, int compact, int64_t max_bytes,
-                             char *errstr, size_t errstr_size);
+                             int64_t delete_ms, char *errstr,
+                             size_t errstr_size);
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                         int compact, char *errstr, size_t errstr_size) {
-        return topic_create_with(app, topic, partitions, compact, 0, errstr,
-                                 errstr_size);
+        return topic_create_with(app, topic, partitions, compact, 0, 0,
+                                 errstr, errstr_size);
 }
 
 /* The broker's max.message.bytes of @topic (DescribeConfigs), or -1 if it
@@ -176,9 +177,12 @@ static int64_t topic_max_bytes(sluice_app_t *app, const char *topic) {
         return r;
 }
 
+/* @delete_ms > 0: also delete records older than that (a window store's
+ * changelog: compact,delete, as Kafka Streams). */
 static int topic_create_with(sluice_app_t *app, const char *topic,
                              int partitions, int compact, int64_t max_bytes,
-                             char *errstr, size_t errstr_size) {
+                             int64_t delete_ms, char *errstr,
+                             size_t errstr_size) {
         rd_kafka_t *rk = app->threads[0].producer;
         rd_kafka_NewTopic_t *nt;
         rd_kafka_AdminOptions_t *opts;
@@ -220,8 +224,21 @@ static int topic_create_with(sluice_app_t *app, const char *topic,
                 }
         }
         /* changelogs keep the latest record per key */
-        if (compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
-                                                    "compact")) {
+        if (delete_ms > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%lld", (long long)delete_ms);
+                if (rd_kafka_NewTopic_set_config(nt, "retention.ms", v)) {
+                        rd_kafka_NewTopic_destroy(nt);
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create topic \"%s\": cannot set "
+                                  "retention.ms",
+                                  topic);
+                        return -1;
+                }
+        }
+        if (compact && rd_kafka_NewTopic_set_config(
+                           nt, "cleanup.policy",
+                           delete_ms > 0 ? "compact,delete" : "compact")) {
                 rd_kafka_NewTopic_destroy(nt);
                 sl_errstr(errstr, errstr_size,
                           "cannot create topic \"%s\": cannot set "
@@ -417,7 +434,7 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 if (topic_create_with(app, app->conf->dlq_topic,
                                       app->mock ? app->conf->embedded_partitions
                                                 : most,
-                                      0, app->dlq_topic_max, errstr,
+                                      0, app->dlq_topic_max, 0, errstr,
                                       errstr_size))
                         goto done;
         } else if (app->conf->dlq_topic && !app->mock) {
@@ -458,8 +475,15 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 }
                 have = md_partitions(md, d->changelog);
                 if (have < 0) {
-                        if (topic_create(app, d->changelog, want, 1, errstr,
-                                         errstr_size))
+                        /* a window store's: what expired goes too, a
+                         * day after the store let go of it (Kafka
+                         * Streams' windowstore.changelog.additional
+                         * .retention.ms) */
+                        if (topic_create_with(app, d->changelog, want, 1, 0,
+                                              d->retention_ms > 0
+                                                  ? d->retention_ms + 86400000
+                                                  : 0,
+                                              errstr, errstr_size))
                                 goto done;
                 } else if (have != want) {
                         sl_errstr(errstr, errstr_size,
