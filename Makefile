@@ -96,10 +96,11 @@ EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c
 BENCH     := $(BUILD)/bench/engine
 BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
+BENCH_WINDOWS := $(BUILD)/bench/windows
 
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all \
-        examples run-examples bench-pipe bench-state bench-restore \
+        examples run-examples bench-pipe bench-state bench-restore bench-windows \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -228,6 +229,10 @@ $(BENCH_STATE): bench/state.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+$(BENCH_WINDOWS): bench/windows.c bench/bench_util.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 $(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -236,6 +241,11 @@ $(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 # memory vs LMDB, cache on/off; resident memory per 1M keys
 bench-state: $(BENCH_STATE)
 	$(BENCH_STATE)
+
+# Windowed counts through the test driver: tumbling, sliding and session
+# windows over 1M keys and 10M records, memory vs LMDB
+bench-windows: $(BENCH_WINDOWS)
+	$(BENCH_WINDOWS)
 
 # Restore rate from a 5M-record changelog on a broker it starts
 bench-restore: $(BENCH_RESTORE)
