@@ -16,6 +16,12 @@
 #   make check-integration-all  the broker matrix make test runs: Kafka
 #                      4.4.0 with both group protocols, then 3.9.2 with the
 #                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
+#   make check-ksdiff  the differential test of windowed aggregations:
+#                      random cases through Kafka Streams 4.4.0's
+#                      TopologyTestDriver and Sluice's test driver, compared
+#                      byte for byte (tests/ksdiff/run.sh; the Java side is
+#                      built with mvn once, cached); make ksdiff builds
+#                      Sluice's side only
 #   make examples      build examples/
 #   make installcheck  install as a package would be (DESTDIR), move it
 #                      elsewhere, hide the build tree and the dependency
@@ -101,7 +107,7 @@ BENCH_WINDOWS := $(BUILD)/bench/windows
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all \
         examples run-examples bench-pipe bench-state bench-restore bench-windows \
-        installcheck bench install uninstall clean deps
+        installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
 lib: $(BUILD)/libsluice.so $(STLIB)
@@ -191,6 +197,22 @@ check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
 check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
+
+# The differential test against Kafka Streams (tests/ksdiff/README).
+KSDIFF_OBJ := $(BUILD)/tests/ksdiff/sluice_run.o
+KSDIFF_BIN := $(BUILD)/tests/ksdiff/sluice_run
+
+$(KSDIFF_OBJ): tests/ksdiff/sluice_run.c include/sluice.h | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(KSDIFF_BIN): $(KSDIFF_OBJ) $(STLIB)
+	$(CC) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+ksdiff: $(KSDIFF_BIN)
+
+check-ksdiff: $(KSDIFF_BIN)
+	BUILD=$(BUILD) tests/ksdiff/run.sh
 
 examples: $(EXAMPLES)
 
