@@ -15,7 +15,8 @@
  *
  *     time and sliding windows:  [segment][key bytes][start]
  *     session windows:           [segment][key bytes][end][start]
- *     the operator's own record: [ff x 8]["meta"] -> [stream time][closed]
+ *     the operator's own record: [ff x 8]["meta"] -> [stream time]
+ *                                [closed up to][newest window time]
  *
  * with 8-byte big-endian integers; segment = start (sessions: end) divided
  * by the segment interval, max(retention / 2, 60 s) as Kafka Streams' segmented
@@ -70,8 +71,11 @@ struct sluice_windowed_s {
 typedef struct win_task_s {
         int64_t observed;  /* the operator's stream time, -1: none */
         int64_t emitted;   /* close time emitted up to, -1: none */
-        int64_t meta_obs, meta_emitted; /* as the meta record holds them */
+        int64_t meta_obs, meta_emitted, meta_max; /* as the meta record
+                                                     holds them */
         int64_t live_seg;  /* segments below were dropped */
+        int64_t max_t1;    /* the largest start (sessions: end) written */
+        int64_t flushed_max; /* ... that reached the backend */
         uint64_t late;     /* records dropped as late */
         sl_oset_t *pending; /* emit-final: windows not yet emitted */
         sluice_buf_t ck;    /* composite key scratch */
@@ -213,6 +217,15 @@ static int64_t expiry_bound(const sl_win_t *W, int64_t observed) {
                (W->w.type == SLUICE_WINDOW_TIME ? 1 : 0);
 }
 
+/* Kafka Streams' record cache keeps returning windows that its store
+ * already hides past the retention (until it evicts them, which a commit
+ * does not): with the cache on, every window written is seen. Under
+ * emit-final only time windows keep the cache there. */
+static int cache_shows_all(const sl_task_t *task, const sl_win_t *W) {
+        return task->budget && task->budget->max &&
+               (!W->emit_final || W->w.type == SLUICE_WINDOW_TIME);
+}
+
 /* ---- per task ---- */
 
 static int win_open(sl_task_t *task, const sl_node_t *node, char *errstr,
@@ -225,6 +238,7 @@ static int win_open(sl_task_t *task, const sl_node_t *node, char *errstr,
                 return SLUICE_ERR_NOMEM;
         }
         ws->observed = ws->emitted = ws->meta_obs = ws->meta_emitted = -1;
+        ws->max_t1 = ws->meta_max = ws->flushed_max = -1;
         task->node_state[node->id] = ws;
         return 0;
 }
@@ -304,12 +318,14 @@ static int expire(sl_task_t *task, const sl_node_t *node, win_task_t *ws) {
 
 static int meta_write(sl_task_t *task, const sl_node_t *node,
                       win_task_t *ws) {
-        unsigned char v[16];
+        unsigned char v[24];
         int err;
-        if (ws->observed == ws->meta_obs && ws->emitted == ws->meta_emitted)
+        if (ws->observed == ws->meta_obs && ws->emitted == ws->meta_emitted &&
+            ws->max_t1 == ws->meta_max)
                 return 0;
         sl_put_be64(v, (uint64_t)ws->observed);
         sl_put_be64(v + 8, (uint64_t)ws->emitted);
+        sl_put_be64(v + 16, (uint64_t)ws->max_t1);
         task->errstr[0] = '\0';
         if ((err = sl_kv_write_flushed(task->kvs[node->store], META_KEY,
                                        META_KEY_LEN, v, sizeof(v),
@@ -317,6 +333,7 @@ static int meta_write(sl_task_t *task, const sl_node_t *node,
                 return sl_op_store_fail(task, node, err);
         ws->meta_obs     = ws->observed;
         ws->meta_emitted = ws->emitted;
+        ws->meta_max     = ws->max_t1;
         return 0;
 }
 
@@ -374,11 +391,13 @@ static int win_ready(sl_task_t *task, const sl_node_t *node, char *errstr,
                           kv->def->name);
                 return SLUICE_ERR_STATE;
         }
-        if (r && vlen == 16) {
+        if (r && vlen == 24) {
                 ws->observed = ws->meta_obs =
                     (int64_t)sl_get_be64(v);
                 ws->emitted = ws->meta_emitted =
                     (int64_t)sl_get_be64((const unsigned char *)v + 8);
+                ws->max_t1 = ws->meta_max =
+                    (int64_t)sl_get_be64((const unsigned char *)v + 16);
         }
         if (expire(task, node, ws)) {
                 sl_errstr(errstr, errstr_size, "%s", task->errstr);
@@ -495,6 +514,8 @@ static int win_put(sl_task_t *task, const sl_node_t *node, win_task_t *ws,
         if ((err = ckey(&ws->ck, seg_of(W, seg_t), k, klen,
                         is_session(W) ? end : start, start, is_session(W))))
                 goto fail;
+        if (seg_t > ws->max_t1)
+                ws->max_t1 = seg_t;
         task->errstr[0] = '\0';
         w = sl_kv_write(kv, ws->ck.data, ws->ck.len, nb, nlen, ts);
         if (w < 0) {
@@ -557,6 +578,8 @@ typedef struct scan_s {
         const void *k;
         size_t klen;
         int64_t lo, hi; /* sessions: end >= lo, start <= hi; else start */
+        int64_t live;   /* older windows (start; sessions: end) are past
+                           the store's retention: not seen */
         found_t *f;
         size_t cnt, cap;
         sluice_buf_t vals;
@@ -572,8 +595,9 @@ static int scan_visit(const void *key, size_t klen, const void *value,
         if (ckey_parse(s->W, key, klen, &k, &kl, &start, &end) ||
             kl != s->klen || (kl && memcmp(k, s->k, kl)))
                 return 0; /* another key (a longer one sorts in between) */
-        if (is_session(s->W) ? (end < s->lo || start > s->hi)
-                             : (start < s->lo || start > s->hi))
+        if (is_session(s->W) ? (end < s->lo || start > s->hi || end < s->live)
+                             : (start < s->lo || start > s->hi ||
+                                start < s->live))
                 return 0;
         if (sl_grow((void **)&s->f, &s->cap, s->cnt, sizeof(*s->f)) ||
             sluice_buf_reserve(&s->vals, vlen)) {
@@ -602,6 +626,19 @@ static int scan_key(sl_task_t *task, const sl_node_t *node, win_task_t *ws,
         int64_t seg;
         if (t_lo < 0)
                 t_lo = 0;
+        /* as Kafka Streams' segmented stores: a window is seen while its
+         * time is within the retention of the newest one written (so a
+         * session that suppression has emitted as final is never merged
+         * into again) */
+        s->live = ws->max_t1 >= 0 && !cache_shows_all(task, W)
+                      ? ws->max_t1 - W->retention +
+                            /* its time-ordered store under emit-final
+                             * keeps one millisecond more */
+                            (W->w.type == SLUICE_WINDOW_SLIDING &&
+                                     W->emit_final
+                                 ? 0
+                                 : 1)
+                      : INT64_MIN;
         for (seg = seg_of(W, t_lo); seg <= seg_of(W, t_hi); seg++) {
                 int64_t r;
                 if (ckey(&ws->ck, seg, s->k, s->klen, t_lo, 0,
@@ -1120,6 +1157,20 @@ out:
 
 /* ---- the cache's flush: write through and forward (emit on update) ---- */
 
+/* The newest window time in the backend before this flushed entry
+ * (@t1) goes there. */
+static int64_t task_state_max(const sl_task_t *task, const sl_node_t *node,
+                              int64_t t1) {
+        win_task_t *ws = task->node_state[node->id];
+        int64_t m;
+        if (!ws)
+                return -1;
+        m = ws->flushed_max;
+        if (t1 > ws->flushed_max)
+                ws->flushed_max = t1;
+        return m;
+}
+
 static int win_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
                      const void *key, size_t klen, const void *value,
                      size_t vlen, int64_t ts) {
@@ -1131,6 +1182,7 @@ static int win_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
         int k_owned, v_owned = 0, old_owned = 0, err, had = 0;
         const void *stored;
         size_t slen;
+        int64_t newest;
 
         if (ckey_parse(W, key, klen, &k, &kl, &start, &end) || W->emit_final)
                 goto through; /* the meta record; or nothing to forward */
@@ -1140,6 +1192,11 @@ static int win_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
                 return sl_op_store_fail(task, node, had);
         if (!value && !had)
                 goto through; /* null in both: Kafka Streams skips it */
+        newest = task_state_max(task, node, is_session(W) ? end : start);
+        if (!value &&
+            (is_session(W) ? end : start) < newest - W->retention + 1)
+                goto through; /* the store hid the old one: nothing to
+                                 retract, as Kafka Streams sees it */
         if (had && node->send_old &&
             (err = agg_decode(task, node, stored, slen, &old, &old_owned)))
                 return err;
@@ -1266,8 +1323,13 @@ int sluice_windowed_set_emit_final(sluice_windowed_t *w) {
         return 0;
 }
 
+/* Kafka Streams' window store retention: size + grace; sliding windows
+ * 2 x the time difference + grace (a record reads windows that far
+ * back); sessions gap + grace. */
 static int64_t min_retention(const sluice_windows_t *w) {
-        return w->size_ms + w->grace_ms;
+        return (w->type == SLUICE_WINDOW_SLIDING ? 2 * w->size_ms
+                                                 : w->size_ms) +
+               w->grace_ms;
 }
 
 int sluice_windowed_set_retention(sluice_windowed_t *w, int64_t retention_ms) {
@@ -1281,7 +1343,7 @@ int sluice_windowed_set_retention(sluice_windowed_t *w, int64_t retention_ms) {
                               call, (long long)retention_ms,
                               w->w.type == SLUICE_WINDOW_SESSION ? "gap"
                               : w->w.type == SLUICE_WINDOW_SLIDING
-                                  ? "time difference"
+                                  ? "twice the time difference"
                                   : "size",
                               (long long)min_retention(&w->w));
                 return SLUICE_ERR_TOPOLOGY;
