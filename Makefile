@@ -293,6 +293,7 @@ test:
 	$(MAKE) check-asan
 	$(MAKE) check-asan-clang
 	$(MAKE) fuzz
+	$(MAKE) check-ksdiff
 	$(MAKE) check-integration-all
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:
