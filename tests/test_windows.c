@@ -247,6 +247,27 @@ START_TEST(tumbling_emit_final) {
 }
 END_TEST
 
+START_TEST(emit_final_survives_a_jump_in_stream_time) {
+        /* stream time jumps far past the windows' retention: each window
+         * still comes out once (Kafka Streams loses them:
+         * tests/ksdiff/DEVIATIONS) */
+        sluice_windowed_t *w = windowed(sluice_windows_hopping(10, 5, 0));
+        ck_assert_int_eq(sluice_windowed_set_emit_final(w), 0);
+        to_out(aggregate(w, AGG_COUNT), sluice_serde_int64());
+        start_cache(_i);
+        pipe_ts("a", 1, 7);
+        pipe_ts("b", 1, 12);
+        pipe_ts("z", 1, 1000);
+        ck_assert_str_eq(drain(0, 0), "a@0=1 7\n"
+                                      "a@5=1 7\n"
+                                      "b@5=1 12\n"
+                                      "b@10=1 12\n");
+        pipe_ts("z", 1, 2000);
+        ck_assert_str_eq(drain(0, 0), "z@995=1 1000\n"
+                                      "z@1000=1 1000\n");
+}
+END_TEST
+
 START_TEST(hopping_aggregate_and_partially_late) {
         /* size 10 advancing by 5: ts 12 is in [5,15) and [10,20) */
         sluice_windowed_t *w = windowed(sluice_windows_hopping(10, 5, 0));
@@ -707,6 +728,8 @@ Suite *suite_windows(void) {
         tcase_add_test(tc, tumbling_late_at_the_grace_boundary);
         tcase_add_test(tc, tumbling_emit_final);
         tcase_add_test(tc, hopping_aggregate_and_partially_late);
+        tcase_add_loop_test(tc, emit_final_survives_a_jump_in_stream_time, 0,
+                            2);
         tcase_add_loop_test(tc, session_merges_with_tombstones, 0, 2);
         tcase_add_test(tc, session_aggregate_merger_and_late);
         tcase_add_test(tc, sliding_left_and_right_windows);
