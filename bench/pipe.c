@@ -518,6 +518,19 @@ static drain_t drain_loop(const char *group, const char *out) {
 
 /* ---- main ---- */
 
+/* The drains of a run, in this order on odd runs, reversed on even ones. */
+enum { D_SLUICE, D_LOOP, DRAINS };
+static const char *const names[DRAINS] = {"sluice", "loop"};
+
+static int drain_on(int k) {
+        return !opt.only || opt.only == k + 1;
+}
+
+/* both sides of the pipe workload run: their ratios */
+static int pair_on(void) {
+        return drain_on(D_SLUICE) && drain_on(D_LOOP);
+}
+
 static void usage(void) {
         fprintf(stderr,
                 "usage: pipe --bootstrap HOST:PORT [--records N] "
@@ -530,8 +543,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-        static const char *const names[] = {"sluice", "loop"};
-        double *rate[2], *cpm[2];
+        double *rate[DRAINS], *cpm[DRAINS];
         long tag = (long)getpid();
         int i, r, k, bad = 0;
 
@@ -606,19 +618,20 @@ int main(int argc, char **argv) {
                 load_input();
         }
 
-        for (k = 0; k < 2; k++) {
+        print_load("start");
+        for (k = 0; k < DRAINS; k++) {
                 rate[k] = calloc((size_t)opt.runs, sizeof(double));
                 cpm[k]  = calloc((size_t)opt.runs, sizeof(double));
         }
         for (r = 0; r < opt.runs; r++) {
-                int order[2] = {r % 2, 1 - r % 2}; /* alternate who goes first */
-                for (i = 0; i < 2; i++) {
+                for (i = 0; i < DRAINS; i++) {
                         char group[160], out[160];
                         drain_t d;
                         long got;
                         double b0, b1, i0, i1, t0, t1;
-                        k = order[i];
-                        if (opt.only && opt.only != k + 1)
+                        /* alternate who goes first */
+                        k = r % 2 ? DRAINS - 1 - i : i;
+                        if (!drain_on(k))
                                 continue;
                         snprintf(group, sizeof(group), "pipe-%ld-%s-r%d", tag,
                                  names[k], r + 1);
@@ -627,8 +640,8 @@ int main(int argc, char **argv) {
                         topic_create(out, opt.partitions);
                         b0 = proc_cpu(opt.broker_pid);
                         machine_times(&i0, &t0);
-                        d = k == 0 ? drain_sluice(group, out)
-                                   : drain_loop(group, out);
+                        d = k == D_SLUICE ? drain_sluice(group, out)
+                                          : drain_loop(group, out);
                         b1 = proc_cpu(opt.broker_pid);
                         machine_times(&i1, &t1);
                         got = topic_count(out);
@@ -654,17 +667,18 @@ int main(int argc, char **argv) {
                         printf(")\n");
                         fflush(stdout);
                 }
-                if (!opt.only)
+                if (pair_on())
                         printf("run %d ratio   records/s %.3f  CPU/M %.3f\n",
-                               r + 1, rate[0][r] / rate[1][r],
-                               cpm[0][r] / cpm[1][r]);
+                               r + 1, rate[D_SLUICE][r] / rate[D_LOOP][r],
+                               cpm[D_SLUICE][r] / cpm[D_LOOP][r]);
         }
+        print_load("end");
         /* outputs go at the end: the broker deletes a topic's files
          * file.delete.delay.ms (60 s) later, i.e. during a later drain */
         for (r = 0; !opt.keep_topics && r < opt.runs; r++)
-                for (k = 0; k < 2; k++) {
+                for (k = 0; k < DRAINS; k++) {
                         char out[160];
-                        if (opt.only && opt.only != k + 1)
+                        if (!drain_on(k))
                                 continue;
                         snprintf(out, sizeof(out), "pipe-out-%ld-%s-r%d", tag,
                                  names[k], r + 1);
@@ -676,19 +690,21 @@ int main(int argc, char **argv) {
                 printf("input kept: --input %s\n", in_topic);
 
         printf("median over %d run(s):\n", opt.runs);
-        for (k = 0; k < 2; k++)
-                if (!opt.only || opt.only == k + 1)
+        for (k = 0; k < DRAINS; k++)
+                if (drain_on(k))
                         printf("  %-6s  %9.0f records/s  %6.3f CPU-s/M\n",
                                names[k], median(rate[k], opt.runs),
                                median(cpm[k], opt.runs));
-        if (!opt.only) {
-                double rr = median(rate[0], opt.runs) / median(rate[1], opt.runs);
-                double cr = median(cpm[0], opt.runs) / median(cpm[1], opt.runs);
+        if (pair_on()) {
+                double rr = median(rate[D_SLUICE], opt.runs) /
+                            median(rate[D_LOOP], opt.runs);
+                double cr = median(cpm[D_SLUICE], opt.runs) /
+                            median(cpm[D_LOOP], opt.runs);
                 double *pr = calloc((size_t)opt.runs, sizeof(double));
                 double *pc = calloc((size_t)opt.runs, sizeof(double));
                 for (r = 0; r < opt.runs; r++) {
-                        pr[r] = rate[0][r] / rate[1][r];
-                        pc[r] = cpm[0][r] / cpm[1][r];
+                        pr[r] = rate[D_SLUICE][r] / rate[D_LOOP][r];
+                        pc[r] = cpm[D_SLUICE][r] / cpm[D_LOOP][r];
                 }
                 printf("  sluice/loop  records/s %.3f (target >= 0.85)  "
                        "CPU/M %.3f (target <= %.3f)  %s\n",
@@ -701,7 +717,7 @@ int main(int argc, char **argv) {
                 free(pr);
                 free(pc);
         }
-        for (k = 0; k < 2; k++) {
+        for (k = 0; k < DRAINS; k++) {
                 free(rate[k]);
                 free(cpm[k]);
         }
