@@ -1,45 +1,78 @@
 /*
- * bench/pipe.c - end-to-end throughput on a real broker: a Sluice app with
- * one stream thread against a plain librdkafka consume -> produce loop doing
- * the same work with the same client settings, in the same run.
+ * bench/pipe.c - end-to-end throughput on a real broker, two workloads in
+ * the same run: "pipe", a stateless Sluice app with one stream thread
+ * against a plain librdkafka consume -> produce loop doing the same work
+ * with the same client settings; and "tumbling", a windowed count through
+ * Sluice alone (there is no plain-librdkafka loop counterpart for it: the
+ * loop would have to be a window store, a cache and a changelog).
  *
- * Once per invocation: create a topic of --partitions partitions and
- * produce --records records into it (key "k<seq>", a 100-byte value that
- * starts with the sequence number). Then, --runs times, drain the whole
- * topic from the beginning, each drain with a fresh consumer group and a
- * fresh output topic of the same partition count:
+ * Once per invocation, for each workload that runs: create a topic of
+ * --partitions partitions and produce --records records into it, 100-byte
+ * values that start with the sequence number, and
+ *   pipe      keys "k<seq>" (all distinct), timestamps the producer's;
+ *   tumbling  keys "w<n>" drawn uniformly (fixed seed) from --window-keys
+ *             keys (default 100000), timestamps set by the producer
+ *             (RD_KAFKA_V_TIMESTAMP): 1 ms more every --window-per-ms
+ *             records (default 10: 5M records span 8.3 minutes of event
+ *             time, ~9 windows a key), from a minute boundary, ending 1
+ *             to 2 minutes before now; an idempotent producer, so each
+ *             partition is in timestamp order and no record is late. The
+ *             loader counts the (key, window) pairs the input makes.
+ * Then, --runs times, drain each topic from the beginning, each drain with
+ * a fresh application.id / consumer group and a fresh output topic of the
+ * same partition count:
  *
- *   sluice  source(bytes, bytes) -> map_values(flip the case of one byte)
- *           -> filter(drop 1 in 10000) -> to(output); num.stream.threads=1.
- *           Drained: sluice_app_processed() reached N, then
- *           sluice_app_close() returned (final flush, commit, leave group).
- *   loop    librdkafka consumer + producer configured as lib/thread.c
- *           client_conf() does (cooperative-sticky group consumer, auto
- *           commit and auto offset store off, auto.offset.reset=earliest,
- *           fetch.queue.backoff.ms=10;
- *           acks=all, idempotence on, murmur2_random partitioner, a
- *           delivery report
- *           callback), the same map + filter inline, the record's timestamp
- *           kept and its headers forwarded (parsed with
- *           rd_kafka_message_headers(), as Sluice must; --loop-no-headers
- *           skips that), processed offsets + 1 committed every commit.interval.ms
- *           after a flush (and on revocation). Drained: N consumed, then
- *           flush, commit, rd_kafka_consumer_close().
+ *   sluice    source(bytes, bytes) -> map_values(flip the case of one byte)
+ *             -> filter(drop 1 in 10000) -> to(output); num.stream.threads=1.
+ *             Drained: sluice_app_processed() reached N, then
+ *             sluice_app_close() returned (final flush, commit, leave group).
+ *   loop      librdkafka consumer + producer configured as lib/thread.c
+ *             client_conf() does (cooperative-sticky group consumer, auto
+ *             commit and auto offset store off, auto.offset.reset=earliest,
+ *             fetch.queue.backoff.ms=10;
+ *             acks=all, idempotence on, murmur2_random partitioner, a
+ *             delivery report
+ *             callback), the same map + filter inline, the record's timestamp
+ *             kept and its headers forwarded (parsed with
+ *             rd_kafka_message_headers(), as Sluice must; --loop-no-headers
+ *             skips that), processed offsets + 1 committed every commit.interval.ms
+ *             after a flush (and on revocation). Drained: N consumed, then
+ *             flush, commit, rd_kafka_consumer_close().
+ *   tumbling  source(bytes, bytes) -> group_by_key -> windowed_by(tumbling
+ *             1 minute, no grace) -> count("win", the memory store, in a
+ *             fresh state.dir; changelogged) -> to_stream -> to(output,
+ *             bytes, int64): every update the record cache lets through,
+ *             keys as TimeWindowedSerializer writes them (key bytes + the
+ *             8-byte window start). num.stream.threads=1, drained as
+ *             sluice. Windows close and leave the store as event time
+ *             moves (retention = size + grace).
  *
- * Each drain is timed from subscribe (sluice_app_start) to the end above:
- * wall time gives records/s, the process's CPU time (all threads:
- * librdkafka's included; one drain at a time, clients created before and
- * destroyed after the window) gives CPU-seconds per million records. The
- * two drains alternate which goes first. Every drain is checked: the output
- * topic must hold exactly the records the filter kept.
+ * The drains alternate which goes first: odd runs sluice, loop, tumbling;
+ * even runs the reverse. Each drain is timed from subscribe
+ * (sluice_app_start) to the end above: wall time gives records/s, the
+ * process's CPU time (all threads: librdkafka's included; one drain at a
+ * time, clients created before and destroyed after the window) gives
+ * CPU-seconds per million records; medians over the runs. Every drain is
+ * checked: a pipe output must hold exactly the records the filter kept;
+ * the tumbling output is read in full, the last count of each windowed key
+ * kept, and those counts must sum to the input's record count
+ * (at-least-once on a clean run: exact) over as many windows as the loader
+ * counted; it prints the number of windows. /proc/loadavg is printed
+ * before and after the drains.
  *
  * Usage: bench/pipe --bootstrap HOST:PORT [--records N] [--partitions P]
  *                   [--runs R] [--value-size B] [--commit-interval-ms MS]
- *                   [--only sluice|loop] [--keep-topics] [--input TOPIC]
+ *                   [--workload pipe|tumbling|all] [--only sluice|loop]
+ *                   [--window-keys K] [--window-per-ms N]
+ *                   [--keep-topics] [--input TOPIC] [--window-input TOPIC]
  *                   [--broker-pid PID] [--rdkafka [consumer.|producer.]K=V]...
- *        (defaults 5000000, 4, 3, 100, Sluice's default 30000;
- *         --bootstrap defaults to $SLUICE_BOOTSTRAP; --input reuses a
- *         topic an earlier --keep-topics run loaded, e.g. for profiling;
+ *        (defaults 5000000, 4, 3, 100, Sluice's default 30000, all, both,
+ *         100000, 10;
+ *         --bootstrap defaults to $SLUICE_BOOTSTRAP; --only sluice runs
+ *         the Sluice drains of the workloads, --only loop the loop's;
+ *         --input / --window-input reuse a topic an earlier --keep-topics
+ *         run loaded, e.g. for profiling (a reused windowed input's window
+ *         count is not known: only the sum is checked);
  *         with --broker-pid each drain also reports the broker's CPU, and
  *         every drain the whole machine's idle share: the broker shares
  *         the cores; --rdkafka sets a librdkafka property on both sides'
@@ -240,7 +273,7 @@ static void load_input(void) {
 /* The windowed input: --records records whose keys ("w%07ld") are drawn
  * uniformly (fixed seed) from --window-keys keys and whose timestamps,
  * set by the producer, advance by 1 ms every --window-per-ms records from
- * a minute boundary; the last is at most 2 minutes before now (the broker
+ * a minute boundary; the last is 1 to 2 minutes before now (the broker
  * takes them whatever its timestamp limits). The producer is idempotent:
  * each partition holds its records in timestamp order, so none is late
  * for a window with no grace. Counts the (key, window) pairs it makes. */
