@@ -2,6 +2,8 @@
 #
 #   make               libsluice.so (soname libsluice.so.0) and libsluice.a
 #   make demo          build and run examples/wordcount on the embedded cluster
+#   make demo-features build and run examples/features (windowed features
+#                      for ML over payments) on the embedded cluster
 #   make test          everything a change must pass (the README's command)
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
@@ -97,7 +99,7 @@ BENCH     := $(BUILD)/bench/engine
 BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 
-.PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
+.PHONY: all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
@@ -155,6 +157,9 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+# what the integration test's programs share with it (-DFEATURES_NO_MAIN)
+$(BUILD)/examples/features: examples/features_pipeline.h
+
 $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -195,6 +200,9 @@ examples: $(EXAMPLES)
 
 demo: $(BUILD)/examples/wordcount
 	$(BUILD)/examples/wordcount --demo
+
+demo-features: $(BUILD)/examples/features
+	$(BUILD)/examples/features --demo
 
 check: $(TEST_BIN)
 	$(TEST_BIN)
