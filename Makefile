@@ -289,6 +289,8 @@ run-examples: examples
 	printf 'hello\nworld\n' | $(BUILD)/examples/host_loop | tee $(BUILD)/host_loop.out
 	grep -qx 'HELLO   (partition [0-9], offset 0)' $(BUILD)/host_loop.out
 	grep -q 'processed 2 of 2 lines' $(BUILD)/host_loop.out
+	$(BUILD)/examples/features --demo >$(BUILD)/features.out
+	tail -1 $(BUILD)/features.out | grep -qx "every feature's last value equals the test driver's"
 
 # In this order, so that the last lines are Check's summary.
 test:
