@@ -28,7 +28,11 @@
  * The last kind: a session that grows (or that a payment merges with
  * another) is a new window, and the old one is deleted, as in Kafka
  * Streams. A consumer keeps the last record per (user, feature, window)
- * and drops deleted ones.
+ * and drops deleted ones; and, because at-least-once can lose a deletion
+ * in a crash (the session reached this topic, its changelog record did
+ * not, so the instance that takes over never knew it), it drops a session
+ * that overlaps one of the same user written later (features_view_*()
+ * below do all three).
  *
  * Event time and lateness: windows accept payments up to 10 s (the grace
  * period) after they end, in stream time (the largest timestamp seen);
@@ -424,7 +428,10 @@ typedef struct fv_ent_s {
         char *id; /* "user\tfeature\tstart\tend" */
         char *value;
         size_t value_len, seq;
-        int deleted;
+        size_t group_len; /* of "user\tfeature\t" */
+        int64_t start, end;
+        int deleted, session;
+        int stale; /* a session that overlaps one written later */
         char feature[24];
 } fv_ent_t;
 
@@ -494,6 +501,10 @@ int features_view_add(features_view_t *v, const void *key, size_t key_len,
         e->value_len        = value_len;
         e->seq              = v->seq;
         e->deleted          = deleted;
+        e->session          = !strcmp(feature, kind_session.name);
+        e->start            = start;
+        e->end              = end;
+        e->group_len        = strlen(user) + strlen(feature) + 2;
         snprintf(e->feature, sizeof(e->feature), "%s", feature);
         v->n++;
         json_decref(j);
@@ -518,6 +529,34 @@ static int fv_cmp(const void *pa, const void *pb) {
         return c ? c : a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* Sessions of one user never overlap: of two live ones that do, the one
+ * written first is stale. Under at-least-once that happens when an
+ * instance dies after a session reached the features topic and before its
+ * changelog record did: the session that took over never knew that window,
+ * so it never deletes it. (Time windows have no such ghosts: their key is
+ * (user, start), and the replay writes it again.) */
+static void fv_mark_stale(features_view_t *v) {
+        size_t i, j, k;
+        for (i = 0; i < v->n; i = j) {
+                fv_ent_t *g = &v->e[i];
+                for (j = i + 1; j < v->n && v->e[j].group_len == g->group_len &&
+                                !strncmp(v->e[j].id, g->id, g->group_len);
+                     j++)
+                        ;
+                for (k = i; k < j; k++) {
+                        fv_ent_t *a = &v->e[k];
+                        size_t m;
+                        a->stale = 0;
+                        for (m = i; a->session && !a->deleted && m < j; m++) {
+                                const fv_ent_t *b = &v->e[m];
+                                if (!b->deleted && b->seq > a->seq &&
+                                    b->start <= a->end && a->start <= b->end)
+                                        a->stale = 1;
+                        }
+                }
+        }
+}
+
 /* Sort, and keep the last entry of each id. */
 static void fv_compact(features_view_t *v) {
         size_t i, out = 0;
@@ -532,6 +571,11 @@ static void fv_compact(features_view_t *v) {
                 v->e[out++] = v->e[i];
         }
         v->n = v->sorted = out;
+        fv_mark_stale(v);
+}
+
+static int fv_live(const fv_ent_t *e) {
+        return e && !e->deleted && !e->stale;
 }
 
 static const fv_ent_t *fv_find(features_view_t *v, const char *id) {
@@ -555,14 +599,22 @@ size_t features_view_live(features_view_t *v, const char *feature) {
         size_t i, n = 0;
         fv_compact(v);
         for (i = 0; i < v->n; i++)
-                if (!v->e[i].deleted &&
+                if (fv_live(&v->e[i]) &&
                     (!feature || !strcmp(v->e[i].feature, feature)))
                         n++;
         return n;
 }
 
+size_t features_view_stale(features_view_t *v) {
+        size_t i, n = 0;
+        fv_compact(v);
+        for (i = 0; i < v->n; i++)
+                n += (size_t)v->e[i].stale;
+        return n;
+}
+
 static int fv_same(const fv_ent_t *a, const fv_ent_t *b) {
-        return b && !b->deleted && a->value_len == b->value_len &&
+        return fv_live(b) && a->value_len == b->value_len &&
                !memcmp(a->value, b->value, a->value_len);
 }
 
@@ -573,7 +625,7 @@ size_t features_view_missing(features_view_t *want, features_view_t *got,
         fv_compact(got);
         for (i = 0; i < want->n; i++) {
                 const fv_ent_t *w = &want->e[i];
-                if (!w->deleted && (!feature || !strcmp(w->feature, feature)) &&
+                if (fv_live(w) && (!feature || !strcmp(w->feature, feature)) &&
                     !fv_same(w, fv_find(got, w->id)))
                         n++;
         }
@@ -594,7 +646,7 @@ size_t features_view_diff(features_view_t *want, features_view_t *got,
                         const fv_ent_t *a = &side[s]->e[i];
                         const fv_ent_t *b = fv_find(side[1 - s], a->id);
                         int k;
-                        if (a->deleted || (s == 1 && b && !b->deleted) ||
+                        if (!fv_live(a) || (s == 1 && fv_live(b)) ||
                             fv_same(a, b))
                                 continue; /* a difference counts once */
                         if (n++ < 4 && len < size) {
@@ -602,7 +654,7 @@ size_t features_view_diff(features_view_t *want, features_view_t *got,
                                              "  want %s, got %s\n",
                                              s ? "nothing" : a->value,
                                              s ? a->value
-                                             : b && !b->deleted
+                                             : fv_live(b)
                                                  ? b->value
                                                  : "nothing");
                                 len += k > 0 ? (size_t)k : 0;
@@ -944,8 +996,16 @@ static int demo(void) {
                 demo_reader_poll(&r, 100);
         thrd_join(gen, &gen_rc);
 
-        /* closing commits what the app holds: the last updates of the
-         * 5-minute windows and the sessions; then read to the end */
+        /* every payment processed (the last ones may still be on their
+         * way when the last window closes), then closing commits what the
+         * app holds: the last updates of the 5-minute windows and the
+         * sessions; then read to the end */
+        deadline = time(NULL) + 30;
+        while (sluice_app_processed(app) <
+                   (uint64_t)(features_gen_count(&dg.g) - malformed) &&
+               time(NULL) < deadline && !stop &&
+               sluice_app_state(app) != SLUICE_APP_ERROR)
+                demo_reader_poll(&r, 100);
         sluice_app_close(app);
         if (sluice_app_state(app) == SLUICE_APP_ERROR)
                 fprintf(stderr, "features: %s\n", sluice_app_error(app));

@@ -83,7 +83,9 @@ int64_t features_t0(void);
  * records: records of one user must be added in the order they were
  * written (one partition's order, as a consumer reads it). A window whose
  * last record is a deletion ("deleted":true: a session that grew or merged)
- * is not live: it compares equal to one never seen. */
+ * is not live: it compares equal to one never seen; so is a stale session,
+ * one that overlaps a session of the same user written later (a deletion
+ * that at-least-once lost in a crash: see fv_mark_stale()). */
 typedef struct features_view_s features_view_t;
 
 features_view_t *features_view_new(void);
@@ -97,6 +99,8 @@ size_t features_view_records(const features_view_t *v);
 size_t features_view_refused(const features_view_t *v);
 /* Live windows of @feature ("payments_1m", ...; NULL: all). */
 size_t features_view_live(features_view_t *v, const char *feature);
+/* Stale sessions (not live, see above). */
+size_t features_view_stale(features_view_t *v);
 /* Live windows of @feature in @want that @got lacks or has another last
  * value for. */
 size_t features_view_missing(features_view_t *want, features_view_t *got,
