@@ -693,10 +693,9 @@ features_view_t *features_expected(const features_gen_t *gen, char *errstr,
         sluice_conf_set_log_cb(conf, quiet_log, SLUICE_LOG_ERR, NULL);
         if (features_configure(conf, errstr, errstr_size))
                 goto fail;
-        drv  = sluice_driver_new(t, conf, errstr, errstr_size);
-        conf = NULL; /* the driver's, or freed */
-        if (!drv)
+        if (!(drv = sluice_driver_new(t, conf, errstr, errstr_size)))
                 goto fail;
+        conf = NULL; /* the driver's */
         while (features_gen_next(&g, &p)) {
                 if (sluice_driver_pipe(drv, "payments", p.key, strlen(p.key),
                                        p.value, strlen(p.value), p.ts, NULL,
@@ -957,9 +956,13 @@ static int demo(void) {
                             sizeof(err)) ||
             features_configure(conf, err, sizeof(err))) {
                 fprintf(stderr, "features: %s\n", err);
+                sluice_conf_destroy(conf);
+                sluice_topology_destroy(t);
+                features_view_destroy(want);
                 return 1;
         }
-        app = sluice_app_new(t, conf, err, sizeof(err));
+        if (!(app = sluice_app_new(t, conf, err, sizeof(err))))
+                sluice_conf_destroy(conf); /* not taken over */
         if (!app || sluice_app_start(app, err, sizeof(err))) {
                 fprintf(stderr, "features: %s\n", err);
                 sluice_app_destroy(app);
@@ -1069,13 +1072,17 @@ int main(int argc, char **argv) {
         if (sluice_conf_set(conf, "application.id", app_id, err, sizeof(err)) ||
             sluice_conf_set(conf, "bootstrap.servers", bootstrap, err,
                             sizeof(err)) ||
-            features_configure(conf, err, sizeof(err))) {
+            features_configure(conf, err, sizeof(err)) ||
+            !(app = sluice_app_new(t, conf, err, sizeof(err)))) {
                 fprintf(stderr, "features: %s\n", err);
+                sluice_conf_destroy(conf); /* not taken over */
+                sluice_topology_destroy(t);
                 return 1;
         }
-        if (!(app = sluice_app_new(t, conf, err, sizeof(err))) ||
-            sluice_app_start(app, err, sizeof(err))) {
+        if (sluice_app_start(app, err, sizeof(err))) {
                 fprintf(stderr, "features: %s\n", err);
+                sluice_app_destroy(app);
+                sluice_topology_destroy(t);
                 return 1;
         }
         while (!stop && sluice_app_state(app) != SLUICE_APP_ERROR) {
