@@ -2,6 +2,8 @@
 #
 #   make               libsluice.so (soname libsluice.so.0) and libsluice.a
 #   make demo          build and run examples/wordcount on the embedded cluster
+#   make demo-features build and run examples/features (windowed features
+#                      for ML over payments) on the embedded cluster
 #   make test          everything a change must pass (the README's command)
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
@@ -13,6 +15,9 @@
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
 #                      (Kafka 4.4.0, group.protocol classic and consumer;
 #                      KAFKA_VERSION=3.9.2 for the old line, classic only)
+#   make check-integration-windows  only the windowed features on a broker
+#                      (tests/integration/run_windows.sh; check-integration
+#                      runs it after run.sh)
 #   make check-integration-all  the broker matrix make test runs: Kafka
 #                      4.4.0 with both group protocols, then 3.9.2 with the
 #                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
@@ -104,8 +109,8 @@ BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
-.PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
-        check-integration check-integration-all \
+.PHONY: all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
+        check-integration check-integration-all check-integration-windows \
         examples run-examples bench-pipe bench-state bench-restore bench-windows \
         installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
@@ -162,6 +167,9 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+# what the integration test's programs share with it (-DFEATURES_NO_MAIN)
+$(BUILD)/examples/features: examples/features_pipeline.h
+
 $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -184,17 +192,44 @@ $(INTEG_WC): tests/integration/app_wordcount.c tests/integration/app_common.h $(
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+# The windowed features on a broker (tests/integration/run_windows.sh):
+# examples/features.c's topology, compiled into both programs without its
+# main().
+INTEG_WIN_BIN := $(BUILD)/tests/integration/test_windows_it
+INTEG_FEAT    := $(BUILD)/tests/integration/app_features
+FEATURES_SRC  := examples/features.c examples/features_pipeline.h
+
+$(INTEG_WIN_BIN): tests/integration/test_windows_it.c $(FEATURES_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Iexamples -DFEATURES_NO_MAIN \
+	    tests/integration/test_windows_it.c examples/features.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS) -lpthread
+
+$(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
+               $(FEATURES_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iexamples -DFEATURES_NO_MAIN \
+	    tests/integration/app_features.c examples/features.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 # Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (from
 # Maven Central via scripts/kafka), stopped however the run ends. The
 # brokers Sluice is tested on: the newest 4.x (both group protocols) and
 # the last 3.x (classic; 3.x has no KIP-848).
 KAFKA_VERSION     ?= 4.4.0
 KAFKA_OLD_VERSION ?= 3.9.2
-check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
+check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+	$(MAKE) check-integration-windows
 
-check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
+# The windows suite alone (a broker of its own too, unless
+# $SLUICE_TEST_BOOTSTRAP is set)
+check-integration-windows: $(INTEG_WIN_BIN) $(INTEG_FEAT)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_windows.sh \
+	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+
+check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 
@@ -218,6 +253,9 @@ examples: $(EXAMPLES)
 
 demo: $(BUILD)/examples/wordcount
 	$(BUILD)/examples/wordcount --demo
+
+demo-features: $(BUILD)/examples/features
+	$(BUILD)/examples/features --demo
 
 check: $(TEST_BIN)
 	$(TEST_BIN)
@@ -283,6 +321,8 @@ run-examples: examples
 	printf 'hello\nworld\n' | $(BUILD)/examples/host_loop | tee $(BUILD)/host_loop.out
 	grep -qx 'HELLO   (partition [0-9], offset 0)' $(BUILD)/host_loop.out
 	grep -q 'processed 2 of 2 lines' $(BUILD)/host_loop.out
+	$(BUILD)/examples/features --demo >$(BUILD)/features.out
+	tail -1 $(BUILD)/features.out | grep -qx "every feature's last value equals the test driver's"
 
 # In this order, so that the last lines are Check's summary.
 test:
