@@ -76,6 +76,7 @@ typedef struct win_task_s {
         int64_t live_seg;  /* segments below were dropped */
         int64_t max_t1;    /* the largest start (sessions: end) written */
         int64_t flushed_max; /* ... that reached the backend */
+        int64_t commit_obs, commit_emitted; /* as of the last commit */
         uint64_t late;     /* records dropped as late */
         sl_oset_t *pending; /* emit-final: windows not yet emitted */
         sluice_buf_t ck;    /* composite key scratch */
@@ -239,6 +240,7 @@ static int win_open(sl_task_t *task, const sl_node_t *node, char *errstr,
         }
         ws->observed = ws->emitted = ws->meta_obs = ws->meta_emitted = -1;
         ws->max_t1 = ws->meta_max = ws->flushed_max = -1;
+        ws->commit_obs = ws->commit_emitted = -1;
         task->node_state[node->id] = ws;
         return 0;
 }
@@ -316,23 +318,34 @@ static int expire(sl_task_t *task, const sl_node_t *node, win_task_t *ws) {
         return 0;
 }
 
+/*
+ * The meta record holds the stream time and the close time emitted as of
+ * the commit before this one: this commit's outputs and offsets are not
+ * known to be delivered until its producer flush, and a restart that
+ * replays records past a stream time their outputs never reached would
+ * drop them as late (or never emit a final result that was in flight). A
+ * commit flushes the previous one's values, which its flush made safe.
+ */
 static int meta_write(sl_task_t *task, const sl_node_t *node,
                       win_task_t *ws) {
         unsigned char v[24];
         int err;
-        if (ws->observed == ws->meta_obs && ws->emitted == ws->meta_emitted &&
+        int64_t obs = ws->commit_obs, emitted = ws->commit_emitted;
+        ws->commit_obs     = ws->observed;
+        ws->commit_emitted = ws->emitted;
+        if (obs == ws->meta_obs && emitted == ws->meta_emitted &&
             ws->max_t1 == ws->meta_max)
                 return 0;
-        sl_put_be64(v, (uint64_t)ws->observed);
-        sl_put_be64(v + 8, (uint64_t)ws->emitted);
+        sl_put_be64(v, (uint64_t)obs);
+        sl_put_be64(v + 8, (uint64_t)emitted);
         sl_put_be64(v + 16, (uint64_t)ws->max_t1);
         task->errstr[0] = '\0';
         if ((err = sl_kv_write_flushed(task->kvs[node->store], META_KEY,
                                        META_KEY_LEN, v, sizeof(v),
-                                       ws->observed)))
+                                       obs)))
                 return sl_op_store_fail(task, node, err);
-        ws->meta_obs     = ws->observed;
-        ws->meta_emitted = ws->emitted;
+        ws->meta_obs     = obs;
+        ws->meta_emitted = emitted;
         ws->meta_max     = ws->max_t1;
         return 0;
 }
@@ -345,8 +358,8 @@ static int win_commit(sl_task_t *task, const sl_node_t *node) {
         return expire(task, node, ws);
 }
 
-/* Rebuild the emit-final set: every window the last close time emitted
- * has not covered. */
+/* After a restore: the newest window time, and the emit-final set: every
+ * window the last close time emitted has not covered. */
 typedef struct rebuild_s {
         const sl_win_t *W;
         win_task_t *ws;
@@ -365,7 +378,11 @@ static int rebuild_visit(const void *key, size_t klen, const void *value,
         (void)ts;
         if (ckey_parse(rb->W, key, klen, &k, &kl, &start, &end))
                 return 0;
-        if (rb->ws->emitted >= 0 && !window_open(rb->W, end, rb->ws->emitted))
+        if ((is_session(rb->W) ? end : start) > rb->ws->max_t1)
+                rb->ws->max_t1 = rb->ws->flushed_max =
+                    is_session(rb->W) ? end : start;
+        if (!rb->W->emit_final ||
+            (rb->ws->emitted >= 0 && !window_open(rb->W, end, rb->ws->emitted)))
                 return 0;
         if (pkey(rb->W, &rb->ws->pk, k, kl, start, end) ||
             !sl_oset_put(rb->ws->pending, rb->ws->pk.data, rb->ws->pk.len,
@@ -398,12 +415,17 @@ static int win_ready(sl_task_t *task, const sl_node_t *node, char *errstr,
                     (int64_t)sl_get_be64((const unsigned char *)v + 8);
                 ws->max_t1 = ws->meta_max =
                     (int64_t)sl_get_be64((const unsigned char *)v + 16);
+                ws->commit_obs     = ws->observed;
+                ws->commit_emitted = ws->emitted;
         }
         if (expire(task, node, ws)) {
                 sl_errstr(errstr, errstr_size, "%s", task->errstr);
                 return SLUICE_ERR_STATE;
         }
-        if (W->emit_final) {
+        {
+                /* restored windows may be newer than the stream time the
+                 * meta record kept (they reach the changelog between
+                 * commits); and emit-final's set of open windows */
                 rebuild_t rb = {W, ws, 0};
                 if (sl_kv_range(kv, NULL, 0, NULL, 0, rebuild_visit, &rb) <
                         0 ||
@@ -1030,6 +1052,14 @@ static int sliding_process(sl_task_t *task, const sl_node_t *node,
 
 /* ---- session windows ---- */
 
+/* The same JSON or object (a callback handed a value back). */
+static int same_value(const sluice_value_t *a, const sluice_value_t *b) {
+        return a->type == b->type &&
+               ((a->type == SLUICE_VALUE_JSON && a->u.json == b->u.json) ||
+                (a->type == SLUICE_VALUE_OBJECT &&
+                 a->u.obj.ptr == b->u.obj.ptr));
+}
+
 /* Session merger: Kafka Streams' for count (a + b) and reduce (the
  * reducer); the user's for aggregate. */
 static int session_merge(sl_task_t *task, const sl_node_t *node,
@@ -1059,6 +1089,18 @@ static int session_merge(sl_task_t *task, const sl_node_t *node,
                         sl_op_release_if(other, other_owned);
                         return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
                                        "session merger callback failed");
+                }
+                if (same_value(&res, agg)) {
+                        /* @agg edited in place and handed back */
+                        sl_op_release_if(other, other_owned);
+                        return 0;
+                }
+                if (same_value(&res, other)) {
+                        /* the other session's aggregate handed back */
+                        sl_op_release_if(agg, *owned);
+                        *agg   = *other;
+                        *owned = other_owned;
+                        return 0;
                 }
                 sl_op_release_if(other, other_owned);
                 if ((err = sl_value_adopt(task, &res, &r_owned)))
@@ -1096,9 +1138,11 @@ static int session_process(sl_task_t *task, const sl_node_t *node,
         s.lo   = t - gap;
         s.hi   = t + gap;
         /* findSessions(key, t - gap, t + gap): every session ending at or
-         * after t - gap that starts by t + gap; ends are at most the
-         * stream time */
-        if ((err = scan_key(task, node, ws, &s, t - gap, ws->observed)))
+         * after t - gap that starts by t + gap; no session ends after the
+         * newest end written (restored windows included: see ready) */
+        if ((err = scan_key(task, node, ws, &s, t - gap,
+                            ws->max_t1 > ws->observed ? ws->max_t1
+                                                      : ws->observed)))
                 goto out;
         if (W->agg.kind == SL_AGG_AGGREGATE) {
                 sluice_value_t init = sluice_null();

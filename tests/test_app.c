@@ -506,6 +506,63 @@ START_TEST(embedded_count_restores_queries_and_collapses) {
 }
 END_TEST
 
+
+/* A session restored from the changelog that ends after the stream time
+ * the store kept (its meta record is written at commits) is still found
+ * and merged into. */
+START_TEST(restored_session_found_past_the_restored_stream_time) {
+        char err[512];
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_conf_t *conf = embedded_conf("1");
+        sluice_app_t *app;
+        unsigned char k[25], v[8];
+        ku_record_t *recs;
+        int got;
+        const char *bs;
+        sluice_stream_to(
+            sluice_table_to_stream(sluice_windowed_count(
+                sluice_grouped_windowed_by(
+                    sluice_stream_group_by_key(s, NULL, NULL),
+                    sluice_windows_session(100, 0)),
+                "s")),
+            "out", NULL, NULL);
+        ck_assert_int_eq(sluice_conf_set(conf, "statestore.cache.max.bytes",
+                                         "0", err, sizeof(err)),
+                         0);
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        bs = sluice_app_bootstrap_servers(app);
+        /* an earlier life's changelog: a's session [10,20] = 2 (segment,
+         * "a", end, start), and no meta record */
+        be64_put(k, 0);
+        k[8] = 'a';
+        be64_put(k + 9, 20);
+        be64_put(k + 17, 10);
+        be64_put(v, 2);
+        ck_assert_int_eq(ku_produce_raw(bs, "app-test-s-changelog", 0, k,
+                                        sizeof(k), v, 8, 20),
+                         0);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        produce_raw(bs, "in", 0, "a", "x", 1, 15); /* inside [10,20] */
+        /* without the cache: the old session's tombstone, then the merged
+         * one (the same window) */
+        got = ku_consume(bs, "out", 2, 10000, &recs);
+        ck_assert_int_eq(got, 2);
+        ck_assert_int_eq(be64_get((const unsigned char *)recs[0].key + 1), 20);
+        ck_assert_int_eq(be64_get((const unsigned char *)recs[0].key + 9), 10);
+        ck_assert_ptr_null(recs[0].value);
+        ck_assert_int_eq(be64_get((const unsigned char *)recs[1].key + 1), 20);
+        ck_assert_int_eq(be64_get((const unsigned char *)recs[1].key + 9), 10);
+        ck_assert_ptr_nonnull(recs[1].value);
+        ck_assert_int_eq(be64_get(recs[1].value), 3);
+        ku_free(recs, got);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_app(void) {
         Suite *s  = suite_create("app");
         TCase *tc = tcase_create("embedded");
@@ -517,6 +574,7 @@ Suite *suite_app(void) {
         tcase_add_test(tc, missing_source_topic_is_named);
         tcase_add_test(tc, embedded_repartition);
         tcase_add_test(tc, embedded_count_restores_queries_and_collapses);
+        tcase_add_test(tc, restored_session_found_past_the_restored_stream_time);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -337,6 +337,64 @@ START_TEST(session_aggregate_merger_and_late) {
 }
 END_TEST
 
+
+/* JSON aggregates a callback edits in place and hands back */
+static int j_init(sluice_value_t *out, void *o) {
+        (void)o;
+        *out = sluice_json_new(json_integer(0));
+        return 0;
+}
+static int j_add(const sluice_value_t *k, const sluice_value_t *v,
+                 const sluice_value_t *agg, sluice_value_t *out, void *o) {
+        (void)k;
+        (void)v;
+        (void)o;
+        json_integer_set(agg->u.json, json_integer_value(agg->u.json) + 1);
+        *out = *agg;
+        return 0;
+}
+static int j_merge(const sluice_value_t *k, const sluice_value_t *a,
+                   const sluice_value_t *b, sluice_value_t *out, void *o) {
+        (void)k;
+        (void)o;
+        json_integer_set(a->u.json, json_integer_value(a->u.json) +
+                                        json_integer_value(b->u.json));
+        *out = *a;
+        return 0;
+}
+static int j_merge_other(const sluice_value_t *k, const sluice_value_t *a,
+                         const sluice_value_t *b, sluice_value_t *out,
+                         void *o) {
+        (void)k;
+        (void)o;
+        json_integer_set(b->u.json, json_integer_value(a->u.json) +
+                                        json_integer_value(b->u.json));
+        *out = *b;
+        return 0;
+}
+
+START_TEST(session_merger_may_hand_back_an_aggregate) {
+        /* gap 10, grace 10: [10,12] is still seen when 21 bridges it */
+        sluice_windowed_t *w = windowed(sluice_windows_session(10, 10));
+        to_out(sluice_windowed_aggregate(w, j_init, j_add,
+                                         _i ? j_merge_other : j_merge, NULL,
+                                         sluice_serde_json(), "win"),
+               sluice_serde_json());
+        start_cache(0);
+        pipe_ts("a", 1, 10);
+        pipe_ts("a", 1, 12); /* merges [10,10] */
+        pipe_ts("a", 1, 30); /* a new session */
+        pipe_ts("a", 1, 21); /* bridges [10,12] and [30,30] */
+        ck_assert_str_eq(drain(1, 1), "a@10/10=1 10\n"
+                                      "a@10/10=null 10\n"
+                                      "a@10/12=2 12\n"
+                                      "a@30/30=1 30\n"
+                                      "a@10/12=null 12\n"
+                                      "a@30/30=null 30\n"
+                                      "a@10/30=4 30\n");
+}
+END_TEST
+
 /* ---- sliding ---- */
 
 START_TEST(sliding_left_and_right_windows) {
@@ -732,6 +790,8 @@ Suite *suite_windows(void) {
                             2);
         tcase_add_loop_test(tc, session_merges_with_tombstones, 0, 2);
         tcase_add_test(tc, session_aggregate_merger_and_late);
+        tcase_add_loop_test(tc, session_merger_may_hand_back_an_aggregate, 0,
+                            2);
         tcase_add_test(tc, sliding_left_and_right_windows);
         tcase_add_test(tc, sliding_early_records);
         tcase_add_loop_test(tc, suppress_until_window_closes, 0, 2);
