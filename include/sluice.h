@@ -90,6 +90,11 @@ typedef enum sluice_resp_e {
          *  max_key_len): the record fails, and the
          *  processing.exception.handler decides what happens to it */
         SLUICE_ERR_TOO_LARGE = -13,
+        /** a record's timestamp is invalid (negative) and
+         *  `default.timestamp.extractor` says to fail (the default, as
+         *  Kafka Streams' FailOnInvalidTimestamp): fatal, like a failed
+         *  store, never routed to the processing.exception.handler */
+        SLUICE_ERR_TIMESTAMP = -14,
 } sluice_resp_t;
 
 /** @returns a static, human-readable name for @p err. Thread-safe. */
@@ -459,6 +464,14 @@ SLUICE_API const sluice_store_type_t *sluice_store_type_lmdb(void);
  *  statestore.cache.max.bytes 10485760     record cache for all stores of the
  *                                          app, split between stream threads;
  *                                          0 disables it
+ *  default.timestamp.extractor fail_on_invalid  what a record with a negative
+ *                                          Kafka timestamp does at a source
+ *                                          without an extractor callback:
+ *                                          fail_on_invalid,
+ *                                          log_and_skip_on_invalid or
+ *                                          use_partition_time_on_invalid (or
+ *                                          Kafka Streams' class names, see
+ *                                          "Timestamps" below)
  *
  *  (*) required to run an application, not for the test driver.
  *
