@@ -1394,7 +1394,13 @@ SLUICE_API int64_t sluice_driver_window_fetch(sluice_driver_t *drv,
  * The driver's counters as JSON: per task records processed, dropped
  * (null keys at aggregations), skipped for invalid timestamps; per
  * operator late records ("operators":{"<node>":{"late_records":n}}).
- * @returns a malloc'ed string (free()), or NULL on OOM.
+ * One object per task (sub-topology), compact, keys in this order:
+ *   {"tasks":[{"task":"0_0","consumed":5,"processed":3,"dropped":0,
+ *              "skipped_invalid_timestamp":2,"stream_time":1000,
+ *              "operators":{}}]}
+ * (consumed: records piped or fed back into the task; stream_time: -1
+ * before the first record).
+ * @returns a malloc'ed string (free()), or NULL on OOM (or a NULL @p drv).
  */
 SLUICE_API char *sluice_driver_metrics_json(const sluice_driver_t *drv);
 
@@ -1492,8 +1498,12 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
 
 /**
  * Metrics as a JSON object: state, records processed; per thread records
- * consumed, processed, produced, skipped (by reason), dead-lettered,
- * commits and their latency, rebalances; per task the same counters; the
+ * consumed, processed, produced, skipped (by reason: "deserialization",
+ * "null_key_or_value", "invalid_timestamp"; the last also as
+ * "skipped_invalid_timestamp"), dead-lettered, commits and their latency,
+ * rebalances; per task the same counters ("skipped": all reasons), its
+ * "skipped_invalid_timestamp" and its "operators" (per node, e.g. a
+ * windowed operator's "late_records"); the
  * consumer lag per assigned partition; and librdkafka's own statistics
  * (`"librdkafka":{"consumer":...,"producer":...}`, null unless
  * `statistics.interval.ms` is set). Figures are at most ~100 ms old.

@@ -664,7 +664,7 @@ int sl_task_start(sl_task_t *task, const char *state_base,
                 int err;
                 if (n->subtopology != task->subtopology ||
                     (!o->open && !o->ready && !o->punctuate && !o->close &&
-                     !o->commit))
+                     !o->commit && !o->metrics))
                         continue;
                 if (!task->hooked &&
                     (!(task->hooked = calloc(t->node_cnt,
@@ -783,6 +783,17 @@ int sl_task_checkpoint(sl_task_t *task, int write_file) {
                        "task %d_%d: %s (a restart restores more of the "
                        "changelog)",
                        task->subtopology, (int)task->partition, task->errstr);
+        return 0;
+}
+
+int sl_task_metrics_operators(const sl_task_t *task, json_t *obj) {
+        size_t i;
+        if (!obj)
+                return -1;
+        for (i = 0; i < task->hooked_cnt; i++)
+                if (task->hooked[i]->ops->metrics)
+                        task->hooked[i]->ops->metrics(task, task->hooked[i],
+                                                      obj);
         return 0;
 }
 

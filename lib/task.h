@@ -84,6 +84,7 @@ struct sl_task_s {
         uint64_t bad_logged, bad_unlogged;
         uint64_t produced;      /* records written by sinks */
         uint64_t dropped;       /* null key/value at an aggregation etc. */
+        uint64_t skipped_invalid_timestamp; /* timestamp < 0: dropped */
 
         /* state */
         char *dir;              /* <state base>/<sub>_<partition> */
@@ -200,6 +201,10 @@ int sl_window_key_append(sluice_buf_t *buf, const void *k, size_t klen,
 int sl_window_key_read(const sluice_serde_t *serde, const void *data,
                        size_t len, unsigned *flags, int64_t *start,
                        int64_t *end);
+/* Add the operators' own counters (ops->metrics) of @task's nodes to the
+ * JSON object @obj. 0, or -1 if @obj is NULL. */
+int sl_task_metrics_operators(const sl_task_t *task, struct json_t *obj);
+
 /* The emitter a processor's context forwards through (task.c). */
 int sl_emit_from(sl_task_t *task, const sl_node_t *node,
                  const sluice_record_t *in, sluice_value_t key,
