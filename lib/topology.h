@@ -125,6 +125,10 @@ struct sl_node_s {
         char *pattern;
         regex_t re;
         int has_re;
+        /* its timestamp extractor (lib/timestamp.c); NULL: the conf's
+         * default.timestamp.extractor */
+        sluice_timestamp_extractor_cb *ts_cb;
+        void *ts_opaque;
 
         /* SL_NODE_SOURCE and SL_NODE_SINK, and the stateful nodes: their
          * keys and values */
