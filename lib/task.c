@@ -1058,6 +1058,9 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         int err, owned;
 
         task->consumed++;
+        /* the message is this record's: a skipped record's must not stand
+         * for a later failure (operators check for one of their own) */
+        task->errstr[0]     = '\0';
         rec.flags           = 0;
         rec.timestamp       = timestamp;
         rec.headers         = headers;

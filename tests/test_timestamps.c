@@ -422,6 +422,61 @@ START_TEST(extractor_returning_negative_drops_the_record) {
 }
 END_TEST
 
+static int boom(sluice_context_t *ctx, const sluice_record_t *rec,
+                void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)ctx, (void)opaque;
+        return (v->type == SLUICE_VALUE_STRING &&
+                !strcmp(v->u.bytes.data, "boom")) ||
+               (v->type == SLUICE_VALUE_INT64 && v->u.i64 == 666);
+}
+
+/* A record that fails after a dropped one gets its own message, not the
+ * drop's (the task's message is per record). */
+START_TEST(failure_after_a_drop_has_its_own_message) {
+        sluice_processor_t p = {NULL, boom, NULL, NULL};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_stream_t *s   = sluice_stream_from(t, "in", sluice_serde_string(),
+                                                  sluice_serde_string());
+        sluice_driver_t *drv;
+        sluice_stream_set_timestamp_extractor(s, bad_is_negative, NULL);
+        sluice_stream_process(s, &p, NULL, 0);
+        drv = driver(t, ts_conf(NULL, NULL));
+        ck_assert_int_eq(pipe_v(drv, "in", "bad", 1), 0);
+        ck_assert_int_eq(pipe_v(drv, "in", "boom", 2), SLUICE_ERR_CALLBACK);
+        ck_assert_str_eq(sluice_driver_last_error(drv),
+                         "node \"KSTREAM-PROCESSOR-0000000001\": process "
+                         "callback failed (record at topic \"in\" partition 0 "
+                         "offset 1)");
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+
+        /* the same after a record skipped as undecodable */
+        t = sluice_topology_new();
+        sluice_stream_process(sluice_stream_from(t, "in", sluice_serde_string(),
+                                                 sluice_serde_int64()),
+                              &p, NULL, 0);
+        {
+                sluice_conf_t *c = ts_conf(NULL, NULL);
+                char v[8];
+                tu_set(c, "default.deserialization.exception.handler",
+                       "log_and_continue");
+                drv = driver(t, c);
+                ck_assert_int_eq(pipe_v(drv, "in", "abc", 1), 0);
+                ck_assert_int_eq(sluice_driver_pipe(drv, "in", "k", 1,
+                                                    be64_str(666, v), 8, 2,
+                                                    NULL, 0),
+                                 SLUICE_ERR_CALLBACK);
+        }
+        ck_assert_str_eq(sluice_driver_last_error(drv),
+                         "node \"KSTREAM-PROCESSOR-0000000001\": process "
+                         "callback failed (record at topic \"in\" partition 0 "
+                         "offset 1)");
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 /* ---- default.timestamp.extractor ---- */
 
 /* The default fails a record with a negative timestamp, fatally: the
@@ -922,6 +977,7 @@ Suite *suite_timestamps(void) {
         tcase_add_test(tc, aggregation_and_table_see_extracted_time);
         tcase_add_test(tc, stream_time_and_punctuation_follow_extracted_time);
         tcase_add_test(tc, extractor_returning_negative_drops_the_record);
+        tcase_add_test(tc, failure_after_a_drop_has_its_own_message);
         suite_add_tcase(s, tc);
         tc = tcase_create("policies");
         tcase_add_test(tc, fail_on_invalid_is_the_default);
