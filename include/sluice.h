@@ -90,6 +90,11 @@ typedef enum sluice_resp_e {
          *  max_key_len): the record fails, and the
          *  processing.exception.handler decides what happens to it */
         SLUICE_ERR_TOO_LARGE = -13,
+        /** a record's timestamp is invalid (negative) and
+         *  `default.timestamp.extractor` says to fail (the default, as
+         *  Kafka Streams' FailOnInvalidTimestamp): fatal, like a failed
+         *  store, never routed to the processing.exception.handler */
+        SLUICE_ERR_TIMESTAMP = -14,
 } sluice_resp_t;
 
 /** @returns a static, human-readable name for @p err. Thread-safe. */
@@ -459,6 +464,14 @@ SLUICE_API const sluice_store_type_t *sluice_store_type_lmdb(void);
  *  statestore.cache.max.bytes 10485760     record cache for all stores of the
  *                                          app, split between stream threads;
  *                                          0 disables it
+ *  default.timestamp.extractor fail_on_invalid  what a record with a negative
+ *                                          Kafka timestamp does at a source
+ *                                          without an extractor callback:
+ *                                          fail_on_invalid,
+ *                                          log_and_skip_on_invalid or
+ *                                          use_partition_time_on_invalid (or
+ *                                          Kafka Streams' class names, see
+ *                                          "Timestamps" below)
  *
  *  (*) required to run an application, not for the test driver.
  *
@@ -748,6 +761,73 @@ sluice_stream_from_pattern(sluice_topology_t *t, const char *pattern,
                            const sluice_serde_t *value_serde);
 
 /**
+ * @name Timestamps
+ *
+ * A record's timestamp - what every operator, window and sink downstream of
+ * its source sees, and what drives stream time - is decided once, at the
+ * source, after its key and value are decoded (Kafka Streams'
+ * TimestampExtractor):
+ *   - by the source's extractor callback, if one is set
+ *     (sluice_stream_set_timestamp_extractor());
+ *   - else it is the record's Kafka timestamp, and a negative one (a record
+ *     without a timestamp: -1) does what `default.timestamp.extractor`
+ *     says:
+ *       - `fail_on_invalid` (the default; FailOnInvalidTimestamp): the
+ *         record fails with SLUICE_ERR_TIMESTAMP and a message with the
+ *         timestamp (and topic, partition, offset): the app stops, as
+ *         Kafka Streams does (the processing.exception.handler is not
+ *         asked);
+ *       - `log_and_skip_on_invalid` (LogAndSkipOnInvalidTimestamp): the
+ *         record is dropped, see below;
+ *       - `use_partition_time_on_invalid`
+ *         (UsePartitionTimeOnInvalidTimestamp): the record gets its
+ *         partition's partition time; with none yet it fails as under
+ *         fail_on_invalid.
+ * A negative timestamp from the callback (whatever the policy), or one
+ * that log_and_skip_on_invalid skips, drops the record: logged at WARNING
+ * (at most 10 lines a second per task), counted as
+ * `skipped_invalid_timestamp` in sluice_app_metrics_json() and
+ * sluice_driver_metrics_json(), not processed, moving neither partition
+ * time nor stream time; its offset is committed like a processed one's.
+ *
+ * Partition time: per input partition (topic and partition) of a task, the
+ * largest timestamp decided for its records so far; -1 before the first.
+ * Stream time: per task, the largest timestamp of the records it
+ * processed (sluice_context_stream_time(); stream-time punctuation). Both
+ * start at -1 when a task is created (Kafka Streams also keeps partition
+ * time in the committed offsets' metadata; Sluice does not, yet).
+ */
+
+/**
+ * Decide a record's timestamp. @p rec is the record as its source decoded
+ * it, with its Kafka timestamp (-1 if it has none), topic, partition and
+ * offset; @p partition_time is the largest timestamp this callback (or the
+ * default) decided so far for that input partition of the task, -1 if none.
+ * @returns the record's timestamp (ms since the epoch); a negative one
+ *   drops the record (see above).
+ * Runs on the thread of the record's task, like every operator callback
+ * (several tasks may call it at once from several threads).
+ */
+typedef int64_t(sluice_timestamp_extractor_cb)(const sluice_record_t *rec,
+                                               int64_t partition_time,
+                                               void *opaque);
+
+/**
+ * Decide the timestamps of the records of the source stream @p s with
+ * @p cb (and its @p opaque) instead of `default.timestamp.extractor`.
+ * @p s must be a stream that sluice_stream_from(), _from_topics() or
+ * _from_pattern() returned (or a handle of it from sluice_stream_named()
+ * or sluice_stream_with_serdes()); any other stream, or a NULL @p cb, is
+ * a builder mistake naming this call. A second call replaces the first.
+ * @returns 0, SLUICE_ERR_INVALID_ARG for a NULL @p s, or
+ *   SLUICE_ERR_TOPOLOGY (the mistake is recorded in the topology).
+ */
+SLUICE_API int
+sluice_stream_set_timestamp_extractor(sluice_stream_t *s,
+                                      sluice_timestamp_extractor_cb *cb,
+                                      void *opaque);
+
+/**
  * Name the node that produces @p s (default: Kafka Streams' generated names,
  * e.g. KSTREAM-MAP-0000000001). Names must be unique in the topology.
  * @returns @p s.
@@ -957,6 +1037,15 @@ SLUICE_API sluice_table_t *sluice_table_from(sluice_topology_t *t,
                                              const sluice_serde_t *key_serde,
                                              const sluice_serde_t *value_serde,
                                              const char *store);
+/**
+ * sluice_stream_set_timestamp_extractor() for the source of a table that
+ * sluice_table_from() returned (any other table is a builder mistake
+ * naming this call). Same returns.
+ */
+SLUICE_API int
+sluice_table_set_timestamp_extractor(sluice_table_t *tbl,
+                                     sluice_timestamp_extractor_cb *cb,
+                                     void *opaque);
 /** Keep the rows for which @p cb returns true; others become deletes.
  *  The callback sees each row as a record. */
 SLUICE_API sluice_table_t *sluice_table_filter(sluice_table_t *tbl,
@@ -1381,7 +1470,13 @@ SLUICE_API int64_t sluice_driver_window_fetch(sluice_driver_t *drv,
  * The driver's counters as JSON: per task records processed, dropped
  * (null keys at aggregations), skipped for invalid timestamps; per
  * operator late records ("operators":{"<node>":{"late_records":n}}).
- * @returns a malloc'ed string (free()), or NULL on OOM.
+ * One object per task (sub-topology), compact, keys in this order:
+ *   {"tasks":[{"task":"0_0","consumed":5,"processed":3,"dropped":0,
+ *              "skipped_invalid_timestamp":2,"stream_time":1000,
+ *              "operators":{}}]}
+ * (consumed: records piped or fed back into the task; stream_time: -1
+ * before the first record).
+ * @returns a malloc'ed string (free()), or NULL on OOM (or a NULL @p drv).
  */
 SLUICE_API char *sluice_driver_metrics_json(const sluice_driver_t *drv);
 
@@ -1479,8 +1574,12 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
 
 /**
  * Metrics as a JSON object: state, records processed; per thread records
- * consumed, processed, produced, skipped (by reason), dead-lettered,
- * commits and their latency, rebalances; per task the same counters; the
+ * consumed, processed, produced, skipped (by reason: "deserialization",
+ * "null_key_or_value", "invalid_timestamp"; the last also as
+ * "skipped_invalid_timestamp"), dead-lettered, commits and their latency,
+ * rebalances; per task the same counters ("skipped": all reasons), its
+ * "skipped_invalid_timestamp" and its "operators" (per node, e.g. a
+ * windowed operator's "late_records"); the
  * consumer lag per assigned partition; and librdkafka's own statistics
  * (`"librdkafka":{"consumer":...,"producer":...}`, null unless
  * `statistics.interval.ms` is set). Figures are at most ~100 ms old.

@@ -1009,7 +1009,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                     &s,
                     "%s{\"thread\":%d,\"consumed\":%llu,\"processed\":%llu,"
                     "\"produced\":%llu,\"skipped\":{\"deserialization\":%llu,"
-                    "\"null_key_or_value\":%llu},"
+                    "\"null_key_or_value\":%llu,\"invalid_timestamp\":%llu},"
+                    "\"skipped_invalid_timestamp\":%llu,"
                     "\"dead_lettered\":%llu,\"commits\":%llu,"
                     "\"commit_latency_avg_ms\":%.3f,"
                     "\"commit_latency_max_ms\":%.3f,\"rebalances\":%llu,"
@@ -1019,6 +1020,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                     (unsigned long long)m->produced,
                     (unsigned long long)m->skipped,
                     (unsigned long long)m->dropped,
+                    (unsigned long long)m->skipped_invalid_timestamp,
+                    (unsigned long long)m->skipped_invalid_timestamp,
                     (unsigned long long)m->dead_lettered,
                     (unsigned long long)m->commits,
                     m->commits ? (double)m->commit_us_total /
@@ -1031,14 +1034,20 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                             &s,
                             "%s{\"task\":\"%d_%d\",\"consumed\":%llu,"
                             "\"processed\":%llu,\"produced\":%llu,"
-                            "\"skipped\":%llu,\"dead_lettered\":%llu}",
+                            "\"skipped\":%llu,\"dead_lettered\":%llu,"
+                            "\"skipped_invalid_timestamp\":%llu,"
+                            "\"operators\":%s}",
                             k ? "," : "", m->tasks[k].sub,
                             (int)m->tasks[k].partition,
                             (unsigned long long)m->tasks[k].consumed,
                             (unsigned long long)m->tasks[k].processed,
                             (unsigned long long)m->tasks[k].produced,
                             (unsigned long long)m->tasks[k].skipped,
-                            (unsigned long long)m->tasks[k].dead_lettered);
+                            (unsigned long long)m->tasks[k].dead_lettered,
+                            (unsigned long long)m->tasks[k]
+                                .skipped_invalid_timestamp,
+                            m->tasks[k].operators ? m->tasks[k].operators
+                                                  : "{}");
                 sl_str_printf(&s, "],\"lag\":[");
                 for (k = 0; k < m->lag_cnt; k++)
                         sl_str_printf(&s,

@@ -29,6 +29,8 @@ typedef struct sl_task_metrics_s {
         int sub;
         int32_t partition;
         uint64_t consumed, processed, produced, skipped, dead_lettered;
+        uint64_t skipped_invalid_timestamp;
+        char *operators; /* the nodes' own counters, a JSON object */
 } sl_task_metrics_t;
 
 typedef struct sl_lag_s {
@@ -40,6 +42,7 @@ typedef struct sl_lag_s {
 typedef struct sl_thread_metrics_s {
         uint64_t consumed, processed, produced, skipped, dead_lettered;
         uint64_t dropped; /* null key or value at an aggregation */
+        uint64_t skipped_invalid_timestamp;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
         sl_task_metrics_t *tasks;
         size_t task_cnt;
@@ -88,7 +91,8 @@ typedef struct sl_thread_s {
         char delivery_err[SL_ERRSTR_SIZE];
         /* counters of tasks closed so far */
         uint64_t closed_consumed, closed_processed, closed_produced,
-            closed_skipped, closed_dead_lettered, closed_dropped;
+            closed_skipped, closed_dead_lettered, closed_dropped,
+            closed_skipped_ts;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
 
         /* state: the record cache's budget, changelog delivery slots,

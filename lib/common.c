@@ -46,6 +46,7 @@ const char *sluice_err2str(sluice_resp_t err) {
         case SLUICE_ERR_CORRUPT: return "Store files damaged";
         case SLUICE_ERR_BUSY: return "Store in use by another process";
         case SLUICE_ERR_TOO_LARGE: return "Record too large for the store";
+        case SLUICE_ERR_TIMESTAMP: return "Invalid record timestamp";
         }
         return "Unknown error";
 }

@@ -101,6 +101,7 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->dlq_topic          = sl_strdup(src->dlq_topic);
         conf->default_store      = sl_strdup(src->default_store);
         conf->cache_max_bytes    = src->cache_max_bytes;
+        conf->ts_extractor       = src->ts_extractor;
         conf->restore_cb         = src->restore_cb;
         conf->restore_opaque     = src->restore_opaque;
         if (src->store_type_cnt) {
@@ -344,6 +345,41 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                         return 1;
                 }
                 conf->cache_max_bytes = b;
+        } else if (!strcmp(key, "default.timestamp.extractor")) {
+                /* Sluice's names, and Kafka Streams' class names (with or
+                 * without the package) for a config carried over */
+                static const struct {
+                        const char *name, *cls;
+                        int policy;
+                } ts[] = {
+                    {"fail_on_invalid", "FailOnInvalidTimestamp", SL_TS_FAIL},
+                    {"log_and_skip_on_invalid", "LogAndSkipOnInvalidTimestamp",
+                     SL_TS_SKIP},
+                    {"use_partition_time_on_invalid",
+                     "UsePartitionTimeOnInvalidTimestamp",
+                     SL_TS_PARTITION_TIME}};
+                const char *pkg = "org.apache.kafka.streams.processor.";
+                const char *cls = !strncmp(value, pkg, strlen(pkg))
+                                      ? value + strlen(pkg)
+                                      : value;
+                size_t i;
+                for (i = 0; i < sizeof(ts) / sizeof(ts[0]); i++)
+                        if (!strcmp(value, ts[i].name) ||
+                            !strcmp(cls, ts[i].cls))
+                                break;
+                if (i == sizeof(ts) / sizeof(ts[0])) {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected fail_on_invalid, "
+                                       "log_and_skip_on_invalid or "
+                                       "use_partition_time_on_invalid (or "
+                                       "Kafka Streams' FailOnInvalidTimestamp"
+                                       ", LogAndSkipOnInvalidTimestamp, "
+                                       "UsePartitionTimeOnInvalidTimestamp, "
+                                       "with or without the package "
+                                       "org.apache.kafka.streams.processor)");
+                        return 1;
+                }
+                conf->ts_extractor = ts[i].policy;
         } else if (!strcmp(key, "state.dir")) {
                 if (!*value) {
                         *res = invalid(errstr, errstr_size, key, value,
@@ -559,6 +595,8 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return "in_memory";
         if (!strcmp(key, "statestore.cache.max.bytes"))
                 return "10485760";
+        if (!strcmp(key, "default.timestamp.extractor"))
+                return "fail_on_invalid";
         return NULL;
 }
 

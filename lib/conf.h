@@ -14,6 +14,10 @@ typedef enum {
 /* default.deserialization.exception.handler */
 enum { SL_DESER_FAIL = 0, SL_DESER_CONTINUE, SL_DESER_DLQ };
 
+/* default.timestamp.extractor: what a negative Kafka timestamp does at a
+ * source without an extractor callback (lib/timestamp.c) */
+enum { SL_TS_FAIL = 0, SL_TS_SKIP, SL_TS_PARTITION_TIME };
+
 /* Which clients a passthrough property applies to. */
 typedef enum {
         SL_SCOPE_SLUICE = -1, /* one of Sluice's own keys */
@@ -45,6 +49,7 @@ struct sluice_conf_s {
         int embedded_partitions; /* sluice.embedded.partitions */
         char *default_store;     /* default.dsl.store; NULL: in_memory */
         int64_t cache_max_bytes; /* statestore.cache.max.bytes */
+        int ts_extractor;        /* default.timestamp.extractor, SL_TS_* */
 
         /* store types registered with sluice_conf_register_store() */
         const sluice_store_type_t **store_types;

@@ -664,7 +664,7 @@ int sl_task_start(sl_task_t *task, const char *state_base,
                 int err;
                 if (n->subtopology != task->subtopology ||
                     (!o->open && !o->ready && !o->punctuate && !o->close &&
-                     !o->commit))
+                     !o->commit && !o->metrics))
                         continue;
                 if (!task->hooked &&
                     (!(task->hooked = calloc(t->node_cnt,
@@ -786,6 +786,17 @@ int sl_task_checkpoint(sl_task_t *task, int write_file) {
         return 0;
 }
 
+int sl_task_metrics_operators(const sl_task_t *task, json_t *obj) {
+        size_t i;
+        if (!obj)
+                return -1;
+        for (i = 0; i < task->hooked_cnt; i++)
+                if (task->hooked[i]->ops->metrics)
+                        task->hooked[i]->ops->metrics(task, task->hooked[i],
+                                                      obj);
+        return 0;
+}
+
 sluice_kv_t *sl_task_kv(const sl_task_t *task, const char *store) {
         size_t i;
         for (i = 0; i < task->kv_cnt; i++)
@@ -839,11 +850,13 @@ void sl_task_init(sl_task_t *task, const sluice_topology_t *t,
         task->partition_cnt = partition_cnt;
         task->io_opaque     = io_opaque;
         task->stream_time   = -1;
+        task->ts_policy     = conf ? conf->ts_extractor : SL_TS_FAIL;
         sl_arena_init(&task->arena);
 }
 
 void sl_task_destroy(sl_task_t *task) {
         sl_task_state_free(task);
+        sl_ts_free(task);
         sl_arena_free(&task->arena);
         free(task->obuf.data);
         free(task->cbuf.data);
@@ -898,9 +911,8 @@ int sl_task_conf_check(const sluice_conf_t *conf, char *errstr,
  * then one line saying how many were not logged. */
 #define SL_BAD_LOG_PER_SEC 10
 
-static void bad_record_log(sl_task_t *task, const char *what,
-                           const char *topic, int32_t partition,
-                           int64_t offset) {
+void sl_bad_record_log(sl_task_t *task, const char *what, const char *topic,
+                       int32_t partition, int64_t offset) {
         int64_t now = sl_now_ms();
         if (now - task->bad_log_ms >= 1000) {
                 if (task->bad_unlogged)
@@ -1020,7 +1032,7 @@ static int record_failed(sl_task_t *task, int handler, int err,
         if (handler == SL_DESER_CONTINUE) {
                 char msg[64];
                 snprintf(msg, sizeof(msg), "skipping %s", what);
-                bad_record_log(task, msg, topic, partition, offset);
+                sl_bad_record_log(task, msg, topic, partition, offset);
                 if (err == SLUICE_ERR_SERDE)
                         task->skipped++;
                 else
@@ -1032,7 +1044,7 @@ static int record_failed(sl_task_t *task, int handler, int err,
         if (!err) {
                 char msg[64];
                 snprintf(msg, sizeof(msg), "dead-lettered %s", what);
-                bad_record_log(task, msg, topic, partition, offset);
+                sl_bad_record_log(task, msg, topic, partition, offset);
         }
         return err;
 }
@@ -1046,6 +1058,9 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
         int err, owned;
 
         task->consumed++;
+        /* the message is this record's: a skipped record's must not stand
+         * for a later failure (operators check for one of their own) */
+        task->errstr[0]     = '\0';
         rec.flags           = 0;
         rec.timestamp       = timestamp;
         rec.headers         = headers;
@@ -1125,10 +1140,22 @@ int sl_task_process(sl_task_t *task, const sl_node_t *source,
                 sl_arena_reset(&task->arena);
                 return err;
         }
+        /* the record's timestamp: the Kafka one unless an extractor
+         * decides, or it is negative (lib/timestamp.c); a dropped record
+         * is done with (its offset counts), moving no time */
+        if (!err && SL_UNLIKELY(source->ts_cb || timestamp < 0 ||
+                                task->ts_policy == SL_TS_PARTITION_TIME)) {
+                int r = sl_ts_extract(task, source, &rec);
+                if (r <= 0) {
+                        sl_record_release(&rec);
+                        sl_arena_reset(&task->arena);
+                        return r;
+                }
+        }
         /* stream time: the largest timestamp processed (Kafka Streams'
          * partition group stream time) */
-        if (timestamp > task->stream_time)
-                task->stream_time = timestamp;
+        if (!err && rec.timestamp > task->stream_time)
+                task->stream_time = rec.timestamp;
         if (!err)
                 err = sl_forward(task, source, &rec);
         if (!err)

@@ -59,6 +59,14 @@ struct sluice_record_s {
         sl_task_t *task;
 };
 
+/* The partition time of one input partition of a task (lib/timestamp.c):
+ * the largest timestamp decided for its records, -1 before the first. */
+typedef struct sl_part_time_s {
+        char *topic;
+        int32_t partition;
+        int64_t time;
+} sl_part_time_t;
+
 struct sl_task_s {
         const sluice_topology_t *t;
         const sluice_conf_t *conf;
@@ -84,6 +92,15 @@ struct sl_task_s {
         uint64_t bad_logged, bad_unlogged;
         uint64_t produced;      /* records written by sinks */
         uint64_t dropped;       /* null key/value at an aggregation etc. */
+        uint64_t skipped_invalid_timestamp; /* timestamp < 0: dropped */
+
+        /* timestamps (lib/timestamp.c) */
+        int ts_policy;          /* default.timestamp.extractor, SL_TS_* */
+        sl_part_time_t *ptimes; /* partition time per input partition, kept
+                                   where something reads it: sources with
+                                   an extractor, or every one under
+                                   use_partition_time_on_invalid */
+        size_t ptime_cnt, ptime_cap, ptime_last;
 
         /* state */
         char *dir;              /* <state base>/<sub>_<partition> */
@@ -200,6 +217,25 @@ int sl_window_key_append(sluice_buf_t *buf, const void *k, size_t klen,
 int sl_window_key_read(const sluice_serde_t *serde, const void *data,
                        size_t len, unsigned *flags, int64_t *start,
                        int64_t *end);
+/* A skipped or dead-lettered record: a WARNING "<what> record at topic
+ * ... offset ...: <task->errstr>", at most 10 lines a second per task. */
+void sl_bad_record_log(sl_task_t *task, const char *what, const char *topic,
+                       int32_t partition, int64_t offset);
+/* Add the operators' own counters (ops->metrics) of @task's nodes to the
+ * JSON object @obj. 0, or -1 if @obj is NULL. */
+int sl_task_metrics_operators(const sl_task_t *task, struct json_t *obj);
+
+/* lib/timestamp.c: decide the timestamp of @rec, just decoded at @source
+ * (rec->timestamp holds the Kafka one): the source's extractor, else the
+ * conf's default.timestamp.extractor; the partition time follows. Returns
+ * 1: rec->timestamp is set, process the record; 0: dropped (negative:
+ * logged, counted in skipped_invalid_timestamp); < 0: the record fails
+ * (SLUICE_ERR_TIMESTAMP, SLUICE_ERR_NOMEM; task->errstr says why). */
+int sl_ts_extract(sl_task_t *task, const sl_node_t *source,
+                  sluice_record_t *rec);
+/* lib/timestamp.c: free the partition-time table. */
+void sl_ts_free(sl_task_t *task);
+
 /* The emitter a processor's context forwards through (task.c). */
 int sl_emit_from(sl_task_t *task, const sl_node_t *node,
                  const sluice_record_t *in, sluice_value_t key,

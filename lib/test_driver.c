@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "task.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,4 +660,45 @@ int sluice_driver_advance_wall_clock(sluice_driver_t *drv, int64_t ms) {
                                  task->errstr);
         }
         return drain_feedback(drv, err);
+}
+
+/* ---- metrics ---- */
+
+char *sluice_driver_metrics_json(const sluice_driver_t *drv) {
+        json_t *root, *tasks;
+        char *out = NULL;
+        int i;
+        if (!drv)
+                return NULL;
+        root  = json_object();
+        tasks = json_array();
+        if (!root || !tasks || json_object_set_new(root, "tasks", tasks)) {
+                json_decref(root);
+                return NULL;
+        }
+        for (i = 0; i < drv->task_cnt; i++) {
+                const sl_task_t *task = &drv->tasks[i];
+                char id[32];
+                json_t *ops = json_object(), *o;
+                snprintf(id, sizeof(id), "%d_%d", task->subtopology,
+                         (int)task->partition);
+                if (!ops || sl_task_metrics_operators(task, ops)) {
+                        json_decref(ops);
+                        goto done;
+                }
+                o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "task", id,
+                              "consumed", (json_int_t)task->consumed,
+                              "processed", (json_int_t)task->processed,
+                              "dropped", (json_int_t)task->dropped,
+                              "skipped_invalid_timestamp",
+                              (json_int_t)task->skipped_invalid_timestamp,
+                              "stream_time", (json_int_t)task->stream_time,
+                              "operators", ops); /* steals ops */
+                if (!o || json_array_append_new(tasks, o))
+                        goto done;
+        }
+        out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+        json_decref(root);
+        return out;
 }

@@ -10,6 +10,7 @@
  */
 #include "app.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,7 @@ static void task_close(sl_thread_t *thr, size_t i) {
         thr->closed_produced += at->task.produced;
         thr->closed_skipped += at->task.skipped;
         thr->closed_dropped += at->task.dropped;
+        thr->closed_skipped_ts += at->task.skipped_invalid_timestamp;
         thr->closed_dead_lettered += at->task.dead_lettered;
         sl_log(thr->app->conf, SLUICE_LOG_INFO, "TASK",
                "thread %d: task %d_%d closed", thr->idx, at->sub,
@@ -1381,6 +1383,14 @@ int sl_thread_main(void *arg) {
         return 0;
 }
 
+/* What sl_thread_publish() put in thr->m.tasks. */
+static void task_metrics_free(sl_task_metrics_t *tm, size_t n) {
+        size_t i;
+        for (i = 0; tm && i < n; i++)
+                free(tm[i].operators);
+        free(tm);
+}
+
 void sl_thread_destroy(sl_thread_t *thr) {
         size_t i;
         while (thr->task_cnt)
@@ -1405,7 +1415,7 @@ void sl_thread_destroy(sl_thread_t *thr) {
                 free(thr->pcnt[i].topic);
         free(thr->pcnt);
         free(thr->hdrs);
-        free(thr->m.tasks);
+        task_metrics_free(thr->m.tasks, thr->m.task_cnt);
         for (i = 0; i < thr->m.lag_cnt; i++)
                 free(thr->m.lag[i].topic);
         free(thr->m.lag);
@@ -1425,6 +1435,16 @@ void sl_thread_destroy(sl_thread_t *thr) {
 
 /* ---- metrics ---- */
 
+/* The task's operators' counters as a JSON object (NULL on OOM). */
+static char *task_operators_json(const sl_task_t *task) {
+        json_t *ops = json_object();
+        char *s     = NULL;
+        if (ops && !sl_task_metrics_operators(task, ops))
+                s = json_dumps(ops, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(ops);
+        return s;
+}
+
 void sl_thread_publish(sl_thread_t *thr) {
         sl_task_metrics_t *tm = NULL;
         sl_lag_t *lag         = NULL;
@@ -1433,7 +1453,8 @@ void sl_thread_publish(sl_thread_t *thr) {
         uint64_t consumed = thr->closed_consumed,
                  processed = thr->closed_processed,
                  produced = thr->closed_produced, skipped = thr->closed_skipped,
-                 dead = thr->closed_dead_lettered, dropped = thr->closed_dropped;
+                 dead = thr->closed_dead_lettered, dropped = thr->closed_dropped,
+                 skipped_ts = thr->closed_skipped_ts;
 
         if (thr->task_cnt && !(tm = calloc(thr->task_cnt, sizeof(*tm))))
                 return;
@@ -1444,8 +1465,12 @@ void sl_thread_publish(sl_thread_t *thr) {
                 tm[i].consumed     = t->consumed;
                 tm[i].processed    = t->processed;
                 tm[i].produced     = t->produced;
-                tm[i].skipped      = t->skipped + t->dropped; /* all reasons */
+                tm[i].skipped      = t->skipped + t->dropped +
+                                t->skipped_invalid_timestamp; /* all reasons */
                 tm[i].dead_lettered = t->dead_lettered;
+                tm[i].skipped_invalid_timestamp = t->skipped_invalid_timestamp;
+                tm[i].operators    = task_operators_json(t);
+                skipped_ts += t->skipped_invalid_timestamp;
                 consumed += t->consumed;
                 processed += t->processed;
                 produced += t->produced;
@@ -1479,7 +1504,7 @@ void sl_thread_publish(sl_thread_t *thr) {
                 rd_kafka_topic_partition_list_destroy(asg);
         }
         mtx_lock(&thr->lock);
-        free(thr->m.tasks);
+        task_metrics_free(thr->m.tasks, thr->m.task_cnt);
         for (i = 0; i < thr->m.lag_cnt; i++)
                 free(thr->m.lag[i].topic);
         free(thr->m.lag);
@@ -1492,6 +1517,7 @@ void sl_thread_publish(sl_thread_t *thr) {
         thr->m.produced        = produced;
         thr->m.skipped         = skipped;
         thr->m.dropped         = dropped;
+        thr->m.skipped_invalid_timestamp = skipped_ts;
         thr->m.dead_lettered   = dead;
         thr->m.commits         = thr->commits;
         thr->m.commit_us_total = thr->commit_us_total;

@@ -89,6 +89,15 @@ typedef struct sl_node_ops_s {
                          sluice_punctuation_t type, int64_t now);
         /* The task ends: the user's close, then free the per-task state. */
         void (*close)(sl_task_t *task, const sl_node_t *node);
+        /* Metrics: add the node's own counters for @task to @operators, an
+         * object keyed by node name (e.g. {"<name>":{"late_records":n}}),
+         * for sluice_driver_metrics_json() and sluice_app_metrics_json();
+         * on the task's thread, between records (a local query may hold
+         * the task's lock on another thread meanwhile: read the node's
+         * own counters, not its stores). An entry it cannot add is left
+         * out. */
+        void (*metrics)(const sl_task_t *task, const sl_node_t *node,
+                        struct json_t *operators);
 } sl_node_ops_t;
 
 struct sl_node_s {
@@ -116,6 +125,10 @@ struct sl_node_s {
         char *pattern;
         regex_t re;
         int has_re;
+        /* its timestamp extractor (lib/timestamp.c); NULL: the conf's
+         * default.timestamp.extractor */
+        sluice_timestamp_extractor_cb *ts_cb;
+        void *ts_opaque;
 
         /* SL_NODE_SOURCE and SL_NODE_SINK, and the stateful nodes: their
          * keys and values */

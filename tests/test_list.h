@@ -18,10 +18,11 @@ Suite *suite_state(void);    /* tests/test_state.c: aggregations, tables, proces
 Suite *suite_faults(void);   /* tests/test_faults.c: failed flushes, handlers, close, config */
 Suite *suite_recovery(void); /* tests/test_recovery.c: damaged, missing, locked local state */
 Suite *suite_windows(void);  /* tests/test_windows.c: windowed aggregations, suppress */
+Suite *suite_timestamps(void); /* tests/test_timestamps.c: extractors, invalid timestamps, stream time */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_store, suite_state, suite_faults, suite_recovery, \
-            suite_windows
+            suite_windows, suite_timestamps
 
 #endif

@@ -1507,6 +1507,118 @@ START_TEST(repartition_topic_created_through_admin_api) {
 }
 END_TEST
 
+/* Records without a timestamp (-1, as an old producer writes them) under
+ * default.timestamp.extractor=log_and_skip_on_invalid: skipped, counted in
+ * the app's metrics per thread and per task, and their offsets committed
+ * with the others'. */
+#define TS_N 100
+
+static int metrics_say(sluice_app_t *app, const char *what) {
+        char *m = sluice_app_metrics_json(app);
+        int r   = m && strstr(m, what);
+        free(m);
+        return r;
+}
+
+START_TEST(records_without_timestamp_skipped_and_counted) {
+        char in[256], out[256], app_id[256], err[512];
+        const char *names[2] = {in, out};
+        const int parts[2]   = {2, 2};
+        dr_t drs[TS_N];
+        int64_t end[2] = {0, 0};
+        size_t want = TS_N - TS_N / 10, i;
+        unsigned long long per_task = 0;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *c;
+        sluice_app_t *app;
+        rd_kafka_t *p;
+        reader_t *r;
+        char *m;
+        const char *q;
+        int64_t deadline;
+
+        name_of(in, sizeof(in), "nots", "in");
+        name_of(out, sizeof(out), "nots", "out");
+        name_of(app_id, sizeof(app_id), "nots", "app");
+        create_topics(names, parts, 2);
+        sluice_stream_to(sluice_stream_from(t, in, sluice_serde_string(),
+                                            sluice_serde_string()),
+                         out, NULL, NULL);
+        c = app_conf(app_id);
+        ck_assert_int_eq(sluice_conf_set(c, "default.timestamp.extractor",
+                                         "log_and_skip_on_invalid", err,
+                                         sizeof(err)),
+                         0);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_msg(sluice_app_start(app, err, sizeof(err)) == 0, "%s", err);
+
+        p = producer_new();
+        for (i = 0; i < TS_N; i++) {
+                char k[32];
+                rd_kafka_resp_err_t e;
+                int none          = i % 10 == 9; /* no timestamp */
+                const char *v     = none ? "none" : "v";
+                int64_t ts        = none ? -1 : 1000 + (int64_t)i;
+                int32_t partition = (int32_t)(i % 2);
+                snprintf(k, sizeof(k), "k%zu", i);
+                e = rd_kafka_producev(
+                    p, RD_KAFKA_V_TOPIC(in), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_KEY(k, strlen(k)),
+                    RD_KAFKA_V_VALUE((void *)v, strlen(v)),
+                    RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(&drs[i]),
+                    RD_KAFKA_V_END);
+                ck_assert_msg(!e, "produce: %s", rd_kafka_err2str(e));
+                rd_kafka_poll(p, 0);
+        }
+        flush_ok(p, drs, TS_N);
+        rd_kafka_destroy(p);
+        for (i = 0; i < TS_N; i++)
+                if (drs[i].offset + 1 > end[drs[i].partition])
+                        end[drs[i].partition] = drs[i].offset + 1;
+
+        r = reader_new(out);
+        ck_assert_msg(reader_until(r, has_n, &want, 60000),
+                      "%zu of %zu records reached %s", r->n, want, out);
+        reader_to_end(r, 3000);
+        ck_assert_uint_eq(r->n, want);
+        for (i = 0; i < r->n; i++)
+                ck_assert_msg(r->recs[i].value_len == 1 &&
+                                  r->recs[i].value[0] == 'v',
+                              "a record without timestamp came out");
+        /* the metrics are published every 100 ms */
+        deadline = now_ms() + 10000;
+        while (!metrics_say(app, "\"invalid_timestamp\":10},"
+                                 "\"skipped_invalid_timestamp\":10,") &&
+               now_ms() < deadline)
+                poll(NULL, 0, 20);
+        m = sluice_app_metrics_json(app);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_msg(strstr(m, "\"invalid_timestamp\":10},"
+                                "\"skipped_invalid_timestamp\":10,"),
+                      "%s", m);
+        /* and per task: 5 on each of the two */
+        for (q = m; (q = strstr(q, "\"skipped_invalid_timestamp\":")); q++) {
+                per_task += strtoull(q + 28, NULL, 10);
+                ck_assert(q[28] >= '0' && q[28] <= '9');
+        }
+        ck_assert_uint_eq(per_task, 20); /* the thread's 10, the tasks' 10 */
+        free(m);
+        sluice_app_close(app);
+        for (i = 0; i < 2; i++)
+                ck_assert_int_eq(committed_offset(app_id, in, (int32_t)i),
+                                 end[i]);
+        printf("  no timestamp: %zu records out, %d skipped and counted, "
+               "every offset committed\n",
+               want, TS_N / 10);
+        fflush(stdout);
+        reader_destroy(r);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 START_TEST(missing_source_topic_named_at_start) {
         char in[256], app_id[256], err[512], want[400];
         sluice_topology_t *t = sluice_topology_new();
@@ -2920,6 +3032,7 @@ static Suite *suite_integration(void) {
         tcase_set_timeout(tc, 180);
         tcase_add_test(tc, repartition_topic_created_through_admin_api);
         tcase_add_test(tc, missing_source_topic_named_at_start);
+        tcase_add_test(tc, records_without_timestamp_skipped_and_counted);
         suite_add_tcase(s, tc);
         return s;
 }
