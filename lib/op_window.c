@@ -1273,27 +1273,38 @@ through:
         return 0;
 }
 
-static const sl_node_ops_t time_ops = {.family  = "window",
-                                       .process = time_process,
-                                       .flush   = win_flush,
-                                       .open    = win_open,
-                                       .ready   = win_ready,
-                                       .commit  = win_commit,
-                                       .close   = win_close};
-static const sl_node_ops_t sliding_ops = {.family  = "window",
-                                          .process = sliding_process,
-                                          .flush   = win_flush,
-                                          .open    = win_open,
-                                          .ready   = win_ready,
-                                          .commit  = win_commit,
-                                          .close   = win_close};
-static const sl_node_ops_t session_ops = {.family  = "window",
-                                          .process = session_process,
-                                          .flush   = win_flush,
-                                          .open    = win_open,
-                                          .ready   = win_ready,
-                                          .commit  = win_commit,
-                                          .close   = win_close};
+/* {"<node>":{"late_records":n,"stream_time":t,"windows_open":n}} in
+ * the task's "operators" (sluice_app_metrics_json(), the driver's). */
+static void win_metrics(const sl_task_t *task, const sl_node_t *node,
+                        json_t *operators) {
+        const sl_win_t *W    = node->priv;
+        const win_task_t *ws = task->node_state[node->id];
+        json_t *o;
+        if (!ws || !(o = json_object()))
+                return;
+        json_object_set_new(o, "late_records",
+                            json_integer((json_int_t)ws->late));
+        json_object_set_new(o, "stream_time",
+                            json_integer((json_int_t)ws->observed));
+        if (W->emit_final)
+                json_object_set_new(
+                    o, "windows_pending",
+                    json_integer((json_int_t)sl_oset_count(ws->pending)));
+        json_object_set_new(operators, node->name, o);
+}
+
+#define WINDOW_OPS(fn)                                                         \
+        {.family    = "window",                                                \
+         .process   = fn,                                                      \
+         .flush     = win_flush,                                               \
+         .open      = win_open,                                                \
+         .ready     = win_ready,                                               \
+         .commit    = win_commit,                                              \
+         .close     = win_close,                                               \
+         .metrics   = win_metrics}
+static const sl_node_ops_t time_ops    = WINDOW_OPS(time_process);
+static const sl_node_ops_t sliding_ops = WINDOW_OPS(sliding_process);
+static const sl_node_ops_t session_ops = WINDOW_OPS(session_process);
 
 /* ---- builder calls ---- */
 

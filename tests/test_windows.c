@@ -223,7 +223,10 @@ START_TEST(tumbling_late_at_the_grace_boundary) {
                                       "a@10=1 14\n"
                                       "a@0=2 9\n"
                                       "a@10=2 15\n");
-        (void)m;
+        m = sluice_driver_metrics_json(drv);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_msg(strstr(m, "\"late_records\":1,"), "%s", m);
+        free(m);
 }
 END_TEST
 
@@ -333,7 +336,10 @@ START_TEST(session_aggregate_merger_and_late) {
                                       "a@20/20=null 20\n"
                                       "a@16/20=|,2,3 20\n"
                                       "b@40/40=,4 40\n");
-        (void)m; /* METRICS */
+        m = sluice_driver_metrics_json(drv);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_msg(strstr(m, "\"late_records\":1"), "%s", m);
+        free(m);
 }
 END_TEST
 
