@@ -57,7 +57,8 @@ static int concat_init(sluice_value_t *out, void *opaque) {
 static int concat_add(const sluice_value_t *key, const sluice_value_t *v,
                       const sluice_value_t *agg, sluice_value_t *out,
                       void *opaque) {
-        char buf[512];
+        /* static: Sluice copies the string after the callback returns */
+        static char buf[512];
         (void)key;
         (void)opaque;
         if (v->type == SLUICE_VALUE_NULL)
@@ -73,7 +74,8 @@ static int concat_add(const sluice_value_t *key, const sluice_value_t *v,
 static int concat_merge(const sluice_value_t *key, const sluice_value_t *a,
                         const sluice_value_t *b, sluice_value_t *out,
                         void *opaque) {
-        char buf[512];
+        /* static: Sluice copies the string after the callback returns */
+        static char buf[512];
         (void)key;
         (void)opaque;
         snprintf(buf, sizeof(buf), "%s|%s", (const char *)a->u.bytes.data,
