@@ -660,7 +660,7 @@ START_TEST(one_million) {
                 sl_oset_remove(s, sl_oset_find(s, keys[i], 16));
         ck_assert_uint_eq(sl_oset_count(s), n / 2);
         ck_assert_int_eq(sl_oset_check(s), 0);
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n; i += 7)
                 REQUIRE((sl_oset_find(s, keys[i], 16) != NULL) == (i % 2));
         free(keys);
         sl_oset_free(s, NULL);
