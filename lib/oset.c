@@ -288,9 +288,11 @@ static inline void prefetch_node(const void *p) {
 }
 
 /*
- * Searching a node: count the heads below the query's, then compare keys
- * only across the slots whose head equals it. A counting loop rather than
- * a binary search: its loads do not depend on each other.
+ * Searching a node: count the heads below the query's, then, across the
+ * slots whose head equals it (often none, at most a few unless many keys
+ * share more than d + 8 bytes), compare keys, halving. A counting loop
+ * rather than a binary search over the heads: its loads do not depend on
+ * each other, so a node's cache lines arrive together.
  */
 static inline uint32_t heads_below(const uint64_t *head, uint32_t from,
                                    uint32_t to, uint64_t qh) {
@@ -300,15 +302,27 @@ static inline uint32_t heads_below(const uint64_t *head, uint32_t from,
         return from + n;
 }
 
+static inline uint32_t heads_equal_end(const uint64_t *head, uint32_t i,
+                                       uint32_t to, uint64_t qh) {
+        while (i < to && head[i] == qh)
+                i++;
+        return i;
+}
+
 /* The child of @x whose range holds q: the last i > 0 with sep[i] <= q,
  * else 0. */
 static uint32_t inner_find(const binner_t *x, const void *q, size_t qlen) {
         uint64_t qh = key_head(q, qlen, x->h.d);
-        uint32_t i  = heads_below(x->head, 1, x->h.cnt, qh);
-        while (i < x->h.cnt && x->head[i] == qh &&
-               sl_key_cmp(x->sep[i]->b, x->sep[i]->len, q, qlen) <= 0)
-                i++;
-        return i - 1;
+        uint32_t lo = heads_below(x->head, 1, x->h.cnt, qh);
+        uint32_t hi = heads_equal_end(x->head, lo, x->h.cnt, qh);
+        while (lo < hi) { /* the first separator > q */
+                uint32_t mid = (lo + hi) / 2;
+                if (sl_key_cmp(x->sep[mid]->b, x->sep[mid]->len, q, qlen) <= 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo - 1;
 }
 
 /* The leaf whose range holds q (min <= q <= max). */
@@ -327,16 +341,20 @@ static bleaf_t *descend(const sl_oset_t *s, const void *q, size_t qlen) {
 static uint32_t leaf_find(const bleaf_t *l, const void *q, size_t qlen, int gt,
                           int *eq) {
         uint64_t qh = key_head(q, qlen, l->h.d);
-        uint32_t i  = heads_below(l->head, 0, l->h.cnt, qh);
+        uint32_t lo = heads_below(l->head, 0, l->h.cnt, qh);
+        uint32_t hi = heads_equal_end(l->head, lo, l->h.cnt, qh);
         *eq         = 0;
-        for (; i < l->h.cnt && l->head[i] == qh; i++) {
-                int c = ent_cmp(l->ent[i], q, qlen);
-                if (c > 0 || (c == 0 && !gt)) {
-                        *eq = c == 0;
-                        break;
+        while (lo < hi) {
+                uint32_t mid = (lo + hi) / 2;
+                int c        = ent_cmp(l->ent[mid], q, qlen);
+                if (c < 0 || (c == 0 && gt)) {
+                        lo = mid + 1;
+                } else {
+                        *eq = c == 0; /* then mid is where lo ends */
+                        hi  = mid;
                 }
         }
-        return i;
+        return lo;
 }
 
 /* Where q stands against the set's ends: -2 below the smallest key (or

@@ -427,6 +427,8 @@ enum {
         KEYS_PREFIX,  /* a 20-byte shared prefix, then 0-8 bytes */
         KEYS_BINARY,  /* 0-24 random bytes */
         KEYS_NUMBERS, /* "key-%012u": the bench's keys */
+        KEYS_GROUPS,  /* 3 groups of 24 shared bytes, then 0-6 bytes: the
+                       * nodes over two groups see equal heads */
         KEYS_KINDS
 };
 
@@ -450,6 +452,13 @@ static size_t make_key(int kind, unsigned char *k) {
                 for (i = 0; i < n; i++)
                         k[i] = (unsigned char)rnd();
                 return n;
+        case KEYS_GROUPS:
+                memcpy(k, "group-", 6);
+                memset(k + 6, 'a' + (int)rnd_below(3), 18);
+                n = rnd_below(7);
+                for (i = 0; i < n; i++)
+                        k[24 + i] = alpha[rnd_below(4)];
+                return 24 + n;
         default: {
                 char b[24];
                 snprintf(b, sizeof(b), "key-%012u",
