@@ -747,7 +747,7 @@ static int cache_ranges_process(sluice_context_t *ctx,
                                 const sluice_record_t *rec, void *opaque) {
         cache_ranges_t *c = opaque;
         sluice_kv_t *kv   = sluice_context_store(ctx, "w");
-        char k[8], v[8];
+        char k[16], v[16];
         int i;
         (void)rec;
         switch (c->phase++) {
