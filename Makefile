@@ -34,6 +34,10 @@
 #                      pkg-config (shared, static) and CMake, and run it
 #   make bench         build and run bench/engine
 #   make bench-pipe    bench/pipe on a local broker: Sluice vs a plain loop
+#   make bench-state   bench/state: count and word count through the driver,
+#                      memory vs LMDB, record cache on and off
+#   make bench-store   bench/store_memory: the memory store's point ops and
+#                      range scans between writes over 1M keys
 #   make install       PREFIX=/usr/local DESTDIR= LIBDIR= INCLUDEDIR=
 #                      (sluice.h, libsluice.so.0, libsluice.a, sluice.pc,
 #                      the CMake package Sluice; librdkafka is inside)
@@ -106,12 +110,13 @@ TEST_BIN  := $(BUILD)/tests/unit
 EXAMPLES  := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCH     := $(BUILD)/bench/engine
 BENCH_STATE := $(BUILD)/bench/state
+BENCH_STORE := $(BUILD)/bench/store_memory
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
 .PHONY: all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows \
-        examples run-examples bench-pipe bench-state bench-restore bench-windows \
+        examples run-examples bench-pipe bench-state bench-store bench-restore bench-windows \
         installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
@@ -296,6 +301,15 @@ $(BENCH_WINDOWS): bench/windows.c bench/bench_util.h $(STLIB)
 $(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(BENCH_STORE): bench/store_memory.c bench/bench_util.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+# The memory store alone over 1M keys: point operations, and 10-key range
+# scans with a write before each
+bench-store: $(BENCH_STORE)
+	$(BENCH_STORE)
 
 # Stores through the test driver: per-key count and word count over 1M keys,
 # memory vs LMDB, cache on/off; resident memory per 1M keys

@@ -23,6 +23,7 @@
 struct sl_cent_s {
         sl_cent_t *hnext;      /* bucket chain */
         sl_cent_t *prev, *next; /* last-write order */
+        sl_onode_t *onode;     /* its entry in kv->corder, if that exists */
         uint32_t hash, klen, vlen;
         uint32_t size; /* bytes allocated for key and value */
         int has_value; /* 0: a delete */
@@ -480,6 +481,8 @@ oom:
 
 static void cache_clear(sluice_kv_t *kv) {
         sl_cent_t *e = kv->head, *next;
+        sl_oset_free(kv->corder, NULL);
+        kv->corder = NULL;
         for (; e; e = next) {
                 next = e->next;
                 free(e);
@@ -573,15 +576,30 @@ static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
         e->vlen      = value ? (uint32_t)vlen : 0;
         e->has_value = value != NULL;
         e->ts        = ts;
+        e->onode     = NULL;
         if (klen)
                 memcpy(cent_key(e), key, klen);
         if (value && vlen)
                 memcpy(cent_val(e), value, vlen);
+        /* in key order too, once a range asked for it: the old entry's
+         * place is the new one's */
+        if (kv->corder) {
+                e->onode = old ? old->onode
+                               : sl_oset_put(kv->corder, cent_key(e), klen, e,
+                                             NULL);
+                if (!e->onode) {
+                        free(e);
+                        return SLUICE_ERR_NOMEM;
+                }
+                sl_onode_set_val(e->onode, e);
+        }
         if (old) {
                 cache_unlink(kv, old);
                 cent_release(kv, old);
         }
         if (kv->cached >= kv->bucket_cnt && cache_grow(kv)) {
+                if (e->onode)
+                        sl_oset_remove(kv->corder, e->onode);
                 free(e);
                 return SLUICE_ERR_NOMEM;
         }
@@ -599,6 +617,49 @@ static int cache_put(sluice_kv_t *kv, const void *key, size_t klen,
         kv->cached_bytes += sz;
         kv->task->budget->used += sz;
         return 0;
+}
+
+/*
+ * The cache's entries in key order, for sl_kv_range(): built by the
+ * first range over the store and from then on kept by cache_put() and
+ * the flush, so a range seeks into it in O(log n) rather than sorting
+ * the cache. A store never ranged over (an aggregation's) never has one:
+ * the cache's hot path pays nothing for it. 0 or SLUICE_ERR_NOMEM.
+ */
+static int cache_order(sluice_kv_t *kv) {
+        sl_cent_t *e;
+        if (kv->corder)
+                return 0;
+        if (!(kv->corder = sl_oset_new()))
+                return SLUICE_ERR_NOMEM;
+        for (e = kv->head; e; e = e->next)
+                if (!(e->onode = sl_oset_put(kv->corder, cent_key(e), e->klen,
+                                             e, NULL))) {
+                        for (e = kv->head; e; e = e->next)
+                                e->onode = NULL;
+                        sl_oset_free(kv->corder, NULL);
+                        kv->corder = NULL;
+                        return SLUICE_ERR_NOMEM;
+                }
+        return 0;
+}
+
+/* The cache's first entry at or after @from (NULL: the first) and at or
+ * before @to (NULL: open), or after @n with @n given; NULL if none. */
+static sl_cent_t *cache_range_next(const sluice_kv_t *kv,
+                                   const sl_onode_t **n, const void *from,
+                                   size_t from_len, const void *to,
+                                   size_t to_len) {
+        sl_cent_t *e;
+        *n = *n ? sl_oset_next(*n) : sl_oset_seek(kv->corder, from, from_len);
+        if (!*n)
+                return NULL;
+        e = sl_onode_val(*n);
+        if (to && sl_key_cmp(cent_key(e), e->klen, to, to_len) > 0) {
+                *n = NULL;
+                return NULL;
+        }
+        return e;
 }
 
 /* ---- reads and writes ---- */
@@ -802,6 +863,8 @@ int sl_kv_flush_cache(sluice_kv_t *kv) {
                 size_t bytes = kv->cached_bytes;
                 for (e = list; e; e = e->next)
                         kv->buckets[e->hash & (kv->bucket_cnt - 1)] = NULL;
+                if (kv->corder)
+                        sl_oset_clear(kv->corder, NULL);
                 kv->head = kv->tail = NULL;
                 kv->cached = kv->cached_bytes = 0;
                 task->budget->used -= bytes;
@@ -833,51 +896,35 @@ int sl_kv_write_flushed(sluice_kv_t *kv, const void *key, size_t klen,
 
 /* ---- range reads (local queries, processors) ---- */
 
-static int cent_cmp(const void *pa, const void *pb) {
-        sl_cent_t *a = *(sl_cent_t *const *)pa, *b = *(sl_cent_t *const *)pb;
-        return sl_key_cmp(cent_key(a), a->klen, cent_key(b), b->klen);
-}
-
 int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                     const void *to, size_t to_len, sluice_kv_cb *cb,
                     void *opaque) {
-        sl_cent_t **cached = NULL, *e;
-        size_t cn = 0, ci = 0;
+        const sl_onode_t *n = NULL;
+        sl_cent_t *e;
         void *it = NULL;
         int64_t visited = 0;
         int more = 1, r;
         const void *k = NULL, *v = NULL;
         size_t klen = 0, vlen = 0;
 
-        /* the cache's entries in the range, sorted: they override the
-         * backend's records of the same key */
-        if (kv->cached) {
-                if (!(cached = malloc(kv->cached * sizeof(*cached))))
-                        return SLUICE_ERR_NOMEM;
-                for (e = kv->head; e; e = e->next)
-                        if ((!from || sl_key_cmp(cent_key(e), e->klen, from,
-                                              from_len) >= 0) &&
-                            (!to || sl_key_cmp(cent_key(e), e->klen, to,
-                                            to_len) <= 0))
-                                cached[cn++] = e;
-                qsort(cached, cn, sizeof(*cached), cent_cmp);
-        }
-        if (kv->type->iter_open(kv->h, from, from_len, to, to_len, &it)) {
-                free(cached);
+        /* the cache's entries in the range, in key order: they override
+         * the backend's records of the same key */
+        if (cache_order(kv))
+                return SLUICE_ERR_NOMEM;
+        e = cache_range_next(kv, &n, from, from_len, to, to_len);
+        if (kv->type->iter_open(kv->h, from, from_len, to, to_len, &it))
                 return SLUICE_ERR_STATE;
-        }
         kv->iterating++;
         r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
-        while (more && (r > 0 || ci < cn)) {
-                int c;
+        while (more && (r > 0 || e)) {
+                sl_cent_t *c;
+                int cmp;
                 if (r < 0)
                         break;
-                c = r <= 0 ? 1
-                    : ci >= cn
-                        ? -1
-                        : sl_key_cmp(k, klen, cent_key(cached[ci]),
-                                  cached[ci]->klen);
-                if (c < 0) { /* the backend's record */
+                cmp = r <= 0 ? 1
+                      : !e   ? -1
+                             : sl_key_cmp(k, klen, cent_key(e), e->klen);
+                if (cmp < 0) { /* the backend's record */
                         if (vlen >= 8) {
                                 visited++;
                                 more = !cb(k, klen,
@@ -889,18 +936,18 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                         r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
                         continue;
                 }
-                e = cached[ci++];
-                if (c == 0) /* the cache overrides it */
+                c = e;
+                e = cache_range_next(kv, &n, NULL, 0, to, to_len);
+                if (cmp == 0) /* the cache overrides it */
                         r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
-                if (e->has_value) {
+                if (c->has_value) {
                         visited++;
-                        more = !cb(cent_key(e), e->klen, cent_val(e), e->vlen,
-                                   e->ts, opaque);
+                        more = !cb(cent_key(c), c->klen, cent_val(c), c->vlen,
+                                   c->ts, opaque);
                 }
         }
         kv->iterating--;
         kv->type->iter_close(it);
-        free(cached);
         return r < 0 ? SLUICE_ERR_STATE : visited;
 }
 

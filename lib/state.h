@@ -12,6 +12,7 @@
 #define SLUICE_STATE_H
 
 #include "common.h"
+#include "oset.h"
 #include "topology.h"
 
 #include <threads.h>
@@ -42,7 +43,9 @@ struct sluice_kv_s {
         sl_task_t *task;
         char *path; /* the instance's directory */
 
-        /* record cache: a hash of entries, and a list in last-write order */
+        /* record cache: a hash of entries, and a list in last-write order;
+         * and, from the first range over the store on, its entries in key
+         * order (NULL until then) */
         sl_cent_t **buckets;
         size_t bucket_cnt; /* power of two */
         sl_cent_t *head, *tail;
@@ -50,6 +53,7 @@ struct sluice_kv_s {
         size_t spare_cnt;
         size_t cached;       /* entries */
         size_t cached_bytes; /* counted in the budget */
+        sl_oset_t *corder;
 
         /* changelog */
         int64_t checkpoint; /* next changelog offset it reflects; -1: none */

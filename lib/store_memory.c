@@ -8,19 +8,23 @@
  * timestamped count is the common case). Larger records live in a separate
  * allocation the slot points to.
  *
- * Ordered access (range scans, full iteration) uses a sorted array of slot
- * pointers that exists only once something asked for order: a store that
- * is only counted into never pays for it. New keys are appended to a
- * pending list and merged in at the next scan, which also drops deleted
- * slots (while the index exists, deleted slots are not reused, so a slot
- * it points at never changes key); the table's growth drops the index and
- * the next scan sorts from scratch.
+ * Ordered access (range scans, full iteration) goes through an ordered
+ * index of the keys (lib/oset.h, a B+tree; each key's value there is its
+ * hash, for the lookup of the record), built by the first iter_open() and
+ * from then on kept up to date by every put of a new key and every delete:
+ * a scan costs O(log n + k) however writes and scans interleave. A store
+ * that is never scanned (an aggregation's, as a rule) never has one and
+ * pays nothing for it on its puts and deletes; one that is pays O(log n)
+ * more on those (not on updates of a present key, nor on gets). The index
+ * holds no pointers into the table, so growing the table leaves it be.
  *
  * Memory: 40 bytes per slot at a load factor between 3/8 and 3/4 (at 1M
- * records: 2M slots, 80 MB), plus the out-of-line records, plus 8 bytes per
- * record of index once ordered access was used.
+ * records: 2M slots, 80 MB), plus the out-of-line records, plus about 70
+ * bytes per record of index (for 16-byte keys) once ordered access was
+ * used.
  */
 #include "common.h"
+#include "oset.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,17 +51,15 @@ typedef struct mem_slot_s {
 
 typedef struct mem_store_s {
         mem_slot_t *slots;
-        size_t cap;  /* power of two */
-        size_t cnt;  /* live records */
-        size_t used; /* live + tombstones */
-        int indexed; /* sorted/pending are maintained */
-        mem_slot_t **sorted, **pending;
-        size_t sorted_cnt, pending_cnt, pending_cap;
+        size_t cap;       /* power of two */
+        size_t cnt;       /* live records */
+        size_t used;      /* live + tombstones */
+        sl_oset_t *index; /* key -> hash, from the first iter_open() on */
 } mem_store_t;
 
 typedef struct mem_iter_s {
         mem_store_t *m;
-        size_t i;
+        const sl_onode_t *n; /* the next record's index entry; NULL: done */
         const void *to;
         size_t to_len;
         int has_to;
@@ -92,12 +94,10 @@ static int slot_cmp(const void *pa, const void *pb) {
 }
 
 /* Slot of @key, or of the slot it would go to when absent (the first
- * tombstone on the way, unless the index may point at it): *found says
- * which. */
+ * tombstone on the way): *found says which. */
 static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
                         uint32_t h, int *found) {
         size_t mask = m->cap - 1, i = h & mask, tomb = (size_t)-1;
-        int reuse   = !m->indexed;
         for (;;) {
                 const mem_slot_t *s = &m->slots[i];
                 if (s->state == S_EMPTY) {
@@ -105,7 +105,7 @@ static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
                         return tomb != (size_t)-1 ? tomb : i;
                 }
                 if (s->state == S_TOMB) {
-                        if (tomb == (size_t)-1 && reuse)
+                        if (tomb == (size_t)-1)
                                 tomb = i;
                 } else if (s->hash == h) {
                         size_t sl;
@@ -117,14 +117,6 @@ static size_t find_slot(const mem_store_t *m, const void *key, size_t klen,
                 }
                 i = (i + 1) & mask;
         }
-}
-
-static void index_drop(mem_store_t *m) {
-        free(m->sorted);
-        free(m->pending);
-        m->sorted = m->pending = NULL;
-        m->sorted_cnt = m->pending_cnt = m->pending_cap = 0;
-        m->indexed                                      = 0;
 }
 
 static int grow(mem_store_t *m) {
@@ -149,7 +141,6 @@ static int grow(mem_store_t *m) {
         m->slots = ns;
         m->cap   = ncap;
         m->used  = m->cnt;
-        index_drop(m); /* it pointed at the old slots */
         return 0;
 }
 
@@ -180,7 +171,7 @@ static void mem_close(void *store) {
                 if (m->slots[i].state == S_OUT)
                         free(m->slots[i].u.out);
         free(m->slots);
-        index_drop(m);
+        sl_oset_free(m->index, NULL);
         free(m);
 }
 
@@ -264,27 +255,20 @@ static int mem_put(void *store, const void *key, size_t klen,
                 i = find_slot(m, key, klen, h, &found);
                 s = &m->slots[i];
         }
-        if (m->indexed) {
-                if (m->pending_cnt == m->pending_cap) {
-                        size_t ncap = m->pending_cap ? m->pending_cap * 2 : 64;
-                        mem_slot_t **np =
-                            realloc(m->pending, ncap * sizeof(*np));
-                        if (!np)
-                                return SLUICE_ERR_NOMEM;
-                        m->pending     = np;
-                        m->pending_cap = ncap;
-                }
-                m->pending[m->pending_cnt++] = s;
-        }
         {
                 uint8_t prev = s->state; /* empty or a tombstone */
                 s->state     = S_EMPTY;  /* nothing of it to free */
                 s->hash      = h;
                 if ((err = slot_set(s, key, klen, value, vlen))) {
                         s->state = prev; /* keep probe chains intact */
-                        if (m->indexed)
-                                m->pending_cnt--;
                         return err;
+                }
+                if (m->index && !sl_oset_put(m->index, key, klen,
+                                             (void *)(uintptr_t)h, NULL)) {
+                        if (s->state == S_OUT)
+                                free(s->u.out);
+                        s->state = prev;
+                        return SLUICE_ERR_NOMEM;
                 }
                 if (prev == S_EMPTY)
                         m->used++;
@@ -302,90 +286,63 @@ static int mem_del(void *store, const void *key, size_t klen) {
         if (!found)
                 return 0;
         s = &m->slots[i];
+        if (m->index) {
+                size_t kl;
+                const unsigned char *k = slot_key(s, &kl);
+                sl_onode_t *n          = sl_oset_find(m->index, k, kl);
+                if (n)
+                        sl_oset_remove(m->index, n);
+        }
         if (s->state == S_OUT)
                 free(s->u.out);
-        s->state = S_TOMB; /* the index drops it at its next merge */
+        s->state = S_TOMB;
         m->cnt--;
         return 0;
 }
 
-/* Bring the sorted index up to date: sort the pending slots, merge. */
-static int index_update(mem_store_t *m) {
-        size_t i, j, k, n;
-        mem_slot_t **out;
-        if (!m->indexed) {
-                size_t c = 0;
-                m->sorted = malloc((m->cnt ? m->cnt : 1) * sizeof(*m->sorted));
-                if (!m->sorted)
-                        return SLUICE_ERR_NOMEM;
-                for (i = 0; i < m->cap; i++)
-                        if (m->slots[i].state == S_INLINE ||
-                            m->slots[i].state == S_OUT)
-                                m->sorted[c++] = &m->slots[i];
-                if (c)
-                        qsort(m->sorted, c, sizeof(*m->sorted), slot_cmp);
-                m->sorted_cnt = c;
-                m->indexed    = 1;
-                return 0;
-        }
-        if (!m->pending_cnt && m->sorted_cnt == m->cnt)
-                return 0; /* nothing added or deleted */
-        /* deleted pending slots out, the rest sorted */
-        for (i = j = 0; i < m->pending_cnt; i++)
-                if (m->pending[i]->state != S_TOMB)
-                        m->pending[j++] = m->pending[i];
-        m->pending_cnt = j;
-        if (m->pending_cnt)
-                qsort(m->pending, m->pending_cnt, sizeof(*m->pending),
-                      slot_cmp);
-        n   = m->sorted_cnt + m->pending_cnt;
-        out = malloc((n ? n : 1) * sizeof(*out));
-        if (!out)
+/* The first iter_open(): index every record, in key order (sorted, then
+ * appended: each append is O(1) and leaves the tree's leaves full). */
+static int index_build(mem_store_t *m) {
+        mem_slot_t **sorted = malloc((m->cnt ? m->cnt : 1) * sizeof(*sorted));
+        sl_oset_t *index    = sl_oset_new();
+        size_t i, c = 0;
+        if (!sorted || !index) {
+                free(sorted);
+                sl_oset_free(index, NULL);
                 return SLUICE_ERR_NOMEM;
-        for (i = j = k = 0; i < m->sorted_cnt || j < m->pending_cnt;) {
-                if (i < m->sorted_cnt && m->sorted[i]->state == S_TOMB) {
-                        i++; /* deleted since */
-                        continue;
+        }
+        for (i = 0; i < m->cap; i++)
+                if (m->slots[i].state == S_INLINE ||
+                    m->slots[i].state == S_OUT)
+                        sorted[c++] = &m->slots[i];
+        if (c)
+                qsort(sorted, c, sizeof(*sorted), slot_cmp);
+        for (i = 0; i < c; i++) {
+                size_t kl;
+                const unsigned char *k = slot_key(sorted[i], &kl);
+                if (!sl_oset_put(index, k, kl,
+                                 (void *)(uintptr_t)sorted[i]->hash, NULL)) {
+                        free(sorted);
+                        sl_oset_free(index, NULL);
+                        return SLUICE_ERR_NOMEM;
                 }
-                if (j >= m->pending_cnt ||
-                    (i < m->sorted_cnt &&
-                     slot_cmp(&m->sorted[i], &m->pending[j]) < 0))
-                        out[k++] = m->sorted[i++];
-                else
-                        out[k++] = m->pending[j++];
         }
-        free(m->sorted);
-        m->sorted      = out;
-        m->sorted_cnt  = k;
-        m->pending_cnt = 0;
+        free(sorted);
+        m->index = index;
         return 0;
-}
-
-/* First position in sorted with key >= @key. */
-static size_t lower_bound(const mem_store_t *m, const void *key, size_t klen) {
-        size_t lo = 0, hi = m->sorted_cnt;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2, sl;
-                const unsigned char *sk = slot_key(m->sorted[mid], &sl);
-                if (sl_key_cmp(sk, sl, key, klen) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
 }
 
 static int mem_iter_open(void *store, const void *from, size_t from_len,
                          const void *to, size_t to_len, void **iter) {
         mem_store_t *m = store;
         mem_iter_t *it;
-        int err = index_update(m);
-        if (err)
+        int err;
+        if (!m->index && (err = index_build(m)))
                 return err;
         if (!(it = calloc(1, sizeof(*it))))
                 return SLUICE_ERR_NOMEM;
         it->m      = m;
-        it->i      = from ? lower_bound(m, from, from_len) : 0;
+        it->n      = sl_oset_seek(m->index, from, from_len);
         it->to     = to;
         it->to_len = to_len;
         it->has_to = to != NULL;
@@ -397,18 +354,26 @@ static int mem_iter_next(void *iter, const void **key, size_t *klen,
                          const void **value, size_t *vlen) {
         mem_iter_t *it = iter;
         const mem_slot_t *s;
-        const unsigned char *k;
-        size_t kl;
-        if (it->i >= it->m->sorted_cnt)
+        const void *k;
+        size_t kl, i;
+        int found;
+        if (!it->n)
                 return 0;
-        s = it->m->sorted[it->i];
-        k = slot_key(s, &kl);
-        if (it->has_to && sl_key_cmp(k, kl, it->to, it->to_len) > 0)
+        k = sl_onode_key(it->n, &kl);
+        if (it->has_to && sl_key_cmp(k, kl, it->to, it->to_len) > 0) {
+                it->n = NULL;
                 return 0;
-        it->i++;
-        *key   = k;
-        *klen  = kl;
+        }
+        /* the record, by the hash the index keeps (the store is not
+         * written while an iterator is open: it is there) */
+        i = find_slot(it->m, k, kl, (uint32_t)(uintptr_t)sl_onode_val(it->n),
+                      &found);
+        if (!found)
+                return SLUICE_ERR_STATE;
+        s      = &it->m->slots[i];
+        *key   = slot_key(s, klen);
         *value = slot_val(s, vlen);
+        it->n  = sl_oset_next(it->n);
         return 1;
 }
 

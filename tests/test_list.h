@@ -13,6 +13,7 @@ Suite *suite_topology(void); /* tests/test_topology.c: builder, describe */
 Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
 Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
 Suite *suite_app(void);      /* tests/test_app.c: runtime, embedded cluster */
+Suite *suite_oset(void);     /* tests/test_oset.c: the ordered map under range scans */
 Suite *suite_store(void);    /* tests/test_store.c: the store contract, backends */
 Suite *suite_state(void);    /* tests/test_state.c: aggregations, tables, processors */
 Suite *suite_faults(void);   /* tests/test_faults.c: failed flushes, handlers, close, config */
@@ -22,7 +23,7 @@ Suite *suite_timestamps(void); /* tests/test_timestamps.c: extractors, invalid t
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
-            suite_app, suite_store, suite_state, suite_faults, suite_recovery, \
-            suite_windows, suite_timestamps
+            suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
+            suite_recovery, suite_windows, suite_timestamps
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "test_util.h"
 #include "test_list.h"
 #include "sluice.h"
 #include "../lib/state.h" /* sl_checkpoint_read() */
@@ -703,6 +704,248 @@ START_TEST(wall_clock_punctuation_follows_driver_clock) {
 }
 END_TEST
 
+/* ---- ranges over the record cache and the backend ---- */
+
+/* A range's records as "key=value,key=value,..." */
+typedef struct {
+        char s[2048];
+        size_t len;
+} joined_t;
+
+static int join_cb(const void *k, size_t klen, const void *v, size_t vlen,
+                   int64_t ts, void *opaque) {
+        joined_t *j = opaque;
+        int n       = snprintf(j->s + j->len, sizeof j->s - j->len, "%s%.*s=%.*s",
+                               j->len ? "," : "", (int)klen, (const char *)k,
+                               (int)vlen, (const char *)v);
+        (void)ts;
+        if (n > 0 && (size_t)n < sizeof j->s - j->len)
+                j->len += (size_t)n;
+        return 0;
+}
+
+static void range_str(sluice_kv_t *kv, const char *from, const char *to,
+                      joined_t *j, int64_t *visited) {
+        j->len  = 0;
+        j->s[0] = '\0';
+        *visited = sluice_kv_range(kv, from, from ? strlen(from) : 0, to,
+                                   to ? strlen(to) : 0, join_cb, j);
+}
+
+static int put_str(sluice_kv_t *kv, const char *k, const char *v) {
+        return sluice_kv_put(kv, k, strlen(k), v, strlen(v), 1);
+}
+
+typedef struct {
+        int phase;
+        joined_t r[6];
+        int64_t n[6];
+        int err;
+} cache_ranges_t;
+
+static int cache_ranges_process(sluice_context_t *ctx,
+                                const sluice_record_t *rec, void *opaque) {
+        cache_ranges_t *c = opaque;
+        sluice_kv_t *kv   = sluice_context_store(ctx, "w");
+        char k[16], v[16];
+        int i;
+        (void)rec;
+        switch (c->phase++) {
+        case 0: /* k01..k20, flushed at this record's commit */
+                for (i = 1; i <= 20; i++) {
+                        snprintf(k, sizeof k, "k%02d", i);
+                        snprintf(v, sizeof v, "b%d", i);
+                        c->err |= put_str(kv, k, v);
+                }
+                break;
+        case 1: /* cached on top of them: an override, a delete, keys
+                 * between, before, after, and a prefix of k10.. */
+                c->err |= put_str(kv, "k05", "c5");
+                c->err |= sluice_kv_delete(kv, "k07", 3);
+                c->err |= put_str(kv, "k10a", "ca");
+                c->err |= put_str(kv, "k00", "c0");
+                c->err |= put_str(kv, "k99", "c99");
+                c->err |= put_str(kv, "k1", "cp");
+                range_str(kv, "k03", "k12", &c->r[0], &c->n[0]);
+                range_str(kv, NULL, NULL, &c->r[1], &c->n[1]);
+                range_str(kv, "k06x", "k10", &c->r[2], &c->n[2]);
+                range_str(kv, "k9", NULL, &c->r[3], &c->n[3]);
+                /* written again after a range: kept in order */
+                c->err |= put_str(kv, "k05", "c5'");
+                c->err |= put_str(kv, "k055", "c55");
+                range_str(kv, NULL, "k06", &c->r[4], &c->n[4]);
+                break;
+        case 2: /* all of it flushed; more cached on top */
+                c->err |= put_str(kv, "k06", "d6");
+                c->err |= sluice_kv_delete(kv, "k10a", 4);
+                c->err |= sluice_kv_delete(kv, "k1", 2);
+                range_str(kv, "k03", "k12", &c->r[5], &c->n[5]);
+                break;
+        }
+        return 0;
+}
+
+/* sluice_kv_range() over a store with records in the backend and newer
+ * ones in the cache: one merged order, the cache's value where both have
+ * the key, a cached delete hiding the backend's record. */
+START_TEST(range_merges_cache_and_backend) {
+        static const char *const types[] = {"in_memory", "lmdb"};
+        cache_ranges_t c     = {0};
+        sluice_processor_t p = {NULL, cache_ranges_process, NULL, &c};
+        const char *stores[] = {"w"};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_driver_t *drv;
+        char dir[64];
+        sluice_conf_t *conf = conf_with(NULL, types[_i]);
+        tu_tmpdir(dir, sizeof dir, "range");
+        tu_set(conf, "state.dir", dir);
+        ck_assert_int_eq(sluice_topology_add_store(t, "w"), 0);
+        ck_assert_int_eq(sluice_topology_set_store_type(t, "w", types[_i]), 0);
+        sluice_stream_process(sluice_stream_from(t, "in", NULL, NULL), &p,
+                              stores, 1);
+        drv = sluice_driver_new(t, conf, err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "x", "1", 1), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "x", "2", 2), 0);
+        ck_assert_int_eq(sluice_driver_pipe_str(drv, "in", "x", "3", 3), 0);
+        ck_assert_int_eq(c.err, 0);
+        ck_assert_str_eq(c.r[0].s, "k03=b3,k04=b4,k05=c5,k06=b6,k08=b8,k09=b9,"
+                                   "k1=cp,k10=b10,k10a=ca,k11=b11,k12=b12");
+        ck_assert_int_eq(c.n[0], 11);
+        ck_assert_str_eq(c.r[1].s,
+                         "k00=c0,k01=b1,k02=b2,k03=b3,k04=b4,k05=c5,k06=b6,"
+                         "k08=b8,k09=b9,k1=cp,k10=b10,k10a=ca,k11=b11,k12=b12,"
+                         "k13=b13,k14=b14,k15=b15,k16=b16,k17=b17,k18=b18,"
+                         "k19=b19,k20=b20,k99=c99");
+        ck_assert_int_eq(c.n[1], 23);
+        ck_assert_str_eq(c.r[2].s, "k08=b8,k09=b9,k1=cp,k10=b10");
+        ck_assert_str_eq(c.r[3].s, "k99=c99");
+        ck_assert_str_eq(c.r[4].s,
+                         "k00=c0,k01=b1,k02=b2,k03=b3,k04=b4,k05=c5',k055=c55,"
+                         "k06=b6");
+        ck_assert_str_eq(c.r[5].s, "k03=b3,k04=b4,k05=c5',k055=c55,k06=d6,"
+                                   "k08=b8,k09=b9,k10=b10,k11=b11,k12=b12");
+        ck_assert_int_eq(c.n[5], 10);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+        tu_rm_rf(dir);
+}
+END_TEST
+
+/* Random puts and deletes over keys that prefix each other, a range
+ * checked against a model after each, many per record (so the cache holds
+ * a mix of new keys, overrides and deletes over the flushed ones), with
+ * the default cache and with one so small that writes flush it. */
+#define RM_KEYS 120
+typedef struct {
+        char key[RM_KEYS][12]; /* sorted */
+        int present[RM_KEYS];
+        int val[RM_KEYS];
+        uint64_t rnd;
+        int ops_done;
+        char fail[256];
+} range_model_t;
+
+static uint64_t rm_rnd(range_model_t *m) {
+        m->rnd ^= m->rnd >> 12;
+        m->rnd ^= m->rnd << 25;
+        m->rnd ^= m->rnd >> 27;
+        return m->rnd * 0x2545f4914f6cdd1dull;
+}
+
+static int rm_key_cmp(const void *a, const void *b) {
+        return strcmp(a, b); /* no NULs: memcmp order, shorter first */
+}
+
+static int range_model_process(sluice_context_t *ctx,
+                               const sluice_record_t *rec, void *opaque) {
+        range_model_t *m = opaque;
+        sluice_kv_t *kv  = sluice_context_store(ctx, "w");
+        int op;
+        (void)rec;
+        for (op = 0; op < 40 && !m->fail[0]; op++, m->ops_done++) {
+                size_t i = (size_t)(rm_rnd(m) % RM_KEYS), lo, hi, j;
+                joined_t got, want = {{0}, 0};
+                int64_t n, wn = 0;
+                char v[16];
+                if (rm_rnd(m) % 3) {
+                        m->val[i]     = m->ops_done;
+                        m->present[i] = 1;
+                        snprintf(v, sizeof v, "%d", m->val[i]);
+                        if (put_str(kv, m->key[i], v))
+                                snprintf(m->fail, sizeof m->fail, "put failed");
+                } else {
+                        m->present[i] = 0;
+                        if (sluice_kv_delete(kv, m->key[i],
+                                             strlen(m->key[i])))
+                                snprintf(m->fail, sizeof m->fail,
+                                         "delete failed");
+                }
+                lo = (size_t)(rm_rnd(m) % RM_KEYS);
+                hi = lo + (size_t)(rm_rnd(m) % 12);
+                if (hi >= RM_KEYS)
+                        hi = RM_KEYS - 1;
+                for (j = lo; j <= hi; j++)
+                        if (m->present[j]) {
+                                snprintf(v, sizeof v, "%d", m->val[j]);
+                                join_cb(m->key[j], strlen(m->key[j]), v,
+                                        strlen(v), 0, &want);
+                                wn++;
+                        }
+                range_str(kv, m->key[lo], m->key[hi], &got, &n);
+                if (n != wn || strcmp(got.s, want.s))
+                        snprintf(m->fail, sizeof m->fail,
+                                 "op %d: [%s, %s] gave %lld: %.60s, want "
+                                 "%lld: %.60s",
+                                 m->ops_done, m->key[lo], m->key[hi],
+                                 (long long)n, got.s, (long long)wn, want.s);
+        }
+        return 0;
+}
+
+START_TEST(range_random_against_a_model) {
+        static const char *const types[] = {"in_memory", "lmdb"};
+        static const char *const caches[] = {NULL, "600"};
+        range_model_t *m     = calloc(1, sizeof(*m));
+        sluice_processor_t p = {NULL, range_model_process, NULL, m};
+        const char *stores[] = {"w"};
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_driver_t *drv;
+        sluice_conf_t *conf = conf_with(caches[_i % 2], types[_i / 2]);
+        char dir[64];
+        int i;
+        ck_assert_ptr_nonnull(m);
+        for (i = 0; i < RM_KEYS; i++) /* p<n>, p<n>|, p<n>|x: p1 < p1| <
+                                        * p1|x < p10 */
+                snprintf(m->key[i], sizeof m->key[i],
+                         i % 3 == 0 ? "p%d" : i % 3 == 1 ? "p%d|" : "p%d|x",
+                         i / 3);
+        qsort(m->key, RM_KEYS, sizeof m->key[0], rm_key_cmp);
+        for (i = 1; i < RM_KEYS; i++)
+                ck_assert_int_lt(strcmp(m->key[i - 1], m->key[i]), 0);
+        m->rnd = 0x77 + (uint64_t)_i;
+        tu_tmpdir(dir, sizeof dir, "range");
+        tu_set(conf, "state.dir", dir);
+        ck_assert_int_eq(sluice_topology_add_store(t, "w"), 0);
+        ck_assert_int_eq(sluice_topology_set_store_type(t, "w", types[_i / 2]),
+                         0);
+        sluice_stream_process(sluice_stream_from(t, "in", NULL, NULL), &p,
+                              stores, 1);
+        drv = sluice_driver_new(t, conf, err, sizeof err);
+        ck_assert_msg(drv, "%s", err);
+        for (i = 0; i < 100; i++) {
+                ck_assert_int_eq(
+                    sluice_driver_pipe_str(drv, "in", "x", "1", i), 0);
+                ck_assert_msg(!m->fail[0], "%s", m->fail);
+        }
+        ck_assert_int_eq(m->ops_done, 4000);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+        tu_rm_rf(dir);
+        free(m);
+}
+END_TEST
+
 /* ---- regressions from review ---- */
 
 /* writes back, from a get callback, the value it was handed */
@@ -953,6 +1196,8 @@ Suite *suite_state(void) {
         tcase_add_test(tc, persistent_store_in_driver);
         tcase_add_test(tc, processor_with_store_and_stream_time_punctuation);
         tcase_add_test(tc, wall_clock_punctuation_follows_driver_clock);
+        tcase_add_loop_test(tc, range_merges_cache_and_backend, 0, 2);
+        tcase_add_loop_test(tc, range_random_against_a_model, 0, 4);
         tcase_add_test(tc,
                        store_written_by_a_later_store_flushes_in_the_same_commit);
         tcase_add_test(tc, reducer_returning_the_input_value_shares_it);

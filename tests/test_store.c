@@ -755,6 +755,98 @@ START_TEST(random_operations) {
 }
 END_TEST
 
+/* Range scans between writes: a short scan after every put and delete,
+ * over keys that prefix each other, while the store grows from empty past
+ * many resizes of a hash table and shrinks again (the memory backend
+ * keeps its ordered index up to date from the first scan on, rather than
+ * re-sorting at the next scan). */
+START_TEST(scans_interleaved_with_writes) {
+        st_t st;
+        kvs_t m = {0};
+        char k[32], v[32];
+        size_t i;
+        st_setup(&st, _i);
+        rnd_state = 0xabc + (uint64_t)_i;
+        check_all(&st, &m); /* the first scan: of the empty store */
+        for (i = 0; i < 8000; i++) {
+                /* "u<n>", "u<n>|<m>", "u<n>|<m>x": each a prefix of the
+                 * next */
+                size_t u = rnd_below(400), w = rnd_below(10), kind = rnd_below(3);
+                int kl = kind == 0   ? snprintf(k, sizeof(k), "u%zu", u)
+                         : kind == 1 ? snprintf(k, sizeof(k), "u%zu|%zu", u, w)
+                                     : snprintf(k, sizeof(k), "u%zu|%zux", u, w);
+                size_t at, lo, hi;
+                /* grow for the first two thirds, then mostly delete */
+                if (rnd_below(100) < (i < 5500 ? 75u : 15u)) {
+                        int vl = snprintf(v, sizeof(v), "v%zu", i);
+                        both_put(&st, &m, k, (size_t)kl, v, (size_t)vl);
+                } else {
+                        st_del(&st, k, (size_t)kl);
+                        model_del(&m, k, (size_t)kl);
+                }
+                /* about ten records from a key near the one written */
+                at = model_bound(&m, k, (size_t)kl, 0);
+                lo = at > 3 ? at - 3 : 0;
+                hi = lo + 10 < m.n ? lo + 10 : m.n;
+                if (hi > lo)
+                        ck_assert_uint_eq(check_range(&st, &m, m.a[lo].k,
+                                                      m.a[lo].kl,
+                                                      m.a[hi - 1].k,
+                                                      m.a[hi - 1].kl),
+                                          hi - lo);
+                /* and the written key itself, there or not */
+                check_range(&st, &m, k, (size_t)kl, k, (size_t)kl);
+                if (i % 1000 == 999)
+                        check_all(&st, &m);
+        }
+        check_all(&st, &m);
+        kvs_free(&m);
+        st_teardown(&st);
+}
+END_TEST
+
+/* Keys that prefix each other (and the empty key, binary ones) put one
+ * by one after a first scan, the order checked as they come. */
+START_TEST(prefix_keys_put_after_a_scan) {
+        st_t st;
+        kvs_t m = {0}, all = {0};
+        size_t i, order[1014];
+        st_setup(&st, _i);
+        put_ordering_set(&st, &all); /* the keys, to draw from */
+        for (i = 0; i < all.n; i++)
+                st_del(&st, all.a[i].k, all.a[i].kl);
+        check_all(&st, &m); /* empty, and scanned */
+        ck_assert_uint_eq(all.n, 1014);
+        for (i = 0; i < all.n; i++)
+                order[i] = i;
+        rnd_state = 99;
+        for (i = all.n - 1; i > 0; i--) {
+                size_t j = rnd_below(i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+        }
+        for (i = 0; i < all.n; i++) {
+                const kv_t *r = &all.a[order[i]];
+                size_t at, lo, hi;
+                both_put(&st, &m, r->k, r->kl, r->v, r->vl);
+                /* the key among its neighbours: "a" before "a\0" before
+                 * "ab", "k" before "k0" before "k0000" */
+                at = model_bound(&m, r->k, r->kl, 0);
+                lo = at > 2 ? at - 2 : 0;
+                hi = at + 3 < m.n ? at + 3 : m.n;
+                ck_assert_uint_eq(check_range(&st, &m, m.a[lo].k, m.a[lo].kl,
+                                              m.a[hi - 1].k, m.a[hi - 1].kl),
+                                  hi - lo);
+                if (i % 200 == 199)
+                        check_all(&st, &m);
+        }
+        check_all(&st, &m);
+        kvs_free(&m);
+        kvs_free(&all);
+        st_teardown(&st);
+}
+END_TEST
+
 /* ======================== lmdb only ======================== */
 
 static void lmdb_setup(st_t *st) {
@@ -1170,6 +1262,8 @@ Suite *suite_store(void) {
         tcase_add_loop_test(tc, reads_while_iterating, 0, BACKEND_CNT);
         tcase_add_loop_test(tc, flush_close_reopen, 0, BACKEND_CNT);
         tcase_add_loop_test(tc, random_operations, 0, BACKEND_CNT);
+        tcase_add_loop_test(tc, scans_interleaved_with_writes, 0, BACKEND_CNT);
+        tcase_add_loop_test(tc, prefix_keys_put_after_a_scan, 0, BACKEND_CNT);
         tcase_set_timeout(tc, 60);
         suite_add_tcase(s, tc);
 
