@@ -648,8 +648,8 @@ START_TEST(conf_values_and_messages) {
             "UsePartitionTimeOnInvalidTimestamp",
             "org.apache.kafka.streams.processor.FailOnInvalidTimestamp",
             "org.apache.kafka.streams.processor.LogAndSkipOnInvalidTimestamp",
-            "org.apache.kafka.streams.processor."
-            "UsePartitionTimeOnInvalidTimestamp"};
+            ("org.apache.kafka.streams.processor."
+             "UsePartitionTimeOnInvalidTimestamp")};
         const char *bad[] = {
             "", "fail", "FAIL_ON_INVALID",
             "org.apache.kafka.streams.processor.fail_on_invalid",
