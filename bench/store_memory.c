@@ -23,6 +23,13 @@
  * and scans are checked: every get finds its key, every scan returns 10
  * records in rising key order from the one asked for.
  *
+ * Before and after a change of the store: the file uses the public API
+ * only, so it builds against any libsluice.a, e.g. one of an older commit:
+ *   cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -o old_bench
+ *      bench/store_memory.c old/libsluice.a $(pkg-config --libs rdkafka
+ *      jansson lmdb)
+ * (the libraries as the Makefile's DEP_LIBS gives them).
+ *
  * Usage: bench/store_memory [--keys N] [--ops N] [--scan-ops N]
  *                           [--scan-seconds S] [--runs R]
  */
