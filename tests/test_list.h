@@ -17,9 +17,11 @@ Suite *suite_store(void);    /* tests/test_store.c: the store contract, backends
 Suite *suite_state(void);    /* tests/test_state.c: aggregations, tables, processors */
 Suite *suite_faults(void);   /* tests/test_faults.c: failed flushes, handlers, close, config */
 Suite *suite_recovery(void); /* tests/test_recovery.c: damaged, missing, locked local state */
+Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing, identity */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
-            suite_app, suite_store, suite_state, suite_faults, suite_recovery
+            suite_app, suite_store, suite_state, suite_faults, suite_recovery, \
+            suite_eos
 
 #endif

@@ -1,0 +1,287 @@
+/*
+ * txn.c - exactly-once commits (processing.guarantee=exactly_once_v2): a
+ * stream thread's producer is transactional (one transactional.id per
+ * thread, KIP-447), and every commit is one transaction holding what the
+ * thread's tasks wrote since the last one (outputs, changelog and
+ * repartition records) and the offsets of the input records they
+ * processed, sent with the consumer's group metadata.
+ *
+ * A transaction begins with the first record produced after a commit
+ * (sl_txn_begin() from thread.c's produce()), or at the commit itself when
+ * only offsets moved. Its commit (sl_txn_commit()) waits until every
+ * record is acknowledged, adds the offsets, commits; what can be retried
+ * is retried while the broker still holds the transaction open
+ * (transaction.timeout.ms from its first record), and what cannot tells
+ * the caller to abort. thread.c then aborts (sl_txn_abort()), rewinds the
+ * inputs and rebuilds the tasks' stores from their changelogs (read
+ * committed: the aborted records never come back), and processes the
+ * batch again. Only after a commit succeeded do the stores record the
+ * changelog offset they now reflect, so a persistent store's own offset
+ * always names committed state.
+ */
+#include "app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long one librdkafka call may take before it is logged and retried
+ * (the transaction's deadline bounds the whole). */
+#define SL_TXN_CALL_MS 5000
+
+static int remaining(int64_t deadline) {
+        int64_t left = deadline - sl_now_ms();
+        return left < 0 ? 0 : left > SL_TXN_CALL_MS ? SL_TXN_CALL_MS : (int)left;
+}
+
+int sl_txn_init(sl_thread_t *thr, char *errstr, size_t errstr_size) {
+        /* long enough for the coordinator to fence a zombie and abort its
+         * transaction (bounded by its transaction.timeout.ms) */
+        int64_t deadline = sl_now_ms() + 2 * (int64_t)thr->txn_timeout_ms +
+                           30000;
+        for (;;) {
+                rd_kafka_error_t *e =
+                    rd_kafka_init_transactions(thr->producer, SL_TXN_CALL_MS);
+                if (!e)
+                        return 0;
+                if (rd_kafka_error_is_retriable(e) &&
+                    sl_now_ms() < deadline && !atomic_load(&thr->app->stop)) {
+                        sl_log(thr->app->conf, SLUICE_LOG_INFO, "EOS",
+                               "thread %d: initializing transactions: %s "
+                               "(retrying)",
+                               thr->idx, rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        continue;
+                }
+                sl_errstr(errstr, errstr_size,
+                          "thread %d: cannot initialize transactions "
+                          "(transactional.id %s-%s-%d): %s",
+                          thr->idx, thr->app->conf->application_id,
+                          thr->app->txn_identity, thr->idx + 1,
+                          rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return -1;
+        }
+}
+
+int sl_txn_begin(sl_thread_t *thr, char *errstr, size_t errstr_size) {
+        rd_kafka_error_t *e;
+        if (thr->txn_open)
+                return 0;
+        if ((e = rd_kafka_begin_transaction(thr->producer))) {
+                sl_errstr(errstr, errstr_size,
+                          "cannot begin a transaction: %s",
+                          rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                return -1;
+        }
+        thr->txn_open     = 1;
+        thr->txn_begin_ms = sl_now_ms();
+        return 0;
+}
+
+const char *sl_txn_fenced_hint(const sl_thread_t *thr, const char *msg,
+                               char *buf, size_t size) {
+        buf[0] = '\0';
+        if (thr->eos && strstr(msg, "fenced"))
+                snprintf(buf, size,
+                         " (another producer with transactional.id %s-%s-%d "
+                         "took over: another instance with this one's "
+                         "identity, or this instance restarted while its "
+                         "zombie still ran)",
+                         thr->app->conf->application_id,
+                         thr->app->txn_identity, thr->idx + 1);
+        return buf;
+}
+
+/* A delivery error that a new attempt cannot cure: the record itself, or
+ * the app's rights, are at fault. */
+static int delivery_permanent(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+        case RD_KAFKA_RESP_ERR__INVALID_ARG:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+/* What to do after a failed transactional call: -1 fatal, 1 abort, 0 call
+ * again (retriable, and the transaction still stands). Fills @why. */
+static int txn_error(sl_thread_t *thr, rd_kafka_error_t *e, const char *what,
+                     int64_t deadline, char *why, size_t why_size) {
+        char hint[SL_ERRSTR_SIZE];
+        int r;
+        sl_errstr(why, why_size, "%s: %s%s", what, rd_kafka_error_string(e),
+                  rd_kafka_error_is_fatal(e)
+                      ? sl_txn_fenced_hint(thr, rd_kafka_error_string(e),
+                                           hint, sizeof(hint))
+                      : "");
+        if (rd_kafka_error_is_fatal(e))
+                r = -1;
+        else if (rd_kafka_error_txn_requires_abort(e))
+                r = 1;
+        else if (rd_kafka_error_is_retriable(e))
+                r = sl_now_ms() < deadline ? 0 : 1;
+        else
+                r = -1; /* a state the commit path never asks for */
+        if (r == 0)
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: %s (retrying)", thr->idx, why);
+        rd_kafka_error_destroy(e);
+        return r;
+}
+
+int sl_txn_commit(sl_thread_t *thr,
+                  const rd_kafka_topic_partition_list_t *offsets, char *why,
+                  size_t why_size) {
+        int64_t deadline;
+        rd_kafka_error_t *e;
+        int r;
+        if (!thr->txn_open && (!offsets || !offsets->cnt))
+                return 0;
+        if (thr->txn_broken) {
+                sl_errstr(why, why_size,
+                          "a record was refused by the transaction");
+                return 1;
+        }
+        if (sl_txn_begin(thr, why, why_size))
+                return -1;
+        deadline = thr->txn_begin_ms + thr->txn_timeout_ms;
+
+        /* every record of the transaction acknowledged (librdkafka retries
+         * meanwhile: a broker that is down makes this wait, up to the
+         * transaction's timeout, past which the broker aborts it) */
+        while (!thr->rk_fatal && !thr->delivery_failed &&
+               rd_kafka_flush(thr->producer, remaining(deadline)) ==
+                   RD_KAFKA_RESP_ERR__TIMED_OUT) {
+                if (sl_now_ms() >= deadline) {
+                        sl_errstr(why, why_size,
+                                  "%d record(s) still not delivered "
+                                  "after transaction.timeout.ms (%d ms)",
+                                  rd_kafka_outq_len(thr->producer),
+                                  thr->txn_timeout_ms);
+                        return 1;
+                }
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                       "thread %d: still waiting for %d record(s) to be "
+                       "delivered before committing the transaction",
+                       thr->idx, rd_kafka_outq_len(thr->producer));
+        }
+        if (thr->rk_fatal) {
+                char hint[SL_ERRSTR_SIZE];
+                sl_errstr(why, why_size, "fatal producer error: %s%s",
+                          thr->rk_fatal_msg,
+                          sl_txn_fenced_hint(thr, thr->rk_fatal_msg, hint,
+                                             sizeof(hint)));
+                return -1;
+        }
+        if (thr->delivery_failed) {
+                sl_errstr(why, why_size, "%s", thr->delivery_err);
+                return delivery_permanent(thr->delivery_errcode) ? -1 : 1;
+        }
+
+        /* the input offsets, committed with the records or not at all */
+        if (offsets && offsets->cnt) {
+                rd_kafka_consumer_group_metadata_t *cgmd =
+                    rd_kafka_consumer_group_metadata(thr->consumer);
+                if (!cgmd) {
+                        sl_errstr(why, why_size,
+                                  "the consumer has no group metadata");
+                        return -1;
+                }
+                for (;;) {
+                        e = rd_kafka_send_offsets_to_transaction(
+                            thr->producer, offsets, cgmd,
+                            remaining(deadline) > 0 ? remaining(deadline)
+                                                    : 1000);
+                        if (!e)
+                                break;
+                        if ((r = txn_error(thr, e, "sending the offsets",
+                                           deadline, why, why_size))) {
+                                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                                return r;
+                        }
+                }
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+        }
+
+        /* A commit that timed out is still under way in librdkafka: only
+         * calling it again may follow (an abort now would be refused as a
+         * conflicting call), so a retriable failure is retried past the
+         * deadline too, until the broker says how it ended; a closing app
+         * gives up once the broker has certainly aborted it. */
+        for (;;) {
+                e = rd_kafka_commit_transaction(thr->producer, SL_TXN_CALL_MS);
+                if (!e)
+                        break;
+                if (rd_kafka_error_is_retriable(e) &&
+                    !rd_kafka_error_txn_requires_abort(e) &&
+                    !rd_kafka_error_is_fatal(e)) {
+                        if (atomic_load(&thr->app->stop) &&
+                            sl_now_ms() >= deadline + thr->txn_timeout_ms) {
+                                sl_errstr(why, why_size,
+                                          "committing: %s (giving up: the "
+                                          "app is closing)",
+                                          rd_kafka_error_string(e));
+                                rd_kafka_error_destroy(e);
+                                return -1;
+                        }
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                               "thread %d: committing: %s (retrying)",
+                               thr->idx, rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        continue;
+                }
+                return txn_error(thr, e, "committing", deadline, why,
+                                 why_size) < 0
+                           ? -1
+                           : 1;
+        }
+        thr->txn_open = 0;
+        return 0;
+}
+
+int sl_txn_abort(sl_thread_t *thr, char *why, size_t why_size) {
+        int64_t give_up = sl_now_ms() + 2 * (int64_t)thr->txn_timeout_ms;
+        if (!thr->txn_open)
+                goto done;
+        for (;;) {
+                rd_kafka_error_t *e =
+                    rd_kafka_abort_transaction(thr->producer, SL_TXN_CALL_MS);
+                if (!e)
+                        break;
+                if (rd_kafka_error_is_fatal(e) ||
+                    !rd_kafka_error_is_retriable(e) ||
+                    (atomic_load(&thr->app->stop) && sl_now_ms() >= give_up)) {
+                        sl_errstr(why, why_size, "aborting: %s",
+                                  rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        return -1;
+                }
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: aborting the transaction: %s (retrying)",
+                       thr->idx, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+        thr->txn_open = 0;
+done:
+        /* the purged records' reports are in: none of them counts */
+        rd_kafka_poll(thr->producer, 0);
+        thr->delivery_failed  = 0;
+        thr->delivery_errcode = RD_KAFKA_RESP_ERR_NO_ERROR;
+        thr->delivery_err[0]  = '\0';
+        thr->txn_broken       = 0;
+        return 0;
+}
+
+void sl_txn_destroy(sl_thread_t *thr) {
+        (void)thr;
+}
