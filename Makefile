@@ -99,6 +99,7 @@ BENCH_RESTORE := $(BUILD)/bench/restore
 
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all \
+        repro-librdkafka \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
@@ -190,6 +191,16 @@ check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
 check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
+
+# librdkafka #5456 / #5511: does send_offsets_to_transaction() keep its
+# timeout when the group coordinator goes away? (mock cluster, ~40 s)
+REPRO := $(BUILD)/tests/repro_send_offsets
+$(REPRO): tests/repro_send_offsets.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS) -lpthread
+
+repro-librdkafka: $(REPRO)
+	$(REPRO)
 
 examples: $(EXAMPLES)
 

@@ -51,6 +51,8 @@ typedef struct sl_thread_metrics_s {
         char *consumer_stats, *producer_stats; /* librdkafka's JSON */
 } sl_thread_metrics_t;
 
+typedef struct sl_txn_call_s sl_txn_call_t;
+
 typedef struct sl_thread_s {
         struct sluice_app_s *app;
         int idx;
@@ -109,7 +111,11 @@ typedef struct sl_thread_s {
          * an abort during its commit neither rewinds nor rebuilds them */
         const rd_kafka_topic_partition_list_t *leaving;
         uint64_t aborts;
-        struct sl_txn_call_s *call; /* send_offsets' bounded path (txn.c) */
+        int64_t renewed_ms; /* a fenced producer was last replaced */
+        /* send_offsets' bounded path (txn.c); after it gave up, the
+         * producer belongs to its helper thread: replace, never destroy */
+        sl_txn_call_t *call, *abandoned;
+        int producer_abandoned;
 
         /* state: the record cache's budget, changelog delivery slots,
          * and the store instances restoring (with their own consumer) */

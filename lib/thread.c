@@ -388,33 +388,25 @@ static int leaving(const sl_thread_t *thr, const char *topic,
                    partition);
 }
 
+static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
+                               int grouped, char *errstr, size_t errstr_size);
+
 /*
- * Exactly-once: the transaction cannot commit (@why). Abort it, then put
- * the thread back where the last commit left it: every input partition
- * processed since then rewinds to its first record since then, and every
- * task that took part is closed (its stores drop what they hold
- * uncommitted: the cache, LMDB's open write transaction, a memory store
- * entirely) and, if it has stores, made again at once: restored from its
- * changelog, read committed, to the last committed state (a persistent
- * store from the offset it recorded at the last commit), its inputs
- * paused meanwhile. The batch is then processed again. Partitions a
- * revocation is taking away are neither rewound nor rebuilt. 0, or -1
- * with the thread failed (the abort itself failed).
+ * Exactly-once, after an aborted transaction: put the thread back where
+ * the last commit left it. Every input partition processed since then
+ * rewinds to its first record since then, and every task that took part
+ * is closed (its stores drop what they hold uncommitted: the cache, LMDB's
+ * open write transaction, a memory store entirely) and, if it has stores,
+ * made again at once: restored from its changelog, read committed, to the
+ * last committed state (a persistent store from the offset it recorded at
+ * the last commit), its inputs paused meanwhile. The batch is then
+ * processed again. Partitions a revocation is taking away are neither
+ * rewound nor rebuilt. 0, or -1 with the thread failed.
  */
-static int txn_recover(sl_thread_t *thr, const char *why) {
+static int txn_rewind(sl_thread_t *thr, const char *why) {
         rd_kafka_topic_partition_list_t *asg = NULL, *keep;
-        char err[SL_ERRSTR_SIZE];
         size_t i;
         int k, rewound = 0, rebuilt = 0;
-        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
-               "thread %d: %s: aborting the transaction", thr->idx, why);
-        if (sl_txn_abort(thr, err, sizeof(err))) {
-                thr_fail(thr, "thread %d: %s; the transaction could not be "
-                              "aborted: %s",
-                         thr->idx, why, err);
-                return -1;
-        }
-        thr->aborts++;
         if (thr->rewind) {
                 keep = rd_kafka_topic_partition_list_new(thr->rewind->cnt);
                 for (k = 0; k < thr->rewind->cnt; k++)
@@ -485,6 +477,113 @@ static int txn_recover(sl_thread_t *thr, const char *why) {
         return thr->fatal ? -1 : 0;
 }
 
+static int txn_renew(sl_thread_t *thr, const char *why);
+
+/*
+ * Fenced, but by its own transaction's age: a broker aborts a transaction
+ * that outlived transaction.timeout.ms and bumps the producer's epoch, and
+ * librdkafka then reports the producer fenced, exactly as when another
+ * producer took over its transactional.id. The two are told apart by the
+ * transaction's age: younger than the timeout, the broker cannot have
+ * aborted it, so another producer did (a zombie, or two instances with
+ * one identity), and the thread stops. Older (a coordinator that stayed
+ * away longer than the timeout), the thread renews its producer, once a
+ * minute at most: fenced again that soon, it stops too.
+ */
+#define SL_TXN_RENEW_MIN_MS 60000
+static int txn_fenced_by_timeout(sl_thread_t *thr) {
+        int64_t now = sl_now_ms();
+        rd_kafka_resp_err_t err;
+        if (!thr->eos || !thr->producer)
+                return 0;
+        err = rd_kafka_fatal_error(thr->producer, NULL, 0);
+        if (err != RD_KAFKA_RESP_ERR__FENCED &&
+            err != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
+            err != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+                return 0;
+        return thr->txn_begin_ms > 0 &&
+               now >= thr->txn_begin_ms + thr->txn_timeout_ms &&
+               (!thr->renewed_ms ||
+                now - thr->renewed_ms >= SL_TXN_RENEW_MIN_MS);
+}
+
+/* The transaction cannot commit (@why): abort it, rewind, rebuild. 0, or
+ * -1 with the thread failed (the abort failed). */
+static int txn_recover(sl_thread_t *thr, const char *why) {
+        char err[SL_ERRSTR_SIZE];
+        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+               "thread %d: %s: aborting the transaction", thr->idx, why);
+        if (sl_txn_abort(thr, err, sizeof(err))) {
+                if (txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, err);
+                thr_fail(thr, "thread %d: %s; the transaction could not be "
+                              "aborted: %s",
+                         thr->idx, why, err);
+                return -1;
+        }
+        thr->aborts++;
+        return txn_rewind(thr, why);
+}
+
+/* The producer was fenced for its transaction's age, or handed to the
+ * helper of a send_offsets_to_transaction() that did not return (txn.c)
+ * (@why): a new one for the same transactional.id (its init fences the
+ * old one, whose transaction the broker aborts), then rewind and rebuild
+ * as after an abort. 0, or -1 with the thread failed. */
+static int txn_renew(sl_thread_t *thr, const char *why) {
+        char err[SL_ERRSTR_SIZE];
+        size_t i;
+        if (thr->producer_abandoned)
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: %s; leaving that producer to finish the "
+                       "call on its own and starting a new producer for "
+                       "transactional.id %s-%s-%d, which fences it",
+                       thr->idx, why, thr->app->conf->application_id,
+                       thr->app->txn_identity, thr->idx + 1);
+        else
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: %s: the broker aborted the transaction, "
+                       "older than transaction.timeout.ms (%d ms), and "
+                       "fenced its producer; starting a new producer for "
+                       "transactional.id %s-%s-%d",
+                       thr->idx, why, thr->txn_timeout_ms,
+                       thr->app->conf->application_id, thr->app->txn_identity,
+                       thr->idx + 1);
+        for (i = 0; i < thr->rkt_cnt; i++) {
+                rd_kafka_topic_destroy(thr->rkts[i].rkt);
+                free(thr->rkts[i].name);
+        }
+        thr->rkt_cnt = 0;
+        if (thr->pq) {
+                rd_kafka_queue_destroy(thr->pq);
+                thr->pq = NULL;
+        }
+        if (!thr->producer_abandoned)
+                rd_kafka_destroy(thr->producer);
+        thr->producer_abandoned = 0;
+        thr->producer         = NULL;
+        thr->rk_fatal         = 0;
+        thr->rk_fatal_msg[0]  = '\0';
+        thr->txn_open         = 0;
+        thr->txn_broken       = 0;
+        thr->delivery_failed  = 0;
+        thr->delivery_errcode = RD_KAFKA_RESP_ERR_NO_ERROR;
+        thr->renewed_ms       = sl_now_ms();
+        if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, 1, err,
+                                         sizeof(err))) ||
+            sl_txn_init(thr, err, sizeof(err))) {
+                thr_fail(thr, "thread %d: %s; a new producer: %s", thr->idx,
+                         why, err);
+                return -1;
+        }
+        thr->pq = rd_kafka_queue_get_main(thr->producer);
+        if (thr->app->host_driven)
+                rd_kafka_queue_io_event_enable(thr->pq, thr->app->wake_fd[1],
+                                               "p", 1);
+        thr->aborts++;
+        return txn_rewind(thr, why);
+}
+
 /* Flush every output, then commit what was processed: at-least-once,
  * flush then commit the offsets; exactly-once, one transaction. Then the
  * stores record the changelog offsets they reflect. 0 (also after an
@@ -512,6 +611,8 @@ static int thread_commit(sl_thread_t *thr) {
                 if (ferr) {
                         if (thr->eos && thr->txn_broken && !thr->rk_fatal)
                                 return txn_recover(thr, task->errstr);
+                        if (txn_fenced_by_timeout(thr))
+                                return txn_renew(thr, task->errstr);
                         thr_fail(thr, "thread %d: task %d_%d: %s",
                                     thr->idx, thr->tasks[i]->sub,
                                     (int)thr->tasks[i]->partition,
@@ -528,8 +629,12 @@ static int thread_commit(sl_thread_t *thr) {
                 int r;
                 some = thr->txn_open || (thr->pending && thr->pending->cnt);
                 r = sl_txn_commit(thr, thr->pending, why, sizeof(why));
+                if (r > 0 && thr->producer_abandoned)
+                        return txn_renew(thr, why);
                 if (r > 0)
                         return txn_recover(thr, why);
+                if (r < 0 && txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, why);
                 if (r < 0) {
                         thr_fail(thr,
                                  "thread %d: %s; the transaction was not "
@@ -1164,6 +1269,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
 static int rk_fatal_check(sl_thread_t *thr) {
         if (!thr->rk_fatal)
                 return 0;
+        if (thr->rk_fatal == 1 && !thr->fatal && txn_fenced_by_timeout(thr)) {
+                char why[SL_ERRSTR_SIZE + 32];
+                snprintf(why, sizeof(why), "fatal producer error: %s",
+                         thr->rk_fatal_msg);
+                return txn_renew(thr, why);
+        }
         if (!thr->fatal) {
                 char hint[SL_ERRSTR_SIZE] = "";
                 if (thr->rk_fatal == 1)
@@ -1315,11 +1426,24 @@ static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
             role, grouped, errstr, errstr_size);
         if (!c)
                 return NULL;
+        /* exactly-once: a producer may be handed to a helper thread that
+         * outlives the app (txn.c): its log lines then wait on a queue
+         * nobody serves, instead of reaching the app from librdkafka's
+         * threads */
+        if (type == RD_KAFKA_PRODUCER && thr->eos &&
+            rd_kafka_conf_set(c, "log.queue", "true", rkerr, sizeof(rkerr))) {
+                rd_kafka_conf_destroy(c);
+                sl_errstr(errstr, errstr_size, "log.queue: %s", rkerr);
+                return NULL;
+        }
         if (!(rk = rd_kafka_new(type, c, rkerr, sizeof(rkerr)))) {
                 rd_kafka_conf_destroy(c);
                 sl_errstr(errstr, errstr_size, "cannot create %s: %s", role,
                           rkerr);
+                return NULL;
         }
+        if (type == RD_KAFKA_PRODUCER && thr->eos)
+                rd_kafka_set_log_queue(rk, NULL); /* served by its polls */
         return rk;
 }
 
@@ -1480,6 +1604,8 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                  * (the task is rebuilt: @task is gone after this) */
                 if (thr->eos && thr->txn_broken && !thr->rk_fatal)
                         return txn_recover(thr, why);
+                if (txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, why);
                 thr_fail(thr, "thread %d: %s", thr->idx, why);
                 return -1;
         }
@@ -1545,7 +1671,8 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 rd_kafka_message_destroy(m);
                 done++;
         }
-        rd_kafka_poll(thr->producer, 0); /* delivery reports */
+        if (thr->producer)
+                rd_kafka_poll(thr->producer, 0); /* delivery reports */
         if (rk_fatal_check(thr))
                 return -1;
         now = sl_now_ms();
@@ -1558,8 +1685,10 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 mtx_lock(&task->lock);
                 perr = sl_task_punctuate_wall(task, now);
                 mtx_unlock(&task->lock);
-                if (perr && thr->eos && thr->txn_broken && !thr->rk_fatal) {
-                        if (txn_recover(thr, task->errstr))
+                if (perr && ((thr->eos && thr->txn_broken && !thr->rk_fatal) ||
+                             txn_fenced_by_timeout(thr))) {
+                        if (thr->rk_fatal ? txn_renew(thr, task->errstr)
+                                          : txn_recover(thr, task->errstr))
                                 return -1;
                         break; /* the tasks were rebuilt */
                 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <threads.h>
+#include <time.h>
 
 /* Kafka's API keys the tests look for or fail */
 #define API_PRODUCE 0
@@ -145,7 +146,12 @@ static sluice_conf_t *eos_conf(const cluster_t *c, const char *app_id,
          * the last generation before a rejoin completes */
         tu_set(conf, "consumer.session.timeout.ms", "2500");
         tu_set(conf, "consumer.heartbeat.interval.ms", "500");
-        sluice_conf_set_log_cb(conf, log ? on_log : NULL, getenv("EOS_DEBUG") ? SLUICE_LOG_DEBUG : SLUICE_LOG_INFO,
+        /* EOS_DEBUG=1: Sluice's debug lines and librdkafka's "eos" ones */
+        if (getenv("EOS_DEBUG"))
+                tu_set(conf, "producer.debug", "eos");
+        sluice_conf_set_log_cb(conf, log ? on_log : NULL,
+                               getenv("EOS_DEBUG") ? SLUICE_LOG_DEBUG
+                                                   : SLUICE_LOG_INFO,
                                log);
         return conf;
 }
@@ -532,7 +538,6 @@ START_TEST(eos_fenced_producer_stops_the_app) {
         cluster_new(&c, "eos-fence");
         conf = eos_conf(&c, "eos-fence", dir, &log);
         tu_set(conf, "sluice.instance.id", "pod-7");
-        if (getenv("EOS_DEBUG")) tu_set(conf, "producer.debug", "eos");
         app = sluice_app_new(t, conf, err, sizeof(err));
         ck_assert_msg(app != NULL, "%s", err);
         sluice_app_set_state_cb(app, on_state, &errored);
@@ -561,6 +566,109 @@ START_TEST(eos_fenced_producer_stops_the_app) {
         sluice_app_close(app);
         ck_assert_int_eq(sluice_app_state(app), SLUICE_APP_ERROR);
         sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+        cluster_destroy(&c);
+        tu_rm_rf(dir);
+        mtx_destroy(&log.lock);
+}
+END_TEST
+
+/* librdkafka #5456/#5511: the group's coordinator goes down during a
+ * commit, and send_offsets_to_transaction() would block past its timeout
+ * for as long as no connection changes state. The thread waits for it
+ * until the transaction's deadline (transaction.timeout.ms 3000 here),
+ * then leaves that producer to its helper and goes on with a new one:
+ * the app stays RUNNING and every input comes out (the mock filters no
+ * aborted record, so "exactly once" is tests/integration/chaos.sh's).
+ * Once the coordinator is back and a connection drops, the abandoned call
+ * returns and the close joins its helper. */
+START_TEST(eos_send_offsets_hang_is_bounded) {
+        char err[512], dir[256];
+        rd_kafka_conf_t *rc = rd_kafka_conf_new();
+        cluster_t c;
+        log_t log;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *conf;
+        sluice_app_t *app;
+        ku_record_t *recs;
+        metric_t m;
+        int *seen, n, i, p;
+        mtx_init(&log.lock, mtx_plain);
+        log.text[0] = '\0';
+        sluice_stream_to(sluice_stream_map_values(
+                             sluice_stream_from(t, "in", sluice_serde_string(),
+                                                sluice_serde_string()),
+                             upper, NULL),
+                         "out", NULL, NULL);
+        tu_tmpdir(dir, sizeof(dir), "eos-hang");
+        rd_kafka_conf_set(rc, "log_level", "0", NULL, 0);
+        c.rk = rd_kafka_new(RD_KAFKA_PRODUCER, rc, err, sizeof(err));
+        ck_assert_msg(c.rk != NULL, "%s", err);
+        c.mc = rd_kafka_mock_cluster_new(c.rk, 3);
+        ck_assert_ptr_nonnull(c.mc);
+        c.bootstrap = rd_kafka_mock_cluster_bootstraps(c.mc);
+        rd_kafka_mock_group_initial_rebalance_delay_ms(c.mc, 0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(c.mc, "in", 2, 1), 0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(c.mc, "out", 2, 1), 0);
+        for (p = 0; p < 2; p++) {
+                rd_kafka_mock_partition_set_leader(c.mc, "in", p, 1);
+                rd_kafka_mock_partition_set_leader(c.mc, "out", p, 1);
+        }
+        rd_kafka_mock_coordinator_set(c.mc, "transaction", "eos-hang-h-1", 1);
+        rd_kafka_mock_coordinator_set(c.mc, "group", "eos-hang", 2);
+        conf = eos_conf(&c, "eos-hang", dir, &log);
+        tu_set(conf, "sluice.instance.id", "h");
+        tu_set(conf, "transaction.timeout.ms", "3000");
+        app = sluice_app_new(t, conf, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_msg(sluice_app_start(app, err, sizeof(err)) == 0, "%s", err);
+        produce_range(&c, 0, 100);
+        m.app  = app;
+        m.name = "processed";
+        m.min  = 100;
+        ck_assert(ku_wait_for(metric_reached, &m, 30000));
+        m.name = "commits";
+        m.min  = metric(app, "commits") + 1;
+        ck_assert(ku_wait_for(metric_reached, &m, 10000));
+        /* the group moves to broker 3 as broker 2 goes down: the
+         * producer's cached coordinator is gone */
+        rd_kafka_mock_coordinator_set(c.mc, "group", "eos-hang", 3);
+        rd_kafka_mock_broker_set_down(c.mc, 2);
+        produce_range(&c, 100, 100);
+        m.name = "transactions_aborted";
+        m.min  = 1;
+        ck_assert_msg(ku_wait_for(metric_reached, &m, 30000), "%s",
+                      log_tail(&log));
+        n = ku_consume(c.bootstrap, "out", 200, 30000, &recs);
+        seen = calloc(200, sizeof(int));
+        for (i = 0; i < n; i++) {
+                int v = -1;
+                if (sscanf(recs[i].value, "V%d", &v) == 1 && v >= 0 && v < 200)
+                        seen[v]++;
+        }
+        ku_free(recs, n);
+        if (!log_has(&log, "leaving that producer"))
+                ck_abort_msg("no abandoned call: %s", log_tail(&log));
+        for (i = 0; i < 200; i++)
+                ck_assert_msg(seen[i] >= 1, "input %d never came out", i);
+        free(seen);
+        ck_assert(sluice_app_state(app) == SLUICE_APP_RUNNING);
+        ck_assert_msg(log_has(&log, "did not return within"), "%s",
+                      log_tail(&log));
+        /* what re-triggers the abandoned call: its coordinator's broker
+         * back, and a connection of its producer that goes down and, more
+         * than librdkafka's 1 s between coordinator queries later, up */
+        rd_kafka_mock_broker_set_up(c.mc, 2);
+        rd_kafka_mock_broker_set_down(c.mc, 1);
+        {
+                struct timespec down = {1, 500 * 1000 * 1000};
+                nanosleep(&down, NULL); /* the fault's duration */
+        }
+        rd_kafka_mock_broker_set_up(c.mc, 1);
+        sluice_app_close(app);
+        sluice_app_destroy(app);
+        ck_assert_msg(!log_has(&log, "has not returned"), "%s",
+                      log_tail(&log));
         sluice_topology_destroy(t);
         cluster_destroy(&c);
         tu_rm_rf(dir);
@@ -749,6 +857,8 @@ Suite *suite_eos(void) {
         tcase_add_test(tc, eos_abort_output_exactly_once);
         tc = eos_case(s, "fence");
         tcase_add_test(tc, eos_fenced_producer_stops_the_app);
+        tc = eos_case(s, "hang");
+        tcase_add_test(tc, eos_send_offsets_hang_is_bounded);
         tc = eos_case(s, "identity");
         tcase_add_test(tc, eos_identity_is_stable_per_directory);
         return s;
