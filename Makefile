@@ -13,6 +13,9 @@
 #                      $SLUICE_TEST_BOOTSTRAP, else one it starts and stops
 #                      (Kafka 4.4.0, group.protocol classic and consumer;
 #                      KAFKA_VERSION=3.9.2 for the old line, classic only)
+#   make check-chaos   exactly-once while instances and brokers are killed,
+#                      on a 3-broker cluster it starts (the short form;
+#                      make check-chaos-full: 1M records, more kills)
 #   make check-integration-all  the broker matrix make test runs: Kafka
 #                      4.4.0 with both group protocols, then 3.9.2 with the
 #                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
@@ -98,7 +101,7 @@ BENCH_STATE := $(BUILD)/bench/state
 BENCH_RESTORE := $(BUILD)/bench/restore
 
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
-        check-integration check-integration-all \
+        check-integration check-integration-all check-chaos check-chaos-full \
         repro-librdkafka \
         examples run-examples bench-pipe bench-state bench-restore \
         installcheck bench install uninstall clean deps
@@ -163,6 +166,8 @@ $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 INTEG_BIN := $(BUILD)/tests/integration/test_integration
 INTEG_APP := $(BUILD)/tests/integration/app_upper
 INTEG_WC  := $(BUILD)/tests/integration/app_wordcount
+CHAOS_APP := $(BUILD)/tests/integration/app_chaos
+CHAOS_TOOL := $(BUILD)/tests/integration/chaos_tool
 
 $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -177,6 +182,14 @@ $(INTEG_APP): tests/integration/app_upper.c tests/integration/app_common.h $(STL
 $(INTEG_WC): tests/integration/app_wordcount.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS)
 
 # Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (from
 # Maven Central via scripts/kafka), stopped however the run ends. The
@@ -201,6 +214,15 @@ $(REPRO): tests/repro_send_offsets.c | $(DEPS_OK)
 
 repro-librdkafka: $(REPRO)
 	$(REPRO)
+
+# Exactly-once under crashes on a 3-broker cluster it starts
+# (tests/integration/chaos.sh): the short form make test runs, and the
+# full one (1M records, >= 10 instance kills, >= 2 broker kills).
+check-chaos: $(CHAOS_APP) $(CHAOS_TOOL)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/chaos.sh --short
+
+check-chaos-full: $(CHAOS_APP) $(CHAOS_TOOL)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/chaos.sh --uncommitted
 
 examples: $(EXAMPLES)
 
@@ -273,6 +295,7 @@ test:
 	$(MAKE) check-asan-clang
 	$(MAKE) fuzz
 	$(MAKE) check-integration-all
+	$(MAKE) check-chaos
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:
 # $(call install_subst,template,output). The CMake files find the library
