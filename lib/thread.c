@@ -455,8 +455,10 @@ static int txn_rewind(sl_thread_t *thr, const char *why) {
                         i++;
                 }
         }
-        /* the stateful ones again, as on an assignment */
-        if (!rd_kafka_assignment(thr->consumer, &asg) && asg) {
+        /* the stateful ones again, as on an assignment (not when the app
+         * stops: nothing is processed again then) */
+        if (!atomic_load(&thr->app->stop) &&
+            !rd_kafka_assignment(thr->consumer, &asg) && asg) {
                 keep = rd_kafka_topic_partition_list_new(asg->cnt);
                 for (k = 0; k < asg->cnt; k++)
                         if (!leaving(thr, asg->elems[k].topic,

@@ -21,6 +21,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <threads.h>
@@ -831,6 +832,173 @@ START_TEST(eos_lmdb_offset_moves_with_commits) {
 END_TEST
 #endif
 
+/* ---- the stores' offsets under exactly-once, through the driver ----
+ * A store opened under exactly_once_v2 is trusted only for the changelog
+ * offset it committed itself (flush_offset(), which Sluice calls after a
+ * transaction committed): LMDB's data and offset are kept. A persistent
+ * backend without flush_offset() (a version 1 one here) cannot say which
+ * state it holds: it is wiped, with the warning, even where a checkpoint
+ * file vouches for it - which at-least-once trusts. The driver opens the
+ * stores as the runtime does (state.dir/<app>/<sub>_<partition>/<store>).
+ */
+
+static void mkdir_p(const char *path) {
+        char p[512];
+        size_t i;
+        snprintf(p, sizeof(p), "%s", path);
+        for (i = 1; p[i]; i++)
+                if (p[i] == '/') {
+                        p[i] = '\0';
+                        mkdir(p, 0755);
+                        p[i] = '/';
+                }
+        mkdir(p, 0755);
+}
+
+/* A version 1 persistent backend over one memory-store instance that
+ * lives in the type's opaque, so that what it holds survives close and
+ * open, as on disk. */
+typedef struct {
+        void *h;
+} keep_t;
+static const sluice_store_type_t *m(void) {
+        return sluice_store_type_memory();
+}
+static int k_open(const sluice_store_type_t *type, const char *path,
+                  const char *name, void **store, char *errstr,
+                  size_t errstr_size) {
+        keep_t *k = type->opaque;
+        if (!k->h && m()->open(m(), path, name, &k->h, errstr, errstr_size))
+                return SLUICE_ERR_STATE;
+        *store = k->h;
+        return 0;
+}
+static void k_close(void *store) {
+        (void)store; /* kept: it is the "disk" */
+}
+
+static sluice_store_type_t keep_type(keep_t *k) {
+        sluice_store_type_t t;
+        memset(&t, 0, sizeof(t));
+        t.version           = 1;
+        t.name              = "keep";
+        t.persistent        = 1;
+        t.opaque            = k;
+        t.open              = k_open;
+        t.close             = k_close;
+        t.get               = m()->get;
+        t.put               = m()->put;
+        t.del               = m()->del;
+        t.iter_open         = m()->iter_open;
+        t.iter_next         = m()->iter_next;
+        t.iter_close        = m()->iter_close;
+        t.flush             = m()->flush;
+        t.approximate_count = m()->approximate_count;
+        return t;
+}
+
+static int found(const void *k, size_t kl, const void *v, size_t vl,
+                 int64_t ts, void *opaque) {
+        (void)k;
+        (void)kl;
+        (void)v;
+        (void)vl;
+        (void)ts;
+        (*(int *)opaque)++;
+        return 0;
+}
+
+/* A driver on @dir under @guarantee with the store type @type (NULL:
+ * lmdb); 1 if its "counts" holds key "a". */
+static int driver_has_a(const char *dir, const char *guarantee,
+                        const sluice_store_type_t *type, log_t *log) {
+        char err[512];
+        sluice_topology_t *t = tu_count_topology();
+        sluice_conf_t *c     = sluice_conf_new();
+        sluice_driver_t *drv;
+        int hits = 0;
+        tu_set(c, "application.id", "eos-drv");
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "processing.guarantee", guarantee);
+        if (type) {
+                ck_assert_int_eq(sluice_conf_register_store(c, type, err,
+                                                            sizeof(err)),
+                                 0);
+                tu_set(c, "default.dsl.store", "keep");
+        } else {
+                tu_set(c, "default.dsl.store", "lmdb");
+        }
+        sluice_conf_set_log_cb(c, on_log, SLUICE_LOG_WARNING, log);
+        drv = sluice_driver_new(t, c, err, sizeof(err));
+        ck_assert_msg(drv != NULL, "%s", err);
+        sluice_driver_store_get(drv, "counts", "a", 1, found, &hits);
+        sluice_driver_destroy(drv);
+        sluice_topology_destroy(t);
+        return hits;
+}
+
+START_TEST(eos_stores_trusted_only_with_their_own_offset) {
+        char dir[256], path[512], err[512];
+        unsigned char v[16] = {0};
+        log_t log;
+        keep_t k = {NULL};
+        sluice_store_type_t kt = keep_type(&k);
+        FILE *f;
+        mtx_init(&log.lock, mtx_plain);
+        log.text[0] = '\0';
+        tu_tmpdir(dir, sizeof(dir), "eos-drv");
+#ifdef SLUICE_HAVE_LMDB
+        {
+                /* LMDB with "a" and the committed offset 7 */
+                const sluice_store_type_t *ty = sluice_store_type_lmdb();
+                void *h;
+                snprintf(path, sizeof(path), "%s/eos-drv/0_0/counts", dir);
+                ck_assert_int_eq(ty->open(ty, path, "counts", &h, err,
+                                          sizeof(err)),
+                                 0);
+                v[15] = 1; /* 8 bytes of timestamp, then the count 1 */
+                ck_assert_int_eq(ty->put(h, "a", 1, v, 16), 0);
+                ck_assert_int_eq(ty->flush_offset(h, 7, err, sizeof(err)), 0);
+                ty->close(h);
+                ck_assert_int_eq(driver_has_a(dir, "exactly_once_v2", NULL,
+                                              &log),
+                                 1);
+                ck_assert_msg(!log_has(&log, "wiping"), "%s", log_tail(&log));
+        }
+#endif
+        /* the version 1 backend with "a", and a checkpoint file that says
+         * it reflects the changelog up to offset 7 */
+        {
+                void *h;
+                ck_assert_int_eq(kt.open(&kt, dir, "counts", &h, err,
+                                         sizeof(err)),
+                                 0);
+                v[15] = 1;
+                ck_assert_int_eq(kt.put(h, "a", 1, v, 16), 0);
+        }
+        snprintf(path, sizeof(path), "%s/eos-drv/0_0", dir);
+        mkdir_p(path);
+        snprintf(path, sizeof(path), "%s/eos-drv/0_0/.checkpoint", dir);
+        ck_assert_ptr_nonnull(f = fopen(path, "w"));
+        fprintf(f, "7 counts\n");
+        fclose(f);
+        /* at-least-once trusts the file */
+        ck_assert_int_eq(driver_has_a(dir, "at_least_once", &kt, &log), 1);
+        ck_assert_msg(!log_has(&log, "wiping"), "%s", log_tail(&log));
+        /* exactly-once cannot: wiped, said so */
+        ck_assert_int_eq(driver_has_a(dir, "exactly_once_v2", &kt, &log), 0);
+        ck_assert_msg(log_has(&log, "under exactly_once_v2 a persistent "
+                                    "store must commit its changelog offset "
+                                    "with its data") &&
+                          log_has(&log, "wiping it, restoring all of the "
+                                        "changelog"),
+                      "%s", log_tail(&log));
+        m()->close(k.h);
+        tu_rm_rf(dir);
+        mtx_destroy(&log.lock);
+}
+END_TEST
+
 /* One case per concern: CK_RUN_CASE=abort runs only those. */
 static TCase *eos_case(Suite *s, const char *name) {
         TCase *tc = tcase_create(name);
@@ -859,6 +1027,8 @@ Suite *suite_eos(void) {
         tcase_add_test(tc, eos_fenced_producer_stops_the_app);
         tc = eos_case(s, "hang");
         tcase_add_test(tc, eos_send_offsets_hang_is_bounded);
+        tc = eos_case(s, "stores");
+        tcase_add_test(tc, eos_stores_trusted_only_with_their_own_offset);
         tc = eos_case(s, "identity");
         tcase_add_test(tc, eos_identity_is_stable_per_directory);
         return s;
