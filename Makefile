@@ -26,6 +26,7 @@
 #                      pkg-config (shared, static) and CMake, and run it
 #   make bench         build and run bench/engine
 #   make bench-pipe    bench/pipe on a local broker: Sluice vs a plain loop
+#   make bench-eos     bench/eos on a local broker: exactly-once vs at-least-once
 #   make install       PREFIX=/usr/local DESTDIR= LIBDIR= INCLUDEDIR=
 #                      (sluice.h, libsluice.so.0, libsluice.a, sluice.pc,
 #                      the CMake package Sluice; librdkafka is inside)
@@ -103,7 +104,7 @@ BENCH_RESTORE := $(BUILD)/bench/restore
 .PHONY: all lib demo test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-chaos check-chaos-full \
         repro-librdkafka \
-        examples run-examples bench-pipe bench-state bench-restore \
+        examples run-examples bench-pipe bench-eos bench-state bench-restore \
         installcheck bench install uninstall clean deps
 
 all: lib
@@ -277,6 +278,10 @@ bench-restore: $(BENCH_RESTORE)
 # Sluice against a plain librdkafka loop on a broker it starts (scripts/kafka)
 bench-pipe:
 	bench/pipe.sh
+
+# exactly_once_v2 against at_least_once, same app, same broker (bench/eos.c)
+bench-eos:
+	bench/eos.sh
 
 # The examples run as a user would run them, checked by what they print.
 run-examples: examples
