@@ -216,11 +216,11 @@ restores=$(cat "$logs"/inst?.[2-9]*.out "$logs"/inst?.[1-9][0-9]*.out 2>/dev/nul
 if [ -n "$restores" ]; then
   echo "$restores" | awk '{
       for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-      n++; restored += f["restored"]; size += f["end"]
-      if (f["start"] == 0 && f["end"] > 0) full++
+      if (f["start"] > 0) { n++; restored += f["restored"]; size += f["end"] }
+      else if (f["end"] > 0) { full++; fullrec += f["restored"] }
     } END {
-      printf "chaos: restores after restarts: %d store instances, %d records restored of changelogs totalling %d (%.1f%%), %d from offset 0\n",
-        n, restored, size, size ? 100.0 * restored / size : 0, full + 0
+      printf "chaos: restores after restarts: %d store instances with local state restored %d records of changelogs totalling %d (%.1f%%: the tail past their own offset); %d without local state restored from offset 0 (%d records)\n",
+        n, restored, size, size ? 100.0 * restored / size : 0, full, fullrec
     }'
 fi
 aborts=$(for f in "$logs"/*.out; do awk '/^ABORTS/ { n = $2 } END { print n + 0 }' "$f"; done |
