@@ -305,25 +305,6 @@ int sl_txn_commit(sl_thread_t *thr,
                 return -1;
         deadline = thr->txn_begin_ms + thr->txn_timeout_ms;
 
-        /* every record of the transaction acknowledged (librdkafka retries
-         * meanwhile: a broker that is down makes this wait, up to the
-         * transaction's timeout, past which the broker aborts it) */
-        while (!thr->rk_fatal && !thr->delivery_failed &&
-               rd_kafka_flush(thr->producer, remaining(deadline)) ==
-                   RD_KAFKA_RESP_ERR__TIMED_OUT) {
-                if (sl_now_ms() >= deadline) {
-                        sl_errstr(why, why_size,
-                                  "%d record(s) still not delivered "
-                                  "after transaction.timeout.ms (%d ms)",
-                                  rd_kafka_outq_len(thr->producer),
-                                  thr->txn_timeout_ms);
-                        return 1;
-                }
-                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
-                       "thread %d: still waiting for %d record(s) to be "
-                       "delivered before committing the transaction",
-                       thr->idx, rd_kafka_outq_len(thr->producer));
-        }
         if (thr->rk_fatal) {
                 char hint[SL_ERRSTR_SIZE];
                 sl_errstr(why, why_size, "fatal producer error: %s%s",
@@ -338,9 +319,12 @@ int sl_txn_commit(sl_thread_t *thr,
         }
 
         t1 = sl_now_ms();
-        /* the input offsets, committed with the records or not at all,
+        /* The input offsets, committed with the records or not at all,
          * with the consumer's group metadata as it is now (its generation
-         * fences a zombie of this thread's group member) */
+         * fences a zombie of this thread's group member). Sent while the
+         * records may still be in flight: commit_transaction() waits for
+         * every one of them, so these round trips overlap their
+         * acknowledgements instead of following them. */
         while (offsets && offsets->cnt) {
                 int left = remaining(deadline), gone;
                 /* past the call's own timeout, and then some */
@@ -374,11 +358,15 @@ int sl_txn_commit(sl_thread_t *thr,
         }
 
         t2 = sl_now_ms();
-        /* A commit that timed out is still under way in librdkafka: only
-         * calling it again may follow (an abort now would be refused as a
-         * conflicting call), so a retriable failure is retried past the
-         * deadline too, until the broker says how it ended; a closing app
-         * gives up once the broker has certainly aborted it. */
+        /* The commit waits until every record is acknowledged (librdkafka
+         * retries meanwhile: a broker that is down makes it wait; a record
+         * that cannot be delivered within transaction.timeout.ms makes the
+         * transaction abortable), then ends the transaction. A commit that
+         * timed out is still under way in librdkafka: only calling it again
+         * may follow (an abort now would be refused as a conflicting
+         * call), so a retriable failure is retried past the deadline too,
+         * until the broker says how it ended; a closing app gives up once
+         * the broker has certainly aborted it. */
         for (;;) {
                 e = rd_kafka_commit_transaction(thr->producer, SL_TXN_CALL_MS);
                 if (!e)
@@ -408,8 +396,8 @@ int sl_txn_commit(sl_thread_t *thr,
         }
         thr->txn_open = 0;
         sl_log(thr->app->conf, SLUICE_LOG_DEBUG, "EOS",
-               "thread %d: transaction committed in %lld ms (flush %lld, "
-               "offsets %lld, commit %lld)",
+               "thread %d: transaction committed in %lld ms (checks %lld, "
+               "offsets %lld, flush and commit %lld)",
                thr->idx, (long long)(sl_now_ms() - t0), (long long)(t1 - t0),
                (long long)(t2 - t1), (long long)(sl_now_ms() - t2));
         return 0;
