@@ -557,6 +557,10 @@ static int txn_renew(sl_thread_t *thr, const char *why) {
         }
         thr->rkt_cnt = 0;
         if (thr->pq) {
+                /* an abandoned producer may outlive the app: it must not
+                 * write to the host's wake-up pipe any more */
+                if (thr->app->host_driven)
+                        rd_kafka_queue_io_event_enable(thr->pq, -1, NULL, 0);
                 rd_kafka_queue_destroy(thr->pq);
                 thr->pq = NULL;
         }
