@@ -299,8 +299,8 @@ test:
 	$(MAKE) check-asan
 	$(MAKE) check-asan-clang
 	$(MAKE) fuzz
-	$(MAKE) check-integration-all
 	$(MAKE) check-chaos
+	$(MAKE) check-integration-all
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:
 # $(call install_subst,template,output). The CMake files find the library
