@@ -18,6 +18,9 @@
 #   make check-integration-windows  only the windowed features on a broker
 #                      (tests/integration/run_windows.sh; check-integration
 #                      runs it after run.sh)
+#   make check-chaos   exactly-once while instances and brokers are killed,
+#                      on a 3-broker cluster it starts (the short form;
+#                      make check-chaos-full: 1M records, more kills)
 #   make check-integration-all  the broker matrix make test runs: Kafka
 #                      4.4.0 with both group protocols, then 3.9.2 with the
 #                      classic one (once, on $SLUICE_TEST_BOOTSTRAP if set)
@@ -38,6 +41,7 @@
 #                      memory vs LMDB, record cache on and off
 #   make bench-store   bench/store_memory: the memory store's point ops and
 #                      range scans between writes over 1M keys
+#   make bench-eos     bench/eos on a local broker: exactly-once vs at-least-once
 #   make install       PREFIX=/usr/local DESTDIR= LIBDIR= INCLUDEDIR=
 #                      (sluice.h, libsluice.so.0, libsluice.a, sluice.pc,
 #                      the CMake package Sluice; librdkafka is inside)
@@ -116,7 +120,8 @@ BENCH_WINDOWS := $(BUILD)/bench/windows
 
 .PHONY: all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows \
-        examples run-examples bench-pipe bench-state bench-store bench-restore bench-windows \
+        check-chaos check-chaos-full repro-librdkafka \
+        examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
         installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
@@ -182,6 +187,8 @@ $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 INTEG_BIN := $(BUILD)/tests/integration/test_integration
 INTEG_APP := $(BUILD)/tests/integration/app_upper
 INTEG_WC  := $(BUILD)/tests/integration/app_wordcount
+CHAOS_APP := $(BUILD)/tests/integration/app_chaos
+CHAOS_TOOL := $(BUILD)/tests/integration/chaos_tool
 
 $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -216,6 +223,13 @@ $(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
 	$(CC) $(CFLAGS_ALL) -Iexamples -DFEATURES_NO_MAIN \
 	    tests/integration/app_features.c examples/features.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+$(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS)
 
 # Against $SLUICE_TEST_BOOTSTRAP if set, else a broker of its own (from
 # Maven Central via scripts/kafka), stopped however the run ends. The
@@ -253,6 +267,24 @@ ksdiff: $(KSDIFF_BIN)
 
 check-ksdiff: $(KSDIFF_BIN)
 	BUILD=$(BUILD) tests/ksdiff/run.sh
+# librdkafka #5456 / #5511: does send_offsets_to_transaction() keep its
+# timeout when the group coordinator goes away? (mock cluster, ~40 s)
+REPRO := $(BUILD)/tests/repro_send_offsets
+$(REPRO): tests/repro_send_offsets.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS) -lpthread
+
+repro-librdkafka: $(REPRO)
+	$(REPRO)
+
+# Exactly-once under crashes on a 3-broker cluster it starts
+# (tests/integration/chaos.sh): the short form make test runs, and the
+# full one (1M records, >= 10 instance kills, >= 2 broker kills).
+check-chaos: $(CHAOS_APP) $(CHAOS_TOOL)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/chaos.sh --short
+
+check-chaos-full: $(CHAOS_APP) $(CHAOS_TOOL)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/chaos.sh --uncommitted
 
 examples: $(EXAMPLES)
 
@@ -329,6 +361,10 @@ bench-restore: $(BENCH_RESTORE)
 bench-pipe:
 	bench/pipe.sh
 
+# exactly_once_v2 against at_least_once, same app, same broker (bench/eos.c)
+bench-eos:
+	bench/eos.sh
+
 # The examples run as a user would run them, checked by what they print.
 run-examples: examples
 	$(BUILD)/examples/orders | grep -q '"amount_eur":110.4'
@@ -348,6 +384,7 @@ test:
 	$(MAKE) check-asan-clang
 	$(MAKE) fuzz
 	$(MAKE) check-ksdiff
+	$(MAKE) check-chaos
 	$(MAKE) check-integration-all
 
 # sluice.pc and the CMake package for this PREFIX / LIBDIR / INCLUDEDIR:

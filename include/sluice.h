@@ -427,6 +427,16 @@ struct sluice_store_type_s {
          * the checkpoint file, and a store whose files were removed,
          * emptied or replaced is detected (no offset) and restored in
          * full. NULL: Sluice keeps the offset in the checkpoint file only.
+         *
+         * The promise, which exactly_once_v2 builds on: no put/del becomes
+         * durable before the next flush_offset() (or flush()) commits it,
+         * and close() drops what none committed. Sluice calls
+         * flush_offset() only after the transaction holding those updates'
+         * changelog records committed, so the recorded offset always names
+         * committed state: after a crash such a store restores only the
+         * changelog after it. A persistent backend without flush_offset()
+         * cannot say which state it holds; under exactly_once_v2 Sluice
+         * wipes it whenever it opens it and restores all of its changelog.
          */
         int (*flush_offset)(void *store, int64_t offset, char *errstr,
                             size_t errstr_size);
@@ -452,7 +462,9 @@ SLUICE_API const sluice_store_type_t *sluice_store_type_lmdb(void);
  *                                          prefix; [a-zA-Z0-9._-], <= 200
  *  bootstrap.servers      (required*)      passed to every client
  *  processing.guarantee   at_least_once    or exactly_once_v2 (alias
- *                                          exactly_once)
+ *                                          exactly_once): every commit is
+ *                                          one Kafka transaction (README,
+ *                                          "Exactly-once")
  *  commit.interval.ms     30000 (100 with  how often progress is committed
  *                         exactly-once)
  *  num.stream.threads     1                0..1024; 0 = the host drives the
@@ -1535,14 +1547,19 @@ SLUICE_API void sluice_app_set_state_cb(sluice_app_t *app, sluice_state_cb *cb,
                                         void *opaque);
 /**
  * Check that every source topic exists (naming the first missing one),
- * create the clients and start the stream threads.
+ * create the internal topics and start the stream threads. Under
+ * exactly_once_v2 each thread's transactional producer is initialized
+ * first (init_transactions(): this fences the zombie of the same
+ * transactional.id and waits until its transaction is aborted), so this
+ * can take a few seconds after a crash.
  * @returns 0, or an error with the reason in @p errstr (state ERROR).
  */
 SLUICE_API int sluice_app_start(sluice_app_t *app, char *errstr,
                                 size_t errstr_size);
 /**
- * Stop: each thread commits what it processed, leaves the group and exits;
- * returns when all have. Thread-safe; may be called more than once.
+ * Stop: each thread commits what it processed (exactly_once_v2: commits
+ * its open transaction, or aborts it), leaves the group and exits; returns
+ * when all have. Thread-safe; may be called more than once.
  */
 SLUICE_API void sluice_app_close(sluice_app_t *app);
 /** Close if needed, then free the app and its conf. */
@@ -1577,7 +1594,8 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
  * consumed, processed, produced, skipped (by reason: "deserialization",
  * "null_key_or_value", "invalid_timestamp"; the last also as
  * "skipped_invalid_timestamp"), dead-lettered, commits and their latency,
- * rebalances; per task the same counters ("skipped": all reasons), its
+ * rebalances, transactions aborted (`transactions_aborted`,
+ * exactly_once_v2); per task the same counters ("skipped": all reasons), its
  * "skipped_invalid_timestamp" and its "operators" (per node, e.g. a
  * windowed operator's "late_records"); the
  * consumer lag per assigned partition; and librdkafka's own statistics
@@ -1604,6 +1622,11 @@ SLUICE_API char *sluice_app_metrics_json(const sluice_app_t *app);
  * applied, including those still in the record cache and those not yet
  * committed: under at-least-once a later crash may replay them, so a count
  * read now can be ahead of what the changelog will say after a restart.
+ * Under exactly_once_v2 the same holds (read uncommitted, as in Kafka
+ * Streams): a read may see updates of a transaction that then aborts, and
+ * the store is rolled back to its last committed state when it does (the
+ * batch is then processed again); what a read_committed consumer of the
+ * changelog or the outputs sees is always committed.
  * An instance that is still restoring makes the call fail with
  * SLUICE_ERR_STATE; so does an unknown store name.
  *

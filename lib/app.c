@@ -541,20 +541,81 @@ static int instance_lock(const char *dir, int *fd_out, long *holder) {
         return 0;
 }
 
+/* The instance's transactional identity when sluice.instance.id is not
+ * pinned: 16 random hex digits kept in <dir>/.identity, made by the first
+ * instance that takes the directory and read by every later one, so that
+ * a restarted instance has the transactional.id of the one that died
+ * (its init fences that zombie at once) while instances on other hosts,
+ * or in other state directories of one host, never share one. Called
+ * with the directory locked. 0, or -1 with errstr. */
+static int instance_identity(const char *dir, char *out, size_t out_size,
+                             char *errstr, size_t errstr_size) {
+        char path[4200], tmp[4300], buf[64];
+        unsigned char rnd[8];
+        ssize_t n;
+        int fd, i, ok = 1;
+        snprintf(path, sizeof(path), "%s/.identity", dir);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+                n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                buf[n > 0 ? n : 0] = '\0';
+                buf[strcspn(buf, "\n")] = '\0';
+                for (i = 0; buf[i]; i++)
+                        if (!strchr("0123456789abcdef", buf[i]))
+                                ok = 0;
+                if (ok && i == 16) {
+                        snprintf(out, out_size, "%s", buf);
+                        return 0;
+                }
+                /* damaged: a new identity (zombies of the old one are
+                 * then fenced by their group generation only) */
+        }
+        if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) < 0 ||
+            read(fd, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd)) {
+                sl_errstr(errstr, errstr_size,
+                          "cannot read /dev/urandom for the instance's "
+                          "identity: %s",
+                          strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        close(fd);
+        for (i = 0; i < 8; i++)
+                snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                       0644)) < 0 ||
+            write(fd, buf, 16) != 16 || write(fd, "\n", 1) != 1 ||
+            fsync(fd) || close(fd) || rename(tmp, path)) {
+                sl_errstr(errstr, errstr_size,
+                          "cannot write the instance's identity \"%s\": %s",
+                          path, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        snprintf(out, out_size, "%s", buf);
+        return 0;
+}
+
 /*
  * Take this instance's directory under <state.dir>/<application.id>:
  * `sluice.instance.id` if set, else the first of 0, 1, 2, ... that no
  * other live process holds. Two instances on one host (the default
  * state.dir is shared by every app) thus never open the same task
  * directory, and a restarted instance, alone again, gets its old one back
- * with its local state. Only apps with a persistent store need one.
+ * with its local state. Apps with a persistent store need one, and so
+ * does every app under exactly_once_v2: its transactional.id comes from
+ * the directory's identity (instance_identity()) or the pinned name.
  */
 static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
         const sluice_topology_t *t = app->t;
         char *base, dir[4096], id[32];
         const char *pinned = sluice_conf_get(app->conf, "sluice.instance.id");
         size_t k;
-        int slot, persistent = 0;
+        int slot, persistent = 0, eos = app->conf->guarantee == SL_EOS_V2;
+        char ident[64];
         long holder = 0;
         for (k = 0; k < t->store_cnt; k++) {
                 const sluice_store_type_t *ty =
@@ -570,7 +631,7 @@ static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
                 int r;
                 snprintf(id, sizeof(id), "%d", slot);
                 snprintf(dir, sizeof(dir), "%s/%s", base, pinned ? pinned : id);
-                if (!persistent)
+                if (!persistent && !eos)
                         break; /* named, not created: nothing is kept */
                 if (sl_mkdirs(dir, errstr, errstr_size)) {
                         free(base);
@@ -605,8 +666,13 @@ static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
                           SL_INSTANCE_SLOTS, app->conf->application_id);
                 return -1;
         }
+        if (eos && !pinned &&
+            instance_identity(dir, ident, sizeof(ident), errstr, errstr_size))
+                return -1;
         if (!(app->state_base = sl_strdup(dir)) ||
-            !(app->instance_id = sl_strdup(pinned ? pinned : id))) {
+            !(app->instance_id = sl_strdup(pinned ? pinned : id)) ||
+            (eos && !(app->txn_identity = sl_strdup(pinned ? pinned
+                                                           : ident)))) {
                 sl_errstr(errstr, errstr_size, "out of memory");
                 return -1;
         }
@@ -614,6 +680,11 @@ static int instance_take(sluice_app_t *app, char *errstr, size_t errstr_size) {
                 sl_log(app->conf, SLUICE_LOG_INFO, "STATE",
                        "instance %s: local state in \"%s\"", app->instance_id,
                        dir);
+        if (eos)
+                sl_log(app->conf, SLUICE_LOG_INFO, "EOS",
+                       "instance %s: transactional.id %s-%s-<thread 1..%d>",
+                       app->instance_id, app->conf->application_id,
+                       app->txn_identity, app->thread_cnt);
         return 0;
 }
 
@@ -639,6 +710,7 @@ static void app_free(sluice_app_t *app) {
                 close(app->instance_fd); /* the lock goes with it */
         free(app->state_base);
         free(app->instance_id);
+        free(app->txn_identity);
         sluice_conf_destroy(app->conf);
         cnd_destroy(&app->changed);
         mtx_destroy(&app->lock);
@@ -676,13 +748,42 @@ static int app_guarantee_check(const sluice_topology_t *t,
                                size_t errstr_size) {
         char v[64];
         if (conf->guarantee == SL_EOS_V2) {
-                /* accepted it would run at-least-once: a promise broken */
-                sl_errstr(errstr, errstr_size,
-                          "configuration property \"processing.guarantee\": "
-                          "exactly_once_v2 is not implemented yet in this "
-                          "release (it would run as at_least_once); use "
-                          "at_least_once");
-                return -1;
+                /* the producers are transactional: idempotent, acks=all,
+                 * and each transaction must outlive the commit interval
+                 * (Kafka Streams refuses the same) */
+                int txn = sl_conf_txn_timeout_ms(conf),
+                    interval = sl_conf_commit_interval_ms(conf);
+                if (txn < interval) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property "
+                                  "\"transaction.timeout.ms\"=%d is below "
+                                  "commit.interval.ms=%d: under "
+                                  "exactly_once_v2 a transaction stays open "
+                                  "from one commit to the next, and the "
+                                  "broker would abort every one of them",
+                                  txn, interval);
+                        return -1;
+                }
+                client_value(conf, SL_SCOPE_PRODUCER, "enable.idempotence", v,
+                             sizeof(v));
+                if (!strcmp(v, "false") &&
+                    sl_conf_has(conf, SL_SCOPE_PRODUCER,
+                                "enable.idempotence")) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property "
+                                  "\"enable.idempotence\"=false: "
+                                  "exactly_once_v2 needs the idempotent, "
+                                  "transactional producer");
+                        return -1;
+                }
+                client_value(conf, SL_SCOPE_PRODUCER, "acks", v, sizeof(v));
+                if (!strcmp(v, "0") || !strcmp(v, "1")) {
+                        sl_errstr(errstr, errstr_size,
+                                  "configuration property \"acks\"=%s: "
+                                  "exactly_once_v2 needs acks=all",
+                                  v);
+                        return -1;
+                }
         }
         client_value(conf, SL_SCOPE_PRODUCER, "acks", v, sizeof(v));
         if (!strcmp(v, "0") || !strcmp(v, "1"))
@@ -845,6 +946,12 @@ int sluice_app_start(sluice_app_t *app, char *errstr, size_t errstr_size) {
         }
         if (prepare_topics(app, errstr, errstr_size))
                 goto fail;
+        /* exactly-once: each thread's producer fences the zombie of its
+         * transactional.id (and has its transaction aborted) first */
+        for (i = 0; app->conf->guarantee == SL_EOS_V2 && i < app->thread_cnt;
+             i++)
+                if (sl_txn_init(&app->threads[i], errstr, errstr_size))
+                        goto fail;
         for (i = 0; i < app->thread_cnt; i++)
                 if (sl_thread_subscribe(&app->threads[i], errstr, errstr_size))
                         goto fail;
@@ -1014,7 +1121,7 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                     "\"dead_lettered\":%llu,\"commits\":%llu,"
                     "\"commit_latency_avg_ms\":%.3f,"
                     "\"commit_latency_max_ms\":%.3f,\"rebalances\":%llu,"
-                    "\"tasks\":[",
+                    "\"transactions_aborted\":%llu,\"tasks\":[",
                     i ? "," : "", i, (unsigned long long)m->consumed,
                     (unsigned long long)m->processed,
                     (unsigned long long)m->produced,
@@ -1028,7 +1135,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                                      (double)m->commits / 1000.0
                                : 0.0,
                     (double)m->commit_us_max / 1000.0,
-                    (unsigned long long)m->rebalances);
+                    (unsigned long long)m->rebalances,
+                    (unsigned long long)m->aborts);
                 for (k = 0; k < m->task_cnt; k++)
                         sl_str_printf(
                             &s,

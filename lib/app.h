@@ -16,6 +16,8 @@
 typedef struct sl_app_task_s {
         int sub;
         int32_t partition;
+        int dirty; /* processed or punctuated since the last commit: an
+                      aborted transaction holds some of its updates */
         sl_task_t task;
 } sl_app_task_t;
 
@@ -44,12 +46,15 @@ typedef struct sl_thread_metrics_s {
         uint64_t dropped; /* null key or value at an aggregation */
         uint64_t skipped_invalid_timestamp;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
+        uint64_t aborts; /* transactions aborted (exactly_once_v2) */
         sl_task_metrics_t *tasks;
         size_t task_cnt;
         sl_lag_t *lag;
         size_t lag_cnt;
         char *consumer_stats, *producer_stats; /* librdkafka's JSON */
 } sl_thread_metrics_t;
+
+typedef struct sl_txn_call_s sl_txn_call_t;
 
 typedef struct sl_thread_s {
         struct sluice_app_s *app;
@@ -95,6 +100,27 @@ typedef struct sl_thread_s {
             closed_skipped_ts;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
 
+        /* exactly_once_v2 (txn.c): the producer is transactional, every
+         * commit is one transaction */
+        int eos;
+        int txn_open;         /* begun (by the first produce) and not ended */
+        int txn_broken;       /* a produce was refused: it must abort */
+        int txn_timeout_ms;   /* the producer's transaction.timeout.ms */
+        int64_t txn_begin_ms; /* when it began: the broker's clock starts */
+        rd_kafka_resp_err_t delivery_errcode; /* of delivery_err */
+        /* per partition, the first offset processed since the last
+         * commit: where an abort rewinds the input to */
+        rd_kafka_topic_partition_list_t *rewind;
+        /* the partitions a revocation is taking away (NULL otherwise):
+         * an abort during its commit neither rewinds nor rebuilds them */
+        const rd_kafka_topic_partition_list_t *leaving;
+        uint64_t aborts;
+        int64_t renewed_ms; /* a fenced producer was last replaced */
+        /* send_offsets' bounded path (txn.c); after it gave up, the
+         * producer belongs to its helper thread: replace, never destroy */
+        sl_txn_call_t *call, *abandoned;
+        int producer_abandoned;
+
         /* state: the record cache's budget, changelog delivery slots,
          * and the store instances restoring (with their own consumer) */
         sl_cache_budget_t budget;
@@ -127,6 +153,10 @@ struct sluice_app_s {
         char *state_base;
         char *instance_id;
         int instance_fd;
+        /* exactly_once_v2: the instance's part of every thread's
+         * transactional.id, <application.id>-<txn_identity>-<thread n>
+         * (the pinned sluice.instance.id, or the directory's .identity) */
+        char *txn_identity;
         /* the largest record the dead-letter topic takes (0: unknown, the
          * producer's limit applies), set before the threads start */
         int64_t dlq_topic_max;
@@ -157,6 +187,37 @@ int sl_thread_main(void *arg);
 void sl_thread_publish(sl_thread_t *thr);
 /* librdkafka's last error event on the thread's clients ("" if none). */
 void sl_thread_last_error(sl_thread_t *thr, char *buf, size_t size);
+
+/* txn.c: the transactional producer of a stream thread (exactly_once_v2).
+ * Each is called on the thread that owns @thr. */
+/* init_transactions(), retried while librdkafka says it may be (a
+ * previous producer of the same transactional.id is being fenced and its
+ * transaction aborted). 0, or -1 with errstr. */
+int sl_txn_init(sl_thread_t *thr, char *errstr, size_t errstr_size);
+/* begin_transaction() unless one is open. 0, or -1 with errstr. */
+int sl_txn_begin(sl_thread_t *thr, char *errstr, size_t errstr_size);
+/* Commit the open transaction (if none is open, one is begun when
+ * @offsets holds any): wait until every record produced in it is
+ * acknowledged, add @offsets with the consumer's group metadata, commit.
+ * Retriable errors are retried within transaction.timeout.ms.
+ * Returns 0 when committed (or nothing was open), 1 when the transaction
+ * must be aborted (@why says why; sl_txn_abort() next), -1 on a fatal
+ * error (@why). */
+int sl_txn_commit(sl_thread_t *thr,
+                  const rd_kafka_topic_partition_list_t *offsets, char *why,
+                  size_t why_size);
+/* Abort the open transaction (nothing if none): its records are purged
+ * or marked aborted, its offsets dropped. 0, or -1 with @why (fatal, or
+ * the app is closing and the coordinator stayed unreachable: the broker
+ * aborts it after transaction.timeout.ms). */
+int sl_txn_abort(sl_thread_t *thr, char *why, size_t why_size);
+/* @msg (a fatal producer error) says the producer was fenced: the hint
+ * for the app's error, naming the transactional.id, into @buf ("" if not
+ * fenced). */
+const char *sl_txn_fenced_hint(const sl_thread_t *thr, const char *msg,
+                               char *buf, size_t size);
+/* Free what the transactional path holds (at thread destroy). */
+void sl_txn_destroy(sl_thread_t *thr);
 
 /* Room for the error headers of a dead letter over the input's size. */
 #define SL_DLQ_HEADROOM (64 * 1024)

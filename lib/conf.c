@@ -565,6 +565,16 @@ int sl_conf_commit_interval_ms(const sluice_conf_t *conf) {
         return conf->guarantee == SL_EOS_V2 ? 100 : 30000;
 }
 
+int sl_conf_txn_timeout_ms(const sluice_conf_t *conf) {
+        const char *v = scope_prop(conf, SL_SCOPE_PRODUCER,
+                                   "transaction.timeout.ms");
+        int n;
+        if (!v)
+                return SL_TXN_TIMEOUT_DEFAULT_MS;
+        /* librdkafka checked it when it was set: 1000..INT_MAX */
+        return parse_int(v, 0, INT_MAX, &n) ? -1 : n;
+}
+
 const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
         size_t i;
         if (!conf || !key)

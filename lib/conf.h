@@ -86,6 +86,12 @@ int sl_conf_group_setup(const sluice_conf_t *conf,
 /* Effective commit interval (default depends on the guarantee). */
 int sl_conf_commit_interval_ms(const sluice_conf_t *conf);
 
+/* Under exactly_once_v2: the producers' transaction.timeout.ms, the user's
+ * (transaction.timeout.ms or producer.transaction.timeout.ms) or Kafka
+ * Streams' default 10000; -1 if the user's value is not a number. */
+#define SL_TXN_TIMEOUT_DEFAULT_MS 10000
+int sl_conf_txn_timeout_ms(const sluice_conf_t *conf);
+
 /* 0 if the linked librdkafka is new enough, else fills errstr. */
 int sl_rdkafka_version_check(char *errstr, size_t errstr_size);
 

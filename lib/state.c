@@ -353,6 +353,31 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
         int64_t off = -1, file = kv->checkpoint;
         char why[SL_ERRSTR_SIZE] = "";
         int r;
+        if ((type->version < 2 || !type->read_offset) && kv->task->conf &&
+            kv->task->conf->guarantee == SL_EOS_V2) {
+                /* it may hold updates of transactions that never committed
+                 * (its writes become durable when it says, not when a
+                 * transaction commits), and no offset proves otherwise */
+                sl_log(kv->task->conf, SLUICE_LOG_WARNING, "STATE",
+                       "store \"%s\" partition %d (type %s): under "
+                       "exactly_once_v2 a persistent store must commit its "
+                       "changelog offset with its data (flush_offset(), "
+                       "store interface version 2) to prove it holds only "
+                       "committed state; this one cannot: wiping it, "
+                       "restoring all of the changelog",
+                       name, (int)part, type->name);
+                kv->checkpoint = -1;
+                if (sl_kv_wipe(kv)) { /* approximate_count may say 0 */
+                        sl_errstr(errstr, errstr_size,
+                                  "store \"%s\": cannot wipe it for a full "
+                                  "restore: %s",
+                                  name,
+                                  sl_kv_reason(kv, SLUICE_ERR_STATE, why,
+                                               sizeof(why)));
+                        return -1;
+                }
+                return 0;
+        }
         if (type->version < 2 || !type->read_offset) {
                 uint64_t cnt = type->approximate_count(kv->h);
                 if (file > 0 && cnt == 0) {

@@ -225,7 +225,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         slot->last = m->offset;
         }
         if (m->err && !thr->delivery_failed) {
-                thr->delivery_failed = 1;
+                thr->delivery_failed  = 1;
+                thr->delivery_errcode = m->err;
                 snprintf(thr->delivery_err, sizeof(thr->delivery_err),
                          "record to topic \"%s\" was not delivered: %s",
                          rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -270,6 +271,10 @@ static int produce(sl_thread_t *thr, const char *topic, int32_t partition,
                           topic, rd_kafka_err2str(rd_kafka_last_error()));
                 return -1;
         }
+        /* exactly-once: never a record outside a transaction */
+        if (thr->eos && !thr->txn_open &&
+            sl_txn_begin(thr, errstr, errstr_size))
+                return -1;
         if (header_cnt) {
                 hs = rd_kafka_headers_new(header_cnt);
                 for (i = 0; i < header_cnt; i++)
@@ -296,6 +301,10 @@ static int produce(sl_thread_t *thr, const char *topic, int32_t partition,
         if (err) {
                 if (hs)
                         rd_kafka_headers_destroy(hs);
+                /* the transaction is in an error state (a failed delivery,
+                 * a timeout): the thread aborts it and processes again */
+                if (thr->eos && err == RD_KAFKA_RESP_ERR__STATE)
+                        thr->txn_broken = 1;
                 sl_errstr(errstr, errstr_size, "cannot produce to \"%s\": %s",
                           topic, rd_kafka_err2str(err));
                 return -1;
@@ -363,14 +372,237 @@ static int32_t thr_partition_cnt(void *opaque, const char *topic) {
 
 /* ---- committing ---- */
 
-/* Flush every output, then commit what was processed. 0, or -1 (fatal,
- * app error set). */
+static void assign_tasks(sl_thread_t *thr,
+                         const rd_kafka_topic_partition_list_t *parts);
+
+/* The thread's task @task is embedded in. */
+static sl_app_task_t *app_task_of(sl_task_t *task) {
+        return (sl_app_task_t *)(void *)((char *)task -
+                                         offsetof(sl_app_task_t, task));
+}
+
+/* Is @topic/@partition one of the partitions a revocation takes away? */
+static int leaving(const sl_thread_t *thr, const char *topic,
+                   int32_t partition) {
+        return thr->leaving &&
+               rd_kafka_topic_partition_list_find(
+                   (rd_kafka_topic_partition_list_t *)thr->leaving, topic,
+                   partition);
+}
+
+static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
+                               int grouped, char *errstr, size_t errstr_size);
+
+/*
+ * Exactly-once, after an aborted transaction: put the thread back where
+ * the last commit left it. Every input partition processed since then
+ * rewinds to its first record since then, and every task that took part
+ * is closed (its stores drop what they hold uncommitted: the cache, LMDB's
+ * open write transaction, a memory store entirely) and, if it has stores,
+ * made again at once: restored from its changelog, read committed, to the
+ * last committed state (a persistent store from the offset it recorded at
+ * the last commit), its inputs paused meanwhile. The batch is then
+ * processed again. Partitions a revocation is taking away are neither
+ * rewound nor rebuilt. 0, or -1 with the thread failed.
+ */
+static int txn_rewind(sl_thread_t *thr, const char *why) {
+        rd_kafka_topic_partition_list_t *asg = NULL, *keep;
+        size_t i;
+        int k, rewound = 0, rebuilt = 0;
+        if (thr->rewind) {
+                keep = rd_kafka_topic_partition_list_new(thr->rewind->cnt);
+                for (k = 0; k < thr->rewind->cnt; k++)
+                        if (!leaving(thr, thr->rewind->elems[k].topic,
+                                     thr->rewind->elems[k].partition))
+                                rd_kafka_topic_partition_list_add(
+                                    keep, thr->rewind->elems[k].topic,
+                                    thr->rewind->elems[k].partition)
+                                    ->offset = thr->rewind->elems[k].offset;
+                rd_kafka_topic_partition_list_destroy(thr->rewind);
+                thr->rewind = NULL;
+                if (keep->cnt) {
+                        rd_kafka_error_t *e = rd_kafka_seek_partitions(
+                            thr->consumer, keep, 30000);
+                        const char *bad = e ? rd_kafka_error_string(e) : NULL;
+                        for (k = 0; !bad && k < keep->cnt; k++)
+                                if (keep->elems[k].err)
+                                        bad = rd_kafka_err2str(
+                                            keep->elems[k].err);
+                        if (bad) {
+                                thr_fail(thr,
+                                         "thread %d: %s; after the abort, "
+                                         "the input could not be rewound: "
+                                         "%s",
+                                         thr->idx, why, bad);
+                                if (e)
+                                        rd_kafka_error_destroy(e);
+                                rd_kafka_topic_partition_list_destroy(keep);
+                                return -1;
+                        }
+                        rewound = keep->cnt;
+                }
+                rd_kafka_topic_partition_list_destroy(keep);
+        }
+        if (thr->pending) {
+                rd_kafka_topic_partition_list_destroy(thr->pending);
+                thr->pending = NULL;
+        }
+        thr->off_topic = NULL;
+        i = 0;
+        while (i < thr->task_cnt) {
+                if (thr->tasks[i]->dirty) {
+                        task_close(thr, i);
+                        rebuilt++;
+                } else {
+                        i++;
+                }
+        }
+        /* the stateful ones again, as on an assignment (not when the app
+         * stops: nothing is processed again then) */
+        if (!atomic_load(&thr->app->stop) &&
+            !rd_kafka_assignment(thr->consumer, &asg) && asg) {
+                keep = rd_kafka_topic_partition_list_new(asg->cnt);
+                for (k = 0; k < asg->cnt; k++)
+                        if (!leaving(thr, asg->elems[k].topic,
+                                     asg->elems[k].partition))
+                                rd_kafka_topic_partition_list_add(
+                                    keep, asg->elems[k].topic,
+                                    asg->elems[k].partition);
+                if (keep->cnt)
+                        assign_tasks(thr, keep);
+                rd_kafka_topic_partition_list_destroy(keep);
+                rd_kafka_topic_partition_list_destroy(asg);
+        }
+        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+               "thread %d: transaction aborted: %d input partition(s) "
+               "rewound to the last commit, %d task(s) rebuilt from their "
+               "changelogs; processing them again",
+               thr->idx, rewound, rebuilt);
+        return thr->fatal ? -1 : 0;
+}
+
+static int txn_renew(sl_thread_t *thr, const char *why);
+
+/*
+ * Fenced, but by its own transaction's age: a broker aborts a transaction
+ * that outlived transaction.timeout.ms and bumps the producer's epoch, and
+ * librdkafka then reports the producer fenced, exactly as when another
+ * producer took over its transactional.id. The two are told apart by the
+ * transaction's age: younger than the timeout, the broker cannot have
+ * aborted it, so another producer did (a zombie, or two instances with
+ * one identity), and the thread stops. Older (a coordinator that stayed
+ * away longer than the timeout), the thread renews its producer, once a
+ * minute at most: fenced again that soon, it stops too.
+ */
+#define SL_TXN_RENEW_MIN_MS 60000
+static int txn_fenced_by_timeout(sl_thread_t *thr) {
+        int64_t now = sl_now_ms();
+        rd_kafka_resp_err_t err;
+        if (!thr->eos || !thr->producer)
+                return 0;
+        err = rd_kafka_fatal_error(thr->producer, NULL, 0);
+        if (err != RD_KAFKA_RESP_ERR__FENCED &&
+            err != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
+            err != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+                return 0;
+        return thr->txn_begin_ms > 0 &&
+               now >= thr->txn_begin_ms + thr->txn_timeout_ms &&
+               (!thr->renewed_ms ||
+                now - thr->renewed_ms >= SL_TXN_RENEW_MIN_MS);
+}
+
+/* The transaction cannot commit (@why): abort it, rewind, rebuild. 0, or
+ * -1 with the thread failed (the abort failed). */
+static int txn_recover(sl_thread_t *thr, const char *why) {
+        char err[SL_ERRSTR_SIZE];
+        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+               "thread %d: %s: aborting the transaction", thr->idx, why);
+        if (sl_txn_abort(thr, err, sizeof(err))) {
+                if (txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, err);
+                thr_fail(thr, "thread %d: %s; the transaction could not be "
+                              "aborted: %s",
+                         thr->idx, why, err);
+                return -1;
+        }
+        thr->aborts++;
+        return txn_rewind(thr, why);
+}
+
+/* The producer was fenced for its transaction's age, or handed to the
+ * helper of a send_offsets_to_transaction() that did not return (txn.c)
+ * (@why): a new one for the same transactional.id (its init fences the
+ * old one, whose transaction the broker aborts), then rewind and rebuild
+ * as after an abort. 0, or -1 with the thread failed. */
+static int txn_renew(sl_thread_t *thr, const char *why) {
+        char err[SL_ERRSTR_SIZE];
+        size_t i;
+        if (thr->producer_abandoned)
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: %s; leaving that producer to finish the "
+                       "call on its own and starting a new producer for "
+                       "transactional.id %s-%s-%d, which fences it",
+                       thr->idx, why, thr->app->conf->application_id,
+                       thr->app->txn_identity, thr->idx + 1);
+        else
+                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                       "thread %d: %s: the broker aborted the transaction, "
+                       "older than transaction.timeout.ms (%d ms), and "
+                       "fenced its producer; starting a new producer for "
+                       "transactional.id %s-%s-%d",
+                       thr->idx, why, thr->txn_timeout_ms,
+                       thr->app->conf->application_id, thr->app->txn_identity,
+                       thr->idx + 1);
+        for (i = 0; i < thr->rkt_cnt; i++) {
+                rd_kafka_topic_destroy(thr->rkts[i].rkt);
+                free(thr->rkts[i].name);
+        }
+        thr->rkt_cnt = 0;
+        if (thr->pq) {
+                /* an abandoned producer may outlive the app: it must not
+                 * write to the host's wake-up pipe any more */
+                if (thr->app->host_driven)
+                        rd_kafka_queue_io_event_enable(thr->pq, -1, NULL, 0);
+                rd_kafka_queue_destroy(thr->pq);
+                thr->pq = NULL;
+        }
+        if (!thr->producer_abandoned)
+                rd_kafka_destroy(thr->producer);
+        thr->producer_abandoned = 0;
+        thr->producer         = NULL;
+        thr->rk_fatal         = 0;
+        thr->rk_fatal_msg[0]  = '\0';
+        thr->txn_open         = 0;
+        thr->txn_broken       = 0;
+        thr->delivery_failed  = 0;
+        thr->delivery_errcode = RD_KAFKA_RESP_ERR_NO_ERROR;
+        thr->renewed_ms       = sl_now_ms();
+        if (!(thr->producer = client_new(thr, RD_KAFKA_PRODUCER, 1, err,
+                                         sizeof(err))) ||
+            sl_txn_init(thr, err, sizeof(err))) {
+                thr_fail(thr, "thread %d: %s; a new producer: %s", thr->idx,
+                         why, err);
+                return -1;
+        }
+        thr->pq = rd_kafka_queue_get_main(thr->producer);
+        if (thr->app->host_driven)
+                rd_kafka_queue_io_event_enable(thr->pq, thr->app->wake_fd[1],
+                                               "p", 1);
+        thr->aborts++;
+        return txn_rewind(thr, why);
+}
+
+/* Flush every output, then commit what was processed: at-least-once,
+ * flush then commit the offsets; exactly-once, one transaction. Then the
+ * stores record the changelog offsets they reflect. 0 (also after an
+ * aborted transaction the thread recovered from), or -1 (fatal, app
+ * error set). */
 static int thread_commit(sl_thread_t *thr) {
         rd_kafka_resp_err_t err;
         int64_t t0;
         uint64_t us;
         size_t i;
-        int stateful = 0;
+        int stateful = 0, some = 1;
         if (thr->fatal)
                 return -1; /* nothing more is vouched for: see thr_fail() */
         /* the record caches first: what they hold goes to the changelogs
@@ -385,6 +617,10 @@ static int thread_commit(sl_thread_t *thr) {
                 ferr = sl_task_flush(task);
                 mtx_unlock(&task->lock);
                 if (ferr) {
+                        if (thr->eos && thr->txn_broken && !thr->rk_fatal)
+                                return txn_recover(thr, task->errstr);
+                        if (txn_fenced_by_timeout(thr))
+                                return txn_renew(thr, task->errstr);
                         thr_fail(thr, "thread %d: task %d_%d: %s",
                                     thr->idx, thr->tasks[i]->sub,
                                     (int)thr->tasks[i]->partition,
@@ -392,30 +628,56 @@ static int thread_commit(sl_thread_t *thr) {
                         return -1;
                 }
         }
-        if ((!thr->pending || thr->pending->cnt == 0) && !stateful)
+        if ((!thr->pending || thr->pending->cnt == 0) && !stateful &&
+            !thr->txn_open)
                 return 0;
         t0 = sl_now_ms();
-        /* librdkafka retries until message.timeout.ms; a broker outage
-         * waits here rather than committing offsets of lost output */
-        while ((err = rd_kafka_flush(thr->producer, 1000)) ==
-               RD_KAFKA_RESP_ERR__TIMED_OUT && !thr->rk_fatal)
-                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
-                       "thread %d: still waiting for %d record(s) to be "
-                       "delivered before committing",
-                       thr->idx, rd_kafka_outq_len(thr->producer));
-        if (rk_fatal_check(thr))
-                return -1;
-        if (thr->delivery_failed) {
-                thr_fail(thr,
-                            "thread %d: %s; offsets not committed, the "
-                            "records will be processed again",
-                            thr->idx, thr->delivery_err);
-                return -1;
+        if (thr->eos) {
+                char why[SL_ERRSTR_SIZE * 2];
+                int r;
+                some = thr->txn_open || (thr->pending && thr->pending->cnt);
+                r = sl_txn_commit(thr, thr->pending, why, sizeof(why));
+                if (r > 0 && thr->producer_abandoned)
+                        return txn_renew(thr, why);
+                if (r > 0)
+                        return txn_recover(thr, why);
+                if (r < 0 && txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, why);
+                if (r < 0) {
+                        thr_fail(thr,
+                                 "thread %d: %s; the transaction was not "
+                                 "committed, its records will be processed "
+                                 "again",
+                                 thr->idx, why);
+                        return -1;
+                }
+        } else {
+                /* librdkafka retries until message.timeout.ms; a broker
+                 * outage waits here rather than committing offsets of lost
+                 * output */
+                while ((err = rd_kafka_flush(thr->producer, 1000)) ==
+                           RD_KAFKA_RESP_ERR__TIMED_OUT &&
+                       !thr->rk_fatal)
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                               "thread %d: still waiting for %d record(s) to "
+                               "be delivered before committing",
+                               thr->idx, rd_kafka_outq_len(thr->producer));
+                if (rk_fatal_check(thr))
+                        return -1;
+                if (thr->delivery_failed) {
+                        thr_fail(thr,
+                                    "thread %d: %s; offsets not committed, the "
+                                    "records will be processed again",
+                                    thr->idx, thr->delivery_err);
+                        return -1;
+                }
         }
-        /* the changelogs are durable: the stores may say so */
+        /* the changelogs are durable (exactly-once: committed): the stores
+         * may say so */
         for (i = 0; i < thr->task_cnt; i++) {
                 sl_task_t *task = &thr->tasks[i]->task;
                 int cerr = 0;
+                thr->tasks[i]->dirty = 0;
                 if (task->kv_cnt) {
                         mtx_lock(&task->lock);
                         cerr = sl_task_checkpoint(task, 1);
@@ -431,29 +693,42 @@ static int thread_commit(sl_thread_t *thr) {
                         return -1;
                 }
         }
-        if (!thr->pending || thr->pending->cnt == 0)
-                return 0;
-        err = rd_kafka_commit(thr->consumer, thr->pending, 0);
-        if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                thr_fail(thr, "thread %d: commit failed: %s", thr->idx,
-                            rd_kafka_err2str(err));
-                return -1;
-        }
-        if (err) {
-                /* e.g. a rebalance in progress: keep the offsets, the next
-                 * commit (periodic, revocation, close) tries them again */
-                sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
-                       "thread %d: commit failed (will retry): %s", thr->idx,
-                       rd_kafka_err2str(err));
-                return 0;
+        if (thr->eos) {
+                /* the offsets went with the transaction */
+                if (thr->rewind) {
+                        rd_kafka_topic_partition_list_destroy(thr->rewind);
+                        thr->rewind = NULL;
+                }
+                if (!some)
+                        return 0; /* no transaction: nothing committed */
+        } else {
+                if (!thr->pending || thr->pending->cnt == 0)
+                        return 0;
+                err = rd_kafka_commit(thr->consumer, thr->pending, 0);
+                if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                        thr_fail(thr, "thread %d: commit failed: %s",
+                                 thr->idx, rd_kafka_err2str(err));
+                        return -1;
+                }
+                if (err) {
+                        /* e.g. a rebalance in progress: keep the offsets,
+                         * the next commit (periodic, revocation, close)
+                         * tries them again */
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "COMMIT",
+                               "thread %d: commit failed (will retry): %s",
+                               thr->idx, rd_kafka_err2str(err));
+                        return 0;
+                }
         }
         us = (uint64_t)(sl_now_ms() - t0) * 1000u;
         thr->commits++;
         thr->commit_us_total += us;
         if (us > thr->commit_us_max)
                 thr->commit_us_max = us;
-        rd_kafka_topic_partition_list_destroy(thr->pending);
-        thr->pending = NULL;
+        if (thr->pending) {
+                rd_kafka_topic_partition_list_destroy(thr->pending);
+                thr->pending = NULL;
+        }
         return 0;
 }
 
@@ -472,9 +747,22 @@ static void remember_offset(sl_thread_t *thr, const char *topic,
                 p = rd_kafka_topic_partition_list_find(thr->pending, topic,
                                                        partition);
         }
-        if (!p)
+        if (!p) {
                 p = rd_kafka_topic_partition_list_add(thr->pending, topic,
                                                       partition);
+                /* exactly-once: the first record of this partition since
+                 * the last commit, where an abort rewinds to */
+                if (thr->eos) {
+                        if (!thr->rewind)
+                                thr->rewind =
+                                    rd_kafka_topic_partition_list_new(8);
+                        if (!rd_kafka_topic_partition_list_find(
+                                thr->rewind, topic, partition))
+                                rd_kafka_topic_partition_list_add(
+                                    thr->rewind, topic, partition)
+                                    ->offset = next - 1;
+                }
+        }
         p->offset          = next;
         thr->off_topic     = topic;
         thr->off_partition = partition;
@@ -890,15 +1178,27 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        "thread %d: %d partition(s) revoked", thr->idx,
                        parts->cnt);
                 /* commit what was processed while we still own it (not
-                 * after a fatal error: thread_commit refuses then) */
+                 * after a fatal error: thread_commit refuses then);
+                 * exactly-once: commit the transaction, or abort it (and
+                 * rewind and rebuild the tasks that stay), before the
+                 * partitions go */
+                thr->leaving = parts;
                 if (!rd_kafka_assignment_lost(rk))
                         thread_commit(thr);
+                else if (thr->eos && thr->txn_open && !thr->fatal)
+                        /* lost: its offsets would be refused */
+                        txn_recover(thr, "the assignment was lost");
+                thr->leaving = NULL;
                 for (i = 0; i < parts->cnt; i++) {
                         /* no longer ours: if the commit failed, the new
                          * owner processes these again (at-least-once) */
                         if (thr->pending)
                                 rd_kafka_topic_partition_list_del(
                                     thr->pending, parts->elems[i].topic,
+                                    parts->elems[i].partition);
+                        if (thr->rewind)
+                                rd_kafka_topic_partition_list_del(
+                                    thr->rewind, parts->elems[i].topic,
                                     parts->elems[i].partition);
                         thr->off_topic = NULL; /* indexes moved */
                 }
@@ -977,10 +1277,21 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
 static int rk_fatal_check(sl_thread_t *thr) {
         if (!thr->rk_fatal)
                 return 0;
-        if (!thr->fatal)
-                thr_fail(thr, "thread %d: fatal %s error: %s", thr->idx,
-                         thr->rk_fatal == 1 ? "producer" : "client",
+        if (thr->rk_fatal == 1 && !thr->fatal && txn_fenced_by_timeout(thr)) {
+                char why[SL_ERRSTR_SIZE + 32];
+                snprintf(why, sizeof(why), "fatal producer error: %s",
                          thr->rk_fatal_msg);
+                return txn_renew(thr, why);
+        }
+        if (!thr->fatal) {
+                char hint[SL_ERRSTR_SIZE] = "";
+                if (thr->rk_fatal == 1)
+                        sl_txn_fenced_hint(thr, thr->rk_fatal_msg, hint,
+                                           sizeof(hint));
+                thr_fail(thr, "thread %d: fatal %s error: %s%s", thr->idx,
+                         thr->rk_fatal == 1 ? "producer" : "client",
+                         thr->rk_fatal_msg, hint);
+        }
         return -1;
 }
 
@@ -1037,6 +1348,9 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                 SET("auto.offset.reset", "earliest");
                 SET("enable.partition.eof", "true");
                 SET("fetch.queue.backoff.ms", "10");
+                /* exactly-once: aborted changelog records never restore */
+                if (thr->eos)
+                        SET("isolation.level", "read_committed");
         } else if (scope == SL_SCOPE_CONSUMER) {
                 SET("group.id", app->conf->application_id);
                 SET("enable.auto.commit", "false");
@@ -1047,6 +1361,10 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                  * the thread drains 100k records in a fraction of that
                  * (bench/pipe: ~170k records/s with it, ~1.1M without) */
                 SET("fetch.queue.backoff.ms", "10");
+                /* exactly-once: inputs and repartition topics as committed
+                 * (the offsets it fetches are then the stable ones) */
+                if (thr->eos)
+                        SET("isolation.level", "read_committed");
         } else {
                 /* the Java clients' partitioner: keys land where a Java
                  * producer (and Kafka Streams) would put them */
@@ -1065,6 +1383,20 @@ static rd_kafka_conf_t *client_conf(sl_thread_t *thr, sl_scope_t scope,
                     !sluice_conf_get(app->conf, "message.max.bytes") &&
                     !sluice_conf_get(app->conf, "producer.message.max.bytes"))
                         SET("message.max.bytes", SL_DLQ_PRODUCER_MAX);
+                if (thr->eos) {
+                        /* one transactional producer per thread (KIP-447),
+                         * its id stable across restarts of this instance:
+                         * a restarted instance fences its own zombie */
+                        char txn_id[600], v[32];
+                        snprintf(txn_id, sizeof(txn_id), "%s-%s-%d",
+                                 app->conf->application_id,
+                                 app->txn_identity, thr->idx + 1);
+                        SET("transactional.id", txn_id);
+                        /* Kafka Streams' 10 s unless the user set one
+                         * (then applied below, with their other keys) */
+                        snprintf(v, sizeof(v), "%d", SL_TXN_TIMEOUT_DEFAULT_MS);
+                        SET("transaction.timeout.ms", v);
+                }
         }
         if (sl_conf_apply(app->conf, scope, c, errstr, errstr_size) ||
             (scope == SL_SCOPE_CONSUMER && grouped &&
@@ -1102,11 +1434,24 @@ static rd_kafka_t *client_new(sl_thread_t *thr, rd_kafka_type_t type,
             role, grouped, errstr, errstr_size);
         if (!c)
                 return NULL;
+        /* exactly-once: a producer may be handed to a helper thread that
+         * outlives the app (txn.c): its log lines then wait on a queue
+         * nobody serves, instead of reaching the app from librdkafka's
+         * threads */
+        if (type == RD_KAFKA_PRODUCER && thr->eos &&
+            rd_kafka_conf_set(c, "log.queue", "true", rkerr, sizeof(rkerr))) {
+                rd_kafka_conf_destroy(c);
+                sl_errstr(errstr, errstr_size, "log.queue: %s", rkerr);
+                return NULL;
+        }
         if (!(rk = rd_kafka_new(type, c, rkerr, sizeof(rkerr)))) {
                 rd_kafka_conf_destroy(c);
                 sl_errstr(errstr, errstr_size, "cannot create %s: %s", role,
                           rkerr);
+                return NULL;
         }
+        if (type == RD_KAFKA_PRODUCER && thr->eos)
+                rd_kafka_set_log_queue(rk, NULL); /* served by its polls */
         return rk;
 }
 
@@ -1116,6 +1461,8 @@ int sl_thread_init(sl_thread_t *thr, sluice_app_t *app, int idx, char *errstr,
         atomic_init(&thr->assigned, 0);
         thr->app = app;
         thr->idx = idx;
+        thr->eos = app->conf->guarantee == SL_EOS_V2;
+        thr->txn_timeout_ms = sl_conf_txn_timeout_ms(app->conf);
         /* statestore.cache.max.bytes is for the app: split between
          * threads, as Kafka Streams does */
         thr->budget.max = (size_t)(app->conf->cache_max_bytes /
@@ -1236,6 +1583,13 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
                 }
         }
         before = task->processed;
+        /* exactly-once: noted before, so that an abort rewinds to it even
+         * when the record fails half-way (nothing of pending is committed
+         * then: the transaction aborts, or the thread fails) */
+        if (thr->eos) {
+                remember_offset(thr, topic, m->partition, m->offset + 1);
+                app_task_of(task)->dirty = 1;
+        }
         /* local queries only reach tasks with stores: a stateless task
          * takes no lock per record */
         stateful = task->kv_cnt != 0;
@@ -1248,14 +1602,24 @@ static int process(sl_thread_t *thr, rd_kafka_message_t *m) {
         if (stateful)
                 mtx_unlock(&task->lock);
         if (err) {
-                thr_fail(thr, "thread %d: %s (record at topic \"%s\" "
-                                      "partition %d offset %lld)",
-                            thr->idx, task->errstr, topic, (int)m->partition,
-                            (long long)m->offset);
+                char why[SL_ERRSTR_SIZE * 2];
+                snprintf(why, sizeof(why),
+                         "%s (record at topic \"%s\" partition %d offset "
+                         "%lld)",
+                         task->errstr, topic, (int)m->partition,
+                         (long long)m->offset);
+                /* the transaction refused a record: abort, process again
+                 * (the task is rebuilt: @task is gone after this) */
+                if (thr->eos && thr->txn_broken && !thr->rk_fatal)
+                        return txn_recover(thr, why);
+                if (txn_fenced_by_timeout(thr))
+                        return txn_renew(thr, why);
+                thr_fail(thr, "thread %d: %s", thr->idx, why);
                 return -1;
         }
         /* done with, processed or skipped: its offset can be committed */
-        remember_offset(thr, topic, m->partition, m->offset + 1);
+        if (!thr->eos)
+                remember_offset(thr, topic, m->partition, m->offset + 1);
         if (task->processed > before)
                 atomic_fetch_add(&thr->app->processed, 1);
         return 0;
@@ -1315,7 +1679,8 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 rd_kafka_message_destroy(m);
                 done++;
         }
-        rd_kafka_poll(thr->producer, 0); /* delivery reports */
+        if (thr->producer)
+                rd_kafka_poll(thr->producer, 0); /* delivery reports */
         if (rk_fatal_check(thr))
                 return -1;
         now = sl_now_ms();
@@ -1324,9 +1689,17 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
                 int perr;
                 if (!task->punct_cnt || task->restoring)
                         continue;
+                thr->tasks[i]->dirty = 1;
                 mtx_lock(&task->lock);
                 perr = sl_task_punctuate_wall(task, now);
                 mtx_unlock(&task->lock);
+                if (perr && ((thr->eos && thr->txn_broken && !thr->rk_fatal) ||
+                             txn_fenced_by_timeout(thr))) {
+                        if (thr->rk_fatal ? txn_renew(thr, task->errstr)
+                                          : txn_recover(thr, task->errstr))
+                                return -1;
+                        break; /* the tasks were rebuilt */
+                }
                 if (perr) {
                         thr_fail(thr, "thread %d: %s", thr->idx,
                                     task->errstr);
@@ -1361,11 +1734,24 @@ void sl_thread_close(sl_thread_t *thr) {
          * commit that fails here fails the app: it ends in ERROR */
         if (!thr->fatal)
                 thread_commit(thr);
+        else if (thr->eos && thr->txn_open && !thr->rk_fatal) {
+                /* its records must not hold back read_committed readers
+                 * until the broker's timeout: abort it now */
+                char why[SL_ERRSTR_SIZE];
+                if (sl_txn_abort(thr, why, sizeof(why)))
+                        sl_log(thr->app->conf, SLUICE_LOG_WARNING, "EOS",
+                               "thread %d: %s (the broker aborts it after "
+                               "transaction.timeout.ms)",
+                               thr->idx, why);
+        }
         /* leaves the group; revokes (and closes) the remaining tasks */
         rd_kafka_consumer_close(thr->consumer);
         while (thr->task_cnt)
                 task_close(thr, thr->task_cnt - 1);
-        if (rd_kafka_flush(thr->producer, 10000) && !thr->fatal)
+        if (thr->eos) {
+                /* every record went with a transaction that committed or
+                 * aborted: nothing is left to deliver */
+        } else if (rd_kafka_flush(thr->producer, 10000) && !thr->fatal)
                 thr_fail(thr, "thread %d: %d record(s) still undelivered at "
                               "close",
                          thr->idx, rd_kafka_outq_len(thr->producer));
@@ -1398,6 +1784,9 @@ void sl_thread_destroy(sl_thread_t *thr) {
         free(thr->tasks);
         if (thr->pending)
                 rd_kafka_topic_partition_list_destroy(thr->pending);
+        if (thr->rewind)
+                rd_kafka_topic_partition_list_destroy(thr->rewind);
+        sl_txn_destroy(thr);
         if (thr->cq)
                 rd_kafka_queue_destroy(thr->cq);
         if (thr->pq)
@@ -1523,5 +1912,6 @@ void sl_thread_publish(sl_thread_t *thr) {
         thr->m.commit_us_total = thr->commit_us_total;
         thr->m.commit_us_max   = thr->commit_us_max;
         thr->m.rebalances      = thr->rebalances;
+        thr->m.aborts          = thr->aborts;
         mtx_unlock(&thr->lock);
 }

@@ -8,7 +8,8 @@
  * committed the offsets of records whose updates the failed flush had
  * dropped, a 600-byte LMDB key failed the whole commit with no reason, an
  * oversized dead letter failed the app at every start, a failed close
- * ended in NOT_RUNNING, and exactly_once_v2 ran as at-least-once.
+ * ended in NOT_RUNNING, and exactly_once_v2 ran as at-least-once (now it
+ * runs, and what would break its transactions is refused).
  */
 #include "helpers.h"
 #include "test_util.h"
@@ -802,7 +803,7 @@ END_TEST
 /* ---- settings that weaken the guarantee ---- */
 
 START_TEST(guarantee_weakening_settings) {
-        char err[512];
+        char err[512], dir[256];
         log_t log;
         sluice_topology_t *t = tu_count_topology();
         sluice_topology_t *s = sluice_topology_new();
@@ -811,15 +812,47 @@ START_TEST(guarantee_weakening_settings) {
         log_init(&log);
         sluice_stream_to(sluice_stream_from(s, "in", NULL, NULL), "out", NULL,
                          NULL);
-        /* exactly_once_v2 would run at-least-once: refused until it exists */
+        /* exactly_once_v2 runs (tests/test_eos.c); what would break its
+         * transactions is refused, naming the key */
+        tu_tmpdir(dir, sizeof(dir), "faults-eos");
         c = embedded("faults-warn", &log);
+        tu_set(c, "state.dir", dir);
         tu_set(c, "processing.guarantee", "exactly_once_v2");
+        tu_set(c, "commit.interval.ms", "20000");
         ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
-        ck_assert_str_eq(err, "configuration property \"processing.guarantee\": "
-                              "exactly_once_v2 is not implemented yet in this "
-                              "release (it would run as at_least_once); use "
-                              "at_least_once");
+        ck_assert_str_eq(err, "configuration property "
+                              "\"transaction.timeout.ms\"=10000 is below "
+                              "commit.interval.ms=20000: under "
+                              "exactly_once_v2 a transaction stays open from "
+                              "one commit to the next, and the broker would "
+                              "abort every one of them");
         sluice_conf_destroy(c);
+        c = embedded("faults-warn", &log);
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "processing.guarantee", "exactly_once");
+        tu_set(c, "producer.transaction.timeout.ms", "60000");
+        tu_set(c, "commit.interval.ms", "20000");
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        sluice_app_destroy(app);
+        c = embedded("faults-warn", &log);
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "processing.guarantee", "exactly_once_v2");
+        tu_set(c, "enable.idempotence", "false");
+        ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
+        ck_assert_str_eq(err, "configuration property "
+                              "\"enable.idempotence\"=false: exactly_once_v2 "
+                              "needs the idempotent, transactional producer");
+        sluice_conf_destroy(c);
+        c = embedded("faults-warn", &log);
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "processing.guarantee", "exactly_once_v2");
+        tu_set(c, "producer.acks", "1");
+        ck_assert_ptr_null(sluice_app_new(t, c, err, sizeof(err)));
+        ck_assert_str_eq(err, "configuration property \"acks\"=1: "
+                              "exactly_once_v2 needs acks=all");
+        sluice_conf_destroy(c);
+        tu_rm_rf(dir);
         /* acks=0, idempotence off, latest with state: warned, named */
         c = embedded("faults-warn", &log);
         tu_set(c, "producer.acks", "0");

@@ -175,6 +175,35 @@ static int app_conf_extra(sluice_conf_t *c, const app_opts_t *o,
         return 0;
 }
 
+/* ---- the RUNNING and RESTORED lines the stateful applications print
+ * (inline: app_upper.c has its own listener, and no store) ---- */
+
+/* state listener: RUNNING each time the app's state becomes RUNNING */
+static inline void app_say_running(sluice_app_t *app,
+                                   sluice_app_state_t old_state,
+                                   sluice_app_state_t new_state,
+                                   void *opaque) {
+        (void)app;
+        (void)old_state;
+        (void)opaque;
+        if (new_state == SLUICE_APP_RUNNING)
+                say("RUNNING");
+}
+
+/* restore listener: a RESTORED line when a store instance is up to date */
+static inline void app_say_restored(const sluice_restore_info_t *info,
+                                    void *opaque) {
+        (void)opaque;
+        if (info->phase != SLUICE_RESTORE_END)
+                return;
+        printf("RESTORED store=%s partition=%d start=%lld end=%lld "
+               "restored=%llu\n",
+               info->store, (int)info->partition,
+               (long long)info->start_offset, (long long)info->end_offset,
+               (unsigned long long)info->restored);
+        fflush(stdout);
+}
+
 /* ---- running ---- */
 
 static volatile sig_atomic_t stop_requested;

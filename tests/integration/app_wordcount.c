@@ -58,27 +58,6 @@ static long long mono_ms(void) {
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void on_state(sluice_app_t *app, sluice_app_state_t old_state,
-                     sluice_app_state_t new_state, void *opaque) {
-        (void)app;
-        (void)old_state;
-        (void)opaque;
-        if (new_state == SLUICE_APP_RUNNING)
-                say("RUNNING");
-}
-
-static void on_restore(const sluice_restore_info_t *info, void *opaque) {
-        (void)opaque;
-        if (info->phase != SLUICE_RESTORE_END)
-                return;
-        printf("RESTORED store=%s partition=%d start=%lld end=%lld "
-               "restored=%llu\n",
-               info->store, (int)info->partition,
-               (long long)info->start_offset, (long long)info->end_offset,
-               (unsigned long long)info->restored);
-        fflush(stdout);
-}
-
 static void on_log(sluice_log_level_t level, const char *facility,
                    const char *message, void *opaque) {
         (void)opaque;
@@ -223,7 +202,7 @@ int main(int argc, char **argv) {
         conf = sluice_conf_new();
         sluice_conf_set_log_cb(conf, on_log, (sluice_log_level_t)o.log_level,
                                NULL);
-        sluice_conf_set_restore_cb(conf, on_restore, NULL);
+        sluice_conf_set_restore_cb(conf, app_say_restored, NULL);
         if (app_conf_common(conf, &o) ||
             conf_set(conf, "state.dir", state_dir) ||
             conf_set(conf, "default.dsl.store", store) ||
@@ -233,7 +212,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
 
-        if (!(app = app_start(t, conf, on_state, NULL)))
+        if (!(app = app_start(t, conf, app_say_running, NULL)))
                 return 2;
         run_until_stopped(app, "app_wordcount", parent, watch_metrics, &seen);
         return app_finish(app, t);
