@@ -354,16 +354,16 @@ bench-windows: $(BENCH_WINDOWS)
 	$(BENCH_WINDOWS)
 
 # Restore rate from a 5M-record changelog on a broker it starts
-bench-restore: $(BENCH_RESTORE)
-	BUILD=$(BUILD) bench/restore.sh
+bench-restore:
+	bench/on-broker.sh restore
 
 # Sluice against a plain librdkafka loop on a broker it starts (scripts/kafka)
 bench-pipe:
-	bench/pipe.sh
+	bench/on-broker.sh pipe
 
 # exactly_once_v2 against at_least_once, same app, same broker (bench/eos.c)
 bench-eos:
-	bench/eos.sh
+	bench/on-broker.sh eos
 
 # The examples run as a user would run them, checked by what they print.
 run-examples: examples

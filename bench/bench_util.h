@@ -6,7 +6,7 @@
  * configuration of their Sluice apps.
  *
  * Each benchmark is one .c file, built on its own (Makefile,
- * bench/pipe.sh, bench/store_engines.sh) with this header found next to it
+ * bench/on-broker.sh, bench/store_engines.sh) with this header found next to it
  * through the quote include, and each uses only some of the helpers: they
  * are static inline, so that the unused ones are no warning under -Wall
  * -Wextra -Werror.

@@ -25,7 +25,8 @@
  *                  [--runs R] [--commit-intervals MS[,MS...]]
  *                  [--topology pipe|wordcount|both] [--partitions P]
  *                  [--only alos|eos]   (one guarantee only: for a profiler)
- * bench/eos.sh starts a broker (scripts/kafka), runs this, stops it.
+ * bench/on-broker.sh eos (make bench-eos) starts a broker (scripts/kafka),
+ * runs this, stops it.
  */
 /* nftw(), for rm_tree() */
 #define _XOPEN_SOURCE 700

@@ -77,7 +77,8 @@
  *         every drain the whole machine's idle share: the broker shares
  *         the cores; --rdkafka sets a librdkafka property on both sides'
  *         clients, through sluice_conf_set() for Sluice)
- * bench/pipe.sh starts a broker, runs this, and stops the broker.
+ * bench/on-broker.sh pipe (make bench-pipe) starts a broker, runs this, and
+ * stops the broker.
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw (rm_tree) */
 #include <stdint.h>

@@ -34,7 +34,8 @@
  *        (--bootstrap defaults to $SLUICE_BOOTSTRAP; --rdkafka is set on
  *         the app through sluice_conf_set(), e.g.
  *         consumer.max.partition.fetch.bytes=8388608)
- * bench/restore.sh starts a broker, runs this, and stops the broker.
+ * bench/on-broker.sh restore (make bench-restore) starts a broker, runs this,
+ * and stops the broker.
  */
 #define _XOPEN_SOURCE 700
 #include <stdatomic.h>

@@ -70,23 +70,6 @@ static uint32_t hash_bytes(const void *key, size_t len) {
         return (uint32_t)sl_hash64(key, len);
 }
 
-static void put_be64(unsigned char *p, int64_t v) {
-        uint64_t u = (uint64_t)v;
-        int i;
-        for (i = 7; i >= 0; i--) {
-                p[i] = (unsigned char)(u & 0xff);
-                u >>= 8;
-        }
-}
-
-static int64_t get_be64(const unsigned char *p) {
-        uint64_t u = 0;
-        int i;
-        for (i = 0; i < 8; i++)
-                u = (u << 8) | p[i];
-        return (int64_t)u;
-}
-
 /* ---- paths and checkpoints ---- */
 
 int sl_mkdirs(const char *path, char *errstr, size_t errstr_size) {
@@ -338,6 +321,20 @@ static int kv_open_backend(sluice_kv_t *kv, char *why, size_t why_size) {
         }
 }
 
+/* Empty the store before a full restore of its changelog. 0, or -1 with
+ * errstr naming the store and the backend's reason. */
+static int kv_wipe_for_restore(sluice_kv_t *kv, char *errstr,
+                               size_t errstr_size) {
+        char why[SL_ERRSTR_SIZE] = "";
+        if (!sl_kv_wipe(kv))
+                return 0;
+        sl_errstr(errstr, errstr_size,
+                  "store \"%s\": cannot wipe it for a full restore: %s",
+                  kv->def->name,
+                  sl_kv_reason(kv, SLUICE_ERR_STATE, why, sizeof(why)));
+        return -1;
+}
+
 /* Where restore starts for a persistent store. A backend that keeps the
  * offset in its own atomic commit (version 2, read_offset) is believed
  * over the checkpoint file; one that holds none (removed, emptied,
@@ -367,16 +364,8 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
                        "restoring all of the changelog",
                        name, (int)part, type->name);
                 kv->checkpoint = -1;
-                if (sl_kv_wipe(kv)) { /* approximate_count may say 0 */
-                        sl_errstr(errstr, errstr_size,
-                                  "store \"%s\": cannot wipe it for a full "
-                                  "restore: %s",
-                                  name,
-                                  sl_kv_reason(kv, SLUICE_ERR_STATE, why,
-                                               sizeof(why)));
-                        return -1;
-                }
-                return 0;
+                /* approximate_count may say 0: wipe regardless */
+                return kv_wipe_for_restore(kv, errstr, errstr_size);
         }
         if (type->version < 2 || !type->read_offset) {
                 uint64_t cnt = type->approximate_count(kv->h);
@@ -437,18 +426,9 @@ static int kv_trust_offset(sluice_kv_t *kv, char *errstr,
                        "removed, emptied or replaced): restoring all of the "
                        "changelog",
                        name, (int)part, (long long)file);
-        if (type->approximate_count(kv->h) > 0) {
-                /* records of unknown age: start from nothing */
-                if (sl_kv_wipe(kv)) {
-                        sl_errstr(errstr, errstr_size,
-                                  "store \"%s\": cannot wipe it for a full "
-                                  "restore: %s",
-                                  name,
-                                  sl_kv_reason(kv, SLUICE_ERR_STATE, why,
-                                               sizeof(why)));
-                        return -1;
-                }
-        }
+        /* records of unknown age: start from nothing */
+        if (type->approximate_count(kv->h) > 0)
+                return kv_wipe_for_restore(kv, errstr, errstr_size);
         return 0;
 }
 
@@ -710,7 +690,7 @@ int sl_kv_get(sluice_kv_t *kv, const void *key, size_t klen,
                 return r < 0 ? SLUICE_ERR_STATE : 0;
         if (n < 8)
                 return SLUICE_ERR_STATE; /* not written by Sluice */
-        *ts    = get_be64(v);
+        *ts    = (int64_t)sl_get_be64(v);
         *value = (const unsigned char *)v + 8;
         *vlen  = n - 8;
         return 1;
@@ -724,7 +704,7 @@ static int backend_write(sluice_kv_t *kv, const void *key, size_t klen,
         kv->buf.len = 0;
         if (sluice_buf_reserve(&kv->buf, vlen + 8))
                 return SLUICE_ERR_NOMEM;
-        put_be64(kv->buf.data, ts);
+        sl_put_be64(kv->buf.data, (uint64_t)ts);
         if (vlen)
                 memcpy(kv->buf.data + 8, value, vlen);
         return kv->type->put(kv->h, key, klen, kv->buf.data, vlen + 8);
@@ -955,7 +935,7 @@ int64_t sl_kv_range(sluice_kv_t *kv, const void *from, size_t from_len,
                                 more = !cb(k, klen,
                                            (const unsigned char *)v + 8,
                                            vlen - 8,
-                                           get_be64((const unsigned char *)v),
+                                           (int64_t)sl_get_be64((const unsigned char *)v),
                                            opaque);
                         }
                         r = kv->type->iter_next(it, &k, &klen, &v, &vlen);
