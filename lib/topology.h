@@ -52,6 +52,10 @@ typedef struct sl_store_def_s {
         /* window stores: how long windows live (their changelog is
          * compact,delete with a day more than this); 0: not windowed */
         int64_t retention_ms;
+        /* versioned stores (lib/versioned.c, sluice_table_set_versioned()):
+         * non-zero, with the history retention and its segment interval */
+        int versioned;
+        int64_t history_ms, segment_ms;
 } sl_store_def_t;
 
 typedef struct sl_node_s sl_node_t;
