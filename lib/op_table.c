@@ -351,10 +351,36 @@ static const sl_node_ops_t table_map_values_ops = {
 static const sl_node_ops_t to_stream_ops = {
     .family = "table", .process = to_stream_process};
 
+int sl_table_versioned_store(const sl_node_t *node) {
+        while (node && node->parent_cnt == 1 &&
+               (node->kind == SL_NODE_TABLE_FILTER ||
+                node->kind == SL_NODE_TABLE_FILTER_NOT ||
+                node->kind == SL_NODE_TABLE_MAP_VALUES))
+                node = node->parents[0];
+        if (!node || node->ops != &table_source_versioned_ops)
+                return -1;
+        return node->store;
+}
+
 /* Old values flow from a table to a group_by below it: the table nodes
- * between them forward Change(new, old) with the old value filled in. */
-void sl_table_freeze(sluice_topology_t *t) {
+ * between them forward Change(new, old) with the old value filled in.
+ * suppress() of a versioned table is refused, as Kafka Streams does
+ * (InternalStreamsBuilder.enableVersionedSemantics): its buffer would
+ * reorder versions by arrival. */
+int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         size_t i;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind == SL_NODE_SUPPRESS && nd->parent_cnt == 1 &&
+                    sl_table_versioned_store(nd->parents[0]) >= 0) {
+                        sl_errstr(errstr, errstr_size,
+                                  "suppress node \"%s\": suppress() is only "
+                                  "supported for non-versioned tables (the "
+                                  "versioned table is upstream)",
+                                  nd->name);
+                        return -1;
+                }
+        }
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
                 if (nd->kind != SL_NODE_TABLE_GROUP_BY)
@@ -368,6 +394,7 @@ void sl_table_freeze(sluice_topology_t *t) {
                                 break;
                 }
         }
+        return 0;
 }
 
 /* ---- builder calls ---- */

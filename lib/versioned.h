@@ -108,6 +108,15 @@ void sl_versioned_forget(sluice_kv_t *kv);
 /* Free the per-instance state (sl_kv_close). */
 void sl_versioned_free(sluice_kv_t *kv);
 
+/* op_table.c, for the builder of an operator over a table (a join): the
+ * index of the versioned store behind @node, a table node, when @node is a
+ * versioned table's source or a filter / filter_not / map_values chain
+ * over one (Kafka Streams' isVersioned value getters: look the source up
+ * as of a time, then apply the chain's callbacks to what it returns); -1
+ * when the table is not versioned. Valid once the topology is built
+ * (sluice_table_set_versioned() may come after the node). */
+int sl_table_versioned_store(const sl_node_t *node);
+
 /* Kafka Streams' default segment interval for @history_ms
  * (RocksDbVersionedKeyValueBytesStoreSupplier.defaultSegmentInterval). */
 int64_t sl_versioned_segment_ms(int64_t history_ms);

@@ -500,6 +500,21 @@ START_TEST(builder_mistakes) {
                          SLUICE_ERR_TOPOLOGY);
         ck_assert_msg(strstr(e, "is not a source table") != NULL, "%s", e);
         sluice_topology_destroy(t);
+
+        /* suppress() of a versioned table (through a filter), whichever
+         * call came first, as Kafka Streams' TopologyException */
+        t   = sluice_topology_new();
+        tbl = sluice_table_from(t, "tin", sluice_serde_string(),
+                                sluice_serde_string(), STORE);
+        f   = sluice_table_filter(tbl, keep_all, NULL);
+        ck_assert_ptr_nonnull(
+            sluice_table_suppress_until_time_limit(f, 10, 0, "sup"));
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 10), 0);
+        ck_assert_ptr_null(sluice_driver_new(t, NULL, e, sizeof e));
+        ck_assert_msg(strstr(e, "suppress() is only supported for "
+                                "non-versioned tables") != NULL,
+                      "%s", e);
+        sluice_topology_destroy(t);
 }
 END_TEST
 
