@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka_util.h"
 #include "test_list.h"
 #include "test_util.h"
 #include "sluice.h"
@@ -1058,6 +1059,108 @@ START_TEST(grace_buffer_restore) {
 }
 END_TEST
 
+/* ---- on the embedded cluster: restore by the runtime, local queries ---- */
+
+typedef struct vwait_s {
+        sluice_app_t *app;
+        const char *key, *want;
+        int64_t as_of;
+} vwait_t;
+
+static int version_is(void *arg) {
+        vwait_t *w = arg;
+        got_t g    = {0};
+        return sluice_app_versioned_get(w->app, STORE, w->key, strlen(w->key),
+                                        w->as_of, on_version, &g) == 1 &&
+               !strcmp(g.value, w->want);
+}
+
+static void app_expect_at(sluice_app_t *app, const char *k, int64_t as_of,
+                          const char *v, int64_t from, int64_t to) {
+        got_t g = {0};
+        int r   = sluice_app_versioned_get(app, STORE, k, strlen(k), as_of,
+                                           on_version, &g);
+        if (!v) {
+                ck_assert_msg(r == 0, "%s as of %lld: %d \"%s\"", k,
+                              (long long)as_of, r, g.value);
+                return;
+        }
+        ck_assert_msg(r == 1, "%s as of %lld: %d", k, (long long)as_of, r);
+        ck_assert_str_eq(g.value, v);
+        ck_assert_int_eq(g.from, from);
+        ck_assert_int_eq(g.to, to);
+}
+
+/* An earlier life's changelog (puts in arrival order, one the store
+ * refused then: it is refused again) restores into the same history; the
+ * app then takes an out-of-order record and the lookups see it. */
+START_TEST(app_restores_and_answers_lookups) {
+        char e[512];
+        sluice_topology_t *t = vtopology(1000);
+        sluice_conf_t *c     = sluice_conf_new();
+        sluice_app_t *app;
+        const char *bs;
+        vwait_t w;
+        ku_record_t *recs;
+        int got;
+        size_t i;
+        static const struct {
+                const char *k, *v;
+                int64_t ts;
+        } life[] = {{"k", "a", 10},    {"k", "c", 30},     {"k", "b", 20},
+                    {"k", NULL, 40},   {"x", "y", 2000},   {"k", "late", 500},
+                    {"k", "d", 1500}};
+        tu_set(c, "application.id", APP);
+        tu_set(c, "sluice.embedded", "true");
+        tu_set(c, "num.stream.threads", "1");
+        tu_set(c, "commit.interval.ms", "100");
+        sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
+        app = sluice_app_new(t, c, e, sizeof e);
+        ck_assert_msg(app != NULL, "%s", e);
+        bs = sluice_app_bootstrap_servers(app);
+        for (i = 0; i < sizeof(life) / sizeof(life[0]); i++)
+                ck_assert_int_eq(ku_produce_raw(bs, CLOG, 0, life[i].k, 1,
+                                                life[i].v,
+                                                life[i].v ? strlen(life[i].v)
+                                                          : 0,
+                                                life[i].ts),
+                                 0);
+        ck_assert_int_eq(sluice_app_versioned_get(app, "nope", "k", 1, L,
+                                                  on_version, NULL),
+                         SLUICE_ERR_STATE);
+        ck_assert_int_eq(sluice_app_start(app, e, sizeof e), 0);
+        w.app   = app;
+        w.key   = "x";
+        w.want  = "y";
+        w.as_of = L;
+        ck_assert(ku_wait_for(version_is, &w, 30000));
+        app_expect_at(app, "x", 2000, "y", 2000, L);
+        app_expect_at(app, "k", L, "d", 1500, L);
+        app_expect_at(app, "k", 1499, NULL, 0, 0); /* the tombstone's gap */
+        app_expect_at(app, "k", 600, NULL, 0, 0);  /* "late" was refused */
+        app_expect_at(app, "k", 35, NULL, 0, 0);   /* past the retention */
+        /* a new record, out of order but within the retention */
+        ck_assert_int_eq(ku_produce_raw(bs, "tin", 0, "k", 1, "e", 1, 1200),
+                         0);
+        w.key   = "k";
+        w.want  = "e";
+        w.as_of = 1200;
+        ck_assert(ku_wait_for(version_is, &w, 30000));
+        app_expect_at(app, "k", 1200, "e", 1200, 1500);
+        app_expect_at(app, "k", 1199, NULL, 0, 0);
+        app_expect_at(app, "k", 1500, "d", 1500, L);
+        got = ku_consume(bs, "tout", 1, 30000, &recs);
+        ck_assert_int_eq(got, 1);
+        ck_assert_str_eq(recs[0].key, "k");
+        ck_assert_str_eq(recs[0].value, "e");
+        ck_assert_int_eq(recs[0].timestamp, 1200);
+        ku_free(recs, got);
+        sluice_app_close(app);
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_versioned(void) {
         Suite *s  = suite_create("versioned");
         TCase *tc = tcase_create("core");
@@ -1077,6 +1180,10 @@ Suite *suite_versioned(void) {
         tcase_add_test(tc, reopened_persistent_store);
         tcase_add_loop_test(tc, grace_buffer_order, 0, 2);
         tcase_add_loop_test(tc, grace_buffer_restore, 0, 2);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("embedded");
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, app_restores_and_answers_lookups);
         suite_add_tcase(s, tc);
         return s;
 }
