@@ -53,6 +53,7 @@ struct sl_versioned_s {
         sluice_buf_t k, v; /* composite key, value scratch */
         sluice_buf_t out;  /* the value a get returns */
         sluice_buf_t keep; /* a value moved between keys */
+        sluice_buf_t bound; /* the other end of a scan */
 };
 
 typedef struct sl_versioned_s ver_t;
@@ -223,14 +224,16 @@ static int load(sluice_kv_t *kv, ver_t **out) {
 static int hist_find(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                      int64_t as_of, int64_t upper, hist_t *h) {
         int64_t s, last = seg_of(kv, upper);
-        unsigned char *from = NULL;
+        unsigned char *from;
         size_t n = 16 + klen;
         int err = 0;
         h->found = 0;
         if (as_of < 0 || as_of == INT64_MAX)
                 return 0;
-        if (!(from = malloc(n)))
+        V->bound.len = 0;
+        if (sluice_buf_reserve(&V->bound, n))
                 return fail(kv, SLUICE_ERR_NOMEM, "", 0);
+        from = V->bound.data;
         for (s = seg_of(kv, as_of + 1); s <= last && !h->found && !err;
              s++) {
                 void *it;
@@ -266,7 +269,6 @@ static int hist_find(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                 if (r < 0 && !err)
                         err = fail(kv, SLUICE_ERR_STATE, "cannot scan", r);
         }
-        free(from);
         if (err == SLUICE_ERR_NOMEM)
                 return fail(kv, err, "", 0);
         return err;
@@ -277,11 +279,13 @@ static int hist_find(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
 static int hist_next(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                      int64_t ts, int64_t upper, int64_t *next) {
         int64_t s, last = seg_of(kv, upper);
-        unsigned char *to = NULL;
+        unsigned char *to;
         size_t n = 16 + klen;
         int err = 0, found = 0;
-        if (!(to = malloc(n)))
+        V->bound.len = 0;
+        if (sluice_buf_reserve(&V->bound, n))
                 return fail(kv, SLUICE_ERR_NOMEM, "", 0);
+        to = V->bound.data;
         for (s = seg_of(kv, ts + 1); s <= last && !found && !err; s++) {
                 void *it;
                 const void *k, *v;
@@ -309,7 +313,6 @@ static int hist_next(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                 if (r < 0 && !err)
                         err = fail(kv, SLUICE_ERR_STATE, "cannot scan", r);
         }
-        free(to);
         if (err == SLUICE_ERR_NOMEM)
                 return fail(kv, err, "", 0);
         return err ? err : found;
@@ -426,7 +429,8 @@ static int put(sluice_kv_t *kv, const void *key, size_t klen,
                 sl_errstr(task->errstr, sizeof(task->errstr),
                           "versioned store \"%s\": key is %zu bytes, %s "
                           "allows at most %zu (16 for the version)",
-                          kv->def->name, klen, kv->type->name, max - 16);
+                          kv->def->name, klen, kv->type->name,
+                          max > 16 ? max - 16 : 0);
                 return SLUICE_ERR_TOO_LARGE;
         }
         if (ts < bound_of(kv, V))
@@ -625,6 +629,7 @@ void sl_versioned_free(sluice_kv_t *kv) {
         free(V->v.data);
         free(V->out.data);
         free(V->keep.data);
+        free(V->bound.data);
         free(V);
         kv->ver = NULL;
 }
