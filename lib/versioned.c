@@ -19,8 +19,8 @@
  * interval (Kafka Streams' LogicalKeyValueSegments: history is segmented
  * by valid_to, so expiry drops whole segments from the front as stream
  * time moves, never scanning what stays). kind: 1 a value, 0 a tombstone
- * (only as the latest version: an older tombstone is the gap between the
- * versions around it, which lookups find empty), 2 a marker
+ * (a version like any other: it ends the one before it, and a record
+ * inserted out of order before it is valid until it), 2 a marker
  * [segment(T)][key][T] left by a latest tombstone at T so that expiry
  * drops that tombstone too once T is past the retention.
  *
@@ -61,6 +61,7 @@ typedef struct sl_versioned_s ver_t;
 /* A version found in the history. */
 typedef struct hist_s {
         int found;
+        int kind; /* KIND_VALUE or KIND_TOMB */
         int64_t from, to;
 } hist_t;
 
@@ -252,12 +253,13 @@ static int hist_find(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                 while ((r = kv->type->iter_next(it, &k, &kl, &v, &vl)) > 0) {
                         const unsigned char *p = v;
                         int64_t to;
-                        if (kl != n || vl < 17 || p[16] != KIND_VALUE)
+                        if (kl != n || vl < 17 || p[16] == KIND_MARKER)
                                 continue;
                         to = (int64_t)sl_get_be64(p + 8);
                         if (to <= as_of)
                                 continue;
                         h->found = 1;
+                        h->kind  = p[16];
                         h->from  = (int64_t)sl_get_be64(
                             (const unsigned char *)k + 8 + klen);
                         h->to    = to;
@@ -302,7 +304,7 @@ static int hist_next(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                 }
                 while ((r = kv->type->iter_next(it, &k, &kl, &v, &vl)) > 0) {
                         if (kl != n || vl < 17 ||
-                            ((const unsigned char *)v)[16] != KIND_VALUE)
+                            ((const unsigned char *)v)[16] == KIND_MARKER)
                                 continue;
                         found = 1;
                         *next = (int64_t)sl_get_be64(
@@ -348,7 +350,7 @@ int sl_versioned_get(sluice_kv_t *kv, const void *key, size_t klen,
                 if ((r = hist_find(kv, V, key, klen, as_of,
                                    r ? lf : V->observed, &h)))
                         return r;
-                if (!h.found)
+                if (!h.found || h.kind != KIND_VALUE)
                         return 0;
                 from = h.from;
                 to   = h.to;
@@ -372,14 +374,15 @@ int64_t sl_versioned_stream_time(sluice_kv_t *kv) {
 
 /* ---- put ---- */
 
-/* Put @key's older version [from, to) of kind VALUE (value in @value). */
+/* Put @key's older version [from, to): @value, or a tombstone if NULL. */
 static int hist_put(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
                     int64_t from, int64_t to, const void *value,
                     size_t vlen) {
         int err;
         if ((err = make_key(V, NULL, seg_of(kv, to), key, klen, 1, from)))
                 return fail(kv, err, "", 0);
-        return raw_put(kv, V, from, 1, to, KIND_VALUE, value, vlen);
+        return raw_put(kv, V, from, 1, to, value ? KIND_VALUE : KIND_TOMB,
+                       value, value ? vlen : 0);
 }
 
 static int hist_del(sluice_kv_t *kv, ver_t *V, const void *key, size_t klen,
@@ -440,13 +443,15 @@ static int put(sluice_kv_t *kv, const void *key, size_t klen,
         if ((r = latest_get(kv, V, key, klen, &lf, &kind)) < 0)
                 return r;
         if (!r || ts >= lf) {
-                /* the new latest version; the old one, if a value and
-                 * older, becomes history valid until ts */
-                if (r && ts > lf && kind == KIND_VALUE) {
+                /* the new latest version; the old one (a tombstone too),
+                 * if older, becomes history valid until ts */
+                if (r && ts > lf) {
                         if (buf_set(&V->keep, V->out.data, V->out.len))
                                 return fail(kv, SLUICE_ERR_NOMEM, "", 0);
                         if ((err = hist_put(kv, V, key, klen, lf, ts,
-                                            V->keep.data, V->keep.len)))
+                                            kind == KIND_VALUE ? V->keep.data
+                                                               : NULL,
+                                            V->keep.len)))
                                 return err;
                 }
                 if ((err = latest_put(kv, V, key, klen, ts, value, vlen)))
@@ -454,7 +459,8 @@ static int put(sluice_kv_t *kv, const void *key, size_t klen,
                 vt = SLUICE_TS_LATEST;
         } else {
                 /* out of order: into the history, splitting the version
-                 * it lands in (or filling a tombstone's gap) */
+                 * (or tombstone) it lands in, replacing the one at ts, or
+                 * before the first version */
                 hist_t h;
                 if ((err = hist_find(kv, V, key, klen, ts, lf, &h)))
                         return err;
@@ -467,28 +473,22 @@ static int put(sluice_kv_t *kv, const void *key, size_t klen,
                                                     0);
                                 if ((err = hist_del(kv, V, key, klen, h.from,
                                                     h.to)) ||
-                                    (err = hist_put(kv, V, key, klen, h.from,
-                                                    ts, V->keep.data,
-                                                    V->keep.len)))
+                                    (err = hist_put(
+                                         kv, V, key, klen, h.from, ts,
+                                         h.kind == KIND_VALUE ? V->keep.data
+                                                              : NULL,
+                                         V->keep.len)))
                                         return err;
                         }
-                        err = value ? hist_put(kv, V, key, klen, ts, h.to,
-                                               value, vlen)
-                              : h.from == ts
-                                  ? hist_del(kv, V, key, klen, ts, h.to)
-                                  : 0;
-                        if (err)
-                                return err;
                 } else {
                         int64_t next = lf;
                         if ((r = hist_next(kv, V, key, klen, ts, lf, &next)) <
                             0)
                                 return r;
                         vt = next;
-                        if (value && (err = hist_put(kv, V, key, klen, ts,
-                                                     next, value, vlen)))
-                                return err;
                 }
+                if ((err = hist_put(kv, V, key, klen, ts, vt, value, vlen)))
+                        return err;
         }
         if (log && task->clog_write) {
                 char why[SL_ERRSTR_SIZE];

@@ -295,6 +295,24 @@ START_TEST(tombstones) {
         /* a tombstone for a key never written */
         put(d, "n", NULL, 50);
         expect_at(d, "n", L, NULL, 0, 0);
+        /* two tombstones in a row: a record put between them is valid
+         * until the second, not until the next value */
+        put(d, "m", "a", 10);
+        put(d, "m", NULL, 20);
+        put(d, "m", NULL, 30);
+        put(d, "m", "c", 40);
+        put(d, "m", "b", 25);
+        expect_at(d, "m", 19, "a", 10, 20);
+        expect_at(d, "m", 24, NULL, 0, 0);
+        expect_at(d, "m", 25, "b", 25, 30);
+        expect_at(d, "m", 30, NULL, 0, 0);
+        expect_at(d, "m", 40, "c", 40, L);
+        put(d, "m", "z", 5); /* before the first version */
+        expect_at(d, "m", 5, "z", 5, 10);
+        put(d, "m", NULL, 2);
+        put(d, "m", "y", 1); /* valid until the tombstone at 2 */
+        expect_at(d, "m", 1, "y", 1, 2);
+        expect_at(d, "m", 2, NULL, 0, 0);
         sluice_driver_destroy(d);
         sluice_topology_destroy(t);
         tu_rm_rf(dir);
@@ -521,11 +539,12 @@ END_TEST
 
 /* ---- the store directly ---- */
 
+#define CLOG_MAX 1024
 typedef struct clog_s {
         int n;
-        char *key[64], *value[64];
-        size_t klen[64], vlen[64];
-        int64_t ts[64];
+        char *key[CLOG_MAX], *value[CLOG_MAX];
+        size_t klen[CLOG_MAX], vlen[CLOG_MAX];
+        int64_t ts[CLOG_MAX];
 } clog_t;
 
 static int collect_clog(void *opaque, sluice_kv_t *kv, const void *key,
@@ -535,7 +554,7 @@ static int collect_clog(void *opaque, sluice_kv_t *kv, const void *key,
         (void)kv;
         (void)errstr;
         (void)errstr_size;
-        ck_assert_int_lt(c->n, 64);
+        ck_assert_int_lt(c->n, CLOG_MAX);
         c->key[c->n] = malloc(key_len + 1);
         memcpy(c->key[c->n], key, key_len);
         c->klen[c->n]  = key_len;
@@ -920,6 +939,193 @@ START_TEST(reopened_persistent_store) {
 }
 END_TEST
 
+/*
+ * Against a model of Kafka Streams' semantics (RocksDBVersionedStore): per
+ * key every version ever accepted, sorted by time (a put at a version's time
+ * replaces it); a put below stream time - retention is refused; a lookup
+ * as of t returns the latest version if its time <= t (unless a
+ * tombstone), else nothing if t < stream time - retention, else the version
+ * with the largest time <= t (unless a tombstone), valid until the next
+ * version's time. Random puts in and out of order over 4 keys, with
+ * commits (expiry) between them; every lookup and every put's valid_to
+ * compared, on both backends, then again after a restore from the
+ * changelog.
+ */
+#define MK 4
+#define MV 512
+typedef struct mver_s {
+        int64_t ts;
+        int val; /* -1: tombstone */
+} mver_t;
+
+typedef struct model_s {
+        mver_t v[MK][MV];
+        int n[MK];
+        int64_t obs, hist;
+} model_t;
+
+/* 1 put (*vt), 0 refused. */
+static int model_put(model_t *m, int k, int val, int64_t ts, int64_t *vt) {
+        int i, j;
+        if (m->obs >= 0 && ts < m->obs - m->hist)
+                return 0;
+        if (ts > m->obs)
+                m->obs = ts;
+        for (i = 0; i < m->n[k] && m->v[k][i].ts < ts; i++)
+                ;
+        if (i < m->n[k] && m->v[k][i].ts == ts) {
+                m->v[k][i].val = val;
+        } else {
+                ck_assert_int_lt(m->n[k], MV);
+                for (j = m->n[k]; j > i; j--)
+                        m->v[k][j] = m->v[k][j - 1];
+                m->v[k][i].ts  = ts;
+                m->v[k][i].val = val;
+                m->n[k]++;
+        }
+        *vt = i + 1 < m->n[k] ? m->v[k][i + 1].ts : L;
+        return 1;
+}
+
+/* 1 with *val, *from, *to; 0 none. */
+static int model_get(const model_t *m, int k, int64_t as_of, int *val,
+                     int64_t *from, int64_t *to) {
+        int i, n = m->n[k];
+        if (!n || as_of < 0)
+                return 0;
+        if (m->v[k][n - 1].ts <= as_of) {
+                if (m->v[k][n - 1].val < 0)
+                        return 0;
+                *val  = m->v[k][n - 1].val;
+                *from = m->v[k][n - 1].ts;
+                *to   = L;
+                return 1;
+        }
+        if (m->obs >= 0 && as_of < m->obs - m->hist)
+                return 0;
+        for (i = n - 1; i >= 0 && m->v[k][i].ts > as_of; i--)
+                ;
+        if (i < 0 || m->v[k][i].val < 0)
+                return 0;
+        *val  = m->v[k][i].val;
+        *from = m->v[k][i].ts;
+        *to   = m->v[k][i + 1].ts;
+        return 1;
+}
+
+static int model_found; /* lookups that found a version (coverage) */
+
+static void model_check(const model_t *m, sluice_kv_t *kv, int64_t hi) {
+        int k;
+        int64_t as_of;
+        for (k = 0; k < MK; k++) {
+                char key = (char)('a' + k);
+                for (as_of = -1; as_of <= hi + 2; as_of++) {
+                        const void *v;
+                        size_t vlen;
+                        int64_t f = 0, t = 0, mf = 0, mt = 0;
+                        int mval = 0, got;
+                        int want = model_get(m, k, as_of, &mval, &mf, &mt);
+                        got = sl_versioned_get(kv, &key, 1, as_of, &v, &vlen,
+                                               &f, &t);
+                        ck_assert_msg(got == want,
+                                      "key %c as of %lld: store %d, model %d",
+                                      key, (long long)as_of, got, want);
+                        if (want) {
+                                char buf[16];
+                                model_found++;
+                                snprintf(buf, sizeof buf, "%d", mval);
+                                ck_assert_uint_eq(vlen, strlen(buf));
+                                ck_assert_mem_eq(v, buf, vlen);
+                                ck_assert_msg(f == mf && t == mt,
+                                              "key %c as of %lld: [%lld, %lld) "
+                                              "vs model [%lld, %lld)",
+                                              key, (long long)as_of,
+                                              (long long)f, (long long)t,
+                                              (long long)mf, (long long)mt);
+                        }
+                }
+        }
+}
+
+START_TEST(against_a_model) {
+        char dir[256], dir2[256];
+        sluice_topology_t *t = frozen(150, 1);
+        harness_t h = {0}, h2 = {0};
+        sluice_kv_t *kv, *kv2;
+        static model_t m;
+        unsigned seed = 12345u + (unsigned)_i;
+        int i, refused = 0, ooo = 0;
+        int64_t base = 0;
+        memset(&m, 0, sizeof m);
+        model_found = 0;
+        m.obs  = -1;
+        m.hist = 150;
+        tu_tmpdir(dir, sizeof dir, "vmodel");
+        tu_tmpdir(dir2, sizeof dir2, "vmodel2");
+        kv = harness_start(&h, t, _i % 2 ? "lmdb" : "in_memory", dir);
+        for (i = 0; i < 400; i++) {
+                int k, val, r, mr;
+                int64_t ts, vt = -7, mvt = -7;
+                char key, buf[16];
+                seed = seed * 1103515245u + 12345u;
+                k    = (int)((seed >> 8) % MK);
+                key  = (char)('a' + k);
+                /* time moves forward slowly; records land up to 200
+                 * before it (some past the retention) */
+                if (i % 10 == 0)
+                        base += 25;
+                ts  = base + (int64_t)((seed >> 16) % 40) -
+                      (int64_t)((seed >> 4) % 200);
+                if (ts < 0)
+                        ts = (int64_t)((seed >> 20) % 5);
+                val = (int)((seed >> 12) % 4) == 0 ? -1
+                                                    : (int)((seed >> 3) % 1000);
+                snprintf(buf, sizeof buf, "%d", val);
+                r   = sl_versioned_put(kv, &key, 1, val < 0 ? NULL : buf,
+                                       strlen(buf), ts, &vt);
+                mr  = model_put(&m, k, val, ts, &mvt);
+                ck_assert_msg(r == mr, "put %d %c@%lld: store %d, model %d",
+                              i, key, (long long)ts, r, mr);
+                refused += !r;
+                ooo += r == 1 && vt != L;
+                if (r == 1)
+                        ck_assert_msg(vt == mvt,
+                                      "put %d %c@%lld: valid_to %lld vs %lld",
+                                      i, key, (long long)ts, (long long)vt,
+                                      (long long)mvt);
+                if (i % 7 == 0)
+                        ck_assert_int_eq(sl_versioned_commit(kv), 0);
+                if (i % 50 == 49)
+                        model_check(&m, kv, m.obs);
+        }
+        ck_assert_int_eq(sl_versioned_commit(kv), 0);
+        model_check(&m, kv, m.obs);
+        /* the walk covers every case: refused puts, out-of-order ones,
+         * lookups that find history */
+        ck_assert_msg(refused > 20 && ooo > 50 && model_found > 1000,
+                      "refused %d, out of order %d, found %d", refused, ooo,
+                      model_found);
+        /* the same from the changelog */
+        kv2 = harness_start(&h2, t, _i % 2 ? "lmdb" : "in_memory", dir2);
+        for (i = 0; i < h.clog.n; i++)
+                ck_assert_int_eq(sl_kv_restore(kv2, h.clog.key[i],
+                                               h.clog.klen[i],
+                                               h.clog.value[i], h.clog.vlen[i],
+                                               h.clog.ts[i]),
+                                 0);
+        ck_assert_int_eq(sl_versioned_commit(kv2), 0);
+        model_check(&m, kv2, m.obs);
+        clog_free(&h.clog);
+        clog_free(&h2.clog);
+        harness_stop(&h);
+        harness_stop(&h2);
+        sluice_topology_destroy(t);
+        tu_rm_rf(dir);
+        tu_rm_rf(dir2);
+}
+END_TEST
+
 /* ---- the grace buffer ---- */
 
 typedef struct rel_s {
@@ -1177,6 +1383,7 @@ Suite *suite_versioned(void) {
         tcase_add_loop_test(tc, store_put_returns, 0, 2);
         tcase_add_loop_test(tc, store_expiry, 0, 2);
         tcase_add_loop_test(tc, restore_from_changelog, 0, 2);
+        tcase_add_loop_test(tc, against_a_model, 0, 4);
         tcase_add_test(tc, reopened_persistent_store);
         tcase_add_loop_test(tc, grace_buffer_order, 0, 2);
         tcase_add_loop_test(tc, grace_buffer_restore, 0, 2);
