@@ -1265,6 +1265,131 @@ START_TEST(grace_buffer_restore) {
 }
 END_TEST
 
+/* The buffer against a model: random records around a moving clock, each
+ * either handled at once (too late) or buffered and released in (ts, key,
+ * arrival) order once ts <= stream time - grace; halfway the buffer is
+ * rebuilt from its changelog into a fresh store and goes on. */
+typedef struct gm_rec_s {
+        int64_t ts;
+        int key, seq, id;
+} gm_rec_t;
+
+typedef struct gm_log_s {
+        int ids[2048];
+        int n;
+} gm_log_t;
+
+static int gm_on_release(const void *key, size_t klen, const void *value,
+                         size_t vlen, int64_t ts, void *opaque) {
+        gm_log_t *l = opaque;
+        char buf[16];
+        (void)key;
+        (void)klen;
+        (void)ts;
+        ck_assert_uint_lt(vlen, sizeof buf);
+        memcpy(buf, value, vlen);
+        buf[vlen] = '\0';
+        l->ids[l->n++] = atoi(buf);
+        return 0;
+}
+
+static int gm_cmp(const void *a, const void *b) {
+        const gm_rec_t *x = a, *y = b;
+        if (x->ts != y->ts)
+                return x->ts < y->ts ? -1 : 1;
+        if (x->key != y->key)
+                return x->key - y->key;
+        return x->seq - y->seq;
+}
+
+START_TEST(grace_buffer_against_a_model) {
+        char dir[256], dir2[256];
+        sluice_topology_t *t = frozen(0, 0);
+        harness_t h = {0}, h2 = {0};
+        sluice_kv_t *kv;
+        sl_gbuf_t *b;
+        static gm_rec_t pend[2048];
+        static gm_log_t got, want;
+        int np = 0, i, seq = 0, now_cnt = 0;
+        int64_t obs = -1, base = 0;
+        unsigned seed = 777u + (unsigned)_i;
+        const int64_t grace = 30;
+        memset(&got, 0, sizeof got);
+        memset(&want, 0, sizeof want);
+        tu_tmpdir(dir, sizeof dir, "gbm");
+        tu_tmpdir(dir2, sizeof dir2, "gbm2");
+        kv = harness_start(&h, t, _i ? "lmdb" : "in_memory", dir);
+        ck_assert_int_eq(sl_gbuf_open(kv, grace, &b), 0);
+        for (i = 0; i < 600; i++) {
+                char key, val[16];
+                int k, r, j, due;
+                int64_t ts;
+                seed = seed * 1103515245u + 12345u;
+                if (i % 5 == 0)
+                        base += 7;
+                k   = (int)((seed >> 9) % 3);
+                key = (char)('a' + k);
+                ts  = base - (int64_t)((seed >> 13) % 45);
+                if (ts < 0)
+                        ts = 0;
+                snprintf(val, sizeof val, "%d", i);
+                if (i == 300) {
+                        /* a restart: the changelog replayed into a new
+                         * store, the buffer opened on it */
+                        sl_gbuf_commit(b);
+                        sl_gbuf_close(b);
+                        kv = harness_start(&h2, t, _i ? "lmdb" : "in_memory",
+                                           dir2);
+                        for (j = 0; j < h.clog.n; j++)
+                                ck_assert_int_eq(
+                                    sl_kv_restore(kv, h.clog.key[j],
+                                                  h.clog.klen[j],
+                                                  h.clog.value[j],
+                                                  h.clog.vlen[j], h.clog.ts[j]),
+                                    0);
+                        ck_assert_int_eq(sl_gbuf_open(kv, grace, &b), 0);
+                        ck_assert_uint_eq(sl_gbuf_count(b), (uint64_t)np);
+                        ck_assert_int_eq(sl_gbuf_stream_time(b), obs);
+                }
+                r = sl_gbuf_add(b, &key, 1, val, strlen(val), ts);
+                if (obs >= 0 && obs - grace > ts) {
+                        ck_assert_int_eq(r, 0);
+                        now_cnt++;
+                        continue; /* the caller handles it now */
+                }
+                ck_assert_int_eq(r, 1);
+                if (ts > obs)
+                        obs = ts;
+                pend[np].ts    = ts;
+                pend[np].key   = k;
+                pend[np].seq   = seq++;
+                pend[np++].id  = i;
+                qsort(pend, (size_t)np, sizeof pend[0], gm_cmp);
+                for (due = 0; due < np && pend[due].ts <= obs - grace; due++)
+                        want.ids[want.n++] = pend[due].id;
+                memmove(pend, pend + due, (size_t)(np - due) * sizeof pend[0]);
+                np -= due;
+                ck_assert_int_eq(sl_gbuf_release(b, gm_on_release, &got), due);
+                if (i % 40 == 0)
+                        ck_assert_int_eq(sl_gbuf_commit(b), 0);
+        }
+        ck_assert_int_eq(got.n, want.n);
+        for (i = 0; i < want.n; i++)
+                ck_assert_int_eq(got.ids[i], want.ids[i]);
+        ck_assert_uint_eq(sl_gbuf_count(b), (uint64_t)np);
+        ck_assert_msg(now_cnt > 20 && want.n > 300, "late %d, released %d",
+                      now_cnt, want.n);
+        sl_gbuf_close(b);
+        clog_free(&h.clog);
+        clog_free(&h2.clog);
+        harness_stop(&h);
+        harness_stop(&h2);
+        sluice_topology_destroy(t);
+        tu_rm_rf(dir);
+        tu_rm_rf(dir2);
+}
+END_TEST
+
 /* ---- on the embedded cluster: restore by the runtime, local queries ---- */
 
 typedef struct vwait_s {
@@ -1387,6 +1512,7 @@ Suite *suite_versioned(void) {
         tcase_add_test(tc, reopened_persistent_store);
         tcase_add_loop_test(tc, grace_buffer_order, 0, 2);
         tcase_add_loop_test(tc, grace_buffer_restore, 0, 2);
+        tcase_add_loop_test(tc, grace_buffer_against_a_model, 0, 2);
         suite_add_tcase(s, tc);
         tc = tcase_create("embedded");
         tcase_set_timeout(tc, 120);
