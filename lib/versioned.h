@@ -37,6 +37,11 @@
  *     as_of): older history is not served even if still on disk. The
  *     latest version of a key never expires; a tombstone that is the latest
  *     goes once it is older than the retention.
+ *   - On purpose unlike Kafka Streams: the stream time is kept in a meta
+ *     record (backend only, written at commits) and survives a restart
+ *     (RocksDBVersionedStore starts at -1 when it reopens local state); the
+ *     grace buffer's sequence counter too (Kafka Streams' restarts at 0,
+ *     which can overwrite a buffered record of the same key and time).
  */
 #ifndef SLUICE_VERSIONED_H
 #define SLUICE_VERSIONED_H
