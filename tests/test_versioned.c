@@ -520,6 +520,22 @@ START_TEST(builder_mistakes) {
         ck_assert_msg(strstr(e, "is not a source table") != NULL, "%s", e);
         sluice_topology_destroy(t);
 
+        /* what a join's builder asks: the versioned store behind a table,
+         * through filters and map_values, or -1 */
+        t   = sluice_topology_new();
+        tbl = sluice_table_from(t, "tin", sluice_serde_string(),
+                                sluice_serde_string(), STORE);
+        f   = sluice_table_filter(tbl, keep_all, NULL);
+        ck_assert_int_eq(sl_table_versioned_store(f->node), -1);
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 10), 0);
+        ck_assert_int_eq(sl_table_versioned_store(tbl->node), tbl->store);
+        ck_assert_int_eq(sl_table_versioned_store(f->node), tbl->store);
+        ck_assert_int_eq(
+            sl_table_versioned_store(
+                sluice_table_from(t, "other", NULL, NULL, "plain")->node),
+            -1);
+        sluice_topology_destroy(t);
+
         /* suppress() of a versioned table (through a filter), whichever
          * call came first, as Kafka Streams' TopologyException */
         t   = sluice_topology_new();
