@@ -1656,6 +1656,86 @@ SLUICE_API int64_t sluice_app_window_fetch(sluice_app_t *app,
                                            void *opaque);
 
 
+/* ------------------------------------------------------------------------ */
+/**
+ * @name Versioned tables (Kafka Streams' versioned stores, KIP-889/914)
+ *
+ * A table materialized as a versioned store keeps every version of a row
+ * for a history retention: a version is valid from its record's timestamp
+ * until the next version's (valid_from <= t < valid_to), and a lookup asks
+ * for the version valid at a time ("as of"). A null value (tombstone) is a
+ * version too: the row is absent from then on. Records arriving out of
+ * order are inserted into the history. The store's stream time is the
+ * largest timestamp it accepted; a record older than stream time - history
+ * retention is dropped (counted in the task's "dropped", not stored, not
+ * forwarded), and lookups older than that return only the latest version
+ * (if it is not a tombstone and not newer than the lookup). Versioned stores
+ * have no record cache: every update is written and forwarded at once
+ * (`statestore.cache.max.bytes` does not change their output). They run on
+ * every backend (README, "Versioned tables", has the layout).
+ *
+ * Downstream (KIP-914): the table forwards Change(new, old) for each
+ * accepted record, old being the latest version before it; an out-of-order
+ * update (not the latest version once put) is forwarded too, marked so
+ * that a table group_by below drops it (an aggregate reflects the latest
+ * versions only), as do table-table and foreign-key joins in Kafka Streams.
+ * to_stream() emits every accepted update.
+ */
+
+/** As-of time meaning "the latest version", and the valid_to of a row's
+ *  latest version (still valid). */
+#define SLUICE_TS_LATEST INT64_MAX
+
+/**
+ * Materialize @p tbl, a table sluice_table_from() returned (before
+ * anything is built on it or not: order does not matter), as a versioned
+ * store with @p history_retention_ms >= 0 (also the grace period for
+ * out-of-order records, as in Kafka Streams). Its changelog is compacted
+ * with min.compaction.lag.ms = history retention + 1 day.
+ * @returns 0, or SLUICE_ERR_TOPOLOGY (another kind of table, a negative
+ *   retention; also recorded in the topology). Not thread-safe (builder).
+ */
+SLUICE_API int sluice_table_set_versioned(sluice_table_t *tbl,
+                                          int64_t history_retention_ms);
+
+/**
+ * A version in a lookup: @p key and @p value are borrowed for the call
+ * (@p value is never NULL: a tombstone is "not found"); @p valid_to is
+ * SLUICE_TS_LATEST for the latest version.
+ */
+typedef void(sluice_version_cb)(const void *key, size_t key_len,
+                                const void *value, size_t value_len,
+                                int64_t valid_from, int64_t valid_to,
+                                void *opaque);
+
+/**
+ * Point-in-time lookup (VersionedKeyValueStore.get(key, asOf)): the version
+ * of @p key in the versioned store @p store valid at @p as_of
+ * (SLUICE_TS_LATEST: the latest, get(key)). In the app, every local
+ * instance of the store is asked; otherwise as sluice_app_store_get()
+ * (same locking and consistency; thread-safe). The driver's is not
+ * thread-safe, as every driver call.
+ * @returns 1 after calling @p cb once; 0 if there is no such version (never
+ *   written, deleted at @p as_of, older than its first version, or older
+ *   than the history retention and not the latest); SLUICE_ERR_STATE for an
+ *   unknown store or one still restoring; SLUICE_ERR_INVALID_ARG for NULL
+ *   arguments or a store that is not versioned; another negative error
+ *   from the store.
+ * sluice_driver_store_get() / sluice_app_store_get() on a versioned store
+ * return its latest version (timestamp = valid_from); a range over one is
+ * SLUICE_ERR_INVALID_ARG.
+ */
+SLUICE_API int sluice_driver_versioned_get(sluice_driver_t *drv,
+                                           const char *store, const void *key,
+                                           size_t key_len, int64_t as_of,
+                                           sluice_version_cb *cb,
+                                           void *opaque);
+SLUICE_API int sluice_app_versioned_get(sluice_app_t *app, const char *store,
+                                        const void *key, size_t key_len,
+                                        int64_t as_of, sluice_version_cb *cb,
+                                        void *opaque);
+
+
 /**
  * @name Driving the app from the host's own event loop
  *

@@ -6,6 +6,7 @@
 /* flock() */
 #define _DEFAULT_SOURCE 1
 #include "app.h"
+#include "versioned.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,11 +134,11 @@ static void topic_wait_leaders(rd_kafka_t *rk, const char *topic,
  * is fine. */
 static int topic_create_with(sluice_app_t *app, const char *topic,
                              int partitions, int compact, int64_t max_bytes,
-                             int64_t delete_ms, char *errstr,
+                             int64_t delete_ms, int64_t lag_ms, char *errstr,
                              size_t errstr_size);
 static int topic_create(sluice_app_t *app, const char *topic, int partitions,
                         int compact, char *errstr, size_t errstr_size) {
-        return topic_create_with(app, topic, partitions, compact, 0, 0,
+        return topic_create_with(app, topic, partitions, compact, 0, 0, 0,
                                  errstr, errstr_size);
 }
 
@@ -181,7 +182,7 @@ static int64_t topic_max_bytes(sluice_app_t *app, const char *topic) {
  * changelog: compact,delete, as Kafka Streams). */
 static int topic_create_with(sluice_app_t *app, const char *topic,
                              int partitions, int compact, int64_t max_bytes,
-                             int64_t delete_ms, char *errstr,
+                             int64_t delete_ms, int64_t lag_ms, char *errstr,
                              size_t errstr_size) {
         rd_kafka_t *rk = app->threads[0].producer;
         rd_kafka_NewTopic_t *nt;
@@ -232,6 +233,21 @@ static int topic_create_with(sluice_app_t *app, const char *topic,
                         sl_errstr(errstr, errstr_size,
                                   "cannot create topic \"%s\": cannot set "
                                   "retention.ms",
+                                  topic);
+                        return -1;
+                }
+        }
+        /* a versioned store's: its history stays uncompacted for the
+         * history retention and a day (VersionedChangelogTopicConfig) */
+        if (lag_ms > 0) {
+                char v[32];
+                snprintf(v, sizeof(v), "%lld", (long long)lag_ms);
+                if (rd_kafka_NewTopic_set_config(nt, "min.compaction.lag.ms",
+                                                 v)) {
+                        rd_kafka_NewTopic_destroy(nt);
+                        sl_errstr(errstr, errstr_size,
+                                  "cannot create topic \"%s\": cannot set "
+                                  "min.compaction.lag.ms",
                                   topic);
                         return -1;
                 }
@@ -434,7 +450,7 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                 if (topic_create_with(app, app->conf->dlq_topic,
                                       app->mock ? app->conf->embedded_partitions
                                                 : most,
-                                      0, app->dlq_topic_max, 0, errstr,
+                                      0, app->dlq_topic_max, 0, 0, errstr,
                                       errstr_size))
                         goto done;
         } else if (app->conf->dlq_topic && !app->mock) {
@@ -482,6 +498,14 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                         if (topic_create_with(app, d->changelog, want, 1, 0,
                                               d->retention_ms > 0
                                                   ? d->retention_ms + 86400000
+                                                  : 0,
+                                              d->versioned
+                                                  ? (d->history_ms >
+                                                             INT64_MAX -
+                                                                 86400000
+                                                         ? INT64_MAX
+                                                         : d->history_ms +
+                                                               86400000)
                                                   : 0,
                                               errstr, errstr_size))
                                 goto done;
@@ -1206,6 +1230,8 @@ static int64_t app_store_query(sluice_app_t *app, const char *store,
                         else if (is_get)
                                 r = sluice_kv_get(kv, key, key_len, cb,
                                                   opaque);
+                        else if (sl_versioned_is(kv))
+                                r = SLUICE_ERR_INVALID_ARG; /* by key only */
                         else
                                 r = sl_kv_range(kv, from, from_len, to,
                                                 to_len, cb, opaque);
@@ -1253,6 +1279,42 @@ int64_t sluice_app_window_fetch(sluice_app_t *app, const char *store,
                 mtx_unlock(&thr->tasks_lock);
         }
         return r < 0 ? r : total;
+}
+
+int sluice_app_versioned_get(sluice_app_t *app, const char *store,
+                             const void *key, size_t key_len, int64_t as_of,
+                             sluice_version_cb *cb, void *opaque) {
+        int r = 0, i;
+        if (!app || !store || !key || !cb)
+                return SLUICE_ERR_INVALID_ARG;
+        if (!sl_topology_store(app->t, store))
+                return SLUICE_ERR_STATE; /* no such store */
+        if (!sl_topology_store(app->t, store)->versioned)
+                return SLUICE_ERR_INVALID_ARG;
+        for (i = 0; i < app->thread_cnt && !r; i++) {
+                sl_thread_t *thr = &app->threads[i];
+                size_t k;
+                mtx_lock(&thr->tasks_lock);
+                for (k = 0; k < thr->task_cnt && !r; k++) {
+                        sl_task_t *task = &thr->tasks[k]->task;
+                        sluice_kv_t *kv = sl_task_kv(task, store);
+                        const void *v;
+                        size_t vlen;
+                        int64_t from, to;
+                        if (!kv)
+                                continue;
+                        mtx_lock(&task->lock);
+                        if (kv->restoring)
+                                r = SLUICE_ERR_STATE;
+                        else if ((r = sl_versioned_get(kv, key, key_len,
+                                                       as_of, &v, &vlen, &from,
+                                                       &to)) > 0)
+                                cb(key, key_len, v, vlen, from, to, opaque);
+                        mtx_unlock(&task->lock);
+                }
+                mtx_unlock(&thr->tasks_lock);
+        }
+        return r;
 }
 
 int sluice_app_store_get(sluice_app_t *app, const char *store, const void *key,

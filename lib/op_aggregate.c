@@ -236,6 +236,10 @@ static int table_group_by_process(sl_task_t *task, const sl_node_t *node,
         int err = 0;
         const sl_node_t *sink = node->child_cnt ? node->children[0] : NULL;
 
+        /* an out-of-order update of a versioned table: the aggregate
+         * follows the latest versions only (KTableRepartitionMap, KIP-914) */
+        if (rec->flags & SL_REC_NOT_LATEST)
+                return 0;
         /* views of rec: what the callback sets, they own */
         nrec.flags = orec.flags = 0;
         orec.value              = rec->old;

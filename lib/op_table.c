@@ -11,6 +11,7 @@
  * KTableMapValues; see notes/kafka-streams-semantics.md §7).
  */
 #include "op.h"
+#include "versioned.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,57 @@ int sl_forward_change(sl_task_t *task, const sl_node_t *node,
         return err;
 }
 
+/*
+ * A versioned table's source (KTableSource over a versioned store,
+ * KIP-914): the old value is the latest version before the put; a put the
+ * store refuses (older than its stream time - history retention) is
+ * dropped and not forwarded; an out-of-order one is forwarded marked
+ * SL_REC_NOT_LATEST (Change.isLatest false). No record cache.
+ */
+static int versioned_source_process(sl_task_t *task, const sl_node_t *node,
+                                    sluice_record_t *rec, sluice_kv_t *kv,
+                                    const void *k, size_t klen, const void *v,
+                                    size_t vlen) {
+        sluice_value_t old = sluice_null();
+        int old_owned = 0, err, r;
+        int64_t valid_to;
+        if (node->send_old) {
+                const void *stored;
+                size_t slen;
+                r = sl_versioned_get(kv, k, klen, SLUICE_TS_LATEST, &stored,
+                                     &slen, NULL, NULL);
+                if (r < 0)
+                        return sl_op_store_fail(task, node, r);
+                if (r && (err = sl_op_decode(task, node, node->value_serde,
+                                             stored, slen, &old, &old_owned)))
+                        return err;
+        }
+        r = sl_versioned_put(kv, k, klen, v, vlen, rec->timestamp, &valid_to);
+        if (r <= 0) {
+                sl_op_release_if(&old, old_owned);
+                if (r < 0)
+                        return sl_op_store_fail(task, node, r);
+                task->dropped++; /* expired: Kafka Streams' dropped-records */
+                return 0;
+        }
+        {
+                sluice_record_t out = *rec;
+                out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                               SL_REC_OLD_OWNED);
+                out.flags |= SL_REC_HAS_OLD | SL_REC_VERSIONED;
+                if (valid_to != SLUICE_TS_LATEST)
+                        out.flags |= SL_REC_NOT_LATEST;
+                out.old = node->send_old ? old : sluice_null();
+                if (old_owned && node->send_old)
+                        out.flags |= SL_REC_OLD_OWNED;
+                else
+                        sl_op_release_if(&old, old_owned);
+                err = sl_forward(task, node, &out);
+                sl_record_release(&out);
+                return err;
+        }
+}
+
 static int table_source_process(sl_task_t *task, const sl_node_t *node,
                         sluice_record_t *rec) {
         sluice_kv_t *kv = task->kvs[node->store];
@@ -88,6 +140,9 @@ static int table_source_process(sl_task_t *task, const sl_node_t *node,
                 }
         }
         task->errstr[0] = '\0';
+        if (kv->def->versioned)
+                return versioned_source_process(task, node, rec, kv, k, klen,
+                                                v, vlen);
         if (node->send_old) {
                 int found = sl_kv_get(kv, k, klen, &stored, &slen, &sts);
                 if (found < 0)
@@ -223,15 +278,19 @@ static int table_op_process(sl_task_t *task, const sl_node_t *node,
                                 ov = rec->old;
                 }
                 /* nothing to say downstream (Kafka Streams skips this only
-                 * when it sends old values) */
-                if (node->send_old && nv.type == SLUICE_VALUE_NULL &&
+                 * when it sends old values, and not for versioned tables:
+                 * KTableFilter's useVersionedSemantics) */
+                if (node->send_old && !(rec->flags & SL_REC_VERSIONED) &&
+                    nv.type == SLUICE_VALUE_NULL &&
                     ov.type == SLUICE_VALUE_NULL)
                         return 0;
                 /* nv / ov are shared with rec, which still owns them */
         }
         {
                 sluice_record_t out = *rec;
-                out.flags = SL_REC_HAS_OLD | (rec->flags & SL_REC_WINDOWED);
+                out.flags = SL_REC_HAS_OLD |
+                            (rec->flags &
+                             (SL_REC_WINDOWED | SL_REC_VERSION_FLAGS));
                 out.value           = nv;
                 out.old             = ov;
                 /* an unchanged value keeps its raw bytes */
@@ -250,7 +309,7 @@ static int table_op_process(sl_task_t *task, const sl_node_t *node,
 
 static int to_stream_process(sl_task_t *task, const sl_node_t *node,
                      sluice_record_t *rec) {
-        rec->flags &= ~SL_REC_HAS_OLD;
+        rec->flags &= ~(SL_REC_HAS_OLD | SL_REC_VERSION_FLAGS);
         if (rec->flags & SL_REC_OLD_OWNED)
                 sl_value_release(&rec->old);
         rec->flags &= ~SL_REC_OLD_OWNED;
@@ -260,6 +319,29 @@ static int to_stream_process(sl_task_t *task, const sl_node_t *node,
 
 static const sl_node_ops_t table_source_ops = {
     .family = "table", .process = table_source_process, .flush = sl_table_flush};
+/* A versioned table's store: expiry and its stream time at every commit,
+ * and once restored (what the restore brought back that is past the
+ * retention goes before the first record). */
+static int versioned_commit(sl_task_t *task, const sl_node_t *node) {
+        int err = sl_versioned_commit(task->kvs[node->store]);
+        return err ? sl_op_store_fail(task, node, err) : 0;
+}
+
+static int versioned_ready(sl_task_t *task, const sl_node_t *node,
+                           char *errstr, size_t errstr_size) {
+        task->errstr[0] = '\0';
+        if (sl_versioned_commit(task->kvs[node->store])) {
+                sl_errstr(errstr, errstr_size, "%s", task->errstr);
+                return SLUICE_ERR_STATE;
+        }
+        return 0;
+}
+
+static const sl_node_ops_t table_source_versioned_ops = {
+    .family  = "table",
+    .process = table_source_process,
+    .ready   = versioned_ready,
+    .commit  = versioned_commit};
 static const sl_node_ops_t table_filter_ops = {
     .family = "table", .process = table_op_process};
 static const sl_node_ops_t table_filter_not_ops = {
@@ -269,10 +351,36 @@ static const sl_node_ops_t table_map_values_ops = {
 static const sl_node_ops_t to_stream_ops = {
     .family = "table", .process = to_stream_process};
 
+int sl_table_versioned_store(const sl_node_t *node) {
+        while (node && node->parent_cnt == 1 &&
+               (node->kind == SL_NODE_TABLE_FILTER ||
+                node->kind == SL_NODE_TABLE_FILTER_NOT ||
+                node->kind == SL_NODE_TABLE_MAP_VALUES))
+                node = node->parents[0];
+        if (!node || node->ops != &table_source_versioned_ops)
+                return -1;
+        return node->store;
+}
+
 /* Old values flow from a table to a group_by below it: the table nodes
- * between them forward Change(new, old) with the old value filled in. */
-void sl_table_freeze(sluice_topology_t *t) {
+ * between them forward Change(new, old) with the old value filled in.
+ * suppress() of a versioned table is refused, as Kafka Streams does
+ * (InternalStreamsBuilder.enableVersionedSemantics): its buffer would
+ * reorder versions by arrival. */
+int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         size_t i;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind == SL_NODE_SUPPRESS && nd->parent_cnt == 1 &&
+                    sl_table_versioned_store(nd->parents[0]) >= 0) {
+                        sl_errstr(errstr, errstr_size,
+                                  "suppress node \"%s\": suppress() is only "
+                                  "supported for non-versioned tables (the "
+                                  "versioned table is upstream)",
+                                  nd->name);
+                        return -1;
+                }
+        }
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
                 if (nd->kind != SL_NODE_TABLE_GROUP_BY)
@@ -286,6 +394,7 @@ void sl_table_freeze(sluice_topology_t *t) {
                                 break;
                 }
         }
+        return 0;
 }
 
 /* ---- builder calls ---- */
@@ -348,6 +457,37 @@ sluice_table_t *sluice_table_from(sluice_topology_t *t, const char *topic,
                 return NULL;
         n->store = idx;
         return sl_table_new(t, n, src->key_serde, src->value_serde, idx);
+}
+
+int sluice_table_set_versioned(sluice_table_t *tbl,
+                               int64_t history_retention_ms) {
+        const char *call = "sluice_table_set_versioned";
+        sl_store_def_t *d;
+        if (!tbl)
+                return SLUICE_ERR_INVALID_ARG;
+        if (sl_topo_check_open(tbl->t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (tbl->node->ops != &table_source_ops &&
+            tbl->node->ops != &table_source_versioned_ops) {
+                sl_topo_error(tbl->t,
+                              "%s: the table of node \"%s\" is not a source "
+                              "table (only a table from sluice_table_from() "
+                              "can be versioned)",
+                              call, tbl->node->name);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (history_retention_ms < 0) {
+                sl_topo_error(tbl->t,
+                              "%s: history retention %lld ms is negative",
+                              call, (long long)history_retention_ms);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        d             = tbl->t->stores[tbl->store];
+        d->versioned  = 1;
+        d->history_ms = history_retention_ms;
+        d->segment_ms = sl_versioned_segment_ms(history_retention_ms);
+        tbl->node->ops = &table_source_versioned_ops;
+        return 0;
 }
 
 static sluice_table_t *table_op(sluice_table_t *tbl, const char *call,

@@ -11,6 +11,7 @@
 #include "state.h"
 #include "conf.h"
 #include "task.h"
+#include "versioned.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -510,6 +511,7 @@ void sl_kv_close(sluice_kv_t *kv) {
         if (!kv)
                 return;
         cache_clear(kv);
+        sl_versioned_free(kv);
         if (kv->h)
                 kv->type->close(kv->h);
         free(kv->buckets);
@@ -841,6 +843,7 @@ int sl_kv_wipe(sluice_kv_t *kv) {
                 if (n < 1000)
                         break;
         }
+        sl_versioned_forget(kv);
         /* the deletes and "no offset" in one commit: a crash during the
          * restore that follows must not find the old offset trusted */
         if (kv->type->version >= 2 && kv->type->flush_offset) {
@@ -853,6 +856,9 @@ int sl_kv_wipe(sluice_kv_t *kv) {
 
 int sl_kv_restore(sluice_kv_t *kv, const void *key, size_t klen,
                   const void *value, size_t vlen, int64_t ts) {
+        /* a versioned store's changelog holds its puts: replay them */
+        if (kv->def->versioned)
+                return sl_versioned_restore(kv, key, klen, value, vlen, ts);
         return backend_write(kv, key, klen, value, vlen, ts) ? SLUICE_ERR_STATE
                                                              : 0;
 }
@@ -971,7 +977,11 @@ int sluice_kv_get(sluice_kv_t *kv, const void *key, size_t key_len,
         int r;
         if (!kv || !key || !cb)
                 return SLUICE_ERR_INVALID_ARG;
-        r = sl_kv_get(kv, key, key_len, &v, &vlen, &ts);
+        if (kv->def->versioned) /* its latest version */
+                r = sl_versioned_get(kv, key, key_len, SLUICE_TS_LATEST, &v,
+                                     &vlen, &ts, NULL);
+        else
+                r = sl_kv_get(kv, key, key_len, &v, &vlen, &ts);
         if (r > 0)
                 cb(key, key_len, v, vlen, ts, opaque);
         return r;

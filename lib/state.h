@@ -63,6 +63,9 @@ struct sluice_kv_s {
         int64_t restore_start, restore_end;
         int64_t restore_t0_ms, restore_log_ms;
 
+        struct sl_versioned_s *ver; /* a versioned store's state
+                                       (lib/versioned.c), read lazily */
+
         sluice_buf_t buf; /* timestamp + value scratch */
         int iterating;    /* an iterator is open (writes refused) */
 };

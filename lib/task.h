@@ -38,6 +38,13 @@ typedef int32_t(sl_partition_cnt_fn)(void *opaque, const char *topic);
 #define SL_REC_WIN_TIME 0x80u    /* key is windowed: time/sliding window */
 #define SL_REC_WIN_SESSION 0x100u /* key is windowed: session window */
 #define SL_REC_WINDOWED (SL_REC_WIN_TIME | SL_REC_WIN_SESSION)
+/* a table update from a versioned table (lib/versioned.h, KIP-914): */
+#define SL_REC_VERSIONED 0x200u  /* ... its table is versioned */
+#define SL_REC_NOT_LATEST 0x400u /* ... out of order: not the latest
+                                    version once put (Change.isLatest
+                                    false); a table group_by, table-table
+                                    and foreign-key joins drop it */
+#define SL_REC_VERSION_FLAGS (SL_REC_VERSIONED | SL_REC_NOT_LATEST)
 
 struct sluice_record_s {
         sluice_value_t key, value;

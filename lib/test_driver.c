@@ -10,6 +10,7 @@
  */
 #include "conf.h"
 #include "task.h"
+#include "versioned.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -629,6 +630,8 @@ int64_t sluice_driver_store_range(sluice_driver_t *drv, const char *store,
         sluice_kv_t *kv = drv_kv(drv, store);
         if (!kv)
                 return SLUICE_ERR_STATE;
+        if (sl_versioned_is(kv))
+                return SLUICE_ERR_INVALID_ARG; /* only lookups by key */
         return sluice_kv_range(kv, from, from_len, to, to_len, cb, opaque);
 }
 
@@ -642,6 +645,27 @@ int64_t sluice_driver_window_fetch(sluice_driver_t *drv, const char *store,
                                           : SLUICE_ERR_INVALID_ARG;
         return sl_window_fetch(kv, key, key_len, time_from, time_to, cb,
                                opaque);
+}
+
+int sluice_driver_versioned_get(sluice_driver_t *drv, const char *store,
+                                const void *key, size_t key_len,
+                                int64_t as_of, sluice_version_cb *cb,
+                                void *opaque) {
+        sluice_kv_t *kv;
+        const void *v;
+        size_t vlen;
+        int64_t from, to;
+        int r;
+        if (!drv || !store || !key || !cb)
+                return SLUICE_ERR_INVALID_ARG;
+        if (!(kv = drv_kv(drv, store)))
+                return SLUICE_ERR_STATE;
+        if (!sl_versioned_is(kv))
+                return SLUICE_ERR_INVALID_ARG;
+        r = sl_versioned_get(kv, key, key_len, as_of, &v, &vlen, &from, &to);
+        if (r > 0)
+                cb(key, key_len, v, vlen, from, to, opaque);
+        return r;
 }
 
 int sluice_driver_advance_wall_clock(sluice_driver_t *drv, int64_t ms) {

@@ -729,8 +729,8 @@ static int stores_freeze(sluice_topology_t *t, const char *app_id,
                         }
                 }
         }
-        sl_table_freeze(t);
-        return 0;
+        return sl_table_freeze(t, errstr, errstr_size) ? SLUICE_ERR_TOPOLOGY
+                                                       : 0;
 }
 
 static void stores_free(sluice_topology_t *t) {

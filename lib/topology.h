@@ -52,6 +52,10 @@ typedef struct sl_store_def_s {
         /* window stores: how long windows live (their changelog is
          * compact,delete with a day more than this); 0: not windowed */
         int64_t retention_ms;
+        /* versioned stores (lib/versioned.c, sluice_table_set_versioned()):
+         * non-zero, with the history retention and its segment interval */
+        int versioned;
+        int64_t history_ms, segment_ms;
 } sl_store_def_t;
 
 typedef struct sl_node_s sl_node_t;
@@ -250,8 +254,9 @@ sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
 int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
                  const char *prefix, const sluice_serde_t *ks,
                  const sluice_serde_t *vs, sl_node_t *owner);
-/* op_table.c: mark the table nodes that forward old values (send_old). */
-void sl_table_freeze(sluice_topology_t *t);
+/* op_table.c: mark the table nodes that forward old values (send_old);
+ * refuse what versioned tables cannot do. 0 or -1 with errstr. */
+int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);
