@@ -68,6 +68,28 @@ int sl_forward_change(sl_task_t *task, const sl_node_t *node,
  * dropped and not forwarded; an out-of-order one is forwarded marked
  * SL_REC_NOT_LATEST (Change.isLatest false). No record cache.
  */
+
+/* Forward a view of @rec (rec keeps what it owns) with its old value
+ * (@old, owned by the view if @old_owned and the node sends old values,
+ * else released here) and @flags added. */
+static int forward_with_old(sl_task_t *task, const sl_node_t *node,
+                            const sluice_record_t *rec, sluice_value_t old,
+                            int old_owned, unsigned flags) {
+        sluice_record_t out = *rec;
+        int err;
+        out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                       SL_REC_OLD_OWNED);
+        out.flags |= SL_REC_HAS_OLD | flags;
+        out.old = node->send_old ? old : sluice_null();
+        if (old_owned && node->send_old)
+                out.flags |= SL_REC_OLD_OWNED;
+        else
+                sl_op_release_if(&old, old_owned);
+        err = sl_forward(task, node, &out);
+        sl_record_release(&out);
+        return err;
+}
+
 static int versioned_source_process(sl_task_t *task, const sl_node_t *node,
                                     sluice_record_t *rec, sluice_kv_t *kv,
                                     const void *k, size_t klen, const void *v,
@@ -94,22 +116,11 @@ static int versioned_source_process(sl_task_t *task, const sl_node_t *node,
                 task->dropped++; /* expired: Kafka Streams' dropped-records */
                 return 0;
         }
-        {
-                sluice_record_t out = *rec;
-                out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
-                               SL_REC_OLD_OWNED);
-                out.flags |= SL_REC_HAS_OLD | SL_REC_VERSIONED;
-                if (valid_to != SLUICE_TS_LATEST)
-                        out.flags |= SL_REC_NOT_LATEST;
-                out.old = node->send_old ? old : sluice_null();
-                if (old_owned && node->send_old)
-                        out.flags |= SL_REC_OLD_OWNED;
-                else
-                        sl_op_release_if(&old, old_owned);
-                err = sl_forward(task, node, &out);
-                sl_record_release(&out);
-                return err;
-        }
+        return forward_with_old(task, node, rec, old, old_owned,
+                                SL_REC_VERSIONED |
+                                    (valid_to != SLUICE_TS_LATEST
+                                         ? SL_REC_NOT_LATEST
+                                         : 0));
 }
 
 static int table_source_process(sl_task_t *task, const sl_node_t *node,
@@ -161,22 +172,7 @@ static int table_source_process(sl_task_t *task, const sl_node_t *node,
                 sl_op_release_if(&old, old_owned);
                 return 0;
         }
-        {
-                /* forward a view of the record (rec keeps what it owns)
-                 * with its old value */
-                sluice_record_t out = *rec;
-                out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
-                               SL_REC_OLD_OWNED);
-                out.flags |= SL_REC_HAS_OLD;
-                out.old = node->send_old ? old : sluice_null();
-                if (old_owned && node->send_old)
-                        out.flags |= SL_REC_OLD_OWNED;
-                else
-                        sl_op_release_if(&old, old_owned);
-                err = sl_forward(task, node, &out);
-                sl_record_release(&out);
-                return err;
-        }
+        return forward_with_old(task, node, rec, old, old_owned, 0);
 }
 
 int sl_table_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
