@@ -110,4 +110,9 @@ sluice_table_t *sl_table_new(sluice_topology_t *t, sl_node_t *node,
                              const sluice_serde_t *ks,
                              const sluice_serde_t *vs, int store);
 
+/* op_table.c: @nd and the filter / map_values nodes above it up to a
+ * store owner forward old values (send_old). Returns 1 if that chain
+ * reached a node with a store. */
+int sl_table_send_old(sl_node_t *nd);
+
 #endif

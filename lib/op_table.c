@@ -269,21 +269,48 @@ static const sl_node_ops_t table_map_values_ops = {
 static const sl_node_ops_t to_stream_ops = {
     .family = "table", .process = to_stream_process};
 
-/* Old values flow from a table to a group_by below it: the table nodes
- * between them forward Change(new, old) with the old value filled in. */
+static int table_passes_old(const sl_node_t *nd) {
+        return nd->ops == &table_filter_ops ||
+               nd->ops == &table_filter_not_ops ||
+               nd->ops == &table_map_values_ops;
+}
+
+int sl_table_send_old(sl_node_t *nd) {
+        for (;;) {
+                nd->send_old = 1;
+                if (!table_passes_old(nd) || nd->parent_cnt != 1)
+                        return nd->store >= 0;
+                nd = nd->parents[0];
+        }
+}
+
+/*
+ * Old values flow from a table to a group_by (or a join) below it: the
+ * table nodes between them forward Change(new, old) with the old value
+ * filled in. And a filter whose table has a store above it sends old
+ * values as Kafka Streams' KTableFilter does when its parent is
+ * materialized (a Sluice table source always is): a row that was never
+ * there, or was already filtered out, then yields no tombstone.
+ */
 void sl_table_freeze(sluice_topology_t *t) {
         size_t i;
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
-                if (nd->kind != SL_NODE_TABLE_GROUP_BY)
+                if (nd->kind == SL_NODE_TABLE_GROUP_BY) {
+                        if (nd->parent_cnt == 1)
+                                sl_table_send_old(nd->parents[0]);
                         continue;
-                while (nd->parent_cnt == 1) {
-                        nd           = nd->parents[0];
-                        nd->send_old = 1;
-                        if (nd->ops != &table_filter_ops &&
-                            nd->ops != &table_filter_not_ops &&
-                            nd->ops != &table_map_values_ops)
-                                break;
+                }
+                if (nd->ops != &table_filter_ops &&
+                    nd->ops != &table_filter_not_ops)
+                        continue;
+                {
+                        /* only where a store is above it */
+                        const sl_node_t *up = nd;
+                        while (table_passes_old(up) && up->parent_cnt == 1)
+                                up = up->parents[0];
+                        if (up->store >= 0)
+                                sl_table_send_old(nd);
                 }
         }
 }
