@@ -20,12 +20,14 @@ Suite *suite_faults(void);   /* tests/test_faults.c: failed flushes, handlers, c
 Suite *suite_recovery(void); /* tests/test_recovery.c: damaged, missing, locked local state */
 Suite *suite_windows(void);  /* tests/test_windows.c: windowed aggregations, suppress */
 Suite *suite_timestamps(void); /* tests/test_timestamps.c: extractors, invalid timestamps, stream time */
+Suite *suite_joins(void);    /* tests/test_joins.c: stream-table, stream-stream, table-table joins */
 
 Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing, identity */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
-            suite_recovery, suite_windows, suite_timestamps, suite_eos
+            suite_recovery, suite_windows, suite_timestamps, suite_joins,   \
+            suite_eos
 
 #endif
