@@ -110,6 +110,13 @@ sluice_table_t *sl_table_new(sluice_topology_t *t, sl_node_t *node,
                              const sluice_serde_t *ks,
                              const sluice_serde_t *vs, int store);
 
+/* op_window.c: delete from @kv's backend (not its changelog: window
+ * changelogs are compact,delete) every record whose key sorts below the
+ * 8-byte big-endian segment number @live, the layout of the segmented
+ * window stores (windowed aggregations, stream-stream joins). The cache
+ * must be clean. 0 or an error (sl_fail() for @node). */
+int sl_window_drop_segments(sl_task_t *task, const sl_node_t *node,
+                            sluice_kv_t *kv, int64_t live);
 /* op_table.c: @nd and the filter / map_values nodes above it up to a
  * store owner forward old values (send_old). Returns 1 if that chain
  * reached a node with a store. */

@@ -394,56 +394,21 @@ static int ss_ready(sl_task_t *task, const sl_node_t *node, char *errstr,
         return 0;
 }
 
-/* Drop the segments below the live one from the backend. */
+/* Drop the segments below the live one from the backend (op_window.c's
+ * helper: the same segmented layout). */
 static int ss_commit(sl_task_t *task, const sl_node_t *node) {
-        const jn_t *J   = node->priv;
-        js_t *st        = task->node_state[node->id];
-        sluice_kv_t *kv = task->kvs[J->this_store];
+        const jn_t *J = node->priv;
+        js_t *st      = task->node_state[node->id];
         int64_t live;
-        unsigned char to[8];
-        char why[SL_ERRSTR_SIZE];
+        int err;
         if (st->observed < 0)
                 return 0;
         live = js_seg(J, st->observed - J->retention);
         if (live <= st->live_seg)
                 return 0;
-        sl_put_be64(to, (uint64_t)live);
-        for (;;) {
-                void *it;
-                const void *k, *v;
-                size_t klen, vlen, n = 0, i, off = 0;
-                size_t lens[256];
-                int r;
-                st->hits.len = 0;
-                if (kv->type->iter_open(kv->h, NULL, 0, to, sizeof(to), &it))
-                        return sl_fail(task, node, SLUICE_ERR_STATE, "%s",
-                                       "join store: cannot scan to expire");
-                while (n < 256 && (r = kv->type->iter_next(it, &k, &klen, &v,
-                                                           &vlen)) > 0) {
-                        if (sl_key_cmp(k, klen, to, sizeof(to)) >= 0)
-                                break;
-                        if (sluice_buf_reserve(&st->hits, klen)) {
-                                kv->type->iter_close(it);
-                                return sl_fail(task, node, SLUICE_ERR_NOMEM,
-                                               "%s", "out of memory");
-                        }
-                        memcpy(st->hits.data + st->hits.len, k, klen);
-                        st->hits.len += klen;
-                        lens[n++] = klen;
-                }
-                kv->type->iter_close(it);
-                for (i = 0; i < n; i++) {
-                        int derr = kv->type->del(kv->h, st->hits.data + off,
-                                                 lens[i]);
-                        if (derr < 0)
-                                return sl_fail(
-                                    task, node, SLUICE_ERR_STATE, "%s",
-                                    sl_kv_reason(kv, derr, why, sizeof(why)));
-                        off += lens[i];
-                }
-                if (n < 256)
-                        break;
-        }
+        if ((err = sl_window_drop_segments(task, node,
+                                           task->kvs[J->this_store], live)))
+                return err;
         st->live_seg = live;
         return 0;
 }
