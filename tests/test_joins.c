@@ -650,6 +650,148 @@ START_TEST(builder_refuses_streams_of_other_topologies) {
 }
 END_TEST
 
+static int count_any(const void *key, size_t klen, const void *value,
+                     size_t vlen, int64_t ts, void *opaque) {
+        (void)key;
+        (void)klen;
+        (void)value;
+        (void)vlen;
+        (void)ts;
+        (void)opaque;
+        return 0;
+}
+
+START_TEST(stream_join_stores_are_logged_and_expire) {
+        to_out(sluice_stream_join(stream("l"), stream("r"),
+                                  sluice_join_windows(10, 0), joiner, NULL,
+                                  sluice_serde_string(), "j"));
+        start_cache(_i);
+        pipe_("l", "a", "l1", 0);
+        pipe_("l", "a", "l2", 10);
+        pipe_("r", "a", "r1", 5);
+        expect("a", "l1+r1", 5);
+        expect("a", "l2+r1", 10);
+        ck_assert_int_eq(sluice_driver_store_range(drv, "j-this-join-store",
+                                                   NULL, 0, NULL, 0,
+                                                   count_any, NULL),
+                         2);
+        /* segments are 60 s (retention 20 ms is less): a record 200 s on
+         * drops the old ones at the commit, from the store only */
+        pipe_("l", "b", "l3", 200000);
+        ck_assert_int_eq(sluice_driver_store_range(drv, "j-this-join-store",
+                                                   NULL, 0, NULL, 0,
+                                                   count_any, NULL),
+                         1);
+        ck_assert_uint_eq(
+            sluice_driver_queued(drv, "jn-j-this-join-store-changelog"), 3);
+        ck_assert_uint_eq(
+            sluice_driver_queued(drv, "jn-j-other-join-store-changelog"), 1);
+        /* a record into an expired segment is not kept */
+        pipe_("l", "a", "l4", 12); /* ... but it still joins (no late drop) */
+        expect("a", "l4+r1", 12);
+        ck_assert_uint_eq(
+            sluice_driver_queued(drv, "jn-j-this-join-store-changelog"), 3);
+        pipe_("r", "a", "r2", 12); /* l4 was never kept; l1/l2 are gone */
+        expect_none();
+}
+END_TEST
+
+static uint64_t be64(const void *p) {
+        const unsigned char *b = p;
+        uint64_t v             = 0;
+        int i;
+        for (i = 0; i < 8; i++)
+                v = v << 8 | b[i];
+        return v;
+}
+
+static void expect_count(const char *k, int64_t n, int64_t ts) {
+        const sluice_output_t *o = sluice_driver_read(drv, "out");
+        ck_assert_msg(o != NULL, "no output (expected %s=%lld)", k,
+                      (long long)n);
+        ck_assert_uint_eq(o->key_len, strlen(k));
+        ck_assert_mem_eq(o->key, k, o->key_len);
+        ck_assert_uint_eq(o->value_len, 8);
+        ck_assert_int_eq((int64_t)be64(o->value), n);
+        ck_assert_int_eq(o->timestamp, ts);
+}
+
+static int by_value(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_set_key(rec, *sluice_record_value(rec));
+}
+
+/* A group_by below a table join needs the join's old values: the old
+ * joined row is subtracted from its group. */
+START_TEST(table_join_sends_old_values_to_a_group_by) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        sluice_table_t *j =
+            sluice_table_left_join(l, r, joiner, NULL, sluice_serde_string());
+        ck_assert_ptr_nonnull(sluice_stream_to(
+            sluice_table_to_stream(sluice_grouped_count(
+                sluice_table_group_by(j, by_value, NULL, sluice_serde_string(),
+                                      sluice_serde_string()),
+                "per-row")),
+            "out", sluice_serde_string(), sluice_serde_int64()));
+        start_cache(_i);
+        pipe_("l", "a", "l1", 1);
+        expect_count("l1+null", 1, 1);
+        pipe_("r", "a", "r1", 2);
+        expect_count("l1+null", 0, 2);
+        expect_count("l1+r1", 1, 2);
+        pipe_("l", "a", NULL, 3);
+        expect_count("l1+r1", 0, 3);
+        expect_none();
+}
+END_TEST
+
+START_TEST(describe_shows_a_left_join_and_its_stores) {
+        char *d;
+        sluice_stream_t *l = stream("l"), *r = stream("r");
+        to_out(sluice_stream_left_join(l, r, sluice_join_windows(10, 0),
+                                       joiner, NULL, sluice_serde_string(),
+                                       NULL));
+        d = sluice_topology_describe(t);
+        ck_assert_str_eq(
+            d, "Topologies:\n"
+               "   Sub-topology: 0\n"
+               "    Source: KSTREAM-SOURCE-0000000000 (topics: [l])\n"
+               "      --> KSTREAM-JOINTHIS-0000000002\n"
+               "    Source: KSTREAM-SOURCE-0000000001 (topics: [r])\n"
+               "      --> KSTREAM-OUTEROTHER-0000000003\n"
+               "    Processor: KSTREAM-JOINTHIS-0000000002 (stores: "
+               "[KSTREAM-JOINTHIS-0000000002-store, "
+               "KSTREAM-OUTEROTHER-0000000003-store, "
+               "KSTREAM-OUTERSHARED-0000000002-store])\n"
+               "      --> KSTREAM-MERGE-0000000004\n"
+               "      <-- KSTREAM-SOURCE-0000000000\n"
+               "    Processor: KSTREAM-OUTEROTHER-0000000003 (stores: "
+               "[KSTREAM-OUTEROTHER-0000000003-store, "
+               "KSTREAM-JOINTHIS-0000000002-store, "
+               "KSTREAM-OUTERSHARED-0000000002-store])\n"
+               "      --> KSTREAM-MERGE-0000000004\n"
+               "      <-- KSTREAM-SOURCE-0000000001\n"
+               "    Processor: KSTREAM-MERGE-0000000004 (stores: [])\n"
+               "      --> KSTREAM-SINK-0000000005\n"
+               "      <-- KSTREAM-JOINTHIS-0000000002, "
+               "KSTREAM-OUTEROTHER-0000000003\n"
+               "    Sink: KSTREAM-SINK-0000000005 (topic: out)\n"
+               "      <-- KSTREAM-MERGE-0000000004\n\n");
+        free(d);
+}
+END_TEST
+
+START_TEST(builder_refuses_unknown_serdes) {
+        /* map_values without a serde: the values' serde is unknown */
+        sluice_stream_t *l = sluice_table_to_stream(
+            sluice_table_map_values(table("l", NULL), upper, NULL, NULL));
+        sluice_stream_t *r = stream("r");
+        ck_assert_ptr_null(sluice_stream_join(l, r, sluice_join_windows(1, 0),
+                                              joiner, NULL, NULL, NULL));
+        expect_mistake("sluice_stream_join: the streams' serdes are unknown");
+}
+END_TEST
+
 Suite *suite_joins(void) {
         Suite *s  = suite_create("joins");
         TCase *tc = tcase_create("joins");
@@ -672,6 +814,12 @@ Suite *suite_joins(void) {
         tcase_add_test(tc, stream_outer_join_both_sides);
         tcase_add_test(tc, stream_left_join_throttles_on_the_wall_clock);
         tcase_add_test(tc, stream_join_repartitions_the_changed_side);
+        tcase_add_loop_test(tc, stream_join_stores_are_logged_and_expire, 0,
+                            2);
+        tcase_add_loop_test(tc, table_join_sends_old_values_to_a_group_by, 0,
+                            2);
+        tcase_add_test(tc, describe_shows_a_left_join_and_its_stores);
+        tcase_add_test(tc, builder_refuses_unknown_serdes);
         tcase_add_test(tc, builder_refuses_bad_join_windows);
         tcase_add_test(tc, builder_refuses_negative_grace);
         tcase_add_test(tc, builder_refuses_streams_of_other_topologies);
