@@ -1356,6 +1356,11 @@ sluice_stream_join(sluice_stream_t *left, sluice_stream_t *right,
  * t + after + grace; stream time is the largest timestamp either side
  * saw), or at once if it arrived after that; a null-key left record at
  * once (KIP-962). Kafka Streams' behaviour since 3.1 (KAFKA-10847).
+ * Closed records are looked for while a record at that stream time is
+ * processed, at most once per
+ * `__emit.interval.ms.kstreams.outer.join.spurious.results.fix__` ms of
+ * wall-clock time (default 1000; in the test driver 0, as in Kafka
+ * Streams' TopologyTestDriver).
  */
 SLUICE_API sluice_stream_t *
 sluice_stream_left_join(sluice_stream_t *left, sluice_stream_t *right,

@@ -311,12 +311,15 @@ typedef struct js_s {
         int64_t stream_time; /* largest timestamp either side saw */
         int64_t min_time;    /* oldest record put in the outer store */
         int64_t next_emit;   /* wall clock of the next emit scan */
+        int64_t interval;    /* between scans, ms of wall clock */
         sluice_buf_t ck;     /* store key scratch */
         sluice_buf_t key;    /* the record's key bytes */
         sluice_buf_t hits;   /* matches / outer records, copied out */
 } js_t;
 
 #define SEQ_LEN 4
+#define EMIT_INTERVAL_KEY                                                      \
+        "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__"
 
 /* Java's long addition (wraps instead of overflowing). */
 static int64_t jadd(int64_t a, int64_t b) {
@@ -336,7 +339,15 @@ static int ss_open(sl_task_t *task, const sl_node_t *node, char *errstr,
         }
         st->observed = st->stream_time = -1;
         st->min_time                   = INT64_MAX;
-        task->node_state[node->id]     = st;
+        /* Kafka Streams' internal setting; its default is 1000, except
+         * that TopologyTestDriver (4.4.0) sets it to 0 when absent, and
+         * so does Sluice's test driver (a task without a stop flag) */
+        st->interval = task->conf ? task->conf->join_emit_interval_ms : 1000;
+        if (!task->stop &&
+            (!task->conf || !sl_conf_has(task->conf, SL_SCOPE_SLUICE,
+                                         EMIT_INTERVAL_KEY)))
+                st->interval = 0;
+        task->node_state[node->id] = st;
         return 0;
 }
 
@@ -712,8 +723,6 @@ static int emit_outer(sl_task_t *task, const sl_node_t *node,
                       const sluice_record_t *rec, js_t *sh) {
         const jn_t *J   = node->priv;
         sluice_kv_t *kv = task->kvs[J->outer_store];
-        int interval    = task->conf ? task->conf->join_emit_interval_ms
-                                     : 1000;
         int64_t now     = task->wall_time;
         sluice_buf_t buf = {0};
         scan_t sc        = {J, sh, &buf, 0, 0, 0};
@@ -726,7 +735,7 @@ static int emit_outer(sl_task_t *task, const sl_node_t *node,
         /* at most once per interval of wall-clock time */
         if (now < sh->next_emit)
                 return 0;
-        sh->next_emit = now + interval;
+        sh->next_emit = now + sh->interval;
         sh->min_time = INT64_MAX;
 
         task->errstr[0] = '\0';

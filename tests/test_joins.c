@@ -562,7 +562,9 @@ START_TEST(stream_left_join_throttles_on_the_wall_clock) {
         to_out(sluice_stream_left_join(stream("l"), stream("r"),
                                        sluice_join_windows(10, 0), joiner,
                                        NULL, sluice_serde_string(), NULL));
-        start_interval(1, NULL); /* Kafka Streams' default: 1000 ms */
+        start_interval(1, "1000"); /* Kafka Streams' default (its
+                                      TopologyTestDriver's is 0, as
+                                      Sluice's driver's) */
         /* the first record's scan (nothing to emit) arms the throttle */
         pipe_("l", "a", "l1", 100);
         pipe_("l", "b", "l2", 105);
@@ -586,6 +588,20 @@ START_TEST(stream_left_join_throttles_on_the_wall_clock) {
         ck_assert_int_eq(sluice_driver_advance_wall_clock(drv, 1000), 0);
         pipe_("l", "h", "l8", 131);
         expect("e", "l5+null", 116);
+        expect_none();
+}
+END_TEST
+
+START_TEST(stream_left_join_in_the_driver_is_unthrottled_by_default) {
+        to_out(sluice_stream_left_join(stream("l"), stream("r"),
+                                       sluice_join_windows(10, 0), joiner,
+                                       NULL, sluice_serde_string(), NULL));
+        start_cache(1); /* no emit interval set: 0, as TopologyTestDriver */
+        pipe_("l", "a", "l1", 100);
+        pipe_("l", "b", "l2", 111);
+        expect("a", "l1+null", 100);
+        pipe_("l", "c", "l3", 122);
+        expect("b", "l2+null", 111);
         expect_none();
 }
 END_TEST
@@ -813,6 +829,8 @@ Suite *suite_joins(void) {
                             0, 2);
         tcase_add_test(tc, stream_outer_join_both_sides);
         tcase_add_test(tc, stream_left_join_throttles_on_the_wall_clock);
+        tcase_add_test(tc,
+                       stream_left_join_in_the_driver_is_unthrottled_by_default);
         tcase_add_test(tc, stream_join_repartitions_the_changed_side);
         tcase_add_loop_test(tc, stream_join_stores_are_logged_and_expire, 0,
                             2);
