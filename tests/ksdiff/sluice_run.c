@@ -38,6 +38,8 @@ typedef struct {
         int64_t advance;
         int64_t grace;
         char join[8];   /* joins: inner left outer */
+        char throttle[4]; /* on: the default emit interval of unmatched
+                             records (1000 ms), else 0 */
         int64_t before, after; /* stream-stream joins' window */
 } spec_t;
 
@@ -137,6 +139,8 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
                         bad = parse_i64(eq, &sp->advance);
                 else if (!strcmp(f, "join"))
                         bad = copy_field(sp->join, sizeof sp->join, eq);
+                else if (!strcmp(f, "throttle"))
+                        bad = copy_field(sp->throttle, sizeof sp->throttle, eq);
                 else if (!strcmp(f, "before"))
                         bad = parse_i64(eq, &sp->before);
                 else if (!strcmp(f, "after"))
@@ -521,7 +525,8 @@ static int run_case(const case_t *c, FILE *out) {
             sluice_conf_set(conf,
                             "__emit.interval.ms.kstreams.outer.join."
                             "spurious.results.fix__",
-                            "0", err, sizeof err)) {
+                            strcmp(c->spec.throttle, "on") ? "0" : "1000",
+                            err, sizeof err)) {
                 if (!conf)
                         snprintf(err, sizeof err, "out of memory");
                 sluice_conf_destroy(conf);
