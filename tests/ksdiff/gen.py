@@ -212,17 +212,23 @@ def join_cases(out_dir, seeds, first, lo, hi):
             else:
                 before = after = grace = 0
             recs = join_records(rng, kind, before, after, grace, rng.randint(lo, hi))
-            variants = [(j, c, "off") for j in joins for c in CACHES]
+            variants = [(j, c, "off", "off") for j in joins for c in CACHES]
             if kind == "ss-join":
                 # Kafka Streams' default emit interval of unmatched records
                 # (1 s of a wall clock that stands still: one scan)
-                variants += [(j, "on", "on") for j in ("left", "outer")]
-            for join, cache, throttle in variants:
-                    name = "%s-%s-c%s%s-s%d.case" % (kind, join, cache,
-                                                     "-throttle" if throttle == "on" else "", seed)
+                variants += [(j, "on", "on", "off") for j in ("left", "outer")]
+            if kind in ("ss-join", "st-join"):
+                # the left stream's key "changed" (an identity select_key):
+                # that side goes through a repartition topic
+                variants += [(j, "on", "off", "on") for j in joins]
+            for join, cache, throttle, rekey in variants:
+                    name = "%s-%s-c%s%s%s-s%d.case" % (kind, join, cache,
+                                                       "-throttle" if throttle == "on" else "",
+                                                       "-rekey" if rekey == "on" else "", seed)
                     with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
-                        f.write("ksdiff kind=%s join=%s before=%d after=%d grace=%d cache=%s throttle=%s seed=%d\n"
-                                % (kind, join, before, after, grace, cache, throttle, seed))
+                        f.write("ksdiff kind=%s join=%s before=%d after=%d grace=%d cache=%s "
+                                "throttle=%s rekey=%s seed=%d\n"
+                                % (kind, join, before, after, grace, cache, throttle, rekey, seed))
                         for side, k, v, ts in recs:
                             f.write("%s\t%s\t%s\t%d\n" % (side, "\\N" if k is None else k,
                                                          "\\N" if v is None else v, ts))

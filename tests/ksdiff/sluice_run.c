@@ -40,6 +40,8 @@ typedef struct {
         char join[8];   /* joins: inner left outer */
         char throttle[4]; /* on: the default emit interval of unmatched
                              records (1000 ms), else 0 */
+        char rekey[4];    /* on: the left stream through an identity
+                             select_key (a repartition) */
         int64_t before, after; /* stream-stream joins' window */
 } spec_t;
 
@@ -141,6 +143,8 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
                         bad = copy_field(sp->join, sizeof sp->join, eq);
                 else if (!strcmp(f, "throttle"))
                         bad = copy_field(sp->throttle, sizeof sp->throttle, eq);
+                else if (!strcmp(f, "rekey"))
+                        bad = copy_field(sp->rekey, sizeof sp->rekey, eq);
                 else if (!strcmp(f, "before"))
                         bad = parse_i64(eq, &sp->before);
                 else if (!strcmp(f, "after"))
@@ -422,6 +426,12 @@ static bool even_cb(const sluice_record_t *rec, void *opaque) {
                    0;
 }
 
+/* As KsDiff.java's selectKey((k, v) -> k). */
+static int same_key_cb(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_set_key(rec, *sluice_record_key(rec));
+}
+
 static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
                                      char *err, size_t errsz) {
         sluice_topology_t *t   = sluice_topology_new();
@@ -441,6 +451,8 @@ static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
                 goto fail;
         } else if (!strcmp(sp->kind, "ss-join")) {
                 sluice_stream_t *l = sluice_stream_from(t, "left", S, S);
+                if (!strcmp(sp->rekey, "on"))
+                        l = sluice_stream_select_key(l, same_key_cb, NULL);
                 sluice_stream_t *r = sluice_stream_from(t, "right", S, S);
                 sluice_join_windows_t w =
                     sluice_join_windows_asym(sp->before, sp->after, sp->grace);
@@ -452,6 +464,8 @@ static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
                                                       scratch, S, NULL);
         } else if (!strcmp(sp->kind, "st-join") && !outer) {
                 sluice_stream_t *l = sluice_stream_from(t, "left", S, S);
+                if (!strcmp(sp->rekey, "on"))
+                        l = sluice_stream_select_key(l, same_key_cb, NULL);
                 sluice_table_t *r  = sluice_table_from(t, "right", S, S, NULL);
                 o = inner ? sluice_stream_join_table(l, r, join_cb, scratch, S)
                           : sluice_stream_left_join_table(l, r, join_cb,

@@ -35,6 +35,7 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.ValueJoiner;
@@ -192,8 +193,11 @@ public final class KsDiff {
             return b.build();
         }
         String join = c.get("join");
+        boolean rekey = "on".equals(c.spec.get("rekey"));
         if (kind.equals("ss-join")) {
             KStream<String, String> l = b.stream("left", cs);
+            if (rekey)
+                l = l.selectKey((k, v) -> k);
             KStream<String, String> r = b.stream("right", cs);
             JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(
                     Duration.ofMillis(c.num("after")), Duration.ofMillis(c.num("grace")))
@@ -210,10 +214,15 @@ public final class KsDiff {
             o.to("out", ps);
         } else if (kind.equals("st-join")) {
             KStream<String, String> l = b.stream("left", cs);
+            if (rekey)
+                l = l.selectKey((k, v) -> k);
             KTable<String, String> r = b.table("right", cs);
+            // the serdes for a repartition of the stream (rekey=on)
+            Joined<String, String, String> jd =
+                Joined.with(Serdes.String(), Serdes.String(), Serdes.String());
             switch (join) {
-            case "inner": l.join(r, JOINER).to("out", ps); break;
-            case "left": l.leftJoin(r, JOINER).to("out", ps); break;
+            case "inner": l.join(r, JOINER, jd).to("out", ps); break;
+            case "left": l.leftJoin(r, JOINER, jd).to("out", ps); break;
             default: throw new IllegalArgumentException("join=" + join);
             }
         } else if (kind.equals("tt-join")) {
