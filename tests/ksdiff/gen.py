@@ -212,23 +212,29 @@ def join_cases(out_dir, seeds, first, lo, hi):
             else:
                 before = after = grace = 0
             recs = join_records(rng, kind, before, after, grace, rng.randint(lo, hi))
-            variants = [(j, c, "off", "off") for j in joins for c in CACHES]
+            variants = [(j, c, "off", "off", "off") for j in joins for c in CACHES]
             if kind == "ss-join":
                 # Kafka Streams' default emit interval of unmatched records
                 # (1 s of a wall clock that stands still: one scan)
-                variants += [(j, "on", "on", "off") for j in ("left", "outer")]
+                variants += [(j, "on", "on", "off", "off") for j in ("left", "outer")]
             if kind in ("ss-join", "st-join"):
                 # the left stream's key "changed" (an identity select_key):
                 # that side goes through a repartition topic
-                variants += [(j, "on", "off", "on") for j in joins]
-            for join, cache, throttle, rekey in variants:
-                    name = "%s-%s-c%s%s%s-s%d.case" % (kind, join, cache,
-                                                       "-throttle" if throttle == "on" else "",
-                                                       "-rekey" if rekey == "on" else "", seed)
+                variants += [(j, "on", "off", "on", "off") for j in joins]
+            if kind in ("st-join", "tt-join"):
+                # the right table through a filter: the join reads the
+                # filtered view, the filter's old values drive tt-joins
+                variants += [(j, c, "off", "off", "on") for j in joins for c in CACHES]
+            for join, cache, throttle, rekey, filt in variants:
+                    name = "%s-%s-c%s%s%s%s-s%d.case" % (kind, join, cache,
+                                                         "-throttle" if throttle == "on" else "",
+                                                         "-rekey" if rekey == "on" else "",
+                                                         "-filter" if filt == "on" else "", seed)
                     with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
                         f.write("ksdiff kind=%s join=%s before=%d after=%d grace=%d cache=%s "
-                                "throttle=%s rekey=%s seed=%d\n"
-                                % (kind, join, before, after, grace, cache, throttle, rekey, seed))
+                                "throttle=%s rekey=%s filter=%s seed=%d\n"
+                                % (kind, join, before, after, grace, cache, throttle, rekey,
+                                   filt, seed))
                         for side, k, v, ts in recs:
                             f.write("%s\t%s\t%s\t%d\n" % (side, "\\N" if k is None else k,
                                                          "\\N" if v is None else v, ts))

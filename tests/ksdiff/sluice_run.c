@@ -42,6 +42,7 @@ typedef struct {
                              records (1000 ms), else 0 */
         char rekey[4];    /* on: the left stream through an identity
                              select_key (a repartition) */
+        char filter[4];   /* on: the right table through a filter */
         int64_t before, after; /* stream-stream joins' window */
 } spec_t;
 
@@ -145,6 +146,8 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
                         bad = copy_field(sp->throttle, sizeof sp->throttle, eq);
                 else if (!strcmp(f, "rekey"))
                         bad = copy_field(sp->rekey, sizeof sp->rekey, eq);
+                else if (!strcmp(f, "filter"))
+                        bad = copy_field(sp->filter, sizeof sp->filter, eq);
                 else if (!strcmp(f, "before"))
                         bad = parse_i64(eq, &sp->before);
                 else if (!strcmp(f, "after"))
@@ -467,12 +470,16 @@ static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
                 if (!strcmp(sp->rekey, "on"))
                         l = sluice_stream_select_key(l, same_key_cb, NULL);
                 sluice_table_t *r  = sluice_table_from(t, "right", S, S, NULL);
+                if (!strcmp(sp->filter, "on"))
+                        r = sluice_table_filter(r, even_cb, NULL);
                 o = inner ? sluice_stream_join_table(l, r, join_cb, scratch, S)
                           : sluice_stream_left_join_table(l, r, join_cb,
                                                           scratch, S);
         } else if (!strcmp(sp->kind, "tt-join")) {
                 sluice_table_t *l = sluice_table_from(t, "left", S, S, NULL);
                 sluice_table_t *r = sluice_table_from(t, "right", S, S, NULL);
+                if (!strcmp(sp->filter, "on"))
+                        r = sluice_table_filter(r, even_cb, NULL);
                 o = sluice_table_to_stream(
                     inner ? sluice_table_join(l, r, join_cb, scratch, S)
                     : left ? sluice_table_left_join(l, r, join_cb, scratch, S)

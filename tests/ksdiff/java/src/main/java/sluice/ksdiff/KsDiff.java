@@ -169,6 +169,22 @@ public final class KsDiff {
      * concatenation prints an absent side as "null". */
     static final ValueJoiner<String, String, String> JOINER = (l, r) -> l + "+" + r;
 
+    /* The table filter, as sluice_run.c's: the value's last digit is even. */
+    static boolean even(String k, String v) {
+        return (v.charAt(v.length() - 1) - '0') % 2 == 0;
+    }
+
+    /* A table materialized when it is built, as every Sluice table is: a
+     * filter of it then gets old values (KTableFilter asks a materialized
+     * parent for them) and sends no tombstone for a row that was never in
+     * its result; Kafka Streams' table() without Materialized is not, and
+     * its filter then does send them (tests/ksdiff/DEVIATIONS). */
+    static KTable<String, String> materialized(StreamsBuilder b, String topic) {
+        return b.table(topic, Consumed.with(Serdes.String(), Serdes.String()),
+                       Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(topic + "-store")
+                           .withKeySerde(Serdes.String()).withValueSerde(Serdes.String()));
+    }
+
     static boolean isJoinCase(Case c) {
         String kind = c.get("kind");
         return kind.endsWith("-join") || kind.equals("tfilter");
@@ -186,14 +202,14 @@ public final class KsDiff {
             // materialized, as every Sluice table is: the filter then gets
             // old values and sends no tombstone for a row that was never in
             // its result (an unmaterialized source table would)
-            b.table("left", cs, Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as("left-store")
-                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.String()))
-                .filter((k, v) -> (v.charAt(v.length() - 1) - '0') % 2 == 0)
+            materialized(b, "left")
+                .filter(KsDiff::even)
                 .toStream().to("out", ps);
             return b.build();
         }
         String join = c.get("join");
         boolean rekey = "on".equals(c.spec.get("rekey"));
+        boolean filt = "on".equals(c.spec.get("filter"));
         if (kind.equals("ss-join")) {
             KStream<String, String> l = b.stream("left", cs);
             if (rekey)
@@ -216,7 +232,9 @@ public final class KsDiff {
             KStream<String, String> l = b.stream("left", cs);
             if (rekey)
                 l = l.selectKey((k, v) -> k);
-            KTable<String, String> r = b.table("right", cs);
+            KTable<String, String> r = filt ? materialized(b, "right") : b.table("right", cs);
+            if (filt)
+                r = r.filter(KsDiff::even);
             // the serdes for a repartition of the stream (rekey=on)
             Joined<String, String, String> jd =
                 Joined.with(Serdes.String(), Serdes.String(), Serdes.String());
@@ -227,7 +245,9 @@ public final class KsDiff {
             }
         } else if (kind.equals("tt-join")) {
             KTable<String, String> l = b.table("left", cs);
-            KTable<String, String> r = b.table("right", cs);
+            KTable<String, String> r = filt ? materialized(b, "right") : b.table("right", cs);
+            if (filt)
+                r = r.filter(KsDiff::even);
             KTable<String, String> o;
             switch (join) {
             case "inner": o = l.join(r, JOINER); break;
