@@ -808,6 +808,66 @@ START_TEST(builder_refuses_unknown_serdes) {
 }
 END_TEST
 
+static int count_words_key(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_set_key(rec, *sluice_record_value(rec));
+}
+
+/* left value + "+" + the right int64 (or "null") */
+static int joiner_count(const sluice_value_t *key, const sluice_value_t *l,
+                        const sluice_value_t *r, sluice_value_t *out,
+                        void *opaque) {
+        static char buf[128];
+        (void)key;
+        (void)opaque;
+        if (r)
+                snprintf(buf, sizeof(buf), "%.*s+%lld", (int)l->u.bytes.len,
+                         (const char *)l->u.bytes.data, (long long)r->u.i64);
+        else
+                snprintf(buf, sizeof(buf), "%.*s+null", (int)l->u.bytes.len,
+                         (const char *)l->u.bytes.data);
+        *out = sluice_str(buf);
+        return 0;
+}
+
+/* Two joins, two sub-topologies, one group each; a stream joined with an
+ * aggregation's table lands in the aggregation's sub-topology, grouped
+ * with the aggregation's repartition topic. */
+START_TEST(copartition_groups_per_sub_topology) {
+        sl_copartition_group_t *g;
+        size_t n;
+        sluice_table_t *counts = sluice_grouped_count(
+            sluice_stream_group_by(stream("words"), count_words_key, NULL,
+                                   NULL, NULL),
+            "counts");
+        sluice_table_t *a = table("ta", "sa"), *b = table("tb", "sb");
+        to_out(sluice_stream_left_join_table(stream("s"), counts,
+                                             joiner_count, NULL,
+                                             sluice_serde_string()));
+        table_out(sluice_table_join(a, b, joiner, NULL, sluice_serde_string()));
+        start_cache(1);
+        ck_assert_int_eq(sl_topology_copartition_groups(t, &g, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_int_eq(g[0].subtopology, 1);
+        ck_assert_uint_eq(g[0].topic_cnt, 2);
+        ck_assert_str_eq(g[0].topics[0], "s");
+        ck_assert_str_eq(g[0].topics[1], "jn-counts-repartition");
+        ck_assert_int_eq(g[1].subtopology, 2);
+        ck_assert_uint_eq(g[1].topic_cnt, 2);
+        ck_assert_str_eq(g[1].topics[0], "ta");
+        ck_assert_str_eq(g[1].topics[1], "tb");
+        sl_copartition_groups_free(g, n);
+        /* and it runs: the count's row is there for the stream */
+        pipe_("words", NULL, "x", 1);
+        pipe_("words", NULL, "x", 1);
+        pipe_("s", "x", "s1", 2);
+        pipe_("s", "y", "s2", 3);
+        expect("x", "s1+2", 2);
+        expect("y", "s2+null", 3);
+        expect_none();
+}
+END_TEST
+
 Suite *suite_joins(void) {
         Suite *s  = suite_create("joins");
         TCase *tc = tcase_create("joins");
@@ -836,6 +896,7 @@ Suite *suite_joins(void) {
                             2);
         tcase_add_loop_test(tc, table_join_sends_old_values_to_a_group_by, 0,
                             2);
+        tcase_add_test(tc, copartition_groups_per_sub_topology);
         tcase_add_test(tc, describe_shows_a_left_join_and_its_stores);
         tcase_add_test(tc, builder_refuses_unknown_serdes);
         tcase_add_test(tc, builder_refuses_bad_join_windows);
