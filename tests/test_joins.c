@@ -709,6 +709,20 @@ START_TEST(stream_join_stores_are_logged_and_expire) {
             sluice_driver_queued(drv, "jn-j-this-join-store-changelog"), 3);
         pipe_("r", "a", "r2", 12); /* l4 was never kept; l1/l2 are gone */
         expect_none();
+        {
+                /* the shared stream time and each store's, per side */
+                char *m = sluice_driver_metrics_json(drv);
+                ck_assert_ptr_nonnull(m);
+                ck_assert_msg(strstr(m, "\"KSTREAM-JOINTHIS-0000000002\":{"
+                                        "\"stream_time\":200000,"
+                                        "\"store_stream_time\":200000}"),
+                              "%s", m);
+                ck_assert_msg(strstr(m, "\"KSTREAM-JOINOTHER-0000000003\":{"
+                                        "\"stream_time\":200000,"
+                                        "\"store_stream_time\":12}"),
+                              "%s", m);
+                free(m);
+        }
 }
 END_TEST
 
