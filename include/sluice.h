@@ -1270,7 +1270,8 @@ sluice_serde_session_windowed(sluice_windowed_serde_t *storage,
  * key (or value) is null are dropped and counted, except as noted.
  *
  * The joiner combines the two sides into the output value. It runs on the
- * task's thread; @p key is the record's key (a null value for the null-key
+ * thread of the record's task (one joiner used by several tasks may run on
+ * several threads at once, as every operator callback); @p key is the record's key (a null value for the null-key
  * records a left or outer join keeps); @p left is the left input's value
  * (the stream of a stream-table join, the first table or stream passed),
  * @p right the right input's; an absent side is passed as NULL (never a
