@@ -1257,6 +1257,156 @@ sluice_serde_session_windowed(sluice_windowed_serde_t *storage,
                               const sluice_serde_t *inner);
 
 /* ------------------------------------------------------------------------ */
+/** @name Joins
+ *
+ * Kafka Streams' joins, record for record: stream-table (inner, left),
+ * stream-stream within a join window (inner, left, outer) and table-table
+ * (inner, left, outer). Join inputs must be co-partitioned: the same key
+ * goes to the same partition number on both sides. A stream whose key may
+ * have changed upstream (map, select_key, flat_map, a processor) is
+ * repartitioned first, that side only, through
+ * `<application.id>-<name>-repartition` (the stream-stream join's @p name
+ * with "-left" / "-right", else the upstream node's name). Records whose
+ * key (or value) is null are dropped and counted, except as noted.
+ *
+ * The joiner combines the two sides into the output value. It runs on the
+ * thread of the record's task (one joiner used by several tasks may run on
+ * several threads at once, as every operator callback); @p key is the record's key (a null value for the null-key
+ * records a left or outer join keeps); @p left is the left input's value
+ * (the stream of a stream-table join, the first table or stream passed),
+ * @p right the right input's; an absent side is passed as NULL (never a
+ * value of type SLUICE_VALUE_NULL), exactly where Kafka Streams passes
+ * null:
+ *   - stream-table inner: never; left: @p right NULL when the table has no
+ *     row for the key, or the stream record's key is null (KIP-962);
+ *   - stream-stream inner: never; left: @p right NULL for a left record no
+ *     right record joined within the window (emitted once its window
+ *     closed, see below) and for a null-key left record; outer: the same,
+ *     and @p left NULL for such right records;
+ *   - table-table inner: never; left: @p right NULL when the right table
+ *     has no row; outer: either NULL when that table has no row (never
+ *     both).
+ * The joiner fills @p out (ownership as an aggregator's result: bytes and
+ * strings are copied, JSON and objects are taken over; returning an input
+ * JSON value shares it). A non-zero return fails the record.
+ */
+typedef int(sluice_value_joiner_cb)(const sluice_value_t *key,
+                                    const sluice_value_t *left,
+                                    const sluice_value_t *right,
+                                    sluice_value_t *out, void *opaque);
+
+/**
+ * Join each record of @p s with the current row of @p tbl for its key
+ * (KStream.join(KTable)): only stream records trigger output, with the
+ * stream record's key, timestamp and headers and the joiner's value; a
+ * table update joins nothing. A record without a row is dropped (inner).
+ * The table must be read from a store: a table from sluice_table_from() or
+ * an aggregation, or a filter / map_values of one (a suppressed, windowed
+ * or joined table is a builder mistake). @p value_serde: the output
+ * values' serde, NULL if unknown until a sink names one.
+ * @returns the joined stream, or NULL (mistake recorded naming the call:
+ *   NULL joiner, @p tbl of another topology, a table without a store).
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_join_table(sluice_stream_t *s, sluice_table_t *tbl,
+                         sluice_value_joiner_cb *joiner, void *opaque,
+                         const sluice_serde_t *value_serde);
+/** KStream.leftJoin(KTable): as sluice_stream_join_table(), but a record
+ *  without a row joins NULL, and a null-key record with a value is kept
+ *  as joiner(null key, value, NULL) (KIP-962). */
+SLUICE_API sluice_stream_t *
+sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
+                              sluice_value_joiner_cb *joiner, void *opaque,
+                              const sluice_serde_t *value_serde);
+
+/** A join window: a left record at t joins right records with timestamps
+ *  in [t - before, t + after], both ends inclusive (the lower bound
+ *  clamped to 0); records are kept for before + after + grace. */
+typedef struct sluice_join_windows_s {
+        int64_t before_ms, after_ms, grace_ms;
+} sluice_join_windows_t;
+/** JoinWindows.ofTimeDifferenceAndGrace(@p difference_ms, @p grace_ms):
+ *  before = after = difference. */
+SLUICE_API sluice_join_windows_t sluice_join_windows(int64_t difference_ms,
+                                                     int64_t grace_ms);
+/** The same with .before(@p before_ms).after(@p after_ms). */
+SLUICE_API sluice_join_windows_t
+sluice_join_windows_asym(int64_t before_ms, int64_t after_ms,
+                         int64_t grace_ms);
+
+/**
+ * Join two streams within @p w (KStream.join(KStream, JoinWindows)): each
+ * record is kept in its side's window store (duplicates too), then joined
+ * with every record of the other side in the window, as they arrive; the
+ * output timestamp is the larger of the two. Both sides' serdes must be
+ * known (they write the stores). @p name (NULL: generated) names the
+ * stores, `<name>-this-join-store`, `<name>-other-join-store` (and
+ * `<name>-outer-shared-join-store` for left and outer joins) and the
+ * repartition topics. Negative before / after / grace, a NULL joiner or
+ * streams of different topologies are builder mistakes naming the call.
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_join(sluice_stream_t *left, sluice_stream_t *right,
+                   sluice_join_windows_t w, sluice_value_joiner_cb *joiner,
+                   void *opaque, const sluice_serde_t *value_serde,
+                   const char *name);
+/**
+ * KStream.leftJoin(KStream, JoinWindows): as sluice_stream_join(), and a
+ * left record no right record joined comes out as joiner(k, v, NULL) with
+ * its own timestamp once its window has closed (stream time >
+ * t + after + grace; stream time is the largest timestamp either side
+ * saw), or at once if it arrived after that; a null-key left record at
+ * once (KIP-962). Kafka Streams' behaviour since 3.1 (KAFKA-10847).
+ * Closed records are looked for while a record at that stream time is
+ * processed, at most once per
+ * `__emit.interval.ms.kstreams.outer.join.spurious.results.fix__` ms of
+ * wall-clock time (default 1000; in the test driver 0, as in Kafka
+ * Streams' TopologyTestDriver).
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_left_join(sluice_stream_t *left, sluice_stream_t *right,
+                        sluice_join_windows_t w,
+                        sluice_value_joiner_cb *joiner, void *opaque,
+                        const sluice_serde_t *value_serde, const char *name);
+/** KStream.outerJoin(KStream, JoinWindows): as the left join, for both
+ *  sides (an unmatched right record: joiner(k, NULL, v) once stream time
+ *  > t + before + grace). */
+SLUICE_API sluice_stream_t *
+sluice_stream_outer_join(sluice_stream_t *left, sluice_stream_t *right,
+                         sluice_join_windows_t w,
+                         sluice_value_joiner_cb *joiner, void *opaque,
+                         const sluice_serde_t *value_serde, const char *name);
+
+/**
+ * Join two tables (KTable.join(KTable)): the result is a table that
+ * updates whenever either side changes, joiner(left row, right row) with
+ * timestamp max(left, right) (a missing side: the updating row's); when a
+ * row is deleted the result row is deleted (a tombstone downstream).
+ * Nothing comes out while either side has no row. Both tables must be read
+ * from a store (as for sluice_stream_join_table()). The result is not
+ * materialized: it can be filtered, mapped, grouped, streamed and written,
+ * not joined or looked up again.
+ */
+SLUICE_API sluice_table_t *
+sluice_table_join(sluice_table_t *left, sluice_table_t *right,
+                  sluice_value_joiner_cb *joiner, void *opaque,
+                  const sluice_serde_t *value_serde);
+/** KTable.leftJoin(KTable): every left row is in the result, joiner(left,
+ *  right or NULL); a left delete is a tombstone; a right update changes
+ *  the result only where a left row exists (a right delete there gives
+ *  joiner(left, NULL), never a tombstone). */
+SLUICE_API sluice_table_t *
+sluice_table_left_join(sluice_table_t *left, sluice_table_t *right,
+                       sluice_value_joiner_cb *joiner, void *opaque,
+                       const sluice_serde_t *value_serde);
+/** KTable.outerJoin(KTable): a row where either side has one, the missing
+ *  side NULL; a tombstone when the last side's row is deleted. */
+SLUICE_API sluice_table_t *
+sluice_table_outer_join(sluice_table_t *left, sluice_table_t *right,
+                        sluice_value_joiner_cb *joiner, void *opaque,
+                        const sluice_serde_t *value_serde);
+
+/* ------------------------------------------------------------------------ */
 /** @name Processor API
  *
  * A node that runs the user's code with access to named state stores, a

@@ -50,6 +50,10 @@ struct sluice_conf_s {
         char *default_store;     /* default.dsl.store; NULL: in_memory */
         int64_t cache_max_bytes; /* statestore.cache.max.bytes */
         int ts_extractor;        /* default.timestamp.extractor, SL_TS_* */
+        /* __emit.interval.ms.kstreams.outer.join.spurious.results.fix__:
+         * left/outer stream-stream joins look for closed windows at most
+         * this often (wall clock; Kafka Streams' internal config) */
+        int join_emit_interval_ms;
 
         /* store types registered with sluice_conf_register_store() */
         const sluice_store_type_t **store_types;

@@ -110,4 +110,27 @@ sluice_table_t *sl_table_new(sluice_topology_t *t, sl_node_t *node,
                              const sluice_serde_t *ks,
                              const sluice_serde_t *vs, int store);
 
+/* op_window.c: delete from @kv's backend (not its changelog: window
+ * changelogs are compact,delete) every record whose key sorts below the
+ * 8-byte big-endian segment number @live, the layout of the segmented
+ * window stores (windowed aggregations, stream-stream joins). The cache
+ * must be clean. 0 or an error (sl_fail() for @node). */
+int sl_window_drop_segments(sl_task_t *task, const sl_node_t *node,
+                            sluice_kv_t *kv, int64_t live);
+/* op_table.c: @nd and the filter / map_values nodes above it up to a
+ * store owner forward old values (send_old). Returns 1 if that chain
+ * reached a node with a store. */
+int sl_table_send_old(sl_node_t *nd);
+/* op_table.c: the store a table's rows are read from (its own, or the
+ * one above its filter / map_values nodes), or -1 if there is none to
+ * read (a suppression, a join result, a windowed table). */
+int sl_table_store_of(const sluice_table_t *tbl);
+/* op_table.c: the value getter of the table at @tnode: the current row of
+ * key bytes @k (decoded @key, for the callbacks of filter / map_values
+ * nodes between the store and @tnode). 1 with *out (owned per *owned) and
+ * its timestamp *ts; 0 if absent (or filtered out); < 0 an error. */
+int sl_table_lookup(sl_task_t *task, const sl_node_t *tnode,
+                    const void *k, size_t klen, const sluice_value_t *key,
+                    sluice_value_t *out, int *owned, int64_t *ts);
+
 #endif

@@ -183,15 +183,21 @@ int sl_table_flush(sl_task_t *task, const sl_node_t *node, sluice_kv_t *kv,
         int k_owned, v_owned, old_owned = 0, err;
 
         task->errstr[0] = '\0';
-        if (node->send_old) {
+        if (node->send_old || !value) {
                 const void *stored;
                 size_t slen;
                 int64_t sts;
                 int found = sl_kv_get(kv, key, klen, &stored, &slen, &sts);
                 if (found < 0)
                         return sl_op_store_fail(task, node, found);
-                if (found && (err = sl_op_decode(task, node, vs, stored, slen,
-                                              &old, &old_owned)))
+                /* a delete of a key the store never had: nothing to
+                 * write or forward (Kafka Streams' caching store skips a
+                 * key null in both) */
+                if (!found && !value)
+                        return 0;
+                if (found && node->send_old &&
+                    (err = sl_op_decode(task, node, vs, stored, slen, &old,
+                                     &old_owned)))
                         return err;
         }
         if ((err = sl_kv_write_flushed(kv, key, klen, value, vlen, ts))) {
@@ -241,6 +247,104 @@ static int table_apply(sl_task_t *task, const sl_node_t *node,
         *out   = tmp.value;
         *owned = (tmp.flags & SL_REC_VALUE_OWNED) != 0;
         return 0;
+}
+
+/* The node a table's rows come from: @nd itself, or the store owner
+ * above a chain of filter / map_values nodes; NULL if the chain reaches
+ * no key-value store (a suppression, a join, a windowed table). */
+static const sl_node_t *table_root(const sl_node_t *nd) {
+        while (nd->store < 0 && nd->parent_cnt == 1 &&
+               (nd->kind == SL_NODE_TABLE_FILTER ||
+                nd->kind == SL_NODE_TABLE_FILTER_NOT ||
+                nd->kind == SL_NODE_TABLE_MAP_VALUES))
+                nd = nd->parents[0];
+        if (nd->store < 0 || (nd->kind != SL_NODE_TABLE_SOURCE &&
+                              nd->kind != SL_NODE_TABLE_AGGREGATE &&
+                              nd->kind != SL_NODE_AGGREGATE))
+                return NULL;
+        return nd;
+}
+
+int sl_table_store_of(const sluice_table_t *tbl) {
+        const sl_node_t *root = table_root(tbl->node);
+        return root ? root->store : -1;
+}
+
+/* Apply the filter / map_values nodes from below @root down to @nd to
+ * *v (a value getter's view): 0 with *v (absent: NULL type). */
+static int table_view(sl_task_t *task, const sl_node_t *root,
+                      const sl_node_t *nd, const sluice_value_t *key,
+                      int64_t ts, sluice_value_t *v, int *owned) {
+        sluice_record_t tmp;
+        int keep, err;
+        if (nd == root || v->type == SLUICE_VALUE_NULL)
+                return 0;
+        if ((err = table_view(task, root, nd->parents[0], key, ts, v, owned)))
+                return err;
+        if (v->type == SLUICE_VALUE_NULL)
+                return 0;
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.key       = *key;
+        tmp.timestamp = ts;
+        tmp.partition = task->partition;
+        tmp.offset    = -1;
+        tmp.task      = task;
+        if (nd->kind == SL_NODE_TABLE_MAP_VALUES) {
+                sluice_value_t nv = sluice_null();
+                int n_owned       = 0;
+                if ((err = table_apply(task, nd, &tmp, *v, &keep, &nv,
+                                       &n_owned)))
+                        return err;
+                if (nv.type == SLUICE_VALUE_JSON && v->type == SLUICE_VALUE_JSON &&
+                    nv.u.json == v->u.json) {
+                        /* handed back as it is: still ours */
+                        return 0;
+                }
+                sl_op_release_if(v, *owned);
+                *v     = nv;
+                *owned = n_owned;
+                return 0;
+        }
+        table_apply(task, nd, &tmp, *v, &keep, NULL, NULL);
+        if (!keep) {
+                sl_op_release_if(v, *owned);
+                *v     = sluice_null();
+                *owned = 0;
+        }
+        return 0;
+}
+
+int sl_table_lookup(sl_task_t *task, const sl_node_t *tnode,
+                    const void *k, size_t klen, const sluice_value_t *key,
+                    sluice_value_t *out, int *owned, int64_t *ts) {
+        const sl_node_t *root = table_root(tnode);
+        sluice_kv_t *kv;
+        const void *stored;
+        size_t slen;
+        int found, err;
+        *out   = sluice_null();
+        *owned = 0;
+        *ts    = -1;
+        if (!root)
+                return sl_fail(task, tnode, SLUICE_ERR_STATE, "%s",
+                               "the table has no store to read");
+        kv              = task->kvs[root->store];
+        task->errstr[0] = '\0';
+        found = sl_kv_get(kv, k, klen, &stored, &slen, ts);
+        if (found < 0)
+                return sl_op_store_fail(task, tnode, found);
+        if (!found)
+                return 0;
+        if ((err = sl_op_decode(task, tnode, kv->def->value_serde, stored, slen,
+                             out, owned)))
+                return err;
+        if ((err = table_view(task, root, tnode, key, *ts, out, owned))) {
+                sl_op_release_if(out, *owned);
+                *out   = sluice_null();
+                *owned = 0;
+                return err;
+        }
+        return out->type != SLUICE_VALUE_NULL;
 }
 
 static int table_op_process(sl_task_t *task, const sl_node_t *node,
@@ -358,11 +462,33 @@ int sl_table_versioned_store(const sl_node_t *node) {
         return node->store;
 }
 
-/* Old values flow from a table to a group_by below it: the table nodes
- * between them forward Change(new, old) with the old value filled in.
+static int table_passes_old(const sl_node_t *nd) {
+        return nd->ops == &table_filter_ops ||
+               nd->ops == &table_filter_not_ops ||
+               nd->ops == &table_map_values_ops;
+}
+
+int sl_table_send_old(sl_node_t *nd) {
+        for (;;) {
+                nd->send_old = 1;
+                if (!table_passes_old(nd) || nd->parent_cnt != 1)
+                        return nd->store >= 0 ||
+                               nd->kind == SL_NODE_TABLE_JOIN_MERGE;
+                nd = nd->parents[0];
+        }
+}
+
+/*
+ * Old values flow from a table to a group_by (or a join) below it: the
+ * table nodes between them forward Change(new, old) with the old value
+ * filled in. And a filter whose table has a store above it sends old
+ * values as Kafka Streams' KTableFilter does when its parent is
+ * materialized (a Sluice table source always is): a row that was never
+ * there, or was already filtered out, then yields no tombstone.
  * suppress() of a versioned table is refused, as Kafka Streams does
  * (InternalStreamsBuilder.enableVersionedSemantics): its buffer would
- * reorder versions by arrival. */
+ * reorder versions by arrival.
+ */
 int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         size_t i;
         for (i = 0; i < t->node_cnt; i++) {
@@ -379,15 +505,25 @@ int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         }
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
-                if (nd->kind != SL_NODE_TABLE_GROUP_BY)
+                if (nd->kind == SL_NODE_TABLE_GROUP_BY ||
+                    nd->kind == SL_NODE_TABLE_JOIN) {
+                        /* a join reads its inputs' old values (Kafka
+                         * Streams enables them on both) */
+                        if (nd->parent_cnt == 1)
+                                sl_table_send_old(nd->parents[0]);
                         continue;
-                while (nd->parent_cnt == 1) {
-                        nd           = nd->parents[0];
-                        nd->send_old = 1;
-                        if (nd->ops != &table_filter_ops &&
-                            nd->ops != &table_filter_not_ops &&
-                            nd->ops != &table_map_values_ops)
-                                break;
+                }
+                if (nd->ops != &table_filter_ops &&
+                    nd->ops != &table_filter_not_ops)
+                        continue;
+                {
+                        /* only where a store is above it */
+                        const sl_node_t *up = nd;
+                        while (table_passes_old(up) && up->parent_cnt == 1)
+                                up = up->parents[0];
+                        if (up->store >= 0 ||
+                            up->kind == SL_NODE_TABLE_JOIN_MERGE)
+                                sl_table_send_old(nd);
                 }
         }
         return 0;

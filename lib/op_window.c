@@ -257,21 +257,10 @@ static void win_close(sl_task_t *task, const sl_node_t *node) {
         task->node_state[node->id] = NULL;
 }
 
-/* Delete the segments below the live one from the backend (not the
- * changelog: see the top of the file). The cache is clean here (commit)
- * or was never used (restore). */
-static int expire(sl_task_t *task, const sl_node_t *node, win_task_t *ws) {
-        const sl_win_t *W = node->priv;
-        sluice_kv_t *kv   = task->kvs[node->store];
-        int64_t live;
+int sl_window_drop_segments(sl_task_t *task, const sl_node_t *node,
+                            sluice_kv_t *kv, int64_t live) {
         unsigned char to[8];
         char why[SL_ERRSTR_SIZE];
-
-        if (ws->observed < 0)
-                return 0;
-        live = seg_of(W, expiry_bound(W, ws->observed));
-        if (live <= ws->live_seg)
-                return 0;
         sl_put_be64(to, (uint64_t)live);
         for (;;) {
                 /* in batches: writes wait until the iterator is closed */
@@ -314,6 +303,25 @@ static int expire(sl_task_t *task, const sl_node_t *node, win_task_t *ws) {
                 if (n < 256)
                         break;
         }
+        return 0;
+}
+
+/* Delete the segments below the live one from the backend (not the
+ * changelog: see the top of the file). The cache is clean here (commit)
+ * or was never used (restore). */
+static int expire(sl_task_t *task, const sl_node_t *node, win_task_t *ws) {
+        const sl_win_t *W = node->priv;
+        int64_t live;
+        int err;
+
+        if (ws->observed < 0)
+                return 0;
+        live = seg_of(W, expiry_bound(W, ws->observed));
+        if (live <= ws->live_seg)
+                return 0;
+        if ((err = sl_window_drop_segments(task, node, task->kvs[node->store],
+                                           live)))
+                return err;
         ws->live_seg = live;
         return 0;
 }

@@ -42,6 +42,11 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         case SL_NODE_PROCESSOR: return "KSTREAM-PROCESSOR-";
         case SL_NODE_WINDOW_AGGREGATE: return "KSTREAM-AGGREGATE-";
         case SL_NODE_SUPPRESS: return "KTABLE-SUPPRESS-";
+        case SL_NODE_STREAM_TABLE_JOIN: return "KSTREAM-JOIN-";
+        case SL_NODE_STREAM_JOIN: return "KSTREAM-JOINTHIS-";
+        case SL_NODE_STREAM_JOIN_MERGE: return "KSTREAM-MERGE-";
+        case SL_NODE_TABLE_JOIN: return "KTABLE-JOINTHIS-";
+        case SL_NODE_TABLE_JOIN_MERGE: return "KTABLE-MERGE-";
         }
         return "KSTREAM-";
 }
@@ -755,9 +760,27 @@ static void stores_free(sluice_topology_t *t) {
 
 /* ---- validation and sub-topologies ---- */
 
-/* Label each node with its connected component (via parent/child edges);
- * components are numbered in the order of their lowest node id. Returns the
- * number of components. */
+/* Do @a and @b touch one store (one owns it or is connected to it, the
+ * other is connected to it)? Such nodes run in one sub-topology, as Kafka
+ * Streams groups processors that share a store. */
+static int share_store(const sl_node_t *a, const sl_node_t *b) {
+        size_t i, j;
+        for (i = 0; i < a->store_cnt; i++) {
+                if (b->store == a->stores[i])
+                        return 1;
+                for (j = 0; j < b->store_cnt; j++)
+                        if (b->stores[j] == a->stores[i])
+                                return 1;
+        }
+        for (j = 0; j < b->store_cnt; j++)
+                if (a->store >= 0 && a->store == b->stores[j])
+                        return 1;
+        return 0;
+}
+
+/* Label each node with its connected component (via parent/child edges,
+ * and between nodes that share a store); components are numbered in the
+ * order of their lowest node id. Returns the number of components. */
 int sl_label_subtopologies(const sluice_topology_t *t, int *labels) {
         size_t i;
         int next = 0;
@@ -783,6 +806,16 @@ int sl_label_subtopologies(const sluice_topology_t *t, int *labels) {
                                 if (labels[m->id] < 0) {
                                         labels[m->id] = next;
                                         stack[sp++]   = m;
+                                }
+                        }
+                        if (n->store < 0 && !n->store_cnt)
+                                continue;
+                        for (j = 0; j < t->node_cnt; j++) {
+                                sl_node_t *m = t->nodes[j];
+                                if (labels[j] < 0 &&
+                                    (share_store(n, m) || share_store(m, n))) {
+                                        labels[j]   = next;
+                                        stack[sp++] = m;
                                 }
                         }
                 }
@@ -1068,4 +1101,139 @@ char *sluice_topology_describe_dot(const sluice_topology_t *t) {
         sl_str_printf(&s, "}\n");
         free(labels);
         return sl_str_take(&s);
+}
+
+/* ---- co-partitioning ---- */
+
+/* Add the source topics upstream of @n (through parents, and through the
+ * owners of the stores it reads) to @g. 0 or -1 (OOM). */
+static int copart_collect(const sluice_topology_t *t, const sl_node_t *n,
+                          char *seen, sl_copartition_group_t *g) {
+        size_t i, j;
+        if (seen[n->id])
+                return 0;
+        seen[n->id] = 1;
+        if (n->kind == SL_NODE_SOURCE) {
+                if (n->pattern)
+                        return 0;
+                for (i = 0; i < n->topic_cnt; i++) {
+                        char **tp;
+                        for (j = 0; j < g->topic_cnt; j++)
+                                if (!strcmp(g->topics[j], n->topics[i]))
+                                        break;
+                        if (j < g->topic_cnt)
+                                continue;
+                        tp = realloc(g->topics,
+                                     (g->topic_cnt + 1) * sizeof(char *));
+                        if (!tp)
+                                return -1;
+                        g->topics                 = tp;
+                        g->topics[g->topic_cnt++] = n->topics[i];
+                }
+                return 0;
+        }
+        for (i = 0; i < n->parent_cnt; i++)
+                if (copart_collect(t, n->parents[i], seen, g))
+                        return -1;
+        for (i = 0; i < n->store_cnt; i++) {
+                const sl_node_t *owner = t->stores[n->stores[i]]->owner;
+                if (owner && copart_collect(t, owner, seen, g))
+                        return -1;
+        }
+        return 0;
+}
+
+static int copart_overlap(const sl_copartition_group_t *a,
+                          const sl_copartition_group_t *b) {
+        size_t i, j;
+        for (i = 0; i < a->topic_cnt; i++)
+                for (j = 0; j < b->topic_cnt; j++)
+                        if (!strcmp(a->topics[i], b->topics[j]))
+                                return 1;
+        return 0;
+}
+
+int sl_topology_copartition_groups(const sluice_topology_t *t,
+                                   sl_copartition_group_t **groups,
+                                   size_t *cnt) {
+        sl_copartition_group_t *g = NULL;
+        size_t n = 0, i, k;
+        char *seen = NULL;
+        *groups    = NULL;
+        *cnt       = 0;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                sl_copartition_group_t cur = {nd->subtopology, NULL, 0};
+                /* one group per join: the merge of a two-sided join is
+                 * reached from both sides, so start from the first side */
+                if (!nd->copartition)
+                        continue;
+                if (!seen && !(seen = malloc(t->node_cnt)))
+                        goto oom;
+                memset(seen, 0, t->node_cnt);
+                if (nd->kind == SL_NODE_STREAM_JOIN ||
+                    nd->kind == SL_NODE_TABLE_JOIN) {
+                        /* both sides: through the merge's parents */
+                        const sl_node_t *m = nd->child_cnt ? nd->children[0]
+                                                           : nd;
+                        if (copart_collect(t, m, seen, &cur))
+                                goto oom_cur;
+                } else if (copart_collect(t, nd, seen, &cur)) {
+                        goto oom_cur;
+                }
+                /* merge into a group of the same sub-topology sharing a
+                 * topic (or the same topics) */
+                for (k = 0; k < n; k++) {
+                        size_t j;
+                        if (g[k].subtopology != cur.subtopology ||
+                            !copart_overlap(&g[k], &cur))
+                                continue;
+                        for (j = 0; j < cur.topic_cnt; j++) {
+                                sl_copartition_group_t one = {0, &cur.topics[j],
+                                                              1};
+                                char **tp;
+                                if (copart_overlap(&g[k], &one))
+                                        continue;
+                                tp = realloc(g[k].topics,
+                                             (g[k].topic_cnt + 1) *
+                                                 sizeof(char *));
+                                if (!tp)
+                                        goto oom_cur;
+                                g[k].topics                    = tp;
+                                g[k].topics[g[k].topic_cnt++] = cur.topics[j];
+                        }
+                        break;
+                }
+                if (k < n) {
+                        free(cur.topics);
+                        continue;
+                }
+                {
+                        sl_copartition_group_t *ng =
+                            realloc(g, (n + 1) * sizeof(*g));
+                        if (!ng)
+                                goto oom_cur;
+                        g      = ng;
+                        g[n++] = cur;
+                }
+                continue;
+        oom_cur:
+                free(cur.topics);
+                goto oom;
+        }
+        free(seen);
+        *groups = g;
+        *cnt    = n;
+        return 0;
+oom:
+        free(seen);
+        sl_copartition_groups_free(g, n);
+        return SLUICE_ERR_NOMEM;
+}
+
+void sl_copartition_groups_free(sl_copartition_group_t *groups, size_t cnt) {
+        size_t i;
+        for (i = 0; i < cnt; i++)
+                free(groups[i].topics);
+        free(groups);
 }

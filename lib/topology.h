@@ -34,7 +34,13 @@ typedef enum {
         SL_NODE_TABLE_GROUP_BY, /* table rows -> Change(new, old) per key */
         SL_NODE_PROCESSOR,
         SL_NODE_WINDOW_AGGREGATE, /* windowed count/reduce/aggregate */
-        SL_NODE_SUPPRESS          /* a table's suppress() buffer */
+        SL_NODE_SUPPRESS,         /* a table's suppress() buffer */
+        /* joins (lib/op_join.c) */
+        SL_NODE_STREAM_TABLE_JOIN, /* a stream record looks its key up */
+        SL_NODE_STREAM_JOIN,       /* one side of a stream-stream join */
+        SL_NODE_STREAM_JOIN_MERGE, /* both sides' results */
+        SL_NODE_TABLE_JOIN,        /* one side of a table-table join */
+        SL_NODE_TABLE_JOIN_MERGE   /* both sides' results: the table */
 } sl_node_kind_t;
 
 /* A state store of the topology; one instance per task of its
@@ -159,6 +165,9 @@ struct sl_node_s {
         int *stores;
         size_t store_cnt;
         int send_old; /* forward old values too (a table group_by below) */
+        /* a join: the source topics its inputs come from must be
+         * co-partitioned (sl_topology_copartition_groups()) */
+        int copartition;
 
         sl_node_t **children;
         size_t child_cnt, child_cap;
@@ -263,5 +272,31 @@ sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
                                   const char *topic);
+
+/*
+ * Co-partitioning: for each join node (node->copartition), the source
+ * topics its inputs read, directly or through the stores it reads (a
+ * stream-table join's table), within its sub-topology; groups of one
+ * sub-topology that share a topic are one group. Every topic of a group
+ * must have the same partition count, and a repartition topic in a group
+ * takes the count of the group's external topics (Kafka Streams'
+ * CopartitionedTopicsEnforcer); the runtime (app.c / thread.c) checks and
+ * places them, the builder only reports them.
+ *
+ * Call on a frozen topology (the names of internal topics are full then).
+ * Pattern sources are left out (their topics are known only at run time).
+ * Fills *groups (malloc'ed, free with sl_copartition_groups_free()) and
+ * *cnt, in sub-topology order, topics in node order without duplicates.
+ * Returns 0, or SLUICE_ERR_NOMEM.
+ */
+typedef struct sl_copartition_group_s {
+        int subtopology;
+        char **topics; /* borrowed from the topology's nodes */
+        size_t topic_cnt;
+} sl_copartition_group_t;
+int sl_topology_copartition_groups(const sluice_topology_t *t,
+                                   sl_copartition_group_t **groups,
+                                   size_t *cnt);
+void sl_copartition_groups_free(sl_copartition_group_t *groups, size_t cnt);
 
 #endif

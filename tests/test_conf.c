@@ -184,6 +184,26 @@ START_TEST(test_conf_commit_interval_values) {
 }
 END_TEST
 
+START_TEST(test_conf_join_emit_interval_values) {
+        static const char *const key =
+            "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__";
+        static const char *const bad[] = {"-1", "x", "2147483648", ""};
+        sluice_conf_t *conf = sluice_conf_new();
+        char msg[512];
+        size_t i;
+        /* Kafka Streams' internal setting, under its own name */
+        ck_assert_str_eq(sluice_conf_get(conf, key), "1000");
+        ck_assert_conf_ok(conf, key, "0", "0");
+        ck_assert_conf_ok(conf, key, "250", "250");
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                ck_assert_conf_err(conf, key, bad[i], SLUICE_ERR_INVALID_CONF,
+                                   bad_value_msg(msg, sizeof(msg), key, bad[i],
+                                                 COMMIT_EXPECTED));
+        ck_assert_str_eq(sluice_conf_get(conf, key), "250");
+        sluice_conf_destroy(conf);
+}
+END_TEST
+
 START_TEST(test_conf_num_stream_threads_values) {
         static const char *const bad[] = {"-1", "1025", "", "2.5", "two"};
         sluice_conf_t *conf = sluice_conf_new();
@@ -580,6 +600,7 @@ Suite *suite_conf(void) {
         tcase_add_test(tc, test_conf_application_id_bad);
         tcase_add_test(tc, test_conf_processing_guarantee_values);
         tcase_add_test(tc, test_conf_commit_interval_values);
+        tcase_add_test(tc, test_conf_join_emit_interval_values);
         tcase_add_test(tc, test_conf_num_stream_threads_values);
         tcase_add_test(tc, test_conf_state_dir_values);
         tcase_add_test(tc, test_conf_unknown_key);

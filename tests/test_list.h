@@ -20,6 +20,7 @@ Suite *suite_faults(void);   /* tests/test_faults.c: failed flushes, handlers, c
 Suite *suite_recovery(void); /* tests/test_recovery.c: damaged, missing, locked local state */
 Suite *suite_windows(void);  /* tests/test_windows.c: windowed aggregations, suppress */
 Suite *suite_timestamps(void); /* tests/test_timestamps.c: extractors, invalid timestamps, stream time */
+Suite *suite_joins(void);    /* tests/test_joins.c: stream-table, stream-stream, table-table joins */
 
 Suite *suite_versioned(void); /* tests/test_versioned.c: versioned tables, grace buffer */
 
@@ -29,6 +30,6 @@ Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing,
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
             suite_recovery, suite_windows, suite_timestamps, suite_versioned, \
-            suite_eos
+            suite_joins, suite_eos
 
 #endif

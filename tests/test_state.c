@@ -420,13 +420,14 @@ START_TEST(table_filter_and_map_values) {
         sluice_driver_pipe_str(drv, "in", "a", "keepme", 1);
         sluice_driver_pipe_str(drv, "in", "b", "drop", 2);
         sluice_driver_pipe_str(drv, "in", "a", NULL, 3);
-        /* rows that fail the filter become deletes, as in Kafka Streams
-         * when no old values are needed */
+        /* a row that fails the filter becomes a delete only if it was
+         * there: the table source is materialized, so the filter gets old
+         * values and drops the tombstone for "b" (Kafka Streams'
+         * KTableFilter over a materialized parent) */
         ck_assert_output(drv, "filtered", "a", "keepme", 1);
-        ck_assert_output(drv, "filtered", "b", NULL, 2);
         ck_assert_output(drv, "filtered", "a", NULL, 3);
+        ck_assert_ptr_null(sluice_driver_read(drv, "filtered"));
         ck_assert_output(drv, "mapped", "a", "KEEPME", 1);
-        ck_assert_output(drv, "mapped", "b", NULL, 2);
         ck_assert_output(drv, "mapped", "a", NULL, 3);
         ck_assert_ptr_null(sluice_driver_read(drv, "mapped"));
         sluice_driver_destroy(drv);

@@ -151,8 +151,11 @@ def decode(rec, spec):
     def be(b):
         return int.from_bytes(b, "big", signed=True)
 
+    join = spec.get("kind", "").endswith("-join") or spec.get("kind") == "tfilter"
     if kb is None:
         key = "null"
+    elif join:
+        key = kb.decode("utf-8", "replace")
     elif spec.get("kind") == "session" and len(kb) >= 16:
         key = "%s@[%d,%d]" % (kb[:-16].decode("utf-8", "replace"), be(kb[-8:]), be(kb[-16:-8]))
     elif len(kb) >= 8:
@@ -161,7 +164,7 @@ def decode(rec, spec):
         key = "?" + kh
     if vb is None:
         val = "null"
-    elif spec.get("agg") == "aggregate":
+    elif join or spec.get("agg") == "aggregate":
         val = repr(vb.decode("utf-8", "replace"))
     elif len(vb) == 8:
         val = str(be(vb))

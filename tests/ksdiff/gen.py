@@ -23,6 +23,16 @@ be read against the others. What the records are made to probe:
     key's last one (sessions merge at exactly gap, sliding windows are
     inclusive at both ends), early records (t < size) and epoch-sized
     timestamps; never negative.
+
+Join cases (and a table filter, which probes the tombstones a filter of a
+materialized table sends): OUT_DIR/<kind>-<join>-c<on|off>-s<seed>.case
+for kind ss-join (inner, left, outer), st-join (inner, left), tt-join
+(inner, left, outer) and tfilter, over the topics "left" and "right" (one
+line per record: side TAB key TAB value TAB timestamp, side L or R, string
+values). Their records probe window boundaries (exactly t - before, t +
+after, and 1 ms either side), the close of a left / outer join's window
+(t + after + grace and 1 ms either side), out-of-order and late records,
+jumps, duplicates, null keys and values (tombstones for tables).
 """
 
 import argparse
@@ -128,6 +138,110 @@ def write_case(path, kind, size, advance, grace, agg, emit, cache, seed, recs):
             f.write("%s\t%s\t%d\n" % ("\\N" if k is None else k, "\\N" if v is None else v, ts))
 
 
+JOIN_KINDS = (("ss-join", ("inner", "left", "outer")),
+              ("st-join", ("inner", "left")),
+              ("tt-join", ("inner", "left", "outer")),
+              ("tfilter", ("none",)))
+
+
+def join_records(rng, kind, before, after, grace, n):
+    keys = KEYS[: rng.randint(1, 4)]
+    span = max(1, before + after)
+    r0 = rng.random()
+    if r0 < 0.3:
+        t = 0
+    elif r0 < 0.4:
+        t = 5_000_000_000 + rng.randint(0, 10 * span)
+    else:
+        t = rng.randint(0, 5 * span)
+    max_ts = t
+    out = []
+    sides = "L" if kind == "tfilter" else "LR"
+
+    def value():
+        return None if rng.random() < 0.08 else "v%d" % len(out)
+
+    def key():
+        return None if rng.random() < 0.03 else rng.choice(keys)
+
+    def emit(side, k, ts, v=0):
+        nonlocal max_ts
+        ts = max(0, ts)
+        out.append((side, k, value() if v == 0 else v, ts))
+        max_ts = max(max_ts, ts)
+
+    emit(rng.choice(sides), key(), t)
+    while len(out) < n:
+        r = rng.random()
+        side = rng.choice(sides)
+        if r < 0.35:  # advancing, ties included
+            emit(side, key(), max_ts + rng.randint(0, max(1, span // 2)))
+        elif r < 0.5:  # out of order, sometimes beyond the retention
+            emit(side, key(), max_ts - rng.randint(1, 2 * (span + grace) + 2))
+        elif r < 0.68:  # the other side exactly at a window bound, or 1 ms off
+            s0, k0, _, t0 = rng.choice(out)
+            other = "R" if s0 == "L" else "L"
+            if kind == "tfilter":
+                other = "L"
+            lo, hi = (t0 - before, t0 + after) if s0 == "L" else (t0 - after, t0 + before)
+            emit(other, k0 if k0 is not None else rng.choice(keys),
+                 rng.choice((lo, hi)) + rng.choice((-1, 0, 1)))
+        elif r < 0.8:  # stream time at an unmatched record's close, or 1 ms off
+            s0, _, _, t0 = rng.choice(out)
+            close = t0 + (after if s0 == "L" else before) + grace
+            emit(side, key(), close + rng.choice((-1, 0, 1)))
+        elif r < 0.86:  # a duplicate of an earlier record
+            s0, k0, v0, t0 = rng.choice(out)
+            emit(s0, k0, t0, v0)
+        elif r < 0.9:  # a jump that closes everything
+            emit(side, key(), max_ts + span + grace + rng.randint(1, 20))
+        else:
+            emit(side, key(), max_ts + rng.randint(-span, span))
+    return out[:n]
+
+
+def join_cases(out_dir, seeds, first, lo, hi):
+    cnt = 0
+    for seed in range(first, first + seeds):
+        for kind, joins in JOIN_KINDS:
+            rng = random.Random("ksdiff-join:%d:%s" % (seed, kind))
+            if kind == "ss-join":
+                before = rng.choice((0, 1, 3, 5, 10, 20))
+                after = before if rng.random() < 0.5 else rng.choice((0, 1, 3, 5, 10, 20))
+                grace = rng.choice((0, 0, 1, 5, 10))
+            else:
+                before = after = grace = 0
+            recs = join_records(rng, kind, before, after, grace, rng.randint(lo, hi))
+            variants = [(j, c, "off", "off", "off") for j in joins for c in CACHES]
+            if kind == "ss-join":
+                # Kafka Streams' default emit interval of unmatched records
+                # (1 s of a wall clock that stands still: one scan)
+                variants += [(j, "on", "on", "off", "off") for j in ("left", "outer")]
+            if kind in ("ss-join", "st-join"):
+                # the left stream's key "changed" (an identity select_key):
+                # that side goes through a repartition topic
+                variants += [(j, "on", "off", "on", "off") for j in joins]
+            if kind in ("st-join", "tt-join"):
+                # the right table through a filter: the join reads the
+                # filtered view, the filter's old values drive tt-joins
+                variants += [(j, c, "off", "off", "on") for j in joins for c in CACHES]
+            for join, cache, throttle, rekey, filt in variants:
+                    name = "%s-%s-c%s%s%s%s-s%d.case" % (kind, join, cache,
+                                                         "-throttle" if throttle == "on" else "",
+                                                         "-rekey" if rekey == "on" else "",
+                                                         "-filter" if filt == "on" else "", seed)
+                    with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
+                        f.write("ksdiff kind=%s join=%s before=%d after=%d grace=%d cache=%s "
+                                "throttle=%s rekey=%s filter=%s seed=%d\n"
+                                % (kind, join, before, after, grace, cache, throttle, rekey,
+                                   filt, seed))
+                        for side, k, v, ts in recs:
+                            f.write("%s\t%s\t%s\t%d\n" % (side, "\\N" if k is None else k,
+                                                         "\\N" if v is None else v, ts))
+                    cnt += 1
+    return cnt
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -150,6 +264,7 @@ def main():
                         write_case(os.path.join(a.out, name), kind, size, advance, grace,
                                    agg, emit, cache, seed, recs)
                         cnt += 1
+    cnt += join_cases(a.out, a.seeds * 4, a.first, lo, hi)
     print("ksdiff: generated %d cases in %s" % (cnt, a.out), file=sys.stderr)
 
 

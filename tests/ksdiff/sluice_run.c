@@ -11,13 +11,16 @@
  *
  * The topology is the Java one: source "in" (string keys, int64 values) ->
  * group_by_key -> windowed_by -> count / reduce / aggregate [-> suppress]
- * -> to_stream -> "out". A case that fails writes "!error ..." and the run
+ * -> to_stream -> "out"; or, for kind=ss-join / st-join / tt-join /
+ * tfilter, a join (or a table filter) of the topics "left" and "right"
+ * (string keys and values) into "out". A case that fails writes "!error ..." and the run
  * goes on; the exit status is 2 for a usage or I/O error, else 0 (the
  * comparison decides what passed).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,13 @@ typedef struct {
         int64_t size;   /* size; sliding: difference; session: gap */
         int64_t advance;
         int64_t grace;
+        char join[8];   /* joins: inner left outer */
+        char throttle[4]; /* on: the default emit interval of unmatched
+                             records (1000 ms), else 0 */
+        char rekey[4];    /* on: the left stream through an identity
+                             select_key (a repartition) */
+        char filter[4];   /* on: the right table through a filter */
+        int64_t before, after; /* stream-stream joins' window */
 } spec_t;
 
 typedef struct {
@@ -41,7 +51,15 @@ typedef struct {
         int has_value;
         int64_t value;
         int64_t ts;
+        char side;  /* joins: 'L' (topic "left") or 'R' ("right"); 0: "in" */
+        char *sval; /* joins: the string value (NULL: null) */
 } input_t;
+
+static int is_join_kind(const char *kind) {
+        size_t n = strlen(kind);
+        return (n > 5 && !strcmp(kind + n - 5, "-join")) ||
+               !strcmp(kind, "tfilter");
+}
 
 typedef struct {
         spec_t spec;
@@ -122,12 +140,26 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
                         bad = parse_i64(eq, &sp->grace), seen |= 32;
                 else if (!strcmp(f, "advance"))
                         bad = parse_i64(eq, &sp->advance);
+                else if (!strcmp(f, "join"))
+                        bad = copy_field(sp->join, sizeof sp->join, eq);
+                else if (!strcmp(f, "throttle"))
+                        bad = copy_field(sp->throttle, sizeof sp->throttle, eq);
+                else if (!strcmp(f, "rekey"))
+                        bad = copy_field(sp->rekey, sizeof sp->rekey, eq);
+                else if (!strcmp(f, "filter"))
+                        bad = copy_field(sp->filter, sizeof sp->filter, eq);
+                else if (!strcmp(f, "before"))
+                        bad = parse_i64(eq, &sp->before);
+                else if (!strcmp(f, "after"))
+                        bad = parse_i64(eq, &sp->after);
                 /* other fields (seed, ...) are for people */
                 if (bad) {
                         snprintf(err, errsz, "bad spec value %s=%s", f, eq);
                         return -1;
                 }
         }
+        if (is_join_kind(sp->kind) && (seen & 9) == 9)
+                return 0;
         if (seen != 63) {
                 snprintf(err, errsz, "spec lacks one of kind agg emit cache "
                                      "size grace");
@@ -138,17 +170,28 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
 
 static void case_free(case_t *c) {
         size_t i;
-        for (i = 0; i < c->cnt; i++)
+        for (i = 0; i < c->cnt; i++) {
                 free(c->in[i].key);
+                free(c->in[i].sval);
+        }
         free(c->in);
         memset(c, 0, sizeof(*c));
 }
 
 static int case_add(case_t *c, char *line) {
-        char *k = line, *v, *t;
+        char *k = line, *v, *t, *side = NULL;
         input_t *r;
         if (!(v = strchr(k, '\t')) || !(t = strchr(v + 1, '\t')))
                 return -1;
+        if (strchr(t + 1, '\t')) {
+                /* side TAB key TAB string value TAB ts */
+                side = line;
+                k    = v + 1;
+                *v   = '\0';
+                v    = t;
+                if (!(t = strchr(v + 1, '\t')))
+                        return -1;
+        }
         *v++ = '\0';
         *t++ = '\0';
         if (c->cnt == c->cap) {
@@ -164,6 +207,12 @@ static int case_add(case_t *c, char *line) {
         if (strcmp(k, "\\N") && !(r->key = strdup(k)))
                 return -1;
         c->cnt++;
+        if (side) {
+                r->side = side[0] == 'L' ? 'L' : 'R';
+                if (strcmp(v, "\\N") && !(r->sval = strdup(v)))
+                        return -1;
+                return parse_i64(t, &r->ts);
+        }
         if (strcmp(v, "\\N")) {
                 r->has_value = 1;
                 if (parse_i64(v, &r->value))
@@ -351,6 +400,104 @@ fail:
         return NULL;
 }
 
+/* ------------------------------------------------------------ joins */
+
+/* As KsDiff.java's joiner: l + "+" + r, an absent side "null". */
+static int join_cb(const sluice_value_t *key, const sluice_value_t *l,
+                   const sluice_value_t *r, sluice_value_t *out,
+                   void *opaque) {
+        scratch_t *s = opaque;
+        size_t ll, rl;
+        const char *a = str_of(l, &ll), *b = str_of(r, &rl);
+        (void)key;
+        if (scratch_fit(s, ll + rl + 2))
+                return -1;
+        memcpy(s->data, a, ll);
+        s->data[ll] = '+';
+        memcpy(s->data + ll + 1, b, rl);
+        *out = sluice_strn(s->data, ll + 1 + rl);
+        return 0;
+}
+
+/* As KsDiff.java's filter: the value's last digit is even. */
+static bool even_cb(const sluice_record_t *rec, void *opaque) {
+        const sluice_value_t *v = sluice_record_value(rec);
+        (void)opaque;
+        return v->u.bytes.len &&
+               (((const char *)v->u.bytes.data)[v->u.bytes.len - 1] - '0') %
+                       2 ==
+                   0;
+}
+
+/* As KsDiff.java's selectKey((k, v) -> k). */
+static int same_key_cb(sluice_record_t *rec, void *opaque) {
+        (void)opaque;
+        return sluice_record_set_key(rec, *sluice_record_key(rec));
+}
+
+static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
+                                     char *err, size_t errsz) {
+        sluice_topology_t *t   = sluice_topology_new();
+        const sluice_serde_t *S = sluice_serde_string();
+        sluice_stream_t *o      = NULL;
+        int inner = !strcmp(sp->join, "inner"), left = !strcmp(sp->join, "left"),
+            outer = !strcmp(sp->join, "outer");
+        if (!t) {
+                snprintf(err, errsz, "out of memory");
+                return NULL;
+        }
+        if (!strcmp(sp->kind, "tfilter")) {
+                o = sluice_table_to_stream(sluice_table_filter(
+                    sluice_table_from(t, "left", S, S, NULL), even_cb, NULL));
+        } else if (!inner && !left && !outer) {
+                snprintf(err, errsz, "join=%s", sp->join);
+                goto fail;
+        } else if (!strcmp(sp->kind, "ss-join")) {
+                sluice_stream_t *l = sluice_stream_from(t, "left", S, S);
+                if (!strcmp(sp->rekey, "on"))
+                        l = sluice_stream_select_key(l, same_key_cb, NULL);
+                sluice_stream_t *r = sluice_stream_from(t, "right", S, S);
+                sluice_join_windows_t w =
+                    sluice_join_windows_asym(sp->before, sp->after, sp->grace);
+                o = inner ? sluice_stream_join(l, r, w, join_cb, scratch, S,
+                                               NULL)
+                    : left ? sluice_stream_left_join(l, r, w, join_cb, scratch,
+                                                     S, NULL)
+                           : sluice_stream_outer_join(l, r, w, join_cb,
+                                                      scratch, S, NULL);
+        } else if (!strcmp(sp->kind, "st-join") && !outer) {
+                sluice_stream_t *l = sluice_stream_from(t, "left", S, S);
+                if (!strcmp(sp->rekey, "on"))
+                        l = sluice_stream_select_key(l, same_key_cb, NULL);
+                sluice_table_t *r  = sluice_table_from(t, "right", S, S, NULL);
+                if (!strcmp(sp->filter, "on"))
+                        r = sluice_table_filter(r, even_cb, NULL);
+                o = inner ? sluice_stream_join_table(l, r, join_cb, scratch, S)
+                          : sluice_stream_left_join_table(l, r, join_cb,
+                                                          scratch, S);
+        } else if (!strcmp(sp->kind, "tt-join")) {
+                sluice_table_t *l = sluice_table_from(t, "left", S, S, NULL);
+                sluice_table_t *r = sluice_table_from(t, "right", S, S, NULL);
+                if (!strcmp(sp->filter, "on"))
+                        r = sluice_table_filter(r, even_cb, NULL);
+                o = sluice_table_to_stream(
+                    inner ? sluice_table_join(l, r, join_cb, scratch, S)
+                    : left ? sluice_table_left_join(l, r, join_cb, scratch, S)
+                           : sluice_table_outer_join(l, r, join_cb, scratch,
+                                                     S));
+        } else {
+                snprintf(err, errsz, "kind=%s join=%s", sp->kind, sp->join);
+                goto fail;
+        }
+        sluice_stream_to(o, "out", S, S);
+        if (sluice_topology_validate(t, err, errsz))
+                goto fail;
+        return t;
+fail:
+        sluice_topology_destroy(t);
+        return NULL;
+}
+
 /* ----------------------------------------------------------------- running */
 
 static void hex(FILE *out, const void *p, size_t len) {
@@ -376,7 +523,10 @@ static void error_line(FILE *out, const char *msg) {
 static int run_case(const case_t *c, FILE *out) {
         char err[512];
         scratch_t scratch    = {NULL, 0};
-        sluice_topology_t *t = build(&c->spec, &scratch, err, sizeof err);
+        sluice_topology_t *t =
+            is_join_kind(c->spec.kind)
+                ? build_join(&c->spec, &scratch, err, sizeof err)
+                : build(&c->spec, &scratch, err, sizeof err);
         sluice_conf_t *conf;
         sluice_driver_t *drv = NULL;
         size_t i;
@@ -392,6 +542,11 @@ static int run_case(const case_t *c, FILE *out) {
                             sizeof err) ||
             sluice_conf_set(conf, "statestore.cache.max.bytes",
                             !strcmp(c->spec.cache, "on") ? "10485760" : "0",
+                            err, sizeof err) ||
+            sluice_conf_set(conf,
+                            "__emit.interval.ms.kstreams.outer.join."
+                            "spurious.results.fix__",
+                            strcmp(c->spec.throttle, "on") ? "0" : "1000",
                             err, sizeof err)) {
                 if (!conf)
                         snprintf(err, sizeof err, "out of memory");
@@ -411,7 +566,12 @@ static int run_case(const case_t *c, FILE *out) {
                 int k;
                 for (k = 0; k < 8; k++)
                         v[k] = (unsigned char)((uint64_t)r->value >> (56 - 8 * k));
-                if (sluice_driver_pipe(drv, "in", r->key,
+                if (r->side
+                        ? sluice_driver_pipe(drv, r->side == 'L' ? "left" : "right",
+                                             r->key, r->key ? strlen(r->key) : 0,
+                                             r->sval, r->sval ? strlen(r->sval) : 0,
+                                             r->ts, NULL, 0)
+                        : sluice_driver_pipe(drv, "in", r->key,
                                        r->key ? strlen(r->key) : 0,
                                        r->has_value ? v : NULL,
                                        r->has_value ? 8 : 0, r->ts, NULL, 0)) {

@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.common.serialization.LongSerializer;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
@@ -33,6 +34,11 @@ import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.Joined;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.StreamJoined;
+import org.apache.kafka.streams.kstream.ValueJoiner;
 import org.apache.kafka.streams.kstream.KGroupedStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -45,6 +51,7 @@ import org.apache.kafka.streams.kstream.TimeWindowedKStream;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.test.TestRecord;
 
 /**
@@ -74,11 +81,25 @@ public final class KsDiff {
         final String key;
         final Long value;
         final long ts;
+        /* join and table cases: the input topic ("left" / "right") and a
+         * string value */
+        final String topic;
+        final String svalue;
 
         Input(String key, Long value, long ts) {
             this.key = key;
             this.value = value;
             this.ts = ts;
+            this.topic = "in";
+            this.svalue = null;
+        }
+
+        Input(String topic, String key, String svalue, long ts) {
+            this.key = key;
+            this.value = null;
+            this.ts = ts;
+            this.topic = topic;
+            this.svalue = svalue;
         }
     }
 
@@ -114,6 +135,14 @@ public final class KsDiff {
             if (l.isEmpty() || l.startsWith("#"))
                 continue;
             String[] t = l.split("\t", -1);
+            if (t.length == 4) {
+                // side TAB key TAB string value TAB ts
+                c.inputs.add(new Input(t[0].equals("L") ? "left" : "right",
+                                       t[1].equals("\\N") ? null : t[1],
+                                       t[2].equals("\\N") ? null : t[2],
+                                       Long.parseLong(t[3])));
+                continue;
+            }
             if (t.length != 3)
                 throw new IllegalArgumentException(p + ":" + (i + 1) + ": not key TAB value TAB ts");
             c.inputs.add(new Input(t[0].equals("\\N") ? null : t[0],
@@ -134,6 +163,103 @@ public final class KsDiff {
 
     static String merge(String a, String b) {
         return a + "|" + b;
+    }
+
+    /* The joiner, written the same way in sluice_run.c: Java's string
+     * concatenation prints an absent side as "null". */
+    static final ValueJoiner<String, String, String> JOINER = (l, r) -> l + "+" + r;
+
+    /* The table filter, as sluice_run.c's: the value's last digit is even. */
+    static boolean even(String k, String v) {
+        return (v.charAt(v.length() - 1) - '0') % 2 == 0;
+    }
+
+    /* A table materialized when it is built, as every Sluice table is: a
+     * filter of it then gets old values (KTableFilter asks a materialized
+     * parent for them) and sends no tombstone for a row that was never in
+     * its result; Kafka Streams' table() without Materialized is not, and
+     * its filter then does send them (tests/ksdiff/DEVIATIONS). */
+    static KTable<String, String> materialized(StreamsBuilder b, String topic) {
+        return b.table(topic, Consumed.with(Serdes.String(), Serdes.String()),
+                       Materialized.<String, String, KeyValueStore<Bytes, byte[]>>as(topic + "-store")
+                           .withKeySerde(Serdes.String()).withValueSerde(Serdes.String()));
+    }
+
+    static boolean isJoinCase(Case c) {
+        String kind = c.get("kind");
+        return kind.endsWith("-join") || kind.equals("tfilter");
+    }
+
+    /* Joins (kind=ss-join, st-join, tt-join; join=inner, left, outer) and
+     * a table filter (kind=tfilter) over the topics "left" and "right"
+     * (string keys and values) into "out". */
+    static Topology joinTopology(Case c) {
+        String kind = c.get("kind");
+        StreamsBuilder b = new StreamsBuilder();
+        Consumed<String, String> cs = Consumed.with(Serdes.String(), Serdes.String());
+        Produced<String, String> ps = Produced.with(Serdes.String(), Serdes.String());
+        if (kind.equals("tfilter")) {
+            // materialized, as every Sluice table is: the filter then gets
+            // old values and sends no tombstone for a row that was never in
+            // its result (an unmaterialized source table would)
+            materialized(b, "left")
+                .filter(KsDiff::even)
+                .toStream().to("out", ps);
+            return b.build();
+        }
+        String join = c.get("join");
+        boolean rekey = "on".equals(c.spec.get("rekey"));
+        boolean filt = "on".equals(c.spec.get("filter"));
+        if (kind.equals("ss-join")) {
+            KStream<String, String> l = b.stream("left", cs);
+            if (rekey)
+                l = l.selectKey((k, v) -> k);
+            KStream<String, String> r = b.stream("right", cs);
+            JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(
+                    Duration.ofMillis(c.num("after")), Duration.ofMillis(c.num("grace")))
+                .before(Duration.ofMillis(c.num("before")));
+            StreamJoined<String, String, String> sj =
+                StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String());
+            KStream<String, String> o;
+            switch (join) {
+            case "inner": o = l.join(r, JOINER, w, sj); break;
+            case "left": o = l.leftJoin(r, JOINER, w, sj); break;
+            case "outer": o = l.outerJoin(r, JOINER, w, sj); break;
+            default: throw new IllegalArgumentException("join=" + join);
+            }
+            o.to("out", ps);
+        } else if (kind.equals("st-join")) {
+            KStream<String, String> l = b.stream("left", cs);
+            if (rekey)
+                l = l.selectKey((k, v) -> k);
+            KTable<String, String> r = filt ? materialized(b, "right") : b.table("right", cs);
+            if (filt)
+                r = r.filter(KsDiff::even);
+            // the serdes for a repartition of the stream (rekey=on)
+            Joined<String, String, String> jd =
+                Joined.with(Serdes.String(), Serdes.String(), Serdes.String());
+            switch (join) {
+            case "inner": l.join(r, JOINER, jd).to("out", ps); break;
+            case "left": l.leftJoin(r, JOINER, jd).to("out", ps); break;
+            default: throw new IllegalArgumentException("join=" + join);
+            }
+        } else if (kind.equals("tt-join")) {
+            KTable<String, String> l = b.table("left", cs);
+            KTable<String, String> r = filt ? materialized(b, "right") : b.table("right", cs);
+            if (filt)
+                r = r.filter(KsDiff::even);
+            KTable<String, String> o;
+            switch (join) {
+            case "inner": o = l.join(r, JOINER); break;
+            case "left": o = l.leftJoin(r, JOINER); break;
+            case "outer": o = l.outerJoin(r, JOINER); break;
+            default: throw new IllegalArgumentException("join=" + join);
+            }
+            o.toStream().to("out", ps);
+        } else {
+            throw new IllegalArgumentException("kind=" + kind);
+        }
+        return b.build();
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})
@@ -233,6 +359,30 @@ public final class KsDiff {
         // onWindowClose emits at most once per wall-clock interval, and the
         // driver's wall clock stands still: 0 lets it emit after every record
         props.put("__emit.interval.ms.kstreams.windowed.aggregation__", "0");
+        // the same for left/outer stream-stream joins' unmatched records
+        // (4.4.0's driver defaults it to 0 itself), or Kafka Streams'
+        // runtime default of 1000 ms (throttle=on): one scan, the wall
+        // clock standing still
+        props.put("__emit.interval.ms.kstreams.outer.join.spurious.results.fix__",
+                  "on".equals(c.spec.get("throttle")) ? "1000" : "0");
+        if (isJoinCase(c)) {
+            try (TopologyTestDriver d = new TopologyTestDriver(joinTopology(c), props)) {
+                Map<String, TestInputTopic<String, String>> ins = new HashMap<>();
+                for (String tp : new String[] {"left", "right"})
+                    ins.put(tp, d.createInputTopic(tp, new StringSerializer(), new StringSerializer()));
+                TestOutputTopic<byte[], byte[]> out =
+                    d.createOutputTopic("out", new ByteArrayDeserializer(), new ByteArrayDeserializer());
+                int n = 0;
+                for (Input r : c.inputs) {
+                    ins.get(r.topic).pipeInput(r.key, r.svalue, r.ts);
+                    for (TestRecord<byte[], byte[]> o : out.readRecordsToList()) {
+                        w.write(n + "\t" + hex(o.key()) + "\t" + hex(o.value()) + "\t" + o.timestamp() + "\n");
+                    }
+                    n++;
+                }
+            }
+            return;
+        }
         try (TopologyTestDriver d = new TopologyTestDriver(topology(c), props)) {
             TestInputTopic<String, Long> in =
                 d.createInputTopic("in", new StringSerializer(), new LongSerializer());

@@ -1,0 +1,1338 @@
+/*
+ * op_join.c - joins: stream-table (inner, left), stream-stream within a
+ * join window (inner, left, outer) and table-table (inner, left, outer),
+ * their builder calls and what their nodes do.
+ *
+ * Semantics are Kafka Streams' (KStreamKTableJoinProcessor,
+ * KStreamKStreamJoin, KTableKTable{Inner,Left,Right,Outer}Join; see
+ * notes/kafka-streams-semantics.md §6, §8-§11).
+ *
+ * Nodes, as Kafka Streams builds them:
+ *   stream-table   stream -> KSTREAM-JOIN (reads the table's store)
+ *   stream-stream  left -> KSTREAM-JOINTHIS \
+ *                                            KSTREAM-MERGE
+ *                  right -> KSTREAM-JOINOTHER /
+ *                  each side writes its record to its own window store,
+ *                  then probes the other side's (OUTERTHIS / OUTEROTHER
+ *                  for the sides that emit unmatched records)
+ *   table-table    left -> KTABLE-JOINTHIS \
+ *                                            KTABLE-MERGE (the result)
+ *                  right -> KTABLE-JOINOTHER /
+ * Join nodes are marked copartition: their inputs' source topics must be
+ * co-partitioned (sl_topology_copartition_groups()).
+ */
+#include "conf.h"
+#include "op.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { JN_INNER, JN_LEFT, JN_OUTER } jn_kind_t;
+
+/* A join node's fields (node->priv). */
+typedef struct jn_s {
+        jn_kind_t kind;
+        int left_side;       /* this node handles the left input */
+        sluice_value_joiner_cb *joiner;
+        /* stream-table: the table's node (its value getter) */
+        const sl_node_t *table;
+        /* table-table: the other input's table node */
+        const sl_node_t *other;
+        const sluice_serde_t *other_key_serde;
+        /* stream-stream: this side's window (a left record at t joins
+         * right ones in [t - before, t + after]; the right side's node
+         * has them swapped), the stores, the other side's node, and the
+         * serdes of this side's and the other side's values */
+        int64_t before, after, grace, retention, seg_ms;
+        int64_t w_before, w_after; /* the window's own before / after */
+        int this_store, other_store, outer_store; /* outer: -1 inner */
+        int outer_this; /* this side's unmatched records come out */
+        const sl_node_t *partner, *left_node;
+        const sluice_serde_t *this_vs, *other_vs;
+} jn_t;
+
+/* ---- the joiner ---- */
+
+/* joiner(key, left, right) into *out (owned per *owned); NULL sides are
+ * absent. */
+static int call_joiner(sl_task_t *task, const sl_node_t *node,
+                       const sluice_value_t *key, const sluice_value_t *left,
+                       const sluice_value_t *right, sluice_value_t *out,
+                       int *owned) {
+        const jn_t *J = node->priv;
+        sluice_value_t res = sluice_null();
+        const sluice_value_t *in[2];
+        int i, err;
+        *owned = 0;
+        if (J->joiner(key, left, right, &res, node->opaque))
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                               "value joiner failed");
+        in[0] = left;
+        in[1] = right;
+        for (i = 0; i < 2; i++) {
+                if (!in[i])
+                        continue;
+                /* an input handed back is shared, not taken over */
+                if (res.type == SLUICE_VALUE_JSON &&
+                    in[i]->type == SLUICE_VALUE_JSON &&
+                    res.u.json == in[i]->u.json) {
+                        json_incref(res.u.json);
+                        *out   = res;
+                        *owned = 1;
+                        return 0;
+                }
+                if (res.type == SLUICE_VALUE_OBJECT &&
+                    in[i]->type == SLUICE_VALUE_OBJECT &&
+                    res.u.obj.ptr == in[i]->u.obj.ptr)
+                        return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                                       "the value joiner returned an input "
+                                       "object (objects cannot be shared)");
+        }
+        if ((err = sl_value_adopt(task, &res, owned)))
+                return sl_fail(task, node, err, "%s", "out of memory");
+        *out = res;
+        return 0;
+}
+
+/* Forward a view of @rec with @value (taken over per @owned) at @ts. */
+static int forward_value(sl_task_t *task, const sl_node_t *node,
+                         const sluice_record_t *rec, sluice_value_t value,
+                         int owned, int64_t ts) {
+        sluice_record_t out = *rec;
+        int err;
+        out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                       SL_REC_OLD_OWNED | SL_REC_HAS_OLD | SL_REC_KEY_SET |
+                       SL_REC_VALUE_SET);
+        out.value           = value;
+        out.old             = sluice_null();
+        out.raw_value       = NULL;
+        out.raw_value_len   = 0;
+        out.raw_value_serde = NULL;
+        out.timestamp       = ts;
+        if (owned)
+                out.flags |= SL_REC_VALUE_OWNED;
+        err = sl_forward(task, node, &out);
+        sl_record_release(&out);
+        return err;
+}
+
+/* ---- stream-table ---- */
+
+/*
+ * The table's value for the stream record's key, as of @ts (the stream
+ * record's timestamp). The one place a stream-table join reads its table:
+ * a versioned table (KIP-889/914) makes this get(key, as_of = ts).
+ * 1 with *out (owned per *owned), 0 if absent, < 0 an error.
+ */
+static int join_lookup(sl_task_t *task, const sl_node_t *node,
+                       const sluice_record_t *rec, int64_t ts,
+                       sluice_value_t *out, int *owned) {
+        const jn_t *J = node->priv;
+        const void *k;
+        size_t klen;
+        int64_t vts;
+        int err;
+        (void)ts; /* non-versioned: the current row */
+        if ((err = sl_op_key_bytes(task, node, rec, J->other_key_serde,
+                                   &task->kbuf, &k, &klen)))
+                return err;
+        return sl_table_lookup(task, J->table, k, klen, &rec->key, out, owned,
+                               &vts);
+}
+
+static int stream_table_process(sl_task_t *task, const sl_node_t *node,
+                                sluice_record_t *rec) {
+        const jn_t *J = node->priv;
+        sluice_value_t tv = sluice_null(), res;
+        int t_owned = 0, r_owned, found = 0, err;
+
+        if (rec->value.type == SLUICE_VALUE_NULL) {
+                task->dropped++;
+                return 0;
+        }
+        if (rec->key.type == SLUICE_VALUE_NULL) {
+                /* KIP-962: a left join keeps a null-key record */
+                if (J->kind != JN_LEFT) {
+                        task->dropped++;
+                        return 0;
+                }
+        } else if ((found = join_lookup(task, node, rec, rec->timestamp, &tv,
+                                        &t_owned)) < 0) {
+                return found;
+        }
+        if (!found && J->kind != JN_LEFT)
+                return 0;
+        err = call_joiner(task, node, &rec->key, &rec->value,
+                          found ? &tv : NULL, &res, &r_owned);
+        sl_op_release_if(&tv, t_owned);
+        if (err)
+                return err;
+        return forward_value(task, node, rec, res, r_owned, rec->timestamp);
+}
+
+/* ---- table-table ---- */
+
+static int table_join_process(sl_task_t *task, const sl_node_t *node,
+                              sluice_record_t *rec) {
+        const jn_t *J = node->priv;
+        /* the merge below: it forwards old values if someone needs them */
+        int send_old = node->child_cnt == 1 && node->children[0]->send_old;
+        const sluice_value_t *nv = &rec->value, *ov = &rec->old;
+        int has_new = nv->type != SLUICE_VALUE_NULL;
+        int has_old = (rec->flags & SL_REC_HAS_OLD) &&
+                      ov->type != SLUICE_VALUE_NULL;
+        sluice_value_t other = sluice_null(), jn = sluice_null(),
+                       jo = sluice_null();
+        int o_owned = 0, n_owned = 0, old_owned = 0, found, err = 0;
+        int64_t ots = -1, ts;
+        const void *k;
+        size_t klen;
+        /* which of this side's values the result has: this side's own
+         * (left, inner) or a missing other side allowed (outer) */
+        int emit_new, emit_old;
+
+        if (rec->key.type == SLUICE_VALUE_NULL) {
+                task->dropped++;
+                return 0;
+        }
+        if ((err = sl_op_key_bytes(task, node, rec, J->other_key_serde,
+                                   &task->kbuf, &k, &klen)))
+                return err;
+        if ((found = sl_table_lookup(task, J->other, k, klen, &rec->key,
+                                     &other, &o_owned, &ots)) < 0)
+                return found;
+        switch (J->kind) {
+        case JN_INNER:
+                if (!found)
+                        return 0;
+                emit_new = has_new;
+                emit_old = has_old;
+                break;
+        case JN_LEFT:
+                if (J->left_side) {
+                        if (!found && !has_new && !has_old)
+                                return 0;
+                        emit_new = has_new;
+                        emit_old = has_old;
+                } else {
+                        /* KTableKTableRightJoin: the left row decides; a
+                         * right delete is joiner(left, null), never a
+                         * tombstone */
+                        if (!found)
+                                return 0;
+                        emit_new = emit_old = 1;
+                }
+                break;
+        default:
+                if (!found && !has_new && !has_old)
+                        return 0;
+                emit_new = found || has_new;
+                emit_old = found || has_old;
+                break;
+        }
+        ts = found && ots > rec->timestamp ? ots : rec->timestamp;
+        {
+                const sluice_value_t *o = found ? &other : NULL;
+                const sluice_value_t *n = has_new ? nv : NULL;
+                const sluice_value_t *p = has_old ? ov : NULL;
+                if (emit_new)
+                        err = J->left_side
+                                  ? call_joiner(task, node, &rec->key, n, o,
+                                                &jn, &n_owned)
+                                  : call_joiner(task, node, &rec->key, o, n,
+                                                &jn, &n_owned);
+                if (!err && send_old && emit_old)
+                        err = J->left_side
+                                  ? call_joiner(task, node, &rec->key, p, o,
+                                                &jo, &old_owned)
+                                  : call_joiner(task, node, &rec->key, o, p,
+                                                &jo, &old_owned);
+        }
+        sl_op_release_if(&other, o_owned);
+        if (err) {
+                sl_op_release_if(&jn, n_owned);
+                return err;
+        }
+        {
+                sluice_record_t out = *rec;
+                out.flags           = SL_REC_HAS_OLD;
+                out.value           = jn;
+                out.old             = jo;
+                out.raw_value       = NULL;
+                out.raw_value_len   = 0;
+                out.raw_value_serde = NULL;
+                out.timestamp       = ts;
+                if (n_owned)
+                        out.flags |= SL_REC_VALUE_OWNED;
+                if (old_owned)
+                        out.flags |= SL_REC_OLD_OWNED;
+                err = sl_forward(task, node, &out);
+                sl_record_release(&out);
+                return err;
+        }
+}
+
+/* ---- stream-stream ---- */
+
+/*
+ * Window stores of a stream-stream join, one per side and task, on any
+ * backend, changelogged, never cached (as Kafka Streams' join stores):
+ *
+ *     [segment][key bytes][timestamp][sequence number] -> value bytes
+ *
+ * with big-endian integers (8, 8, 4 bytes); segment = timestamp / the
+ * segment interval, max(retention / 2, 60 s). The sequence number keeps
+ * duplicates (Kafka Streams' retainDuplicates). As Kafka Streams'
+ * segmented stores: the store's stream time is the largest timestamp
+ * written to it; a record whose segment is older than the one of
+ * (stream time - retention) is not written; a fetch sees timestamps >
+ * stream time - retention. Segments below that go at commit, from the
+ * backend only (the changelog is compact,delete).
+ *
+ * The shared "outer" store of left and outer joins (a key-value store)
+ * holds the records that joined nothing yet:
+ *
+ *     [timestamp][side: 0 right, 1 left][key bytes] -> a list of
+ *     [u32 length][value bytes] (several records of one key and time)
+ *
+ * in Kafka Streams' order (TimestampedKeyAndJoinSide), so the oldest come
+ * first when closed windows are emitted.
+ */
+
+/* What one side keeps per task (task->node_state); the left side's also
+ * holds the state both sides share. */
+typedef struct js_s {
+        int64_t observed; /* the store's stream time; -1: none */
+        int64_t live_seg; /* segments below were dropped */
+        uint32_t seq;
+        /* shared (the left node's) */
+        int64_t stream_time; /* largest timestamp either side saw */
+        int64_t min_time;    /* oldest record put in the outer store */
+        int64_t next_emit;   /* wall clock of the next emit scan */
+        int64_t interval;    /* between scans, ms of wall clock */
+        sluice_buf_t ck;     /* store key scratch */
+        sluice_buf_t key;    /* the record's key bytes */
+        sluice_buf_t hits;   /* matches / outer records, copied out */
+} js_t;
+
+#define SEQ_LEN 4
+#define EMIT_INTERVAL_KEY                                                      \
+        "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__"
+
+/* Java's long addition (wraps instead of overflowing). */
+static int64_t jadd(int64_t a, int64_t b) {
+        return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static int64_t js_seg(const jn_t *J, int64_t ts) {
+        return ts < 0 ? 0 : ts / J->seg_ms;
+}
+
+static int ss_open(sl_task_t *task, const sl_node_t *node, char *errstr,
+                   size_t errstr_size) {
+        js_t *st = calloc(1, sizeof(*st));
+        if (!st) {
+                sl_errstr(errstr, errstr_size, "out of memory");
+                return SLUICE_ERR_NOMEM;
+        }
+        st->observed = st->stream_time = -1;
+        st->min_time                   = INT64_MAX;
+        /* Kafka Streams' internal setting; its default is 1000, except
+         * that TopologyTestDriver (4.4.0) sets it to 0 when absent, and
+         * so does Sluice's test driver (a task without a stop flag) */
+        st->interval = task->conf ? task->conf->join_emit_interval_ms : 1000;
+        if (!task->stop &&
+            (!task->conf || !sl_conf_has(task->conf, SL_SCOPE_SLUICE,
+                                         EMIT_INTERVAL_KEY)))
+                st->interval = 0;
+        task->node_state[node->id] = st;
+        return 0;
+}
+
+static void ss_close(sl_task_t *task, const sl_node_t *node) {
+        js_t *st = task->node_state[node->id];
+        if (!st)
+                return;
+        free(st->ck.data);
+        free(st->key.data);
+        free(st->hits.data);
+        free(st);
+        task->node_state[node->id] = NULL;
+}
+
+typedef struct ready_s {
+        js_t *st;
+        size_t klen_min;
+} ready_t;
+
+static int ready_visit(const void *key, size_t klen, const void *value,
+                       size_t vlen, int64_t ts, void *opaque) {
+        ready_t *r = opaque;
+        const unsigned char *p = key;
+        uint32_t seq;
+        (void)value;
+        (void)vlen;
+        if (klen < 8 + 8 + SEQ_LEN)
+                return 0;
+        ts  = (int64_t)sl_get_be64(p + klen - 8 - SEQ_LEN);
+        seq = (uint32_t)sl_get_be64(p + klen - 8) & 0xffffffffu;
+        if (ts > r->st->observed)
+                r->st->observed = ts;
+        if (seq >= r->st->seq)
+                r->st->seq = seq + 1;
+        return 0;
+}
+
+/* After a restore: the store's stream time and next sequence number; the
+ * shared stream time starts from both stores'. */
+static int ss_ready(sl_task_t *task, const sl_node_t *node, char *errstr,
+                    size_t errstr_size) {
+        const jn_t *J = node->priv;
+        js_t *st      = task->node_state[node->id];
+        js_t *sh      = task->node_state[J->left_node->id];
+        ready_t r     = {st, 0};
+        if (sl_kv_range(task->kvs[J->this_store], NULL, 0, NULL, 0,
+                        ready_visit, &r) < 0) {
+                sl_errstr(errstr, errstr_size,
+                          "join store \"%s\": cannot read it",
+                          task->kvs[J->this_store]->def->name);
+                return SLUICE_ERR_STATE;
+        }
+        if (sh && st->observed > sh->stream_time)
+                sh->stream_time = st->observed;
+        return 0;
+}
+
+/* Drop the segments below the live one from the backend (op_window.c's
+ * helper: the same segmented layout). */
+static int ss_commit(sl_task_t *task, const sl_node_t *node) {
+        const jn_t *J = node->priv;
+        js_t *st      = task->node_state[node->id];
+        int64_t live;
+        int err;
+        if (st->observed < 0)
+                return 0;
+        live = js_seg(J, st->observed - J->retention);
+        if (live <= st->live_seg)
+                return 0;
+        if ((err = sl_window_drop_segments(task, node,
+                                           task->kvs[J->this_store], live)))
+                return err;
+        st->live_seg = live;
+        return 0;
+}
+
+/* [seg][key][ts][seq] into @b. */
+static int js_key(sluice_buf_t *b, int64_t seg, const void *k, size_t klen,
+                  int64_t ts, uint32_t seq) {
+        size_t n = 8 + klen + 8 + SEQ_LEN;
+        b->len   = 0;
+        if (sluice_buf_reserve(b, n))
+                return SLUICE_ERR_NOMEM;
+        sl_put_be64(b->data, (uint64_t)seg);
+        if (klen)
+                memcpy(b->data + 8, k, klen);
+        sl_put_be64(b->data + 8 + klen, (uint64_t)ts);
+        b->data[8 + klen + 8]     = (unsigned char)(seq >> 24);
+        b->data[8 + klen + 8 + 1] = (unsigned char)(seq >> 16);
+        b->data[8 + klen + 8 + 2] = (unsigned char)(seq >> 8);
+        b->data[8 + klen + 8 + 3] = (unsigned char)seq;
+        b->len                    = n;
+        return 0;
+}
+
+/* Kafka Streams' KStreamJoinWindow: keep the record in this side's store
+ * (unless its segment has expired). */
+static int js_put(sl_task_t *task, const sl_node_t *node, js_t *st,
+                  const void *k, size_t klen, const sluice_record_t *rec) {
+        const jn_t *J = node->priv;
+        const void *v;
+        size_t vlen;
+        int err;
+        int64_t ts = rec->timestamp;
+        if (ts > st->observed)
+                st->observed = ts;
+        if (js_seg(J, ts) < js_seg(J, st->observed - J->retention))
+                return 0; /* Kafka Streams: "Skipping record for expired
+                             segment" */
+        if (rec->raw_value_serde == J->this_vs && rec->raw_value) {
+                v    = rec->raw_value;
+                vlen = rec->raw_value_len;
+        } else if ((err = sl_op_value_bytes(task, node, &rec->value, J->this_vs,
+                                            &task->vbuf, &v, &vlen))) {
+                return err;
+        }
+        if ((err = js_key(&st->ck, js_seg(J, ts), k, klen, ts, st->seq++)))
+                return sl_fail(task, node, err, "%s", "out of memory");
+        task->errstr[0] = '\0';
+        if ((err = sl_kv_write_flushed(task->kvs[J->this_store], st->ck.data,
+                                       st->ck.len, v, vlen, ts)))
+                return sl_op_store_fail(task, node, err);
+        return 0;
+}
+
+/* Matches copied out of a fetch: [i64 ts][u32 len][value bytes]... */
+typedef struct fetch_s {
+        sluice_buf_t *out;
+        const void *k;
+        size_t klen;
+        int64_t from, to;
+        int err;
+} fetch_t;
+
+static int fetch_visit(const void *key, size_t klen, const void *value,
+                       size_t vlen, int64_t ts, void *opaque) {
+        fetch_t *f             = opaque;
+        const unsigned char *p = key;
+        (void)ts;
+        /* a longer key sharing the prefix: not ours */
+        if (klen != 8 + f->klen + 8 + SEQ_LEN ||
+            (f->klen && memcmp(p + 8, f->k, f->klen)))
+                return 0;
+        ts = (int64_t)sl_get_be64(p + 8 + f->klen);
+        if (ts < f->from || ts > f->to)
+                return 0;
+        if (sluice_buf_reserve(f->out, 12 + vlen)) {
+                f->err = SLUICE_ERR_NOMEM;
+                return 1;
+        }
+        sl_put_be64(f->out->data + f->out->len, (uint64_t)ts);
+        f->out->data[f->out->len + 8]  = (unsigned char)(vlen >> 24);
+        f->out->data[f->out->len + 9]  = (unsigned char)(vlen >> 16);
+        f->out->data[f->out->len + 10] = (unsigned char)(vlen >> 8);
+        f->out->data[f->out->len + 11] = (unsigned char)vlen;
+        if (vlen)
+                memcpy(f->out->data + f->out->len + 12, value, vlen);
+        f->out->len += 12 + vlen;
+        return 0;
+}
+
+static uint32_t get_be32(const unsigned char *p) {
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+               (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static void put_be32(unsigned char *p, uint32_t v) {
+        p[0] = (unsigned char)(v >> 24);
+        p[1] = (unsigned char)(v >> 16);
+        p[2] = (unsigned char)(v >> 8);
+        p[3] = (unsigned char)v;
+}
+
+/* The other side's records of key @k in [@from, @to] that its store still
+ * shows (ts > its stream time - retention), oldest first, into @out. */
+static int js_fetch(sl_task_t *task, const sl_node_t *node, const js_t *other,
+                    const void *k, size_t klen, int64_t from, int64_t to,
+                    js_t *st) {
+        const jn_t *J = node->priv;
+        fetch_t f     = {&st->hits, k, klen, from, to, 0};
+        int64_t seg;
+        sluice_buf_t lo = {0}, hi = {0};
+        int err = 0;
+        st->hits.len = 0;
+        if (other->observed >= 0 &&
+            jadd(other->observed, -J->retention) + 1 > f.from)
+                f.from = jadd(other->observed, -J->retention) + 1;
+        if (f.to < f.from || other->observed < 0)
+                return 0;
+        for (seg = js_seg(J, f.from); seg <= js_seg(J, f.to) && !err; seg++) {
+                if (js_key(&lo, seg, k, klen, f.from, 0) ||
+                    js_key(&hi, seg, k, klen, f.to, UINT32_MAX)) {
+                        err = SLUICE_ERR_NOMEM;
+                        break;
+                }
+                task->errstr[0] = '\0';
+                if (sl_kv_range(task->kvs[J->other_store], lo.data, lo.len,
+                                hi.data, hi.len, fetch_visit, &f) < 0)
+                        err = SLUICE_ERR_STATE;
+                else if (f.err)
+                        err = f.err;
+        }
+        free(lo.data);
+        free(hi.data);
+        if (err == SLUICE_ERR_NOMEM)
+                return sl_fail(task, node, err, "%s", "out of memory");
+        if (err)
+                return sl_op_store_fail(task, node, err);
+        return 0;
+}
+
+/* The outer store's key (ts, side, key) into @b. */
+static int outer_key(sluice_buf_t *b, int64_t ts, int left, const void *k,
+                     size_t klen) {
+        b->len = 0;
+        if (sluice_buf_reserve(b, 9 + klen))
+                return SLUICE_ERR_NOMEM;
+        sl_put_be64(b->data, (uint64_t)ts);
+        b->data[8] = left ? 1 : 0;
+        if (klen)
+                memcpy(b->data + 9, k, klen);
+        b->len = 9 + klen;
+        return 0;
+}
+
+/* Delete (@v NULL) or append @v to the outer store's list at (ts, side,
+ * key). */
+static int outer_write(sl_task_t *task, const sl_node_t *node, js_t *st,
+                       int64_t ts, int left, const void *k, size_t klen,
+                       const void *v, size_t vlen) {
+        const jn_t *J   = node->priv;
+        sluice_kv_t *kv = task->kvs[J->outer_store];
+        const void *cur = NULL;
+        size_t clen     = 0;
+        int64_t cts;
+        int found, err;
+        sluice_buf_t val = {0};
+        if (outer_key(&st->ck, ts, left, k, klen))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        task->errstr[0] = '\0';
+        if ((found = sl_kv_get(kv, st->ck.data, st->ck.len, &cur, &clen,
+                               &cts)) < 0)
+                return sl_op_store_fail(task, node, found);
+        if (!v) {
+                if (!found)
+                        return 0;
+                if ((err = sl_kv_write_flushed(kv, st->ck.data, st->ck.len,
+                                               NULL, 0, ts)))
+                        return sl_op_store_fail(task, node, err);
+                return 0;
+        }
+        if (sluice_buf_reserve(&val, (found ? clen : 0) + 4 + vlen))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        if (found && clen)
+                memcpy(val.data, cur, clen);
+        val.len = found ? clen : 0;
+        put_be32(val.data + val.len, (uint32_t)vlen);
+        if (vlen)
+                memcpy(val.data + val.len + 4, v, vlen);
+        val.len += 4 + vlen;
+        err = sl_kv_write_flushed(kv, st->ck.data, st->ck.len, val.data,
+                                  val.len, ts);
+        free(val.data);
+        if (err)
+                return sl_op_store_fail(task, node, err);
+        return 0;
+}
+
+/* Forward joiner(key, value of @left_side, NULL) (or the mirror) for an
+ * unmatched record: key bytes @k (decoded as the join's key), value bytes
+ * @v, at @ts, with @rec's headers. */
+static int emit_unmatched(sl_task_t *task, const sl_node_t *node,
+                          const sluice_record_t *rec, int left_side,
+                          const void *k, size_t klen, const void *v,
+                          size_t vlen, int64_t ts) {
+        const jn_t *J = node->priv;
+        const sluice_serde_t *vs =
+            left_side == J->left_side ? J->this_vs : J->other_vs;
+        sluice_value_t key, val, res;
+        int k_owned, v_owned, r_owned, err;
+        sluice_record_t out = *rec;
+        if ((err = sl_op_decode(task, node, node->key_serde, k, klen, &key,
+                                &k_owned)))
+                return err;
+        if ((err = sl_op_decode(task, node, vs, v, vlen, &val, &v_owned))) {
+                sl_op_release_if(&key, k_owned);
+                return err;
+        }
+        err = left_side ? call_joiner(task, node, &key, &val, NULL, &res,
+                                      &r_owned)
+                        : call_joiner(task, node, &key, NULL, &val, &res,
+                                      &r_owned);
+        sl_op_release_if(&val, v_owned);
+        if (err) {
+                sl_op_release_if(&key, k_owned);
+                return err;
+        }
+        out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
+                       SL_REC_OLD_OWNED | SL_REC_HAS_OLD | SL_REC_KEY_SET |
+                       SL_REC_VALUE_SET | SL_REC_WINDOWED);
+        out.key             = key;
+        out.raw_key         = k;
+        out.raw_key_len     = klen;
+        out.raw_key_serde   = node->key_serde;
+        out.value           = res;
+        out.old             = sluice_null();
+        out.raw_value       = NULL;
+        out.raw_value_len   = 0;
+        out.raw_value_serde = NULL;
+        out.timestamp       = ts;
+        if (k_owned)
+                out.flags |= SL_REC_KEY_OWNED;
+        if (r_owned)
+                out.flags |= SL_REC_VALUE_OWNED;
+        err = sl_forward(task, node, &out);
+        sl_record_release(&out);
+        return err;
+}
+
+/* The outer store's scan: entries to emit are copied out as
+ * [u32 key len][key (ts, side, key)][u32 value len][list]. */
+typedef struct scan_s {
+        const jn_t *J;
+        js_t *sh;
+        sluice_buf_t *out;
+        int left_open, right_open;
+        int err;
+} scan_t;
+
+static int scan_visit(const void *key, size_t klen, const void *value,
+                      size_t vlen, int64_t ts, void *opaque) {
+        scan_t *sc             = opaque;
+        const unsigned char *p = key;
+        int left;
+        int64_t look;
+        (void)ts;
+        if (klen < 9)
+                return 0;
+        ts   = (int64_t)sl_get_be64(p);
+        left = p[8] == 1;
+        /* as Kafka Streams: the time of the last record looked at, even
+         * one left in the store (or the one the scan stops at) */
+        sc->sh->min_time = ts;
+        if (sc->left_open && sc->right_open)
+                return 1;
+        /* the window of a left record closes after the join window's
+         * after, a right one's after its before */
+        look = left ? sc->J->w_after : sc->J->w_before;
+        if (jadd(jadd(ts, look), sc->J->grace) >= sc->sh->stream_time) {
+                if (left)
+                        sc->left_open = 1;
+                else
+                        sc->right_open = 1;
+                return 0;
+        }
+        if (sluice_buf_reserve(sc->out, 8 + klen + vlen)) {
+                sc->err = SLUICE_ERR_NOMEM;
+                return 1;
+        }
+        put_be32(sc->out->data + sc->out->len, (uint32_t)klen);
+        memcpy(sc->out->data + sc->out->len + 4, key, klen);
+        put_be32(sc->out->data + sc->out->len + 4 + klen, (uint32_t)vlen);
+        if (vlen)
+                memcpy(sc->out->data + sc->out->len + 8 + klen, value, vlen);
+        sc->out->len += 8 + klen + vlen;
+        return 0;
+}
+
+/* Kafka Streams' emitNonJoinedOuterRecords: the unmatched records whose
+ * window has closed, oldest first, then deleted. */
+static int emit_outer(sl_task_t *task, const sl_node_t *node,
+                      const sluice_record_t *rec, js_t *sh) {
+        const jn_t *J   = node->priv;
+        sluice_kv_t *kv = task->kvs[J->outer_store];
+        int64_t now     = task->wall_time;
+        sluice_buf_t buf = {0};
+        scan_t sc        = {J, sh, &buf, 0, 0, 0};
+        size_t off       = 0;
+        int err          = 0;
+
+        /* only if there may be something to emit */
+        if (jadd(jadd(sh->min_time, J->after), J->grace) >= sh->stream_time)
+                return 0;
+        /* at most once per interval of wall-clock time */
+        if (now < sh->next_emit)
+                return 0;
+        sh->next_emit = now + sh->interval;
+        sh->min_time = INT64_MAX;
+
+        task->errstr[0] = '\0';
+        if (sl_kv_range(kv, NULL, 0, NULL, 0, scan_visit, &sc) < 0) {
+                free(buf.data);
+                return sl_op_store_fail(task, node, SLUICE_ERR_STATE);
+        }
+        if (sc.err) {
+                free(buf.data);
+                return sl_fail(task, node, sc.err, "%s", "out of memory");
+        }
+        while (off < buf.len && !err) {
+                const unsigned char *p = buf.data + off;
+                uint32_t klen          = get_be32(p);
+                const unsigned char *k = p + 4;
+                uint32_t vlen          = get_be32(k + klen);
+                const unsigned char *v = k + klen + 4, *end = v + vlen;
+                int64_t ts             = (int64_t)sl_get_be64(k);
+                int left               = k[8] == 1;
+                while (v + 4 <= end && !err) {
+                        uint32_t n = get_be32(v);
+                        err = emit_unmatched(task, node, rec, left, k + 9,
+                                             klen - 9, v + 4, n, ts);
+                        v += 4 + n;
+                }
+                if (!err && (err = sl_kv_write_flushed(kv, k, klen, NULL, 0,
+                                                       ts)))
+                        err = sl_op_store_fail(task, node, err);
+                off += 8 + klen + vlen;
+        }
+        free(buf.data);
+        return err;
+}
+
+static int stream_join_process(sl_task_t *task, const sl_node_t *node,
+                               sluice_record_t *rec) {
+        const jn_t *J = node->priv;
+        js_t *st      = task->node_state[node->id];
+        js_t *other   = task->node_state[J->partner->id];
+        js_t *sh      = task->node_state[J->left_node->id];
+        int64_t ts    = rec->timestamp;
+        int64_t from  = ts - J->before < 0 ? 0 : ts - J->before;
+        int64_t to    = jadd(ts, J->after) < 0 ? 0 : jadd(ts, J->after);
+        const void *k;
+        size_t klen, off;
+        int err, matched = 0;
+
+        if (ts > sh->stream_time)
+                sh->stream_time = ts;
+        if (rec->key.type == SLUICE_VALUE_NULL &&
+            rec->value.type != SLUICE_VALUE_NULL && J->outer_this) {
+                /* KIP-962: an outer side keeps a null-key record */
+                sluice_value_t res;
+                int r_owned;
+                if ((err = J->left_side
+                               ? call_joiner(task, node, &rec->key,
+                                             &rec->value, NULL, &res, &r_owned)
+                               : call_joiner(task, node, &rec->key, NULL,
+                                             &rec->value, &res, &r_owned)))
+                        return err;
+                return forward_value(task, node, rec, res, r_owned, ts);
+        }
+        if (rec->key.type == SLUICE_VALUE_NULL ||
+            rec->value.type == SLUICE_VALUE_NULL) {
+                task->dropped++;
+                return 0;
+        }
+        /* the key's bytes outlive the writes below (task->kbuf may not) */
+        if ((err = sl_op_key_bytes(task, node, rec, node->key_serde,
+                                   &task->kbuf, &k, &klen)))
+                return err;
+        st->key.len = 0;
+        if (sluice_buf_reserve(&st->key, klen ? klen : 1))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        if (klen)
+                memcpy(st->key.data, k, klen);
+        st->key.len = klen;
+        k           = st->key.data;
+        if ((err = js_put(task, node, st, k, klen, rec)))
+                return err;
+        if (J->outer_store >= 0 && ts == sh->stream_time &&
+            (err = emit_outer(task, node, rec, sh)))
+                return err;
+        if ((err = js_fetch(task, node, other, k, klen, from, to, st)))
+                return err;
+        for (off = 0; off < st->hits.len && !err;) {
+                const unsigned char *p = st->hits.data + off;
+                int64_t ots            = (int64_t)sl_get_be64(p);
+                uint32_t vlen          = get_be32(p + 8);
+                sluice_value_t ov, res;
+                int o_owned, r_owned;
+                matched = 1;
+                /* copied out: the forwards below may reuse the buffer */
+                off += 12 + vlen;
+                if (J->outer_store >= 0 &&
+                    (err = outer_write(task, node, st, ots, !J->left_side, k,
+                                       klen, NULL, 0)))
+                        break;
+                if ((err = sl_op_decode(task, node, J->other_vs, p + 12, vlen,
+                                        &ov, &o_owned)))
+                        break;
+                err = J->left_side ? call_joiner(task, node, &rec->key,
+                                                 &rec->value, &ov, &res,
+                                                 &r_owned)
+                                   : call_joiner(task, node, &rec->key, &ov,
+                                                 &rec->value, &res, &r_owned);
+                sl_op_release_if(&ov, o_owned);
+                if (!err)
+                        err = forward_value(task, node, rec, res, r_owned,
+                                            ots > ts ? ots : ts);
+        }
+        if (err || matched || !J->outer_this)
+                return err;
+        if (J->outer_store < 0 || to < sh->stream_time) {
+                /* its window has closed already: out now */
+                sluice_value_t res;
+                int r_owned;
+                if ((err = J->left_side
+                               ? call_joiner(task, node, &rec->key,
+                                             &rec->value, NULL, &res, &r_owned)
+                               : call_joiner(task, node, &rec->key, NULL,
+                                             &rec->value, &res, &r_owned)))
+                        return err;
+                return forward_value(task, node, rec, res, r_owned, ts);
+        }
+        if (ts < sh->min_time)
+                sh->min_time = ts;
+        {
+                const void *v;
+                size_t vlen;
+                if (rec->raw_value_serde == J->this_vs && rec->raw_value) {
+                        v    = rec->raw_value;
+                        vlen = rec->raw_value_len;
+                } else if ((err = sl_op_value_bytes(task, node, &rec->value,
+                                                    J->this_vs, &task->vbuf,
+                                                    &v, &vlen))) {
+                        return err;
+                }
+                return outer_write(task, node, st, ts, J->left_side, k, klen,
+                                   v, vlen);
+        }
+}
+
+static void ss_metrics(const sl_task_t *task, const sl_node_t *node,
+                       struct json_t *operators) {
+        const jn_t *J  = node->priv;
+        const js_t *st = task->node_state[node->id];
+        const js_t *sh = task->node_state[J->left_node->id];
+        json_t *o;
+        if (!st || !sh || !(o = json_object()))
+                return;
+        json_object_set_new(o, "stream_time", json_integer(sh->stream_time));
+        json_object_set_new(o, "store_stream_time",
+                            json_integer(st->observed));
+        json_object_set_new(operators, node->name, o);
+}
+
+static const sl_node_ops_t stream_join_ops = {.family    = "join",
+                                              .process   = stream_join_process,
+                                              .open      = ss_open,
+                                              .ready     = ss_ready,
+                                              .commit    = ss_commit,
+                                              .close     = ss_close,
+                                              .metrics   = ss_metrics};
+
+static int merge_process(sl_task_t *task, const sl_node_t *node,
+                         sluice_record_t *rec) {
+        return sl_forward(task, node, rec);
+}
+
+static const sl_node_ops_t stream_table_ops = {
+    .family = "join", .process = stream_table_process};
+static const sl_node_ops_t table_join_ops = {
+    .family = "join", .process = table_join_process};
+static const sl_node_ops_t merge_ops = {.family  = "join",
+                                        .process = merge_process};
+
+/* ---- builder ---- */
+
+/* Give @n the name "<prefix><its number>" (Kafka Streams names join
+ * nodes by their role, e.g. KSTREAM-OUTERTHIS-0000000004). */
+static int rename_node(sluice_topology_t *t, sl_node_t *n,
+                       const char *prefix) {
+        const char *num = strrchr(n->name, '-');
+        size_t len;
+        char *name;
+        if (!num)
+                return 0;
+        len  = strlen(prefix) + strlen(num + 1) + 1;
+        name = malloc(len);
+        if (!name) {
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        snprintf(name, len, "%s%s", prefix, num + 1);
+        free(n->name);
+        n->name = name;
+        return 0;
+}
+
+/* A join node of @kind below @parent with its own jn_t. */
+static sl_node_t *join_node(sluice_topology_t *t, sl_node_kind_t kind,
+                            const sl_node_ops_t *ops, sl_node_t *parent,
+                            const char *prefix, jn_kind_t jk, int left_side,
+                            sluice_value_joiner_cb *joiner, void *opaque) {
+        sl_node_t *n;
+        jn_t *J = calloc(1, sizeof(*J));
+        if (!J) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        if (!(n = sl_node_new(t, kind, ops, parent))) {
+                free(J);
+                return NULL;
+        }
+        n->priv        = J;
+        n->opaque      = opaque;
+        n->copartition = 1;
+        J->kind        = jk;
+        J->left_side   = left_side;
+        J->joiner      = joiner;
+        if (prefix && rename_node(t, n, prefix))
+                return NULL;
+        return n;
+}
+
+/* Connect @n to the store @idx (describe lists it; the store and @n
+ * belong to one sub-topology). */
+static int connect_store(sluice_topology_t *t, sl_node_t *n, int idx) {
+        int *s = realloc(n->stores, (n->store_cnt + 1) * sizeof(int));
+        if (!s) {
+                sl_topo_error(t, "out of memory");
+                return -1;
+        }
+        n->stores                 = s;
+        n->stores[n->store_cnt++] = idx;
+        return 0;
+}
+
+/* A stream input of a join: itself, or (its key changed upstream) a
+ * repartition of it named @name (NULL: after its node). */
+static sluice_stream_t *copartitioned(sluice_stream_t *s, const char *call,
+                                      const char *name) {
+        if (!s->key_changed)
+                return s;
+        return sl_repartition(s, call, name ? name : s->node->name, 0, 0);
+}
+
+static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
+                                     jn_kind_t kind, const char *call,
+                                     sluice_value_joiner_cb *joiner,
+                                     void *opaque,
+                                     const sluice_serde_t *value_serde) {
+        sluice_topology_t *t;
+        sl_node_t *n;
+        jn_t *J;
+        int store;
+        if (!s || !tbl)
+                return NULL;
+        t = s->t;
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (tbl->t != t) {
+                sl_topo_error(t, "%s: the stream and the table belong to "
+                                 "different topologies",
+                              call);
+                return NULL;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return NULL;
+        }
+        if (sl_serde_check(t, call, "value", value_serde))
+                return NULL;
+        if ((store = sl_table_store_of(tbl)) < 0) {
+                sl_topo_error(t, "%s: the table has no store to look rows "
+                                 "up in (a suppressed, joined or windowed "
+                                 "table); materialize it first",
+                              call);
+                return NULL;
+        }
+        if (!(s = copartitioned(s, call, NULL)))
+                return NULL;
+        if (!(n = join_node(t, SL_NODE_STREAM_TABLE_JOIN, &stream_table_ops,
+                            s->node, NULL, kind, 1, joiner, opaque)))
+                return NULL;
+        J                  = n->priv;
+        J->table           = tbl->node;
+        J->other_key_serde = t->stores[store]->key_serde;
+        if (connect_store(t, n, store))
+                return NULL;
+        return sl_stream_new(t, n, s->key_serde, value_serde);
+}
+
+sluice_stream_t *sluice_stream_join_table(sluice_stream_t *s,
+                                          sluice_table_t *tbl,
+                                          sluice_value_joiner_cb *joiner,
+                                          void *opaque,
+                                          const sluice_serde_t *value_serde) {
+        return stream_table(s, tbl, JN_INNER, "sluice_stream_join_table",
+                            joiner, opaque, value_serde);
+}
+
+sluice_stream_t *
+sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
+                              sluice_value_joiner_cb *joiner, void *opaque,
+                              const sluice_serde_t *value_serde) {
+        return stream_table(s, tbl, JN_LEFT, "sluice_stream_left_join_table",
+                            joiner, opaque, value_serde);
+}
+
+sluice_join_windows_t sluice_join_windows(int64_t difference_ms,
+                                          int64_t grace_ms) {
+        sluice_join_windows_t w = {difference_ms, difference_ms, grace_ms};
+        return w;
+}
+
+sluice_join_windows_t sluice_join_windows_asym(int64_t before_ms,
+                                               int64_t after_ms,
+                                               int64_t grace_ms) {
+        sluice_join_windows_t w = {before_ms, after_ms, grace_ms};
+        return w;
+}
+
+/* A join store named @name + @suffix (@name NULL: @node's name +
+ * "-store"); @retention > 0: a window store. */
+static int join_store(sluice_topology_t *t, const char *call,
+                      const char *name, const char *suffix,
+                      const sl_node_t *node, const sluice_serde_t *ks,
+                      const sluice_serde_t *vs, int64_t retention) {
+        char buf[300];
+        int idx;
+        if (name)
+                snprintf(buf, sizeof(buf), "%s%s", name, suffix);
+        else
+                snprintf(buf, sizeof(buf), "%s-store", node->name);
+        idx = sl_store_new(t, call, buf, "", ks, vs, NULL);
+        if (idx >= 0)
+                t->stores[idx]->retention_ms = retention;
+        return idx;
+}
+
+static sluice_stream_t *stream_stream(sluice_stream_t *l, sluice_stream_t *r,
+                                      sluice_join_windows_t w, jn_kind_t kind,
+                                      const char *call,
+                                      sluice_value_joiner_cb *joiner,
+                                      void *opaque,
+                                      const sluice_serde_t *value_serde,
+                                      const char *name) {
+        sluice_topology_t *t;
+        sl_node_t *a, *b, *m;
+        jn_t *A, *B;
+        char rn[256];
+        int64_t retention;
+        if (!l || !r)
+                return NULL;
+        t = l->t;
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (r->t != t) {
+                sl_topo_error(t, "%s: the streams belong to different "
+                                 "topologies",
+                              call);
+                return NULL;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return NULL;
+        }
+        if (w.before_ms < 0 || w.after_ms < 0 || w.grace_ms < 0) {
+                sl_topo_error(t, "%s: the join window's before, after and "
+                                 "grace must be >= 0 (got %lld, %lld, %lld)",
+                              call, (long long)w.before_ms,
+                              (long long)w.after_ms, (long long)w.grace_ms);
+                return NULL;
+        }
+        if (w.before_ms > INT64_MAX / 4 || w.after_ms > INT64_MAX / 4 ||
+            w.grace_ms > INT64_MAX / 4) {
+                sl_topo_error(t, "%s: the join window is too large", call);
+                return NULL;
+        }
+        if (!l->key_serde || !l->value_serde || !r->value_serde) {
+                sl_topo_error(t, "%s: the streams' serdes are unknown (they "
+                                 "write the join stores); declare them with "
+                                 "sluice_stream_with_serdes()",
+                              call);
+                return NULL;
+        }
+        if (sl_serde_check(t, call, "value", value_serde))
+                return NULL;
+        if (name) {
+                snprintf(rn, sizeof(rn), "%s-left", name);
+                if (!(l = copartitioned(l, call, rn)))
+                        return NULL;
+                snprintf(rn, sizeof(rn), "%s-right", name);
+                if (!(r = copartitioned(r, call, rn)))
+                        return NULL;
+        } else if (!(l = copartitioned(l, call, NULL)) ||
+                   !(r = copartitioned(r, call, NULL))) {
+                return NULL;
+        }
+        retention = w.before_ms + w.after_ms + w.grace_ms;
+        if (!(a = join_node(t, SL_NODE_STREAM_JOIN, &stream_join_ops, l->node,
+                            kind == JN_OUTER ? "KSTREAM-OUTERTHIS-"
+                                             : "KSTREAM-JOINTHIS-",
+                            kind, 1, joiner, opaque)) ||
+            !(b = join_node(t, SL_NODE_STREAM_JOIN, &stream_join_ops, r->node,
+                            kind != JN_INNER ? "KSTREAM-OUTEROTHER-"
+                                             : "KSTREAM-JOINOTHER-",
+                            kind, 0, joiner, opaque)))
+                return NULL;
+        A = a->priv;
+        B = b->priv;
+        a->key_serde = b->key_serde = l->key_serde;
+        A->this_vs = B->other_vs = l->value_serde;
+        A->other_vs = B->this_vs = r->value_serde;
+        A->w_before = B->w_before = w.before_ms;
+        A->w_after = B->w_after = w.after_ms;
+        A->before               = w.before_ms;
+        A->after                = w.after_ms;
+        B->before               = w.after_ms;
+        B->after                = w.before_ms;
+        A->grace = B->grace = w.grace_ms;
+        A->retention = B->retention = retention;
+        A->seg_ms = B->seg_ms =
+            retention / 2 > 60000 ? retention / 2 : 60000;
+        A->partner = b;
+        B->partner = a;
+        A->left_node = B->left_node = a;
+        A->outer_this               = kind != JN_INNER;
+        B->outer_this               = kind == JN_OUTER;
+        A->outer_store = B->outer_store = -1;
+        if ((A->this_store = join_store(
+                 t, call, name,
+                 kind == JN_OUTER ? "-outer-this-join-store"
+                                  : "-this-join-store",
+                 a, l->key_serde, l->value_serde, retention)) < 0 ||
+            (A->other_store = join_store(
+                 t, call, name,
+                 kind != JN_INNER ? "-outer-other-join-store"
+                                  : "-other-join-store",
+                 b, l->key_serde, r->value_serde, retention)) < 0)
+                return NULL;
+        B->this_store  = A->other_store;
+        B->other_store = A->this_store;
+        if (kind != JN_INNER) {
+                char gen[64];
+                const char *num = strrchr(a->name, '-');
+                snprintf(gen, sizeof(gen), "KSTREAM-OUTERSHARED-%s",
+                         num ? num + 1 : "");
+                if (name)
+                        A->outer_store = join_store(
+                            t, call, name, "-outer-shared-join-store", a,
+                            NULL, NULL, 0);
+                else {
+                        char sn[96];
+                        snprintf(sn, sizeof(sn), "%s-store", gen);
+                        A->outer_store =
+                            sl_store_new(t, call, sn, "", NULL, NULL, NULL);
+                }
+                if (A->outer_store < 0)
+                        return NULL;
+                B->outer_store = A->outer_store;
+        }
+        if (connect_store(t, a, A->this_store) ||
+            connect_store(t, a, A->other_store) ||
+            connect_store(t, b, B->this_store) ||
+            connect_store(t, b, B->other_store) ||
+            (A->outer_store >= 0 && (connect_store(t, a, A->outer_store) ||
+                                     connect_store(t, b, B->outer_store))))
+                return NULL;
+        if (!(m = sl_node_new(t, SL_NODE_STREAM_JOIN_MERGE, &merge_ops, a)) ||
+            sl_node_link(b, m)) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        return sl_stream_new(t, m, l->key_serde, value_serde);
+}
+
+sluice_stream_t *sluice_stream_join(sluice_stream_t *left,
+                                    sluice_stream_t *right,
+                                    sluice_join_windows_t w,
+                                    sluice_value_joiner_cb *joiner,
+                                    void *opaque,
+                                    const sluice_serde_t *value_serde,
+                                    const char *name) {
+        return stream_stream(left, right, w, JN_INNER, "sluice_stream_join",
+                             joiner, opaque, value_serde, name);
+}
+
+sluice_stream_t *sluice_stream_left_join(sluice_stream_t *left,
+                                         sluice_stream_t *right,
+                                         sluice_join_windows_t w,
+                                         sluice_value_joiner_cb *joiner,
+                                         void *opaque,
+                                         const sluice_serde_t *value_serde,
+                                         const char *name) {
+        return stream_stream(left, right, w, JN_LEFT, "sluice_stream_left_join",
+                             joiner, opaque, value_serde, name);
+}
+
+sluice_stream_t *sluice_stream_outer_join(sluice_stream_t *left,
+                                          sluice_stream_t *right,
+                                          sluice_join_windows_t w,
+                                          sluice_value_joiner_cb *joiner,
+                                          void *opaque,
+                                          const sluice_serde_t *value_serde,
+                                          const char *name) {
+        return stream_stream(left, right, w, JN_OUTER,
+                             "sluice_stream_outer_join", joiner, opaque,
+                             value_serde, name);
+}
+
+static sluice_table_t *table_table(sluice_table_t *l, sluice_table_t *r,
+                                   jn_kind_t kind, const char *call,
+                                   sluice_value_joiner_cb *joiner,
+                                   void *opaque,
+                                   const sluice_serde_t *value_serde) {
+        static const char *const names[3][2] = {
+            {"KTABLE-JOINTHIS-", "KTABLE-JOINOTHER-"},
+            {"KTABLE-LEFTTHIS-", "KTABLE-LEFTOTHER-"},
+            {"KTABLE-OUTERTHIS-", "KTABLE-OUTEROTHER-"}};
+        sluice_topology_t *t;
+        sl_node_t *a, *b, *m;
+        int ls, rs;
+        jn_t *J;
+        if (!l || !r)
+                return NULL;
+        t = l->t;
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (r->t != t) {
+                sl_topo_error(t, "%s: the tables belong to different "
+                                 "topologies",
+                              call);
+                return NULL;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return NULL;
+        }
+        if (sl_serde_check(t, call, "value", value_serde))
+                return NULL;
+        ls = sl_table_store_of(l);
+        rs = sl_table_store_of(r);
+        if (ls < 0 || rs < 0) {
+                sl_topo_error(t, "%s: the %s table has no store to look rows "
+                                 "up in (a suppressed, joined or windowed "
+                                 "table)",
+                              call, ls < 0 ? "left" : "right");
+                return NULL;
+        }
+        if (!(a = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, l->node,
+                            names[kind][0], kind, 1, joiner, opaque)) ||
+            !(b = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, r->node,
+                            names[kind][1], kind, 0, joiner, opaque)))
+                return NULL;
+        J                  = a->priv;
+        J->other           = r->node;
+        J->other_key_serde = t->stores[rs]->key_serde;
+        J                  = b->priv;
+        J->other           = l->node;
+        J->other_key_serde = t->stores[ls]->key_serde;
+        if (connect_store(t, a, rs) || connect_store(t, b, ls))
+                return NULL;
+        if (!(m = sl_node_new(t, SL_NODE_TABLE_JOIN_MERGE, &merge_ops, a)) ||
+            sl_node_link(b, m)) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        m->key_serde   = l->key_serde;
+        m->value_serde = value_serde;
+        return sl_table_new(t, m, l->key_serde, value_serde, -1);
+}
+
+sluice_table_t *sluice_table_join(sluice_table_t *left, sluice_table_t *right,
+                                  sluice_value_joiner_cb *joiner, void *opaque,
+                                  const sluice_serde_t *value_serde) {
+        return table_table(left, right, JN_INNER, "sluice_table_join", joiner,
+                           opaque, value_serde);
+}
+
+sluice_table_t *sluice_table_left_join(sluice_table_t *left,
+                                       sluice_table_t *right,
+                                       sluice_value_joiner_cb *joiner,
+                                       void *opaque,
+                                       const sluice_serde_t *value_serde) {
+        return table_table(left, right, JN_LEFT, "sluice_table_left_join",
+                           joiner, opaque, value_serde);
+}
+
+sluice_table_t *sluice_table_outer_join(sluice_table_t *left,
+                                        sluice_table_t *right,
+                                        sluice_value_joiner_cb *joiner,
+                                        void *opaque,
+                                        const sluice_serde_t *value_serde) {
+        return table_table(left, right, JN_OUTER, "sluice_table_outer_join",
+                           joiner, opaque, value_serde);
+}
