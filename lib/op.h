@@ -125,12 +125,16 @@ int sl_table_send_old(sl_node_t *nd);
  * one above its filter / map_values nodes), or -1 if there is none to
  * read (a suppression, a join result, a windowed table). */
 int sl_table_store_of(const sluice_table_t *tbl);
-/* op_table.c: the value getter of the table at @tnode: the current row of
- * key bytes @k (decoded @key, for the callbacks of filter / map_values
- * nodes between the store and @tnode). 1 with *out (owned per *owned) and
- * its timestamp *ts; 0 if absent (or filtered out); < 0 an error. */
+/* op_table.c: the value getter of the table at @tnode: the row of key
+ * bytes @k (decoded @key, for the callbacks of filter / map_values nodes
+ * between the store and @tnode). A versioned table gives the version
+ * valid at @as_of (SLUICE_TS_LATEST: its latest), any other table its
+ * current row whatever @as_of. 1 with *out (owned per *owned) and its
+ * timestamp *ts (a version's: when it became valid); 0 if absent (or
+ * filtered out); < 0 an error. */
 int sl_table_lookup(sl_task_t *task, const sl_node_t *tnode,
                     const void *k, size_t klen, const sluice_value_t *key,
-                    sluice_value_t *out, int *owned, int64_t *ts);
+                    int64_t as_of, sluice_value_t *out, int *owned,
+                    int64_t *ts);
 
 #endif

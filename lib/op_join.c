@@ -134,12 +134,13 @@ static int join_lookup(sl_task_t *task, const sl_node_t *node,
         size_t klen;
         int64_t vts;
         int err;
-        (void)ts; /* non-versioned: the current row */
         if ((err = sl_op_key_bytes(task, node, rec, J->other_key_serde,
                                    &task->kbuf, &k, &klen)))
                 return err;
-        return sl_table_lookup(task, J->table, k, klen, &rec->key, out, owned,
-                               &vts);
+        /* a versioned table: the version valid at @ts (KIP-914); any
+         * other: the current row */
+        return sl_table_lookup(task, J->table, k, klen, &rec->key, ts, out,
+                               owned, &vts);
 }
 
 static int stream_table_process(sl_task_t *task, const sl_node_t *node,
@@ -193,7 +194,10 @@ static int table_join_process(sl_task_t *task, const sl_node_t *node,
          * (left, inner) or a missing other side allowed (outer) */
         int emit_new, emit_old;
 
-        if (rec->key.type == SLUICE_VALUE_NULL) {
+        /* a null key, or an out-of-order update of a versioned table
+         * (KIP-914: a table-table join skips those, and counts them) */
+        if (rec->key.type == SLUICE_VALUE_NULL ||
+            (rec->flags & SL_REC_NOT_LATEST)) {
                 task->dropped++;
                 return 0;
         }
@@ -201,7 +205,8 @@ static int table_join_process(sl_task_t *task, const sl_node_t *node,
                                    &task->kbuf, &k, &klen)))
                 return err;
         if ((found = sl_table_lookup(task, J->other, k, klen, &rec->key,
-                                     &other, &o_owned, &ots)) < 0)
+                                     SLUICE_TS_LATEST, &other, &o_owned,
+                                     &ots)) < 0)
                 return found;
         switch (J->kind) {
         case JN_INNER:

@@ -316,7 +316,8 @@ static int table_view(sl_task_t *task, const sl_node_t *root,
 
 int sl_table_lookup(sl_task_t *task, const sl_node_t *tnode,
                     const void *k, size_t klen, const sluice_value_t *key,
-                    sluice_value_t *out, int *owned, int64_t *ts) {
+                    int64_t as_of, sluice_value_t *out, int *owned,
+                    int64_t *ts) {
         const sl_node_t *root = table_root(tnode);
         sluice_kv_t *kv;
         const void *stored;
@@ -330,7 +331,11 @@ int sl_table_lookup(sl_task_t *task, const sl_node_t *tnode,
                                "the table has no store to read");
         kv              = task->kvs[root->store];
         task->errstr[0] = '\0';
-        found = sl_kv_get(kv, k, klen, &stored, &slen, ts);
+        if (sl_versioned_is(kv))
+                found = sl_versioned_get(kv, k, klen, as_of, &stored, &slen,
+                                         ts, NULL);
+        else
+                found = sl_kv_get(kv, k, klen, &stored, &slen, ts);
         if (found < 0)
                 return sl_op_store_fail(task, tnode, found);
         if (!found)

@@ -882,6 +882,89 @@ START_TEST(copartition_groups_per_sub_topology) {
 }
 END_TEST
 
+/* ---- versioned tables (KIP-914) ---- */
+
+/* A stream-table join against a versioned table reads the version valid
+ * at the stream record's timestamp: get(key, as_of = ts). History
+ * retention 100 ms: a lookup older than the versioned store's stream time
+ * minus that sees only the latest version, if it is old enough. */
+START_TEST(stream_table_join_reads_the_version_at_the_records_time) {
+        sluice_table_t *tbl = table("tbl", "rows");
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 100), 0);
+        to_out(sluice_stream_left_join_table(stream("s"), tbl, joiner, NULL,
+                                             sluice_serde_string()));
+        start_cache(_i);
+        pipe_("tbl", "a", "v10", 10);
+        pipe_("tbl", "a", "v20", 20);
+        pipe_("tbl", "a", "v5", 5); /* out of order, inside the history */
+        pipe_("s", "a", "s4", 4);   /* before the first version */
+        expect("a", "s4+null", 4);
+        pipe_("s", "a", "s5", 5); /* at a version's time: that version */
+        expect("a", "s5+v5", 5);
+        pipe_("s", "a", "s9", 9);
+        expect("a", "s9+v5", 9);
+        pipe_("s", "a", "s10", 10);
+        expect("a", "s10+v10", 10);
+        pipe_("s", "a", "s19", 19);
+        expect("a", "s19+v10", 19);
+        pipe_("s", "a", "s20", 20);
+        expect("a", "s20+v20", 20);
+        pipe_("s", "a", "s1000", 1000); /* the stream's time is not the
+                                           table's: still the latest */
+        expect("a", "s1000+v20", 1000);
+        pipe_("tbl", "a", NULL, 30); /* a tombstone is a version too */
+        pipe_("s", "a", "s29", 29);
+        expect("a", "s29+v20", 29);
+        pipe_("s", "a", "s30", 30);
+        expect("a", "s30+null", 30);
+        pipe_("tbl", "a", "v200", 200);
+        pipe_("s", "a", "s150", 150); /* inside the history: the tombstone */
+        expect("a", "s150+null", 150);
+        pipe_("s", "a", "s99", 99); /* past it: only the latest, too new */
+        expect("a", "s99+null", 99);
+        pipe_("s", "a", "s250", 250);
+        expect("a", "s250+v200", 250);
+        expect_none();
+}
+END_TEST
+
+START_TEST(stream_table_inner_join_on_a_versioned_table) {
+        sluice_table_t *tbl = table("tbl", "rows");
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 1000), 0);
+        to_out(sluice_stream_join_table(stream("s"), tbl, joiner, NULL,
+                                        sluice_serde_string()));
+        start_cache(_i);
+        pipe_("tbl", "a", "v10", 10);
+        pipe_("s", "a", "s9", 9); /* no version yet at 9: nothing */
+        pipe_("s", "b", "s11", 11);
+        expect_none();
+        pipe_("s", "a", "s11", 11);
+        expect("a", "s11+v10", 11);
+        expect_none();
+}
+END_TEST
+
+/* A table-table join skips an out-of-order update of a versioned table
+ * (KIP-914: it is not the table's latest row). */
+START_TEST(table_join_skips_out_of_order_versions) {
+        sluice_table_t *l = table("l", "ls");
+        ck_assert_int_eq(sluice_table_set_versioned(l, 1000), 0);
+        table_out(sluice_table_join(l, table("r", "rs"), joiner, NULL,
+                                    sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "a", "r1", 1);
+        pipe_("l", "a", "l10", 10);
+        expect("a", "l10+r1", 10);
+        pipe_("l", "a", "l5", 5); /* older than the latest: skipped */
+        expect_none();
+        pipe_("r", "a", "r2", 12); /* the left side is still l10 */
+        expect("a", "l10+r2", 12);
+        pipe_("l", "a", "l20", 20);
+        expect("a", "l20+r2", 20);
+        expect_none();
+}
+END_TEST
+
 Suite *suite_joins(void) {
         Suite *s  = suite_create("joins");
         TCase *tc = tcase_create("joins");
@@ -919,6 +1002,11 @@ Suite *suite_joins(void) {
         tcase_add_test(tc, builder_refuses_a_null_joiner);
         tcase_add_test(tc, builder_refuses_other_topologies);
         tcase_add_test(tc, builder_refuses_a_table_without_a_store);
+        tcase_add_loop_test(
+            tc, stream_table_join_reads_the_version_at_the_records_time, 0, 2);
+        tcase_add_loop_test(tc, stream_table_inner_join_on_a_versioned_table,
+                            0, 2);
+        tcase_add_loop_test(tc, table_join_skips_out_of_order_versions, 0, 2);
         suite_add_tcase(s, tc);
         return s;
 }
