@@ -1319,6 +1319,29 @@ sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
                               sluice_value_joiner_cb *joiner, void *opaque,
                               const sluice_serde_t *value_serde);
 
+/**
+ * Give a stream-table join a grace period (Kafka Streams'
+ * Joined.withGracePeriod, KIP-923): @p joined is the stream
+ * sluice_stream_join_table() or sluice_stream_left_join_table() returned,
+ * and its table must be versioned (sluice_table_set_versioned(); checked
+ * when the topology is built). Stream records then wait in a
+ * changelogged, time-ordered buffer (store "<join node>-Buffer") until
+ * the join's stream time - @p grace_ms reaches them, and join in
+ * timestamp order, each against the table's version at its own time -
+ * so a table update that arrives up to @p grace_ms late is still seen. A
+ * record already older than that joins at once. The stream time is the
+ * largest timestamp of a record the buffer took; records it drops anyway
+ * (a null value; a null key, unless left) do not move it. A released
+ * record keeps its key, value and timestamp, not its headers. The
+ * operator's metrics show "buffered" and "stream_time".
+ * @returns 0, SLUICE_ERR_INVALID_ARG (NULL), or SLUICE_ERR_TOPOLOGY (not a
+ *   stream-table join's stream, set twice, @p grace_ms < 0, unknown
+ *   serdes of the stream; recorded in the topology). Not thread-safe
+ *   (builder).
+ */
+SLUICE_API int sluice_stream_join_set_grace(sluice_stream_t *joined,
+                                            int64_t grace_ms);
+
 /** A join window: a left record at t joins right records with timestamps
  *  in [t - before, t + after], both ends inclusive (the lower bound
  *  clamped to 0); records are kept for before + after + grace. */

@@ -23,6 +23,7 @@
  */
 #include "conf.h"
 #include "op.h"
+#include "versioned.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -36,8 +37,13 @@ typedef struct jn_s {
         jn_kind_t kind;
         int left_side;       /* this node handles the left input */
         sluice_value_joiner_cb *joiner;
-        /* stream-table: the table's node (its value getter) */
+        /* stream-table: the table's node (its value getter); with a grace
+         * period (KIP-923) the buffer's store, the period and the stream's
+         * serdes (the buffer keeps the records' bytes) */
         const sl_node_t *table;
+        int grace_store;
+        int64_t grace_ms;
+        const sluice_serde_t *stream_ks, *stream_vs;
         /* table-table: the other input's table node */
         const sl_node_t *other;
         const sluice_serde_t *other_key_serde;
@@ -143,8 +149,9 @@ static int join_lookup(sl_task_t *task, const sl_node_t *node,
                                owned, &vts);
 }
 
-static int stream_table_process(sl_task_t *task, const sl_node_t *node,
-                                sluice_record_t *rec) {
+/* Join a stream record now: the table as of its timestamp. */
+static int stream_table_join_now(sl_task_t *task, const sl_node_t *node,
+                                 sluice_record_t *rec) {
         const jn_t *J = node->priv;
         sluice_value_t tv = sluice_null(), res;
         int t_owned = 0, r_owned, found = 0, err;
@@ -171,6 +178,130 @@ static int stream_table_process(sl_task_t *task, const sl_node_t *node,
         if (err)
                 return err;
         return forward_value(task, node, rec, res, r_owned, rec->timestamp);
+}
+
+static int stream_table_process(sl_task_t *task, const sl_node_t *node,
+                                sluice_record_t *rec) {
+        return stream_table_join_now(task, node, rec);
+}
+
+/* With a grace period (KIP-923, a versioned table): stream records wait in
+ * a time-ordered buffer (versioned.c's sl_gbuf_t, node_state) until
+ * stream time - grace passes them, then join in timestamp order, each
+ * against the table as of its own time. A record already older than that
+ * joins at once. What is dropped anyway (a null value; a null key unless
+ * left) is dropped before it is buffered. Released records carry their
+ * key, value and timestamp; their headers and origin are not kept. */
+typedef struct gb_ctx_s {
+        sl_task_t *task;
+        const sl_node_t *node;
+} gb_ctx_t;
+
+static int gb_release_one(const void *key, size_t klen, const void *value,
+                          size_t vlen, int64_t ts, void *opaque) {
+        gb_ctx_t *c   = opaque;
+        const jn_t *J = c->node->priv;
+        sluice_record_t rec;
+        int owned = 0, err;
+        memset(&rec, 0, sizeof(rec));
+        rec.key       = sluice_null();
+        rec.value     = sluice_null();
+        rec.old       = sluice_null();
+        rec.partition = c->task->partition;
+        rec.offset    = -1;
+        rec.task      = c->task;
+        rec.timestamp = ts;
+        if (key) {
+                if ((err = sl_op_decode(c->task, c->node, J->stream_ks, key,
+                                        klen, &rec.key, &owned)))
+                        return err;
+                if (owned)
+                        rec.flags |= SL_REC_KEY_OWNED;
+        }
+        if (value) {
+                if ((err = sl_op_decode(c->task, c->node, J->stream_vs, value,
+                                        vlen, &rec.value, &owned))) {
+                        sl_record_release(&rec);
+                        return err;
+                }
+                if (owned)
+                        rec.flags |= SL_REC_VALUE_OWNED;
+        }
+        err = stream_table_join_now(c->task, c->node, &rec);
+        sl_record_release(&rec);
+        return err;
+}
+
+static int stream_table_grace_process(sl_task_t *task, const sl_node_t *node,
+                                      sluice_record_t *rec) {
+        const jn_t *J  = node->priv;
+        sl_gbuf_t *buf = task->node_state[node->id];
+        const void *k = NULL, *v;
+        size_t klen = 0, vlen;
+        gb_ctx_t ctx;
+        int r, err;
+        int64_t n;
+        if (rec->value.type == SLUICE_VALUE_NULL ||
+            (rec->key.type == SLUICE_VALUE_NULL && J->kind != JN_LEFT)) {
+                task->dropped++;
+                return 0;
+        }
+        if (rec->key.type != SLUICE_VALUE_NULL &&
+            (err = sl_op_key_bytes(task, node, rec, J->stream_ks, &task->kbuf,
+                                   &k, &klen)))
+                return err;
+        if ((err = sl_op_value_bytes(task, node, &rec->value, J->stream_vs,
+                                     &task->vbuf, &v, &vlen)))
+                return err;
+        if ((r = sl_gbuf_add(buf, k, klen, v, vlen, rec->timestamp)) < 0)
+                return sl_op_store_fail(task, node, r);
+        if (r == 0)
+                return stream_table_join_now(task, node, rec);
+        ctx.task = task;
+        ctx.node = node;
+        if ((n = sl_gbuf_release(buf, gb_release_one, &ctx)) < 0)
+                return task->errstr[0] ? (int)n : sl_op_store_fail(task, node, (int)n);
+        return 0;
+}
+
+static int stream_table_grace_ready(sl_task_t *task, const sl_node_t *node,
+                                    char *errstr, size_t errstr_size) {
+        const jn_t *J = node->priv;
+        sl_gbuf_t *buf;
+        if (sl_gbuf_open(task->kvs[J->grace_store], J->grace_ms, &buf)) {
+                snprintf(errstr, errstr_size, "node \"%s\": %s", node->name,
+                         task->errstr);
+                return SLUICE_ERR_STATE;
+        }
+        task->node_state[node->id] = buf;
+        return 0;
+}
+
+static int stream_table_grace_commit(sl_task_t *task, const sl_node_t *node) {
+        sl_gbuf_t *buf = task->node_state[node->id];
+        int r;
+        if (buf && (r = sl_gbuf_commit(buf)) < 0)
+                return sl_op_store_fail(task, node, r);
+        return 0;
+}
+
+static void stream_table_grace_close(sl_task_t *task, const sl_node_t *node) {
+        sl_gbuf_close(task->node_state[node->id]);
+        task->node_state[node->id] = NULL;
+}
+
+static void stream_table_grace_metrics(const sl_task_t *task,
+                                       const sl_node_t *node,
+                                       struct json_t *operators) {
+        const sl_gbuf_t *buf = task->node_state[node->id];
+        json_t *o;
+        if (!buf || !(o = json_object()))
+                return;
+        json_object_set_new(o, "buffered",
+                            json_integer((json_int_t)sl_gbuf_count(buf)));
+        json_object_set_new(o, "stream_time",
+                            json_integer(sl_gbuf_stream_time(buf)));
+        json_object_set_new(operators, node->name, o); /* takes o */
 }
 
 /* ---- table-table ---- */
@@ -914,6 +1045,13 @@ static int merge_process(sl_task_t *task, const sl_node_t *node,
 
 static const sl_node_ops_t stream_table_ops = {
     .family = "join", .process = stream_table_process};
+static const sl_node_ops_t stream_table_grace_ops = {
+    .family    = "join",
+    .process   = stream_table_grace_process,
+    .ready     = stream_table_grace_ready,
+    .commit    = stream_table_grace_commit,
+    .close     = stream_table_grace_close,
+    .metrics   = stream_table_grace_metrics};
 static const sl_node_ops_t table_join_ops = {
     .family = "join", .process = table_join_process};
 static const sl_node_ops_t merge_ops = {.family  = "join",
@@ -1031,6 +1169,9 @@ static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
         J                  = n->priv;
         J->table           = tbl->node;
         J->other_key_serde = t->stores[store]->key_serde;
+        J->grace_store     = -1;
+        J->stream_ks       = s->key_serde;
+        J->stream_vs       = s->value_serde;
         if (connect_store(t, n, store))
                 return NULL;
         return sl_stream_new(t, n, s->key_serde, value_serde);
@@ -1051,6 +1192,68 @@ sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
                               const sluice_serde_t *value_serde) {
         return stream_table(s, tbl, JN_LEFT, "sluice_stream_left_join_table",
                             joiner, opaque, value_serde);
+}
+
+int sluice_stream_join_set_grace(sluice_stream_t *joined, int64_t grace_ms) {
+        static const char *call = "sluice_stream_join_set_grace";
+        sluice_topology_t *t;
+        sl_node_t *n;
+        jn_t *J;
+        char name[300];
+        if (!joined)
+                return SLUICE_ERR_INVALID_ARG;
+        t = joined->t;
+        n = joined->node;
+        if (sl_topo_check_open(t, call))
+                return SLUICE_ERR_TOPOLOGY;
+        if (n->ops != &stream_table_ops) {
+                sl_topo_error(t, "%s: the stream is not what a stream-table "
+                                 "join returned%s",
+                              call,
+                              n->ops == &stream_table_grace_ops
+                                  ? " (its grace period is set already)"
+                                  : "");
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        if (grace_ms < 0) {
+                sl_topo_error(t, "%s: grace_ms must be >= 0 (got %lld)", call,
+                              (long long)grace_ms);
+                return SLUICE_ERR_TOPOLOGY;
+        }
+        J = n->priv;
+        if (sl_serde_check(t, call, "stream key", J->stream_ks) ||
+            sl_serde_check(t, call, "stream value", J->stream_vs))
+                return SLUICE_ERR_TOPOLOGY;
+        snprintf(name, sizeof(name), "%s-Buffer", n->name);
+        if ((J->grace_store = sl_store_new(t, call, name, "",
+                                           sluice_serde_bytes(),
+                                           sluice_serde_bytes(), NULL)) < 0 ||
+            connect_store(t, n, J->grace_store))
+                return SLUICE_ERR_TOPOLOGY;
+        J->grace_ms = grace_ms;
+        n->ops      = &stream_table_grace_ops;
+        return SLUICE_OK;
+}
+
+int sl_join_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
+        size_t i;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                const jn_t *J;
+                if (n->ops != &stream_table_grace_ops)
+                        continue;
+                J = n->priv;
+                if (sl_table_versioned_store(J->table) < 0) {
+                        sl_errstr(errstr, errstr_size,
+                                  "join node \"%s\": a grace period "
+                                  "(sluice_stream_join_set_grace) needs a "
+                                  "versioned table "
+                                  "(sluice_table_set_versioned)",
+                                  n->name);
+                        return -1;
+                }
+        }
+        return 0;
 }
 
 sluice_join_windows_t sluice_join_windows(int64_t difference_ms,

@@ -734,8 +734,10 @@ static int stores_freeze(sluice_topology_t *t, const char *app_id,
                         }
                 }
         }
-        return sl_table_freeze(t, errstr, errstr_size) ? SLUICE_ERR_TOPOLOGY
-                                                       : 0;
+        if (sl_table_freeze(t, errstr, errstr_size) ||
+            sl_join_freeze(t, errstr, errstr_size))
+                return SLUICE_ERR_TOPOLOGY;
+        return 0;
 }
 
 static void stores_free(sluice_topology_t *t) {

@@ -266,6 +266,9 @@ int sl_store_new(sluice_topology_t *t, const char *call, const char *name,
 /* op_table.c: mark the table nodes that forward old values (send_old);
  * refuse what versioned tables cannot do. 0 or -1 with errstr. */
 int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
+/* op_join.c: refuse what joins cannot do once every table is known (a
+ * grace period over a table that is not versioned). 0 or -1 with errstr. */
+int sl_join_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);

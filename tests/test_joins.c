@@ -965,6 +965,96 @@ START_TEST(table_join_skips_out_of_order_versions) {
 }
 END_TEST
 
+/* KIP-923: with a grace period, stream records wait until stream time -
+ * grace passes them and join in timestamp order, each as of its time, so
+ * a late table update is still seen. */
+START_TEST(stream_table_join_with_grace_joins_in_time_order) {
+        sluice_table_t *tbl = table("tbl", "rows");
+        sluice_stream_t *j;
+        char *d;
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 1000), 0);
+        j = sluice_stream_left_join_table(stream("s"), tbl, joiner, NULL,
+                                          sluice_serde_string());
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 10), 0);
+        to_out(j);
+        d = sluice_topology_describe(t);
+        ck_assert_msg(strstr(d, "KSTREAM-JOIN-0000000003-Buffer") != NULL,
+                      "%s", d);
+        free(d);
+        start_cache(_i);
+        pipe_("tbl", "a", "v10", 10);
+        pipe_("s", "a", "s1", 15); /* waits: stream time 15, releases <= 5 */
+        expect_none();
+        pipe_("tbl", "a", "v12", 12); /* a table update, late */
+        pipe_("s", "a", "s2", 20);    /* releases <= 10: nothing */
+        expect_none();
+        pipe_("s", "a", "s3", 26); /* releases <= 16: s1, as of 15 */
+        expect("a", "s1+v12", 15);
+        expect_none();
+        pipe_("s", "a", "s4", 3); /* older than 26 - 10: joins at once */
+        expect("a", "s4+null", 3);
+        pipe_("s", "b", "s5", 27);
+        pipe_("s", "a", NULL, 100); /* a null value: dropped, no release */
+        expect_none();
+        pipe_("s", "a", "s6", 40); /* releases <= 30, in time order */
+        expect("a", "s2+v12", 20);
+        expect("a", "s3+v12", 26);
+        expect("b", "s5+null", 27);
+        expect_none();
+}
+END_TEST
+
+START_TEST(builder_refuses_grace_without_a_versioned_table) {
+        sluice_stream_t *j = sluice_stream_join_table(
+            stream("s"), table("tbl", "rows"), joiner, NULL,
+            sluice_serde_string());
+        char e[512];
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 5), 0);
+        to_out(j);
+        /* found when the topology is built (set_versioned may come later) */
+        ck_assert_ptr_null(sluice_driver_new(t, NULL, e, sizeof e));
+        ck_assert_msg(strstr(e, "join node \"KSTREAM-JOIN-0000000003\": a "
+                                "grace period (sluice_stream_join_set_grace) "
+                                "needs a versioned table "
+                                "(sluice_table_set_versioned)") != NULL,
+                      "%s", e);
+}
+END_TEST
+
+START_TEST(builder_refuses_grace_on_other_streams) {
+        sluice_stream_t *s = stream("s");
+        sluice_table_t *tbl = table("tbl", "rows");
+        sluice_stream_t *j;
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 100), 0);
+        ck_assert_int_eq(sluice_stream_join_set_grace(s, 5),
+                         SLUICE_ERR_TOPOLOGY);
+        expect_mistake("sluice_stream_join_set_grace: the stream is not what "
+                       "a stream-table join returned");
+        sluice_topology_destroy(t);
+        t = sluice_topology_new();
+        tbl = table("tbl", "rows");
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 100), 0);
+        j = sluice_stream_join_table(stream("s"), tbl, joiner, NULL,
+                                     sluice_serde_string());
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, -1),
+                         SLUICE_ERR_TOPOLOGY);
+        expect_mistake("sluice_stream_join_set_grace: grace_ms must be >= 0 "
+                       "(got -1)");
+        sluice_topology_destroy(t);
+        t   = sluice_topology_new();
+        tbl = table("tbl", "rows");
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 100), 0);
+        j = sluice_stream_join_table(stream("s"), tbl, joiner, NULL,
+                                     sluice_serde_string());
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 5), 0);
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 5),
+                         SLUICE_ERR_TOPOLOGY);
+        expect_mistake("sluice_stream_join_set_grace: the stream is not what "
+                       "a stream-table join returned (its grace period is "
+                       "set already)");
+}
+END_TEST
+
 Suite *suite_joins(void) {
         Suite *s  = suite_create("joins");
         TCase *tc = tcase_create("joins");
@@ -1007,6 +1097,10 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, stream_table_inner_join_on_a_versioned_table,
                             0, 2);
         tcase_add_loop_test(tc, table_join_skips_out_of_order_versions, 0, 2);
+        tcase_add_loop_test(
+            tc, stream_table_join_with_grace_joins_in_time_order, 0, 2);
+        tcase_add_test(tc, builder_refuses_grace_without_a_versioned_table);
+        tcase_add_test(tc, builder_refuses_grace_on_other_streams);
         suite_add_tcase(s, tc);
         return s;
 }
