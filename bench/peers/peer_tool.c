@@ -696,7 +696,7 @@ static int cmd_feed(int argc, char **argv) {
         int w            = workload_of(argv[3]);
         double rate = atof(argv[7]), warm = atof(argv[8]), meas = atof(argv[9]);
         double tail = 10, t0, now, t_end;
-        long i = 0, produced_measured = 0;
+        long i = 0, produced_measured = 0, expected = 0;
         int64_t start_ms;
         rd_kafka_t *rk;
         rec_t r;
@@ -738,12 +738,24 @@ static int cmd_feed(int argc, char **argv) {
         l.stop = 1;
         pthread_join(th, NULL);
         qsort(l.lat_us, l.n, sizeof(int32_t), cmp_i32);
+        /* what a correct system wrote for the records produced (stateful
+         * workloads: as many as the record cache lets through, -1) */
+        if (w == W_PIPE || w == W_JSON || w == W_ENRICH) {
+                long k;
+                for (k = 0; k < i; k++)
+                        expected += w == W_PIPE   ? k % 10000 != 9999
+                                    : w == W_JSON ? json_ok(k)
+                                                  : 1;
+        } else
+                expected = -1;
         printf("{\"workload\": \"%s\", \"rate\": %.0f, \"warmup_s\": %.0f, "
                "\"measure_s\": %.0f, \"produced\": %ld, "
+               "\"expected_outputs\": %ld, "
                "\"produced_measured\": %ld, \"outputs\": %ld, \"n\": %zu, "
                "\"p50_ms\": %.2f, \"p99_ms\": %.2f, \"p999_ms\": %.2f, "
                "\"max_ms\": %.2f}\n",
-               wl_names[w], rate, warm, meas, i, produced_measured, l.outputs,
+               wl_names[w], rate, warm, meas, i, expected, produced_measured,
+               l.outputs,
                l.n, pct(&l, 0.5), pct(&l, 0.99), pct(&l, 0.999),
                pct(&l, 1.0));
         free(l.lat_us);
