@@ -16,6 +16,7 @@
  *                    [--timeout S]
  *   peer_tool feed   BOOT WORKLOAD IN OUT PARTITIONS RATE WARMUP_S MEASURE_S
  *                    [--tail S]
+ *   peer_tool caught-up BOOT GROUP TOPIC PARTITIONS TIMEOUT_S
  *
  * Workloads (what a correct output is):
  *   pipe      100-byte values, keys k<i>; map flips the case of byte 12,
@@ -50,6 +51,11 @@
  * OUT only; latency is the time an output record became visible minus its
  * timestamp, for output records whose timestamp falls in the measured
  * window. Prints {"n":..,"p50_ms":..,"p99_ms":..,"p999_ms":..,...}.
+ *
+ * caught-up waits until consumer group GROUP has committed the end of
+ * every partition of TOPIC (the enrich workload's table, before its latency
+ * is measured: a warm-up that still loads the table would time the load);
+ * exit 1 after TIMEOUT_S.
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -762,6 +768,48 @@ static int cmd_feed(int argc, char **argv) {
         return 0;
 }
 
+static int cmd_caught_up(char **argv) {
+        char err[512];
+        const char *boot = argv[2], *group = argv[3], *topic = argv[4];
+        int parts = atoi(argv[5]), p;
+        double t0 = wall_now(), timeout = atof(argv[6]);
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        if (rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof(err)) ||
+            rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)))
+                die("%s", err);
+        /* committed() only: this consumer never joins the group */
+        if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err))))
+                die("%s", err);
+        while (wall_now() - t0 < timeout) {
+                rd_kafka_topic_partition_list_t *tp =
+                    rd_kafka_topic_partition_list_new(parts);
+                int behind = 0;
+                for (p = 0; p < parts; p++)
+                        rd_kafka_topic_partition_list_add(tp, topic, p);
+                if (!rd_kafka_committed(rk, tp, 10000))
+                        for (p = 0; p < parts; p++) {
+                                int64_t lo = 0, hi = 0;
+                                if (rd_kafka_query_watermark_offsets(
+                                        rk, topic, p, &lo, &hi, 10000) ||
+                                    tp->elems[p].offset < hi)
+                                        behind = 1;
+                        }
+                else
+                        behind = 1;
+                rd_kafka_topic_partition_list_destroy(tp);
+                if (!behind) {
+                        rd_kafka_destroy(rk);
+                        printf("{\"caught_up_s\": %.2f}\n", wall_now() - t0);
+                        return 0;
+                }
+                sleep_ms(200);
+        }
+        rd_kafka_destroy(rk);
+        printf("{\"caught_up_s\": -1}\n");
+        return 1;
+}
+
 static void usage(void) {
         fprintf(stderr,
                 "usage: peer_tool create BOOT TOPIC PARTITIONS\n"
@@ -771,6 +819,8 @@ static void usage(void) {
                 "[--base MS] [--timeout S]\n"
                 "       peer_tool feed BOOT WORKLOAD IN OUT PARTITIONS RATE "
                 "WARMUP_S MEASURE_S [--tail S]\n"
+                "       peer_tool caught-up BOOT GROUP TOPIC PARTITIONS "
+                "TIMEOUT_S\n"
                 "workloads: pipe wordcount windows enrich json\n");
         exit(2);
 }
@@ -784,6 +834,8 @@ int main(int argc, char **argv) {
                 return cmd_load(argc, argv);
         if (argc >= 7 && !strcmp(argv[1], "verify"))
                 return cmd_verify(argc, argv);
+        if (argc >= 7 && !strcmp(argv[1], "caught-up"))
+                return cmd_caught_up(argv);
         if (argc >= 10 && !strcmp(argv[1], "feed"))
                 return cmd_feed(argc, argv);
         usage();
