@@ -58,8 +58,6 @@
  * exit 1 after TIMEOUT_S.
  */
 #define _XOPEN_SOURCE 700
-#include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
