@@ -46,11 +46,12 @@
  * value), then goes on to the end of every partition and prints the verdict
  * `{"ok": true|false, ...}`; exit 0 only when it is right.
  *
- * feed produces RATE records/s (timestamps = the produce time) into IN for
- * WARMUP_S + MEASURE_S seconds while reading OUT, then TAIL more seconds of
- * OUT only; latency is the time an output record became visible minus its
- * timestamp, for output records whose timestamp falls in the measured
- * window. Prints {"n":..,"p50_ms":..,"p99_ms":..,"p999_ms":..,...}.
+ * feed produces RATE records/s (timestamps = the produce time) into IN
+ * while reading OUT: until the first output appears (the system has joined
+ * its group and runs: at most 300 s), then WARMUP_S + MEASURE_S seconds,
+ * then TAIL more seconds of OUT only; latency is the time an output record
+ * became visible minus its timestamp, for output records whose timestamp
+ * falls in the measured window. Prints {"n":..,"p50_ms":..,"p99_ms":..,"p999_ms":..,...}.
  *
  * caught-up waits until consumer group GROUP has committed the end of
  * every partition of TOPIC (the enrich workload's table, before its latency
@@ -59,6 +60,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,8 +638,9 @@ static int cmd_verify(int argc, char **argv) {
 typedef struct {
         const char *boot, *topic;
         int parts;
-        volatile int stop;
-        int64_t from_ms, to_ms; /* the measured window of timestamps */
+        atomic_int stop;
+        atomic_llong first_ms;       /* when the first output came; 0: none */
+        atomic_llong from_ms, to_ms; /* the measured window of timestamps */
         int32_t *lat_us;        /* latencies of measured outputs */
         size_t n, cap;
         long outputs;
@@ -647,15 +650,18 @@ static void *lat_reader(void *arg) {
         lat_t *l       = arg;
         rd_kafka_t *rk = reader(l->boot, l->topic, l->parts,
                                 RD_KAFKA_OFFSET_BEGINNING, "5");
-        while (!l->stop) {
+        while (!atomic_load(&l->stop)) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
                 int64_t now = realtime_us(), ts;
                 if (!m)
                         continue;
                 if (!m->err) {
                         l->outputs++;
+                        if (!atomic_load(&l->first_ms))
+                                atomic_store(&l->first_ms, now / 1000);
                         ts = rd_kafka_message_timestamp(m, NULL);
-                        if (ts >= l->from_ms && ts < l->to_ms) {
+                        if (ts >= atomic_load(&l->from_ms) &&
+                            ts < atomic_load(&l->to_ms)) {
                                 if (l->n == l->cap) {
                                         l->cap = l->cap ? l->cap * 2 : 1 << 16;
                                         l->lat_us = realloc(
@@ -699,9 +705,8 @@ static int cmd_feed(int argc, char **argv) {
         const char *boot = argv[2], *in = argv[4];
         int w            = workload_of(argv[3]);
         double rate = atof(argv[7]), warm = atof(argv[8]), meas = atof(argv[9]);
-        double tail = 10, t0, now, t_end;
+        double tail = 10, t0, now, t_end = 0, t_first = 0;
         long i = 0, produced_measured = 0, expected = 0;
-        int64_t start_ms;
         rd_kafka_t *rk;
         rec_t r;
         int a;
@@ -712,23 +717,38 @@ static int cmd_feed(int argc, char **argv) {
         l.boot  = boot;
         l.topic = argv[5];
         l.parts = atoi(argv[6]);
-        start_ms  = realtime_ms();
-        l.from_ms = start_ms + (int64_t)(warm * 1000);
-        l.to_ms   = l.from_ms + (int64_t)(meas * 1000);
+        /* nothing is measured until the first output sets the window */
+        atomic_init(&l.stop, 0);
+        atomic_init(&l.first_ms, 0);
+        atomic_init(&l.from_ms, INT64_MAX);
+        atomic_init(&l.to_ms, INT64_MAX);
         if (pthread_create(&th, NULL, lat_reader, &l))
                 die("%s", "pthread_create failed");
         rk    = load_producer(boot, props, sizeof(props) / sizeof(props[0]));
-        t0    = wall_now();
-        t_end = t0 + warm + meas;
+        t0 = wall_now();
         /* paced: at every ms, what the rate owes since the start */
-        while ((now = wall_now()) < t_end) {
+        while (!t_end || (now = wall_now()) < t_end) {
+                long long first = atomic_load(&l.first_ms);
+                now             = wall_now();
+                if (!t_end && first) {
+                        atomic_store(&l.from_ms,
+                                     first + (long long)(warm * 1000));
+                        atomic_store(&l.to_ms, first + (long long)((warm +
+                                                                    meas) *
+                                                                   1000));
+                        t_first = now - t0;
+                        t_end   = now + warm + meas;
+                }
+                if (!t_end && now - t0 > 300)
+                        die("%s", "feed: no output within 300 s");
                 long owed = (long)((now - t0) * rate);
                 while (i < owed) {
                         int64_t ts = realtime_ms();
                         make_record(w, i, &r);
                         produce_ts(rk, in, r.key, r.key_len, r.val, r.val_len,
                                    ts);
-                        if (ts >= l.from_ms && ts < l.to_ms)
+                        if (ts >= atomic_load(&l.from_ms) &&
+                            ts < atomic_load(&l.to_ms))
                                 produced_measured++;
                         i++;
                 }
@@ -739,7 +759,7 @@ static int cmd_feed(int argc, char **argv) {
         rd_kafka_destroy(rk);
         while (wall_now() < t_end + tail)
                 sleep_ms(100);
-        l.stop = 1;
+        atomic_store(&l.stop, 1);
         pthread_join(th, NULL);
         qsort(l.lat_us, l.n, sizeof(int32_t), cmp_i32);
         /* what a correct system wrote for the records produced (stateful
@@ -753,12 +773,13 @@ static int cmd_feed(int argc, char **argv) {
         } else
                 expected = -1;
         printf("{\"workload\": \"%s\", \"rate\": %.0f, \"warmup_s\": %.0f, "
-               "\"measure_s\": %.0f, \"produced\": %ld, "
-               "\"expected_outputs\": %ld, "
+               "\"measure_s\": %.0f, \"first_output_s\": %.2f, "
+               "\"produced\": %ld, \"expected_outputs\": %ld, "
                "\"produced_measured\": %ld, \"outputs\": %ld, \"n\": %zu, "
                "\"p50_ms\": %.2f, \"p99_ms\": %.2f, \"p999_ms\": %.2f, "
                "\"max_ms\": %.2f}\n",
-               wl_names[w], rate, warm, meas, i, expected, produced_measured,
+               wl_names[w], rate, warm, meas, t_first, i, expected,
+               produced_measured,
                l.outputs,
                l.n, pct(&l, 0.5), pct(&l, 0.99), pct(&l, 0.999),
                pct(&l, 1.0));
