@@ -42,6 +42,10 @@
 #   make bench-store   bench/store_memory: the memory store's point ops and
 #                      range scans between writes over 1M keys
 #   make bench-eos     bench/eos on a local broker: exactly-once vs at-least-once
+#   make bench-peers   Sluice, Kafka Streams 4.4.0 and Quix Streams side by
+#                      side on a broker it starts (bench/peers/run; the full
+#                      form); make bench-peers-short: tiny inputs, one run
+#                      (checks the harness, not a benchmark; not in make test)
 #   make install       PREFIX=/usr/local DESTDIR= LIBDIR= INCLUDEDIR=
 #                      (sluice.h, libsluice.so.0, libsluice.a, sluice.pc,
 #                      the CMake package Sluice; librdkafka is inside)
@@ -118,11 +122,11 @@ BENCH_STORE := $(BUILD)/bench/store_memory
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
-.PHONY: all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
+.PHONY: peers all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows \
         check-chaos check-chaos-full repro-librdkafka \
         examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
-        installcheck bench install uninstall clean deps ksdiff check-ksdiff
+        bench-peers bench-peers-short installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
 lib: $(BUILD)/libsluice.so $(STLIB)
@@ -364,6 +368,20 @@ bench-pipe:
 # exactly_once_v2 against at_least_once, same app, same broker (bench/eos.c)
 bench-eos:
 	bench/on-broker.sh eos
+
+# Side by side with Kafka Streams and Quix Streams (bench/peers/run).
+PEERS_BIN := $(BUILD)/bench/peers/sluice_peer $(BUILD)/bench/peers/peer_tool
+$(BUILD)/bench/peers/%: bench/peers/%.c bench/bench_util.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) -lpthread
+
+peers: $(PEERS_BIN)
+
+bench-peers: $(PEERS_BIN)
+	BUILD=$(BUILD) bench/peers/run
+
+bench-peers-short: $(PEERS_BIN)
+	BUILD=$(BUILD) bench/peers/run --short
 
 # The examples run as a user would run them, checked by what they print.
 run-examples: examples
