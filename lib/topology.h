@@ -155,6 +155,10 @@ struct sl_node_s {
         int *stores;
         size_t store_cnt;
         int send_old; /* forward old values too (a table group_by below) */
+        /* reads its inputs by partition number together (a join): the
+         * source topics of its sub-topology must have as many partitions
+         * each (sl_topology_copartition_topics) */
+        int copartition;
 
         sl_node_t **children;
         size_t child_cnt, child_cap;
@@ -258,5 +262,16 @@ sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
 /* The source node that reads @topic (exact names first, then patterns). */
 sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
                                   const char *topic);
+
+/*
+ * The source topics of sub-topology @sub that must be co-partitioned
+ * (equal partition counts, partition p of each read by one task): every
+ * exact-named source topic of @sub, internal ones by their full names,
+ * when a node of @sub has copartition set; none otherwise. Up to @size
+ * names (borrowed from the frozen topology) go to @out in node order.
+ * Returns how many there are (may exceed @size).
+ */
+size_t sl_topology_copartition_topics(const sluice_topology_t *t, int sub,
+                                      const char **out, size_t size);
 
 #endif
