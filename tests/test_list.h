@@ -21,11 +21,13 @@ Suite *suite_recovery(void); /* tests/test_recovery.c: damaged, missing, locked 
 Suite *suite_windows(void);  /* tests/test_windows.c: windowed aggregations, suppress */
 Suite *suite_timestamps(void); /* tests/test_timestamps.c: extractors, invalid timestamps, stream time */
 
+Suite *suite_placement(void); /* tests/test_placement.c: co-partitioned tasks, partition counts */
+
 Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing, identity */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
-            suite_recovery, suite_windows, suite_timestamps, suite_eos
+            suite_recovery, suite_windows, suite_timestamps, suite_placement, suite_eos
 
 #endif
