@@ -189,6 +189,8 @@ INTEG_APP := $(BUILD)/tests/integration/app_upper
 INTEG_WC  := $(BUILD)/tests/integration/app_wordcount
 CHAOS_APP := $(BUILD)/tests/integration/app_chaos
 CHAOS_TOOL := $(BUILD)/tests/integration/chaos_tool
+INTEG_COPART := $(BUILD)/tests/integration/app_copart
+INTEG_PLACE  := $(BUILD)/tests/integration/placement_it
 
 $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -226,6 +228,14 @@ $(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
 $(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(INTEG_COPART): tests/integration/app_copart.c tests/integration/app_common.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(INTEG_PLACE): tests/integration/placement_it.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS)
 
 $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 	@mkdir -p $(@D)
