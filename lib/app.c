@@ -401,65 +401,84 @@ static void placement_free(sluice_app_t *app) {
         app->placement_cnt = 0;
 }
 
-/* app->placement: per sub-topology its exact-named source topics, the one
- * with the most partitions (the first of them) leading. */
+/* The exact-named source topics of sub-topology @sub (-1: of every
+ * sub-topology) into @pl, the one with the most partitions (the first of
+ * them in node order) leading. 0 (none: @pl left empty), 1, or -1 (out
+ * of memory). */
+static int placement_group(const sluice_app_t *app,
+                           const struct rd_kafka_metadata *md,
+                           const int *counts, int sub, sl_placement_t *pl) {
+        const sluice_topology_t *t = app->t;
+        size_t i, j, n = 0, lead = 0, k = 0;
+        const char *lead_name = NULL;
+        int most = -1;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind != SL_NODE_SOURCE ||
+                    (sub >= 0 && nd->subtopology != sub))
+                        continue;
+                for (j = 0; j < nd->topic_cnt; j++, n++) {
+                        int c = source_partitions(app, md, counts,
+                                                  nd->topics[j]);
+                        if (c > most) {
+                                most      = c;
+                                lead      = n;
+                                lead_name = nd->topics[j];
+                        }
+                }
+        }
+        if (!n)
+                return 0; /* patterns only: the group assigns */
+        pl->sub = sub;
+        if (!(pl->lead.topic = sl_strdup(lead_name)))
+                return -1;
+        pl->lead.cnt = most;
+        if (n > 1 && !(pl->others = calloc(n - 1, sizeof(*pl->others))))
+                return -1;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind != SL_NODE_SOURCE ||
+                    (sub >= 0 && nd->subtopology != sub))
+                        continue;
+                for (j = 0; j < nd->topic_cnt; j++, k++) {
+                        sl_part_cnt_t *o;
+                        if (k == lead)
+                                continue;
+                        o = &pl->others[pl->other_cnt];
+                        if (!(o->topic = sl_strdup(nd->topics[j])))
+                                return -1;
+                        o->cnt = source_partitions(app, md, counts,
+                                                   nd->topics[j]);
+                        pl->other_cnt++;
+                }
+        }
+        return 1;
+}
+
+/* app->placement: sluice.task.placement=together, one group of every
+ * exact-named source topic (partition p of every sub-topology on one
+ * consumer: each instance holds as many tasks of each sub-topology as
+ * it holds partitions of the lead); per_subtopology, one group per
+ * sub-topology (more members can share the work, but the group's
+ * assignor may give one instance every task of one sub-topology). */
 static int placement_build(sluice_app_t *app,
                            const struct rd_kafka_metadata *md,
                            const int *counts, char *errstr,
                            size_t errstr_size) {
-        const sluice_topology_t *t = app->t;
-        int sub;
+        int groups = app->conf->placement_per_sub ? app->t->subtopology_cnt : 1;
+        int g, r;
         placement_free(app);
-        if (t->subtopology_cnt > 0 &&
-            !(app->placement = calloc((size_t)t->subtopology_cnt,
-                                      sizeof(*app->placement))))
+        if (groups > 0 &&
+            !(app->placement = calloc((size_t)groups, sizeof(*app->placement))))
                 goto oom;
-        for (sub = 0; sub < t->subtopology_cnt; sub++) {
-                sl_placement_t *pl = &app->placement[app->placement_cnt];
-                size_t i, j, n = 0, lead = 0, k = 0;
-                const char *lead_name = NULL;
-                int most = -1;
-                for (i = 0; i < t->node_cnt; i++) {
-                        const sl_node_t *nd = t->nodes[i];
-                        if (nd->kind != SL_NODE_SOURCE ||
-                            nd->subtopology != sub)
-                                continue;
-                        for (j = 0; j < nd->topic_cnt; j++, n++) {
-                                int c = source_partitions(app, md, counts,
-                                                          nd->topics[j]);
-                                if (c > most) {
-                                        most      = c;
-                                        lead      = n;
-                                        lead_name = nd->topics[j];
-                                }
-                        }
-                }
-                if (!n)
-                        continue; /* patterns only: the group assigns */
-                pl->sub = sub;
-                if (!(pl->lead.topic = sl_strdup(lead_name)))
+        for (g = 0; g < groups; g++) {
+                r = placement_group(app, md, counts,
+                                    app->conf->placement_per_sub ? g : -1,
+                                    &app->placement[app->placement_cnt]);
+                if (r != 0)
+                        app->placement_cnt++; /* freed with the rest */
+                if (r < 0)
                         goto oom;
-                pl->lead.cnt = most;
-                app->placement_cnt++;
-                if (n > 1 && !(pl->others = calloc(n - 1, sizeof(*pl->others))))
-                        goto oom;
-                for (i = 0; i < t->node_cnt; i++) {
-                        const sl_node_t *nd = t->nodes[i];
-                        if (nd->kind != SL_NODE_SOURCE ||
-                            nd->subtopology != sub)
-                                continue;
-                        for (j = 0; j < nd->topic_cnt; j++, k++) {
-                                sl_part_cnt_t *o;
-                                if (k == lead)
-                                        continue;
-                                o = &pl->others[pl->other_cnt];
-                                if (!(o->topic = sl_strdup(nd->topics[j])))
-                                        goto oom;
-                                o->cnt = source_partitions(app, md, counts,
-                                                           nd->topics[j]);
-                                pl->other_cnt++;
-                        }
-                }
         }
         return 0;
 oom:

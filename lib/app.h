@@ -29,16 +29,19 @@ typedef struct sl_part_cnt_s {
 /*
  * Co-partitioned placement (see README, "Co-partitioning"): a task covers
  * partition p of every exact-named source topic of its sub-topology, and
- * one consumer must own them all. The group assigns only each
- * sub-topology's lead topic (the one with the most partitions, the first
- * of them in node order); a thread that is given partition p of a lead
- * topic assigns itself partition p of the others (those that have one),
- * and gives them up with it. Built by sluice_app_start() from the cluster's
- * metadata before the threads start, read-only after: the threads read it
- * without a lock.
+ * one consumer must own them all. The group assigns only one lead topic
+ * per group of topics (the one with the most partitions, the first of
+ * them in node order); a thread that is given partition p of a lead topic
+ * assigns itself partition p of the others (those that have one), and
+ * gives them up with it. One group holds every source topic of the
+ * topology (sluice.task.placement=together: partition p of every
+ * sub-topology together, which balances each sub-topology's tasks), or
+ * one group each sub-topology's (per_subtopology). Built by
+ * sluice_app_start() from the cluster's metadata before the threads
+ * start, read-only after: the threads read it without a lock.
  */
 typedef struct sl_placement_s {
-        int sub;
+        int sub; /* -1: every sub-topology */
         sl_part_cnt_t lead;    /* subscribed */
         sl_part_cnt_t *others; /* follow the lead's partitions */
         size_t other_cnt;
