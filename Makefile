@@ -247,7 +247,8 @@ $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 # the last 3.x (classic; 3.x has no KIP-848).
 KAFKA_VERSION     ?= 4.4.0
 KAFKA_OLD_VERSION ?= 3.9.2
-check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
+check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
+                   $(INTEG_COPART) $(INTEG_PLACE)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 	$(MAKE) check-integration-windows
@@ -258,7 +259,8 @@ check-integration-windows: $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_windows.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
-check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
+check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
+                   $(INTEG_COPART) $(INTEG_PLACE)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 

@@ -8,8 +8,14 @@
  * both topics is read by one instance: if not, two instances count the
  * same key apart and the key's last count comes out short.
  *
+ * With --second, a second stateful sub-topology too: the merged stream
+ * through a repartition topic "<app>-again-repartition" into
+ * count("counts2") (no output), to see how tasks of two stateful
+ * sub-topologies spread over instances.
+ *
  * Usage:
- *   app_copart --app-id ID --in LEFT --right RIGHT --out TOPIC [options]
+ *   app_copart --app-id ID --in LEFT --right RIGHT --out TOPIC [--second]
+ *              [options]
  *     --bootstrap, --threads, --commit-ms, --conf KEY=VALUE, --log-level
  *     as app_upper (tests/integration/app_common.h; group.protocol from
  *     $SLUICE_TEST_GROUP_PROTOCOL)
@@ -99,6 +105,8 @@ static void say_positions(sluice_app_t *app, void *opaque) {
 int main(int argc, char **argv) {
         app_opts_t o;
         const char *right = NULL;
+        int second        = 0;
+        sluice_stream_t *merged;
         sluice_conf_t *conf;
         sluice_topology_t *t;
         sluice_app_t *app;
@@ -112,6 +120,8 @@ int main(int argc, char **argv) {
                         continue;
                 if (!strcmp(argv[i], "--right") && i + 1 < argc)
                         right = argv[++i];
+                else if (!strcmp(argv[i], "--second"))
+                        second = 1;
                 else
                         usage(argv[i]);
         }
@@ -126,18 +136,22 @@ int main(int argc, char **argv) {
                 sluice_conf_destroy(conf);
                 return 2;
         }
-        t = sluice_topology_new();
-        sluice_stream_to(
-            sluice_table_to_stream(sluice_grouped_count(
-                sluice_stream_group_by_key(
-                    sluice_stream_merge(
-                        sluice_stream_from(t, o.in, sluice_serde_string(),
-                                           sluice_serde_string()),
-                        sluice_stream_from(t, right, sluice_serde_string(),
-                                           sluice_serde_string())),
-                    NULL, NULL),
-                "counts")),
-            o.out, NULL, NULL);
+        t      = sluice_topology_new();
+        merged = sluice_stream_merge(
+            sluice_stream_from(t, o.in, sluice_serde_string(),
+                               sluice_serde_string()),
+            sluice_stream_from(t, right, sluice_serde_string(),
+                               sluice_serde_string()));
+        sluice_stream_to(sluice_table_to_stream(sluice_grouped_count(
+                             sluice_stream_group_by_key(merged, NULL, NULL),
+                             "counts")),
+                         o.out, NULL, NULL);
+        if (second)
+                sluice_grouped_count(
+                    sluice_stream_group_by_key(
+                        sluice_stream_repartition(merged, "again", 0), NULL,
+                        NULL),
+                    "counts2");
         catch_stop_signals();
         if (!(app = app_start(t, conf, app_say_running, NULL)))
                 return 2;

@@ -18,6 +18,11 @@
  *   --partitions P   of each topic (default 6)
  *   --measure-only   report placement and counts, fail on neither (to
  *                    measure an app built without the placement)
+ *   --app-conf K=V   one more configuration property for the apps
+ *   --second         the apps run a second stateful sub-topology (behind
+ *                    a repartition topic): each PHASE line says how many
+ *                    tasks of each sub-topology every instance holds, and
+ *                    they must be equal (partition p of both together)
  * stdout: a PHASE line per rebalance, a COUNTS line, a RESULT line.
  * Exit 0 iff every check passed (2: setup error).
  */
@@ -45,6 +50,8 @@
 static const char *bootstrap, *app_path, *protocol;
 static char left[160], right[160], out[160], app_id[128];
 static int P = 6, measure_only;
+static const char *app_conf = "sluice.metrics.log.interval.ms=0";
+static int second; /* the apps run a second stateful sub-topology */
 
 static void die(const char *fmt, ...) {
         va_list ap;
@@ -72,6 +79,7 @@ typedef struct {
         int running;           /* printed RUNNING at least once */
         int alive;
         int set[2 * MAX_P];    /* its last POS line's partitions */
+        int again;             /* ... of the repartition topic (--second) */
         long long pos[2 * MAX_P];
         long long pos_ms;      /* when that line was printed, 0: none */
         int processed_line;    /* PROCESSED seen */
@@ -104,7 +112,8 @@ static void inst_start(int i) {
                       "--commit-ms", "200", "--conf",
                       "processing.guarantee=exactly_once_v2", "--conf",
                       "consumer.session.timeout.ms=6000", "--conf",
-                      "consumer.heartbeat.interval.ms=500", "--log-level", "3",
+                      "consumer.heartbeat.interval.ms=500", "--conf", app_conf,
+                      "--log-level", "3", second ? "--second" : (char *)NULL,
                       (char *)NULL);
                 _exit(127);
         }
@@ -138,6 +147,7 @@ static void inst_line(int i, char *line) {
                 char *save = NULL, *tok = strtok_r(line + 4, " ", &save);
                 long long ms = tok ? atoll(tok) : 0;
                 memset(in->set, 0, sizeof(in->set));
+                in->again = 0;
                 while ((tok = strtok_r(NULL, " ", &save))) {
                         /* topic:partition:position (topic names have no
                          * colon) */
@@ -149,6 +159,10 @@ static void inst_line(int i, char *line) {
                         if (!(c1 = strrchr(tok, ':')))
                                 continue;
                         *c1 = '\0';
+                        if (strlen(tok) > 18 &&
+                            !strcmp(tok + strlen(tok) - 18,
+                                    "-again-repartition"))
+                                in->again++;
                         if ((k = part_index(tok, atoi(c1 + 1))) < 0)
                                 continue;
                         in->set[k] = 1;
@@ -295,7 +309,7 @@ static void rebalance_done(const char *what, long long t0, const int *before,
                                 live++;
                                 for (k = 0; k < 2 * P; k++)
                                         any |= inst[i].set[k];
-                                busy += any;
+                                busy += any || inst[i].again > 0;
                         }
                 if (live != want_cnt || busy != want_cnt || !owners(owner))
                         continue;
@@ -329,6 +343,20 @@ static void rebalance_done(const char *what, long long t0, const int *before,
                "all processing again after %lld ms; co-located %s\n",
                what, protocol, ok ? "settled" : "DID NOT SETTLE", moved, 2 * P,
                resumed, coloc ? "yes" : "NO");
+        if (second)
+                for (i = 0; i < MAX_INST; i++)
+                        if (inst[i].alive) {
+                                int l = 0;
+                                for (k = 0; k < P; k++)
+                                        l += inst[i].set[k];
+                                printf("  instance %d: tasks 0_* %d, "
+                                       "tasks 1_* %d\n",
+                                       i, l, inst[i].again);
+                                /* sluice.task.placement=together: the
+                                 * same partitions of both */
+                                if (l != inst[i].again && !measure_only)
+                                        failures++;
+                        }
         fflush(stdout);
         if (!ok || (!coloc && !measure_only))
                 failures++;
@@ -478,6 +506,10 @@ int main(int argc, char **argv) {
         for (i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
                         P = atoi(argv[++i]);
+                else if (!strcmp(argv[i], "--app-conf") && i + 1 < argc)
+                        app_conf = argv[++i];
+                else if (!strcmp(argv[i], "--second"))
+                        second = 1;
                 else if (!strcmp(argv[i], "--measure-only"))
                         measure_only = 1;
                 else
