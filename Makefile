@@ -193,6 +193,8 @@ INTEG_APP := $(BUILD)/tests/integration/app_upper
 INTEG_WC  := $(BUILD)/tests/integration/app_wordcount
 CHAOS_APP := $(BUILD)/tests/integration/app_chaos
 CHAOS_TOOL := $(BUILD)/tests/integration/chaos_tool
+INTEG_COPART := $(BUILD)/tests/integration/app_copart
+INTEG_PLACE  := $(BUILD)/tests/integration/placement_it
 
 $(INTEG_BIN): tests/integration/test_integration.c tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -231,6 +233,14 @@ $(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STL
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+$(INTEG_COPART): tests/integration/app_copart.c tests/integration/app_common.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
+$(INTEG_PLACE): tests/integration/placement_it.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS)
+
 $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(DEP_LIBS)
@@ -241,7 +251,8 @@ $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 # the last 3.x (classic; 3.x has no KIP-848).
 KAFKA_VERSION     ?= 4.4.0
 KAFKA_OLD_VERSION ?= 3.9.2
-check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
+check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
+                   $(INTEG_COPART) $(INTEG_PLACE)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 	$(MAKE) check-integration-windows
@@ -252,7 +263,8 @@ check-integration-windows: $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_windows.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
-check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT)
+check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
+                   $(INTEG_COPART) $(INTEG_PLACE)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 

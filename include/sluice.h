@@ -1769,8 +1769,9 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
  * "skipped_invalid_timestamp"), dead-lettered, commits and their latency,
  * rebalances, transactions aborted (`transactions_aborted`,
  * exactly_once_v2); per task the same counters ("skipped": all reasons), its
- * "skipped_invalid_timestamp" and its "operators" (per node, e.g. a
- * windowed operator's "late_records"); the
+ * "skipped_invalid_timestamp", its "inputs" (the input partitions assigned
+ * to it, `[{"topic":"a","partition":0},...]`) and its "operators" (per
+ * node, e.g. a windowed operator's "late_records"); the
  * consumer lag per assigned partition; and librdkafka's own statistics
  * (`"librdkafka":{"consumer":...,"producer":...}`, null unless
  * `statistics.interval.ms` is set). Figures are at most ~100 ms old.

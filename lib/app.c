@@ -353,6 +353,155 @@ static int upstream_partitions(const sluice_app_t *app, const sl_node_t *n,
         return best;
 }
 
+/* Partition count of source topic @topic: an internal one's from @counts
+ * (set by prepare_topics), else the cluster's; -1 if unknown. */
+static int source_partitions(const sluice_app_t *app,
+                             const struct rd_kafka_metadata *md,
+                             const int *counts, const char *topic) {
+        const sl_node_t *n = sl_topology_source_for(app->t, topic);
+        if (n && n->internal)
+                return counts[n->id];
+        return md_partitions(md, topic);
+}
+
+/* Topics that must be co-partitioned have one partition count each, as
+ * Kafka Streams' CopartitionedTopicsEnforcer demands: else a task would
+ * read partition p of one and find no partition p in the other. */
+static int check_copartitioned(const sluice_app_t *app,
+                               const struct rd_kafka_metadata *md,
+                               const int *counts, char *errstr,
+                               size_t errstr_size) {
+        const sluice_topology_t *t = app->t;
+        int sub;
+        for (sub = 0; sub < t->subtopology_cnt; sub++) {
+                size_t cnt = sl_topology_copartition_topics(t, sub, NULL, 0),
+                       i;
+                const char **names;
+                int first, c;
+                if (cnt < 2)
+                        continue;
+                if (!(names = malloc(cnt * sizeof(*names)))) {
+                        sl_errstr(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                sl_topology_copartition_topics(t, sub, names, cnt);
+                first = source_partitions(app, md, counts, names[0]);
+                for (i = 1; i < cnt; i++)
+                        if ((c = source_partitions(app, md, counts,
+                                                   names[i])) != first) {
+                                sl_errstr(errstr, errstr_size,
+                                          "topics \"%s\" (%d partitions) and "
+                                          "\"%s\" (%d partitions) must be "
+                                          "co-partitioned (sub-topology %d "
+                                          "reads them together): give them "
+                                          "the same number of partitions",
+                                          names[0], first, names[i], c, sub);
+                                free(names);
+                                return -1;
+                        }
+                free(names);
+        }
+        return 0;
+}
+
+static void placement_free(sluice_app_t *app) {
+        size_t i, j;
+        for (i = 0; i < app->placement_cnt; i++) {
+                for (j = 0; j < app->placement[i].other_cnt; j++)
+                        free(app->placement[i].others[j].topic);
+                free(app->placement[i].others);
+                free(app->placement[i].lead.topic);
+        }
+        free(app->placement);
+        app->placement     = NULL;
+        app->placement_cnt = 0;
+}
+
+/* The exact-named source topics of sub-topology @sub (-1: of every
+ * sub-topology) into @pl, the one with the most partitions (the first of
+ * them in node order) leading. 0 (none: @pl left empty), 1, or -1 (out
+ * of memory). */
+static int placement_group(const sluice_app_t *app,
+                           const struct rd_kafka_metadata *md,
+                           const int *counts, int sub, sl_placement_t *pl) {
+        const sluice_topology_t *t = app->t;
+        size_t i, j, n = 0, lead = 0, k = 0;
+        const char *lead_name = NULL;
+        int most = -1;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind != SL_NODE_SOURCE ||
+                    (sub >= 0 && nd->subtopology != sub))
+                        continue;
+                for (j = 0; j < nd->topic_cnt; j++, n++) {
+                        int c = source_partitions(app, md, counts,
+                                                  nd->topics[j]);
+                        if (c > most) {
+                                most      = c;
+                                lead      = n;
+                                lead_name = nd->topics[j];
+                        }
+                }
+        }
+        if (!n)
+                return 0; /* patterns only: the group assigns */
+        pl->sub = sub;
+        if (!(pl->lead.topic = sl_strdup(lead_name)))
+                return -1;
+        pl->lead.cnt = most;
+        if (n > 1 && !(pl->others = calloc(n - 1, sizeof(*pl->others))))
+                return -1;
+        for (i = 0; i < t->node_cnt; i++) {
+                const sl_node_t *nd = t->nodes[i];
+                if (nd->kind != SL_NODE_SOURCE ||
+                    (sub >= 0 && nd->subtopology != sub))
+                        continue;
+                for (j = 0; j < nd->topic_cnt; j++, k++) {
+                        sl_part_cnt_t *o;
+                        if (k == lead)
+                                continue;
+                        o = &pl->others[pl->other_cnt];
+                        if (!(o->topic = sl_strdup(nd->topics[j])))
+                                return -1;
+                        o->cnt = source_partitions(app, md, counts,
+                                                   nd->topics[j]);
+                        pl->other_cnt++;
+                }
+        }
+        return 1;
+}
+
+/* app->placement: sluice.task.placement=together, one group of every
+ * exact-named source topic (partition p of every sub-topology on one
+ * consumer: each instance holds as many tasks of each sub-topology as
+ * it holds partitions of the lead); per_subtopology, one group per
+ * sub-topology (more members can share the work, but the group's
+ * assignor may give one instance every task of one sub-topology). */
+static int placement_build(sluice_app_t *app,
+                           const struct rd_kafka_metadata *md,
+                           const int *counts, char *errstr,
+                           size_t errstr_size) {
+        int groups = app->conf->placement_per_sub ? app->t->subtopology_cnt : 1;
+        int g, r;
+        placement_free(app);
+        if (groups > 0 &&
+            !(app->placement = calloc((size_t)groups, sizeof(*app->placement))))
+                goto oom;
+        for (g = 0; g < groups; g++) {
+                r = placement_group(app, md, counts,
+                                    app->conf->placement_per_sub ? g : -1,
+                                    &app->placement[app->placement_cnt]);
+                if (r != 0)
+                        app->placement_cnt++; /* freed with the rest */
+                if (r < 0)
+                        goto oom;
+        }
+        return 0;
+oom:
+        sl_errstr(errstr, errstr_size, "out of memory");
+        return -1;
+}
+
 /* Before the threads start: every source topic exists (on the embedded
  * cluster: is created), internal topics exist with the right partition
  * count, and so does the dead-letter topic. */
@@ -423,6 +572,9 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                         goto done;
                 }
         }
+        if (check_copartitioned(app, md, counts, errstr, errstr_size) ||
+            placement_build(app, md, counts, errstr, errstr_size))
+                goto done;
         if (app->conf->dlq_topic && !app->mock) {
                 /* a dead letter is an input record plus a few headers: the
                  * topic takes the largest record any source topic takes,
@@ -735,6 +887,7 @@ static void app_free(sluice_app_t *app) {
         free(app->state_base);
         free(app->instance_id);
         free(app->txn_identity);
+        placement_free(app);
         sluice_conf_destroy(app->conf);
         cnd_destroy(&app->changed);
         mtx_destroy(&app->lock);
@@ -1168,7 +1321,7 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                             "\"processed\":%llu,\"produced\":%llu,"
                             "\"skipped\":%llu,\"dead_lettered\":%llu,"
                             "\"skipped_invalid_timestamp\":%llu,"
-                            "\"operators\":%s}",
+                            "\"inputs\":%s,\"operators\":%s}",
                             k ? "," : "", m->tasks[k].sub,
                             (int)m->tasks[k].partition,
                             (unsigned long long)m->tasks[k].consumed,
@@ -1178,6 +1331,7 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                             (unsigned long long)m->tasks[k].dead_lettered,
                             (unsigned long long)m->tasks[k]
                                 .skipped_invalid_timestamp,
+                            m->tasks[k].inputs ? m->tasks[k].inputs : "[]",
                             m->tasks[k].operators ? m->tasks[k].operators
                                                   : "{}");
                 sl_str_printf(&s, "],\"lag\":[");

@@ -26,6 +26,27 @@ typedef struct sl_part_cnt_s {
         int32_t cnt;
 } sl_part_cnt_t;
 
+/*
+ * Co-partitioned placement (see README, "Co-partitioning"): a task covers
+ * partition p of every exact-named source topic of its sub-topology, and
+ * one consumer must own them all. The group assigns only one lead topic
+ * per group of topics (the one with the most partitions, the first of
+ * them in node order); a thread that is given partition p of a lead topic
+ * assigns itself partition p of the others (those that have one), and
+ * gives them up with it. One group holds every source topic of the
+ * topology (sluice.task.placement=together: partition p of every
+ * sub-topology together, which balances each sub-topology's tasks), or
+ * one group each sub-topology's (per_subtopology). Built by
+ * sluice_app_start() from the cluster's metadata before the threads
+ * start, read-only after: the threads read it without a lock.
+ */
+typedef struct sl_placement_s {
+        int sub; /* -1: every sub-topology */
+        sl_part_cnt_t lead;    /* subscribed */
+        sl_part_cnt_t *others; /* follow the lead's partitions */
+        size_t other_cnt;
+} sl_placement_t;
+
 /* What a thread publishes for sluice_app_metrics_json(), under its lock. */
 typedef struct sl_task_metrics_s {
         int sub;
@@ -33,6 +54,7 @@ typedef struct sl_task_metrics_s {
         uint64_t consumed, processed, produced, skipped, dead_lettered;
         uint64_t skipped_invalid_timestamp;
         char *operators; /* the nodes' own counters, a JSON object */
+        char *inputs; /* its assigned input partitions, a JSON array */
 } sl_task_metrics_t;
 
 typedef struct sl_lag_s {
@@ -160,6 +182,9 @@ struct sluice_app_s {
         /* the largest record the dead-letter topic takes (0: unknown, the
          * producer's limit applies), set before the threads start */
         int64_t dlq_topic_max;
+        /* one per sub-topology with exact-named sources (thread.c) */
+        sl_placement_t *placement;
+        size_t placement_cnt;
 
         atomic_int stop;
         atomic_uint_fast64_t processed;

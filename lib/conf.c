@@ -91,6 +91,7 @@ sluice_conf_t *sluice_conf_dup(const sluice_conf_t *src) {
         conf->num_stream_threads = src->num_stream_threads;
         conf->embedded           = src->embedded;
         conf->metrics_log_ms     = src->metrics_log_ms;
+        conf->placement_per_sub  = src->placement_per_sub;
         conf->embedded_partitions = src->embedded_partitions;
         conf->log_cb             = src->log_cb;
         conf->log_level          = src->log_level;
@@ -309,6 +310,17 @@ static int set_own(sluice_conf_t *conf, const char *key, const char *value,
                         return 1;
                 }
                 conf->metrics_log_ms = n;
+        } else if (!strcmp(key, "sluice.task.placement")) {
+                if (!strcmp(value, "together"))
+                        conf->placement_per_sub = 0;
+                else if (!strcmp(value, "per_subtopology"))
+                        conf->placement_per_sub = 1;
+                else {
+                        *res = invalid(errstr, errstr_size, key, value,
+                                       "expected together or "
+                                       "per_subtopology");
+                        return 1;
+                }
         } else if (!strcmp(key, "sluice.embedded")) {
                 if (!strcmp(value, "true"))
                         conf->embedded = 1;
@@ -610,6 +622,8 @@ const char *sluice_conf_get(const sluice_conf_t *conf, const char *key) {
                 return "false";
         if (!strcmp(key, "sluice.metrics.log.interval.ms"))
                 return "0";
+        if (!strcmp(key, "sluice.task.placement"))
+                return "together";
         if (!strcmp(key, "default.deserialization.exception.handler") ||
             !strcmp(key, "processing.exception.handler"))
                 return "log_and_fail";

@@ -45,6 +45,9 @@ struct sluice_conf_s {
         int proc_handler;        /* processing.exception.handler, SL_DESER_* */
         char *dlq_topic;         /* errors.deadletterqueue.topic.name */
         int metrics_log_ms;      /* sluice.metrics.log.interval.ms */
+        /* sluice.task.placement: 0 together (one lead topic for the whole
+         * topology), 1 per_subtopology (one per sub-topology) */
+        int placement_per_sub;
         int embedded;            /* sluice.embedded */
         int embedded_partitions; /* sluice.embedded.partitions */
         char *default_store;     /* default.dsl.store; NULL: in_memory */

@@ -1153,12 +1153,51 @@ static void assign_tasks(sl_thread_t *thr,
 
 /* ---- rebalancing ---- */
 
+/*
+ * @parts, the group's assignment or revocation of lead topics (and of
+ * pattern-matched topics), with partition p of every topic that follows a
+ * lead topic's partition p (app->placement): a new list to destroy. The
+ * group never sees those followers, so they come and go only with their
+ * lead partition, and one consumer holds all of a task's inputs. NULL if
+ * out of memory.
+ */
+static rd_kafka_topic_partition_list_t *
+placement_extend(const sl_thread_t *thr,
+                 const rd_kafka_topic_partition_list_t *parts) {
+        rd_kafka_topic_partition_list_t *all =
+            rd_kafka_topic_partition_list_copy(parts);
+        int i;
+        size_t k, j;
+        if (!all)
+                return NULL;
+        for (i = 0; i < parts->cnt; i++)
+                for (k = 0; k < thr->app->placement_cnt; k++) {
+                        const sl_placement_t *pl = &thr->app->placement[k];
+                        if (strcmp(pl->lead.topic, parts->elems[i].topic))
+                                continue;
+                        for (j = 0; j < pl->other_cnt; j++)
+                                if (parts->elems[i].partition <
+                                    pl->others[j].cnt)
+                                        rd_kafka_topic_partition_list_add(
+                                            all, pl->others[j].topic,
+                                            parts->elems[i].partition);
+                }
+        return all;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
+                         rd_kafka_topic_partition_list_t *group_parts,
                          void *opaque) {
         sl_thread_t *thr = opaque;
         rd_kafka_error_t *error = NULL;
+        rd_kafka_topic_partition_list_t *parts =
+            placement_extend(thr, group_parts);
         int i;
+        if (!parts) {
+                /* nothing sound can follow: stop the app */
+                thr_fail(thr, "thread %d: out of memory", thr->idx);
+                parts = group_parts;
+        }
         thr->rebalances++;
         /* the app is rebalancing until every thread has its assignment
          * again (Kafka Streams' REBALANCING; also after a lost one) */
@@ -1228,6 +1267,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        "thread %d: %s", thr->idx, rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
         }
+        if (parts != group_parts)
+                rd_kafka_topic_partition_list_destroy(parts);
 }
 
 /* ---- clients ---- */
@@ -1504,14 +1545,17 @@ int sl_thread_subscribe(sl_thread_t *thr, char *errstr, size_t errstr_size) {
         rd_kafka_topic_partition_list_t *topics =
             rd_kafka_topic_partition_list_new(8);
         rd_kafka_resp_err_t err;
-        size_t i, j;
+        size_t i;
+        /* exact names: only each sub-topology's lead topic; the rest
+         * follow it (placement_extend) */
+        for (i = 0; i < thr->app->placement_cnt; i++)
+                rd_kafka_topic_partition_list_add(
+                    topics, thr->app->placement[i].lead.topic,
+                    RD_KAFKA_PARTITION_UA);
         for (i = 0; i < t->node_cnt; i++) {
                 const sl_node_t *n = t->nodes[i];
                 if (n->kind != SL_NODE_SOURCE)
                         continue;
-                for (j = 0; j < n->topic_cnt; j++)
-                        rd_kafka_topic_partition_list_add(
-                            topics, n->topics[j], RD_KAFKA_PARTITION_UA);
                 if (n->pattern) {
                         /* librdkafka: a leading ^ marks a regex */
                         size_t len = strlen(n->pattern) + 5;
@@ -1772,8 +1816,10 @@ int sl_thread_main(void *arg) {
 /* What sl_thread_publish() put in thr->m.tasks. */
 static void task_metrics_free(sl_task_metrics_t *tm, size_t n) {
         size_t i;
-        for (i = 0; tm && i < n; i++)
+        for (i = 0; tm && i < n; i++) {
                 free(tm[i].operators);
+                free(tm[i].inputs);
+        }
         free(tm);
 }
 
@@ -1834,6 +1880,29 @@ static char *task_operators_json(const sl_task_t *task) {
         return s;
 }
 
+/* The partitions of @asg task @sub_@partition reads, as a JSON array of
+ * {"topic","partition"}; NULL if out of memory. */
+static char *task_inputs_json(const sl_thread_t *thr, int sub,
+                              int32_t partition,
+                              const rd_kafka_topic_partition_list_t *asg) {
+        sl_str_t s = {0};
+        int k, n = 0;
+        sl_str_printf(&s, "[");
+        for (k = 0; k < asg->cnt; k++) {
+                const sl_node_t *src;
+                if (asg->elems[k].partition != partition)
+                        continue;
+                src = sl_topology_source_for(thr->app->t, asg->elems[k].topic);
+                if (!src || src->subtopology != sub)
+                        continue;
+                sl_str_printf(&s, "%s{\"topic\":\"%s\",\"partition\":%d}",
+                              n++ ? "," : "", asg->elems[k].topic,
+                              (int)partition);
+        }
+        sl_str_printf(&s, "]");
+        return sl_str_take(&s);
+}
+
 void sl_thread_publish(sl_thread_t *thr) {
         sl_task_metrics_t *tm = NULL;
         sl_lag_t *lag         = NULL;
@@ -1870,6 +1939,9 @@ void sl_thread_publish(sl_thread_t *thr) {
         /* lag per assigned partition, from the client's cached watermarks */
         if (thr->consumer && !rd_kafka_assignment(thr->consumer, &asg) && asg) {
                 rd_kafka_position(thr->consumer, asg);
+                for (i = 0; tm && i < thr->task_cnt; i++)
+                        tm[i].inputs = task_inputs_json(thr, tm[i].sub,
+                                                        tm[i].partition, asg);
                 if (asg->cnt && (lag = calloc((size_t)asg->cnt, sizeof(*lag)))) {
                         int k;
                         for (k = 0; k < asg->cnt; k++) {

@@ -928,6 +928,25 @@ sl_node_t *sl_topology_source_for(const sluice_topology_t *t,
         return NULL;
 }
 
+size_t sl_topology_copartition_topics(const sluice_topology_t *t, int sub,
+                                      const char **out, size_t size) {
+        size_t i, j, cnt = 0;
+        int wanted = 0;
+        for (i = 0; i < t->node_cnt; i++)
+                if (t->nodes[i]->subtopology == sub &&
+                    t->nodes[i]->copartition)
+                        wanted = 1;
+        for (i = 0; wanted && i < t->node_cnt; i++) {
+                const sl_node_t *n = t->nodes[i];
+                if (n->kind != SL_NODE_SOURCE || n->subtopology != sub)
+                        continue;
+                for (j = 0; j < n->topic_cnt; j++, cnt++)
+                        if (cnt < size)
+                                out[cnt] = n->topics[j];
+        }
+        return cnt;
+}
+
 /* ---- describe ---- */
 
 static void describe_list(sl_str_t *s, const char *arrow, sl_node_t **nodes,

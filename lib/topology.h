@@ -166,7 +166,9 @@ struct sl_node_s {
         size_t store_cnt;
         int send_old; /* forward old values too (a table group_by below) */
         /* a join: the source topics its inputs come from must be
-         * co-partitioned (sl_topology_copartition_groups()) */
+         * co-partitioned (sl_topology_copartition_groups(); the runtime's
+         * placement and partition-count check:
+         * sl_topology_copartition_topics()) */
         int copartition;
 
         sl_node_t **children;
@@ -301,5 +303,16 @@ int sl_topology_copartition_groups(const sluice_topology_t *t,
                                    sl_copartition_group_t **groups,
                                    size_t *cnt);
 void sl_copartition_groups_free(sl_copartition_group_t *groups, size_t cnt);
+
+/*
+ * The source topics of sub-topology @sub that must be co-partitioned
+ * (equal partition counts, partition p of each read by one task): every
+ * exact-named source topic of @sub, internal ones by their full names,
+ * when a node of @sub has copartition set; none otherwise. Up to @size
+ * names (borrowed from the frozen topology) go to @out in node order.
+ * Returns how many there are (may exceed @size).
+ */
+size_t sl_topology_copartition_topics(const sluice_topology_t *t, int sub,
+                                      const char **out, size_t size);
 
 #endif

@@ -558,6 +558,18 @@ START_TEST(test_conf_runtime_keys) {
                                          "sluice.embedded.partitions", "0",
                                          "expected an integer from 1 to "
                                          "1000"));
+        ck_assert_str_eq(sluice_conf_get(conf, "sluice.task.placement"),
+                         "together");
+        ck_assert_conf_ok(conf, "sluice.task.placement", "per_subtopology",
+                          "per_subtopology");
+        ck_assert_conf_ok(conf, "sluice.task.placement", "together",
+                          "together");
+        ck_assert_conf_err(conf, "sluice.task.placement", "range",
+                           SLUICE_ERR_INVALID_CONF,
+                           bad_value_msg(msg, sizeof(msg),
+                                         "sluice.task.placement", "range",
+                                         "expected together or "
+                                         "per_subtopology"));
         sluice_conf_destroy(conf);
 }
 END_TEST

@@ -24,8 +24,10 @@
 # This script builds nothing. It runs
 #   ${BUILD:-build}/tests/integration/test_integration
 # with SLUICE_TEST_APP_UPPER=${BUILD:-build}/tests/integration/app_upper and
-# SLUICE_TEST_APP_WORDCOUNT=${BUILD:-build}/tests/integration/app_wordcount;
-# `make check-integration` builds all three and calls it.
+# SLUICE_TEST_APP_WORDCOUNT=${BUILD:-build}/tests/integration/app_wordcount,
+# then ${BUILD:-build}/tests/integration/placement_it --second with
+# SLUICE_TEST_APP_COPART=${BUILD:-build}/tests/integration/app_copart;
+# `make check-integration` builds all five and calls it.
 #
 # Without SLUICE_TEST_BOOTSTRAP (and without --local-broker) it fails with a
 # message: a missing cluster is an error, never a silent skip.
@@ -41,10 +43,12 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 bin=$build/tests/integration/test_integration
 app=$build/tests/integration/app_upper
 app_wc=$build/tests/integration/app_wordcount
+place=$build/tests/integration/placement_it
+app_cp=$build/tests/integration/app_copart
 
-for f in "$bin" "$app" "$app_wc"; do
+for f in "$bin" "$app" "$app_wc" "$place" "$app_cp"; do
   if [ ! -x "$f" ]; then
-    echo "run.sh: $f is not built (make $build/tests/integration/test_integration $build/tests/integration/app_upper $build/tests/integration/app_wordcount)" >&2
+    echo "run.sh: $f is not built (make check-integration builds them all)" >&2
     exit 2
   fi
 done
@@ -103,5 +107,8 @@ for proto in $protocols; do
     echo "== integration tests: $SLUICE_TEST_BOOTSTRAP, group.protocol=$proto"
   fi
   SLUICE_TEST_GROUP_PROTOCOL=$proto "$bin" || rc=$?
+  # co-partitioned placement: instances joining and leaving (~20 s)
+  SLUICE_TEST_GROUP_PROTOCOL=$proto SLUICE_TEST_APP_COPART=$app_cp \
+      "$place" --second || rc=$?
 done
 exit "$rc"
