@@ -1731,6 +1731,9 @@ int sl_thread_step(sl_thread_t *thr, int budget, int timeout_ms) {
         for (i = 0; i < thr->task_cnt; i++) {
                 sl_task_t *task = &thr->tasks[i]->task;
                 int perr;
+                /* every task's wall clock moves, punctuations or not:
+                 * operators read it (a left/outer join's emit interval) */
+                task->wall_time = now;
                 if (!task->punct_cnt || task->restoring)
                         continue;
                 thr->tasks[i]->dirty = 1;

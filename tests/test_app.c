@@ -566,11 +566,77 @@ START_TEST(restored_session_found_past_the_restored_stream_time) {
 }
 END_TEST
 
+/* A stream-stream left join in the app: an unmatched left record comes
+ * out once its window closed, which the join checks at most once per
+ * emit interval of wall-clock time. The app's wall clock must move for
+ * every task, not only for those with wall-clock punctuations (it did
+ * not: the record never came out). The interval is 1 ms here, so no
+ * test waits on the clock: the second record is processed well after. */
+static int ss_joiner(const sluice_value_t *k, const sluice_value_t *l,
+                     const sluice_value_t *r, sluice_value_t *out,
+                     void *opaque) {
+        (void)k;
+        (void)l;
+        (void)opaque;
+        *out = sluice_str(r ? "joined" : "left-only");
+        return 0;
+}
+
+static int app_processed_one(void *arg) {
+        return sluice_app_processed(arg) >= 1;
+}
+
+START_TEST(embedded_left_join_emits_unmatched_records) {
+        char err[512];
+        const int64_t H = 3600000, t0 = 1700000000000LL;
+        sluice_topology_t *t = sluice_topology_new();
+        sluice_conf_t *c     = embedded_conf("1");
+        sluice_app_t *app;
+        ku_record_t *recs = NULL;
+        const char *bs;
+        int got;
+        sluice_stream_to(
+            sluice_stream_left_join(
+                sluice_stream_from(t, "l", sluice_serde_string(),
+                                   sluice_serde_string()),
+                sluice_stream_from(t, "r", sluice_serde_string(),
+                                   sluice_serde_string()),
+                sluice_join_windows_asym(0, H, 600000), ss_joiner, NULL,
+                sluice_serde_string(), "lj"),
+            "out", NULL, NULL);
+        ck_assert_int_eq(
+            sluice_conf_set(
+                c, "__emit.interval.ms.kstreams.outer.join.spurious.results.fix__",
+                "1", err, sizeof(err)),
+            0);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        bs = sluice_app_bootstrap_servers(app);
+        ck_assert_int_eq(ku_produce_raw(bs, "l", 0, "a", 1, "v", 1, t0), 0);
+        ck_assert(ku_wait_for(app_processed_one, app, 60000));
+        /* 5 h later: the left record's window and grace are long closed */
+        ck_assert_int_eq(ku_produce_raw(bs, "r", 0, "a", 1, "w", 1, t0 + 5 * H),
+                         0);
+        got = ku_consume(bs, "out", 1, 30000, &recs);
+        ck_assert_int_eq(got, 1);
+        ck_assert_str_eq(recs[0].key, "a");
+        ck_assert_str_eq(recs[0].value, "left-only");
+        ck_assert_int_eq(recs[0].timestamp, t0);
+        ku_free(recs, got);
+        sluice_app_close(app);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        sluice_app_destroy(app);
+        sluice_topology_destroy(t);
+}
+END_TEST
+
 Suite *suite_app(void) {
         Suite *s  = suite_create("app");
         TCase *tc = tcase_create("embedded");
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, embedded_app_processes_every_record);
+        tcase_add_test(tc, embedded_left_join_emits_unmatched_records);
         tcase_add_test(tc, embedded_app_on_the_consumer_group_protocol);
         tcase_add_test(tc, host_driven_app_with_poll);
         tcase_add_test(tc, app_creation_errors);
