@@ -4,6 +4,9 @@
 #   make demo          build and run examples/wordcount on the embedded cluster
 #   make demo-features build and run examples/features (windowed features
 #                      for ML over payments) on the embedded cluster
+#   make demo-enrich   build and run examples/enrich (orders enriched by a
+#                      stream-table, a versioned and a stream-stream join)
+#                      under the test driver
 #   make test          everything a change must pass (the README's command)
 #   make check         the Check unit tests
 #   make check-asan    the unit tests under AddressSanitizer + UBSan
@@ -122,7 +125,7 @@ BENCH_STORE := $(BUILD)/bench/store_memory
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
-.PHONY: peers all lib demo demo-features test check check-asan check-asan-clang check-valgrind \
+.PHONY: peers all lib demo demo-features demo-enrich test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows \
         check-chaos check-chaos-full repro-librdkafka \
         examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
@@ -310,6 +313,9 @@ demo: $(BUILD)/examples/wordcount
 demo-features: $(BUILD)/examples/features
 	$(BUILD)/examples/features --demo
 
+demo-enrich: $(BUILD)/examples/enrich
+	$(BUILD)/examples/enrich --demo
+
 check: $(TEST_BIN)
 	$(TEST_BIN)
 
@@ -403,6 +409,8 @@ run-examples: examples
 	grep -q 'processed 2 of 2 lines' $(BUILD)/host_loop.out
 	$(BUILD)/examples/features --demo >$(BUILD)/features.out
 	tail -1 $(BUILD)/features.out | grep -qx "every feature's last value equals the test driver's"
+	$(BUILD)/examples/enrich --demo >$(BUILD)/enrich.out
+	sed -n '/^piped/,$$p' $(BUILD)/enrich.out | diff -u examples/enrich.expected -
 
 # In this order, so that the last lines are Check's summary.
 test:
