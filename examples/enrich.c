@@ -51,10 +51,9 @@
  * and give them the same partition count (the producer's partitioner puts
  * one customer in the same partition number everywhere). The orders and
  * shipments are re-keyed by order id for (c); Sluice repartitions both
- * sides through internal topics itself. Until Sluice's co-partitioned
- * placement of join inputs lands, run the app on a real cluster as one
- * instance (one stream thread, as --bootstrap does here): two instances
- * could each get partition n of a different input.
+ * sides through internal topics itself, and places partition n of every
+ * input of a join in one task on one instance, so the app runs as any
+ * number of instances.
  *
  * Run it:
  *   enrich --demo      the topology under the test driver (no Kafka): a
@@ -498,14 +497,13 @@ static int run(const char *bootstrap, const char *app_id) {
         sluice_app_t *app    = NULL;
         int rc;
 
-        /* one stream thread: see the top (co-partitioning); what is not
-         * JSON, or an order or shipment without an "order" id, is logged,
-         * counted and skipped. The emit interval 0: (c) looks for closed
-         * orders without a shipment on every record instead of at most
-         * once a second - a workaround: in this version the app's join
-         * looks only once at the default (its wall clock does not move
-         * in a task without wall-clock punctuations), so those orders
-         * would never be written. */
+        /* what is not JSON, or an order or shipment without an "order"
+         * id, is logged, counted and skipped. The emit interval 0: (c)
+         * looks for closed orders without a shipment at every record that
+         * reaches the stream time, not at most once a second (Kafka
+         * Streams' default, which throttles a busy topic's scans), so on
+         * a small input an order whose window closed is written at the
+         * record that closes it. */
         if (!t || !conf ||
             sluice_conf_set(conf, "application.id", app_id, err,
                             sizeof(err)) ||
