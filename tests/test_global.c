@@ -370,7 +370,7 @@ static const ku_record_t *find(const ku_record_t *recs, int n,
 
 START_TEST(embedded_global_table_bootstraps_before_processing) {
         char err[512], *m;
-        sluice_topology_t *top = sluice_topology_new();
+        sluice_topology_t *top = t; /* the fixture's: it destroys it */
         sluice_global_table_t *g;
         sluice_app_t *app;
         const char *bs;
@@ -379,7 +379,6 @@ START_TEST(embedded_global_table_bootstraps_before_processing) {
         gwait_t w;
         int n, i;
 
-        t = top;
         g = gtable("gt", "gs");
         to_out(sluice_stream_join_global(stream("st"), g, key_before_colon,
                                          joiner, NULL, sluice_serde_string()));
