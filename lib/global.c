@@ -203,7 +203,7 @@ int sl_global_new(const sluice_topology_t *t, const sluice_conf_t *conf,
         g->t    = t;
         g->conf = conf;
         atomic_init(&g->running, 0);
-        if (mtx_init(&g->lock, mtx_plain) != thrd_success) {
+        if (pthread_mutex_init(&g->lock, NULL)) {
                 free(g->stores);
                 free(g);
                 sl_errstr(errstr, errstr_size, "cannot create a mutex");
@@ -248,7 +248,7 @@ void sl_global_destroy(sl_global_t *g) {
         }
         free(g->stores);
         free(g->buf.data);
-        mtx_destroy(&g->lock);
+        pthread_mutex_destroy(&g->lock);
         free(g);
 }
 
@@ -257,11 +257,11 @@ int sl_global_apply(sl_global_t *g, int idx, const void *key, size_t klen,
                     size_t errstr_size) {
         sl_gstore_t *st = &g->stores[idx];
         int err         = 0;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         if (!key) {
                 /* a table has no row without a key (KTableSource) */
                 st->skipped++;
-                mtx_unlock(&g->lock);
+                pthread_mutex_unlock(&g->lock);
                 return 0;
         }
         if (!value) {
@@ -281,7 +281,7 @@ int sl_global_apply(sl_global_t *g, int idx, const void *key, size_t klen,
         }
         if (!err)
                 st->records++;
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         if (err)
                 sl_errstr(errstr, errstr_size,
                           "global store \"%s\": write failed (error %d)",
@@ -295,12 +295,12 @@ int sl_global_get(sl_global_t *g, int idx, const void *key, size_t klen,
         const void *v;
         size_t vlen;
         int r;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         r = st->type->get(st->h, key, klen, &v, &vlen);
         if (r > 0 && vlen >= 8)
                 cb(key, klen, (const unsigned char *)v + 8, vlen - 8,
                    (int64_t)sl_get_be64(v), opaque);
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         return r;
 }
 
@@ -313,10 +313,10 @@ int64_t sl_global_range(sl_global_t *g, int idx, const void *from,
         void *it;
         int64_t n = 0;
         int r;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         if ((r = st->type->iter_open(st->h, from, from_len, to, to_len,
                                      &it))) {
-                mtx_unlock(&g->lock);
+                pthread_mutex_unlock(&g->lock);
                 return r;
         }
         while ((r = st->type->iter_next(it, &k, &klen, &v, &vlen)) > 0) {
@@ -328,7 +328,7 @@ int64_t sl_global_range(sl_global_t *g, int idx, const void *from,
                         break;
         }
         st->type->iter_close(it);
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         return r < 0 ? r : n;
 }
 
@@ -345,7 +345,7 @@ int sl_global_lookup(sl_task_t *task, const sl_node_t *node, int idx,
                 return sl_fail(task, node, SLUICE_ERR_STATE, "%s",
                                "the global store is not open");
         st = &g->stores[idx];
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         r = st->type->get(st->h, k, klen, &v, &vlen);
         /* decoded under the lock: the backend's bytes are borrowed until
          * the writer's next call (strings are copied into the arena) */
@@ -353,7 +353,7 @@ int sl_global_lookup(sl_task_t *task, const sl_node_t *node, int idx,
                 err = sl_op_decode(task, node, st->def->value_serde,
                                    (const unsigned char *)v + 8, vlen - 8,
                                    out, owned);
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         if (r < 0)
                 return sl_fail(task, node, r, "%s",
                                "global store lookup failed");
@@ -436,12 +436,12 @@ static int g_handle(sl_global_t *g, rd_kafka_message_t *m, char *errstr,
                         idx = m->rkt ? sl_global_by_topic(
                                            g->t, rd_kafka_topic_name(m->rkt))
                                      : -1;
-                        mtx_lock(&g->lock);
+                        pthread_mutex_lock(&g->lock);
                         if (idx >= 0 && m->partition >= 0 &&
                             m->partition < g->stores[idx].partition_cnt &&
                             g->stores[idx].next[m->partition] < m->offset)
                                 g->stores[idx].next[m->partition] = m->offset;
-                        mtx_unlock(&g->lock);
+                        pthread_mutex_unlock(&g->lock);
                         return 0;
                 }
                 if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
@@ -463,11 +463,11 @@ static int g_handle(sl_global_t *g, rd_kafka_message_t *m, char *errstr,
         if (sl_global_apply(g, idx, m->key, m->key_len, m->payload, m->len,
                             ts, errstr, errstr_size))
                 return -1;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         g->consumed++;
         if (m->partition >= 0 && m->partition < st->partition_cnt)
                 st->next[m->partition] = m->offset + 1;
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         return 0;
 }
 
@@ -476,12 +476,12 @@ static int g_caught_up(sl_global_t *g) {
         size_t i;
         int32_t p;
         int done = 1;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         for (i = 0; i < g->cnt && done; i++)
                 for (p = 0; p < g->stores[i].partition_cnt && done; p++)
                         if (g->stores[i].next[p] < g->stores[i].end[p])
                                 done = 0;
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         return done;
 }
 
@@ -614,9 +614,9 @@ int sl_global_start(sl_global_t *g, sluice_app_t *app, char *errstr,
                 if (g_poll(g, 10000, 100, errstr, errstr_size) < 0)
                         return -1;
         }
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         g->bootstrap_ms = sl_now_ms() - t0;
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
         sl_log(app->conf, SLUICE_LOG_INFO, "GLOBAL",
                "global stores bootstrapped in %lld ms",
                (long long)(sl_now_ms() - t0));
@@ -647,7 +647,7 @@ int sl_global_step(sl_global_t *g, int budget) {
 void sl_global_metrics(sl_global_t *g, sl_str_t *s) {
         size_t i;
         int32_t p;
-        mtx_lock(&g->lock);
+        pthread_mutex_lock(&g->lock);
         sl_str_printf(s,
                       "\"global\":{\"thread\":\"%s-GlobalStreamThread\","
                       "\"running\":%s,\"consumed\":%llu,"
@@ -675,5 +675,5 @@ void sl_global_metrics(sl_global_t *g, sl_str_t *s) {
                 sl_str_printf(s, "]}");
         }
         sl_str_printf(s, "]}");
-        mtx_unlock(&g->lock);
+        pthread_mutex_unlock(&g->lock);
 }

@@ -8,10 +8,11 @@
  * under the test driver, the one thread that drives everything) is the
  * only writer; stream tasks on any stream thread (join lookups) and local
  * queries on any thread are readers, each holding the lock for one get
- * (and the decoding of its value) or one range. Stream tasks never hold
- * their own task lock's inner locks while waiting on it in a way that
- * nests the other way: the global thread takes no other lock while it
- * holds this one, so no lock order can deadlock.
+ * (and the decoding of its value into the task's arena) or for one range
+ * with its callback. A stream thread may hold its task's lock when it
+ * takes this one; nothing that holds this lock takes any other Sluice
+ * lock, so there is no lock-order cycle. The store's bytes never leave
+ * the lock (a lookup decodes them under it).
  */
 #ifndef SLUICE_GLOBAL_H
 #define SLUICE_GLOBAL_H
@@ -19,6 +20,7 @@
 #include "common.h"
 #include "topology.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <threads.h>
 
@@ -50,7 +52,11 @@ typedef struct sl_gstore_s {
 typedef struct sl_global_s {
         const sluice_topology_t *t;
         const sluice_conf_t *conf;
-        mtx_t lock; /* guards stores' backends, counters, buf */
+        /* guards stores' backends, counters, buf; a POSIX mutex, not C11's
+         * mtx_t: ThreadSanitizer sees glibc's pthread_mutex_lock but not
+         * the mtx_lock that calls it internally, and this lock is the one
+         * shared across threads by design */
+        pthread_mutex_t lock;
         sl_gstore_t *stores;
         size_t cnt;
         sluice_buf_t buf; /* the writer's timestamp + value scratch */

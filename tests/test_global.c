@@ -15,11 +15,15 @@
 #include "test_list.h"
 
 #include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/app.h" /* the embedded cluster, to make its topics */
+#include "../lib/app.h"    /* the embedded cluster, to make its topics */
+#include "../lib/global.h" /* the store's lock, without Kafka */
+
+#include <pthread.h>
 
 static sluice_topology_t *t;
 static sluice_driver_t *drv;
@@ -299,6 +303,84 @@ START_TEST(global_builder_mistakes) {
 }
 END_TEST
 
+/* ---- the lock: one writer, readers on other threads ----
+ * (run under ThreadSanitizer, this is the global store's concurrency
+ * without Kafka clients: see README, "Tests") */
+
+typedef struct {
+        sl_global_t *g;
+        int rounds;
+        int bad; /* a reader saw a value that is no update's */
+} race_t;
+
+static void *race_writer(void *arg) {
+        race_t *r = arg;
+        char v[32], err[256];
+        int i;
+        for (i = 0; i < r->rounds; i++) {
+                int n = snprintf(v, sizeof(v), "value-%d", i);
+                if (sl_global_apply(r->g, 0, "k", 1, i % 7 == 6 ? NULL : v,
+                                    (size_t)n, i, err, sizeof(err)))
+                        r->bad++;
+        }
+        return NULL;
+}
+
+static int race_check(const void *key, size_t klen, const void *value,
+                      size_t vlen, int64_t ts, void *opaque) {
+        char want[32];
+        int n = snprintf(want, sizeof(want), "value-%lld", (long long)ts);
+        (void)key;
+        (void)klen;
+        if ((size_t)n != vlen || memcmp(value, want, vlen))
+                ++*(int *)opaque;
+        return 0;
+}
+
+static void *race_reader(void *arg) {
+        race_t *r = arg;
+        int i, bad = 0;
+        for (i = 0; i < r->rounds; i++) {
+                if (sl_global_get(r->g, 0, "k", 1, race_check, &bad) < 0)
+                        bad++;
+                if (sl_global_range(r->g, 0, NULL, 0, NULL, 0, race_check,
+                                    &bad) < 0)
+                        bad++;
+        }
+        return bad ? arg : NULL;
+}
+
+START_TEST(global_store_one_writer_many_readers) {
+        char err[256];
+        sl_global_t *g = NULL;
+        race_t r;
+        pthread_t w, rd[2];
+        void *res;
+        int i;
+        gtable("g", "gs");
+        to_out(stream("s"));
+        ck_assert_int_eq(sl_topology_freeze(t, "race", err, sizeof(err)), 0);
+        ck_assert_int_eq(sl_global_new(t, NULL, &g, err, sizeof(err)), 0);
+        ck_assert_ptr_nonnull(g);
+        r.g      = g;
+        r.rounds = 20000;
+        r.bad    = 0;
+        /* pthreads: ThreadSanitizer here does not see C11 threads start */
+        ck_assert_int_eq(pthread_create(&w, NULL, race_writer, &r), 0);
+        for (i = 0; i < 2; i++)
+                ck_assert_int_eq(pthread_create(&rd[i], NULL, race_reader, &r),
+                                 0);
+        pthread_join(w, NULL);
+        for (i = 0; i < 2; i++) {
+                pthread_join(rd[i], &res);
+                ck_assert_ptr_null(res);
+        }
+        ck_assert_int_eq(r.bad, 0);
+        ck_assert_uint_eq(g->stores[0].records, 20000);
+        sl_global_destroy(g);
+}
+END_TEST
+
 /* ---- on the embedded cluster ---- */
 
 typedef struct {
@@ -470,6 +552,50 @@ START_TEST(embedded_global_table_bootstraps_before_processing) {
 }
 END_TEST
 
+/* num.stream.threads=0: the host's loop drives the global consumer too
+ * (bootstrap still in sluice_app_start()) */
+START_TEST(embedded_global_table_host_driven) {
+        char err[512];
+        sluice_global_table_t *g;
+        sluice_app_t *app;
+        const char *bs;
+        struct pollfd p;
+        gwait_t w;
+        int rounds = 0;
+
+        g = gtable("gt", "gs");
+        to_out(sluice_stream_left_join_global(stream("st"), g,
+                                              key_before_colon, joiner, NULL,
+                                              sluice_serde_string()));
+        app = sluice_app_new(t, embedded_conf("0"), err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(app->mock, "gt", 3, 1), 0);
+        bs = sluice_app_bootstrap_servers(app);
+        produce(bs, "gt", 2, "k", "v-old", 1);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        w.app  = app;
+        w.key  = "k";
+        w.want = "v-old";
+        ck_assert(global_has(&w)); /* bootstrapped by start */
+        produce(bs, "gt", 0, "k", "v-new", 2);
+        p.fd     = sluice_app_fd(app);
+        p.events = POLLIN;
+        w.want   = "v-new";
+        /* the host's loop until the update is applied (a deadline of
+         * rounds, each waiting on the fd at most 100 ms) */
+        while (!global_has(&w) && rounds++ < 600) {
+                int more = sluice_app_step(app, 10);
+                ck_assert_int_ge(more, 0);
+                if (!more)
+                        poll(&p, 1, sluice_app_timeout_ms(app));
+        }
+        ck_assert(global_has(&w));
+        sluice_app_close(app);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        sluice_app_destroy(app);
+}
+END_TEST
+
 Suite *suite_global(void) {
         Suite *s   = suite_create("global");
         TCase *drv_tc = tcase_create("driver");
@@ -481,11 +607,13 @@ Suite *suite_global(void) {
         tcase_add_test(drv_tc, global_store_local_queries);
         tcase_add_test(drv_tc, global_generated_store_name);
         tcase_add_test(drv_tc, global_builder_mistakes);
+        tcase_add_test(drv_tc, global_store_one_writer_many_readers);
         suite_add_tcase(s, drv_tc);
         tcase_add_checked_fixture(app_tc, setup, teardown);
         tcase_set_timeout(app_tc, 240);
         tcase_add_test(app_tc,
                        embedded_global_table_bootstraps_before_processing);
+        tcase_add_test(app_tc, embedded_global_table_host_driven);
         suite_add_tcase(s, app_tc);
         return s;
 }
