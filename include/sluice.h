@@ -1334,8 +1334,14 @@ sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
  * (`<application.id>-GlobalStreamThread`; with num.stream.threads=0,
  * sluice_app_step()) applies every update as it arrives; stream tasks see
  * each update from the moment it is applied, with no ordering against
- * their own records (as in Kafka Streams). The store lives in memory
- * (every start bootstraps it again from the beginning of the topic).
+ * their own records (as in Kafka Streams). The store's backend is the
+ * conf's default.dsl.store: in memory, every start bootstraps it again
+ * from the beginning of the topic; a persistent one lives in
+ * `<state.dir>/<application.id>/<instance>/global/<store>` with the
+ * offsets it reflects in `global/.checkpoint` (written every
+ * commit.interval.ms and at close), and a start goes on from there (from
+ * the beginning, over an emptied store, when the topic no longer holds a
+ * checkpointed offset). The test driver's global stores are in memory.
  *
  * Thread-safety: the global thread is the store's only writer; stream
  * threads' join lookups and local queries (sluice_app_store_get() /

@@ -1094,7 +1094,8 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                 fcntl(app->wake_fd[0], F_SETFL, O_NONBLOCK);
                 fcntl(app->wake_fd[1], F_SETFL, O_NONBLOCK);
         }
-        if (sl_global_new(t, conf, &app->global, errstr, errstr_size))
+        if (sl_global_new(t, conf, app->state_base, &app->global,
+                          errstr, errstr_size))
                 goto fail;
         app->threads = calloc((size_t)app->thread_cnt, sizeof(sl_thread_t));
         if (!app->threads) {

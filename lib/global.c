@@ -9,10 +9,13 @@
  *     reads every partition of every global topic from the beginning until
  *     it reaches the end offsets the topics had when the bootstrap began
  *     (GlobalStateManagerImpl.restoreState: bootstrap to the end offsets
- *     before the stream threads start). The stores are in memory, so every
- *     start bootstraps from offset 0; the next offset of each partition is
- *     tracked here (the topic is the store's changelog: no changelog
- *     topic is written, and nothing is committed to the group).
+ *     before the stream threads start). The next offset of each partition
+ *     is tracked here (the topic is the store's changelog: no changelog
+ *     topic is written, and nothing is committed to the group). In memory
+ *     every start bootstraps from the beginning; a persistent store
+ *     (default.dsl.store) keeps the offsets it reflects in
+ *     <instance dir>/global/.checkpoint, as Kafka Streams' global state
+ *     directory does, and a start goes on from them.
  *   - then the global thread (GlobalStreamThread) polls the same consumer
  *     and applies every record as it comes; in host-driven mode
  *     sluice_app_step() calls sl_global_step() instead.
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- builder ---- */
 
@@ -187,8 +191,63 @@ int sl_global_by_store(const sluice_topology_t *t, const char *store) {
 
 /* ---- stores ---- */
 
+/* .checkpoint of @g->dir: the offset of (@store, @p), or -1. */
+static int64_t ckpt_read(const sl_global_t *g, const char *store, int32_t p) {
+        char path[4096], name[512];
+        long long off;
+        int part;
+        int64_t r = -1;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/.checkpoint", g->dir);
+        if (!(f = fopen(path, "r")))
+                return -1;
+        while (fscanf(f, "%511s %d %lld", name, &part, &off) == 3)
+                if (!strcmp(name, store) && part == p && off >= 0)
+                        r = off;
+        fclose(f);
+        return r;
+}
+
+int sl_global_checkpoint(sl_global_t *g) {
+        char path[4096], tmp[4200], why[SL_ERRSTR_SIZE];
+        size_t i;
+        int32_t p;
+        FILE *f;
+        int rc = 0;
+        if (!g || !g->persistent)
+                return 0;
+        snprintf(path, sizeof(path), "%s/.checkpoint", g->dir);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        pthread_mutex_lock(&g->lock);
+        /* the data first, then the offsets that say what it reflects */
+        for (i = 0; i < g->cnt && !rc; i++)
+                if (g->stores[i].type->flush(g->stores[i].h, why,
+                                             sizeof(why)))
+                        rc = -1;
+        if (!rc && !(f = fopen(tmp, "w")))
+                rc = -1;
+        for (i = 0; !rc && i < g->cnt; i++)
+                for (p = 0; p < g->stores[i].partition_cnt; p++)
+                        fprintf(f, "%s %d %lld\n", g->stores[i].def->store,
+                                (int)p, (long long)g->stores[i].next[p]);
+        if (!rc && (fflush(f) || fsync(fileno(f))))
+                rc = -1;
+        if (!rc && fclose(f))
+                rc = -1;
+        if (!rc && rename(tmp, path))
+                rc = -1;
+        pthread_mutex_unlock(&g->lock);
+        if (rc)
+                sl_log(g->conf, SLUICE_LOG_WARNING, "GLOBAL",
+                       "cannot write %s (the next start bootstraps from "
+                       "older offsets)",
+                       path);
+        return rc;
+}
+
 int sl_global_new(const sluice_topology_t *t, const sluice_conf_t *conf,
-                  sl_global_t **out, char *errstr, size_t errstr_size) {
+                  const char *state_base, sl_global_t **out, char *errstr,
+                  size_t errstr_size) {
         sl_global_t *g;
         size_t i;
         *out = NULL;
@@ -211,11 +270,45 @@ int sl_global_new(const sluice_topology_t *t, const sluice_conf_t *conf,
         }
         for (i = 0; i < t->global_cnt; i++) {
                 sl_gstore_t *st = &g->stores[i];
+                sl_store_def_t def;
+                char path[4096];
                 int err;
-                st->def  = t->globals[i];
-                /* in memory: bootstrapped from the topic on every start */
-                st->type = sluice_store_type_memory();
-                if ((err = st->type->open(st->type, "", st->def->store,
+                st->def = t->globals[i];
+                memset(&def, 0, sizeof(def));
+                def.name = st->def->store;
+                /* the conf's default.dsl.store; in memory without a state
+                 * directory (the test driver) */
+                st->type = state_base ? sl_store_type_for(conf, &def, errstr,
+                                                          errstr_size)
+                                      : sluice_store_type_memory();
+                if (!st->type) {
+                        g->cnt = i;
+                        sl_global_destroy(g);
+                        return SLUICE_ERR_STATE;
+                }
+                path[0] = '\0';
+                if (st->type->persistent) {
+                        if (!g->dir) {
+                                size_t len = strlen(state_base) + 8;
+                                if (!(g->dir = malloc(len))) {
+                                        g->cnt = i;
+                                        sl_global_destroy(g);
+                                        sl_errstr(errstr, errstr_size,
+                                                  "out of memory");
+                                        return SLUICE_ERR_NOMEM;
+                                }
+                                snprintf(g->dir, len, "%s/global", state_base);
+                        }
+                        g->persistent = 1;
+                        snprintf(path, sizeof(path), "%s/%s", g->dir,
+                                 st->def->store);
+                        if (sl_mkdirs(path, errstr, errstr_size)) {
+                                g->cnt = i;
+                                sl_global_destroy(g);
+                                return SLUICE_ERR_STATE;
+                        }
+                }
+                if ((err = st->type->open(st->type, path, st->def->store,
                                           &st->h, errstr, errstr_size))) {
                         g->cnt = i;
                         sl_global_destroy(g);
@@ -241,12 +334,17 @@ void sl_global_destroy(sl_global_t *g) {
                 rd_kafka_consumer_close(g->consumer);
                 rd_kafka_destroy(g->consumer);
         }
+        /* what was applied is checkpointed (persistent stores) */
+        if (g->consumer)
+                sl_global_checkpoint(g);
         for (i = 0; i < g->cnt; i++) {
                 g->stores[i].type->close(g->stores[i].h);
                 free(g->stores[i].next);
                 free(g->stores[i].end);
+                free(g->stores[i].ckpt);
         }
         free(g->stores);
+        free(g->dir);
         free(g->buf.data);
         pthread_mutex_destroy(&g->lock);
         free(g);
@@ -485,6 +583,36 @@ static int g_caught_up(sl_global_t *g) {
         return done;
 }
 
+/* Delete every row of @st (a persistent store whose checkpoint cannot be
+ * trusted: its rows may be older than the topic). 0 or -1. */
+static int g_wipe(sl_gstore_t *st, char *errstr, size_t errstr_size) {
+        for (;;) {
+                const void *k, *v;
+                size_t klen, vlen;
+                void *it;
+                char key[4096];
+                int r;
+                if (st->type->iter_open(st->h, NULL, 0, NULL, 0, &it))
+                        goto fail;
+                r = st->type->iter_next(it, &k, &klen, &v, &vlen);
+                if (r > 0 && klen <= sizeof(key))
+                        memcpy(key, k, klen);
+                st->type->iter_close(it);
+                if (r < 0 || klen > sizeof(key))
+                        goto fail;
+                if (r == 0)
+                        return 0;
+                if (st->type->del(st->h, key, klen))
+                        goto fail;
+        }
+fail:
+        sl_errstr(errstr, errstr_size,
+                  "global store \"%s\": cannot empty it for a new "
+                  "bootstrap",
+                  st->def->store);
+        return -1;
+}
+
 /* Partition counts and end offsets; assign everything from the start. */
 static int g_assign(sl_global_t *g, char *errstr, size_t errstr_size) {
         rd_kafka_topic_partition_list_t *parts =
@@ -540,6 +668,29 @@ static int g_assign(sl_global_t *g, char *errstr, size_t errstr_size) {
                                                           st->def->topic, p)
                             ->offset = RD_KAFKA_OFFSET_BEGINNING;
                 }
+                /* a persistent store goes on from its checkpoint, if every
+                 * partition has one the topic still holds; otherwise it
+                 * is emptied and bootstrapped from the beginning */
+                if (g->persistent && st->type->persistent) {
+                        int all = 1;
+                        for (p = 0; p < mt->partition_cnt && all; p++) {
+                                int64_t c = ckpt_read(g, st->def->store, p);
+                                if (c < st->next[p] || c > st->end[p])
+                                        all = 0;
+                        }
+                        if (all) {
+                                for (p = 0; p < mt->partition_cnt; p++) {
+                                        int64_t c =
+                                            ckpt_read(g, st->def->store, p);
+                                        st->next[p] = c;
+                                        rd_kafka_topic_partition_list_find(
+                                            parts, st->def->topic, p)
+                                            ->offset = c;
+                                }
+                        } else if (g_wipe(st, errstr, errstr_size)) {
+                                goto done;
+                        }
+                }
         }
         if ((e = rd_kafka_assign(g->consumer, parts))) {
                 sl_errstr(errstr, errstr_size,
@@ -574,6 +725,16 @@ static int g_poll(sl_global_t *g, int budget, int timeout_ms, char *errstr,
         return n;
 }
 
+/* Every commit.interval.ms, as the stream threads' stores. */
+static void g_maybe_checkpoint(sl_global_t *g) {
+        int64_t now = sl_now_ms();
+        if (!g->persistent ||
+            now - g->last_ckpt_ms < sl_conf_commit_interval_ms(g->conf))
+                return;
+        g->last_ckpt_ms = now;
+        sl_global_checkpoint(g);
+}
+
 static int g_thread_main(void *arg) {
         sl_global_t *g = arg;
         char errstr[SL_ERRSTR_SIZE];
@@ -582,6 +743,7 @@ static int g_thread_main(void *arg) {
                         sl_app_fail(g->app, "global thread: %s", errstr);
                         break;
                 }
+                g_maybe_checkpoint(g);
         }
         atomic_store(&g->running, 0);
         return 0;
@@ -641,6 +803,8 @@ int sl_global_step(sl_global_t *g, int budget) {
                 return 0;
         if ((n = g_poll(g, budget, 0, errstr, sizeof(errstr))) < 0)
                 sl_app_fail(g->app, "global thread: %s", errstr);
+        else
+                g_maybe_checkpoint(g);
         return n;
 }
 

@@ -45,6 +45,8 @@ typedef struct sl_gstore_s {
         int32_t partition_cnt;
         int64_t *next; /* per partition: the next offset to apply */
         int64_t *end;  /* per partition: the end offset at bootstrap */
+        int64_t *ckpt; /* per partition: the checkpointed next offset
+                          (-1: none), read at open, used by the assign */
         uint64_t records; /* updates applied (puts and deletes) */
         uint64_t skipped; /* null-key records (not stored) */
 } sl_gstore_t;
@@ -60,6 +62,12 @@ typedef struct sl_global_s {
         sl_gstore_t *stores;
         size_t cnt;
         sluice_buf_t buf; /* the writer's timestamp + value scratch */
+        /* persistent backends: <state base>/global holds a directory per
+         * store and .checkpoint ("<store> <partition> <next offset>" per
+         * line), written after a flush of every store; NULL: in memory */
+        char *dir;
+        int persistent;
+        int64_t last_ckpt_ms;
 
         /* the Kafka runtime (sl_global_start()) */
         rd_kafka_t *consumer;
@@ -74,10 +82,15 @@ typedef struct sl_global_s {
         struct sluice_app_s *app;
 } sl_global_t;
 
-/* Open the global stores of @t (none: *out = NULL, 0). 0 or an error
+/* Open the global stores of @t (none: *out = NULL, 0) with the conf's
+ * default.dsl.store; a persistent one lives under @state_base/global
+ * (NULL: every store in memory, as the test driver's). 0 or an error
  * with errstr. */
 int sl_global_new(const sluice_topology_t *t, const sluice_conf_t *conf,
-                  sl_global_t **out, char *errstr, size_t errstr_size);
+                  const char *state_base, sl_global_t **out, char *errstr,
+                  size_t errstr_size);
+/* Persistent stores: flush them and write .checkpoint. 0 or -1. */
+int sl_global_checkpoint(sl_global_t *g);
 /* Stop the thread (if started), close the consumer, the stores. */
 void sl_global_destroy(sl_global_t *g);
 

@@ -347,7 +347,7 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
         drv->budget.max =
             conf ? (size_t)conf->cache_max_bytes : (size_t)10485760;
         /* global stores: written by pipe_one() at once, as TTD does */
-        if (sl_global_new(t, conf, &drv->global, errstr, errstr_size) ||
+        if (sl_global_new(t, conf, NULL, &drv->global, errstr, errstr_size) ||
             (t->global_cnt &&
              !(drv->global_offsets =
                    calloc(t->global_cnt, sizeof(int64_t))))) {

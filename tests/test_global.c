@@ -13,6 +13,7 @@
 #include "helpers.h"
 #include "kafka_util.h"
 #include "test_list.h"
+#include "test_util.h"
 
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
@@ -360,7 +361,7 @@ START_TEST(global_store_one_writer_many_readers) {
         gtable("g", "gs");
         to_out(stream("s"));
         ck_assert_int_eq(sl_topology_freeze(t, "race", err, sizeof(err)), 0);
-        ck_assert_int_eq(sl_global_new(t, NULL, &g, err, sizeof(err)), 0);
+        ck_assert_int_eq(sl_global_new(t, NULL, NULL, &g, err, sizeof(err)), 0);
         ck_assert_ptr_nonnull(g);
         r.g      = g;
         r.rounds = 20000;
@@ -596,6 +597,103 @@ START_TEST(embedded_global_table_host_driven) {
 }
 END_TEST
 
+/* A persistent global store (default.dsl.store=lmdb) goes on from its
+ * .checkpoint: a second app on the same state.dir and cluster reads only
+ * what was written after the first closed, and holds every row. */
+static sluice_app_t *ckpt_app(const char *bootstrap, const char *dir) {
+        char err[512];
+        sluice_conf_t *c = sluice_conf_new();
+        sluice_app_t *app;
+        tu_set(c, "application.id", "global-ckpt");
+        tu_set(c, "bootstrap.servers", bootstrap);
+        tu_set(c, "state.dir", dir);
+        tu_set(c, "default.dsl.store", "lmdb");
+        tu_set(c, "num.stream.threads", "1");
+        tu_set(c, "commit.interval.ms", "100");
+        sluice_conf_set_log_cb(c, NULL, SLUICE_LOG_ERR, NULL);
+        app = sluice_app_new(t, c, err, sizeof(err));
+        ck_assert_msg(app != NULL, "%s", err);
+        ck_assert_int_eq(sluice_app_start(app, err, sizeof(err)), 0);
+        return app;
+}
+
+START_TEST(global_store_resumes_from_its_checkpoint) {
+        char err[512], dir[256], *m;
+        rd_kafka_conf_t *rc = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_mock_cluster_t *mc;
+        const char *bs;
+        sluice_app_t *app;
+        visits_t v = {{0}, 0};
+        int i;
+
+        rd_kafka_conf_set(rc, "log_level", "0", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, rc, err, sizeof(err));
+        ck_assert_msg(rk != NULL, "%s", err);
+        mc = rd_kafka_mock_cluster_new(rk, 1);
+        ck_assert_ptr_nonnull(mc);
+        bs = rd_kafka_mock_cluster_bootstraps(mc);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mc, "gt", 3, 1), 0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mc, "st", 2, 1), 0);
+        ck_assert_int_eq(rd_kafka_mock_topic_create(mc, "out", 2, 1), 0);
+        tu_tmpdir(dir, sizeof(dir), "global-ckpt");
+        to_out(sluice_stream_join_global(stream("st"), gtable("gt", "gs"),
+                                         key_before_colon, joiner, NULL,
+                                         sluice_serde_string()));
+        for (i = 0; i < 9; i++) {
+                char k[16];
+                snprintf(k, sizeof(k), "k%d", i);
+                produce(bs, "gt", i % 3, k, "first", 10 + i);
+        }
+        app = ckpt_app(bs, dir);
+        sluice_app_close(app);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        sluice_app_destroy(app);
+
+        produce(bs, "gt", 1, "k1", "second", 100);
+        produce(bs, "gt", 2, "k9", "second", 101);
+        app = ckpt_app(bs, dir);
+        m = sluice_app_metrics_json(app);
+        /* only the two records after the checkpoint were read */
+        ck_assert_msg(strstr(m, "\"consumed\":2,"), "%s", m);
+        ck_assert_msg(strstr(m, "\"approximate_count\":10,"), "%s", m);
+        free(m);
+        ck_assert_int_eq(sluice_app_store_range(app, "gs", NULL, 0, NULL, 0,
+                                                visit, &v),
+                         10);
+        ck_assert_str_eq(v.seen, "k0=first@10;k1=second@100;k2=first@12;"
+                                 "k3=first@13;k4=first@14;k5=first@15;"
+                                 "k6=first@16;k7=first@17;k8=first@18;"
+                                 "k9=second@101;");
+        {
+                /* a checkpoint past the topic's end is not trusted: the
+                 * third start empties the store and reads all 11 */
+                char path[512];
+                FILE *f;
+                snprintf(path, sizeof(path), "%s/global/.checkpoint",
+                         app->state_base);
+                sluice_app_close(app);
+                ck_assert_str_eq(sluice_app_error(app), "");
+                sluice_app_destroy(app);
+                f = fopen(path, "w");
+                ck_assert_ptr_nonnull(f);
+                fprintf(f, "gs 0 999\ngs 1 0\ngs 2 0\n");
+                fclose(f);
+        }
+        app = ckpt_app(bs, dir);
+        m   = sluice_app_metrics_json(app);
+        ck_assert_msg(strstr(m, "\"consumed\":11,"), "%s", m);
+        ck_assert_msg(strstr(m, "\"approximate_count\":10,"), "%s", m);
+        free(m);
+        sluice_app_close(app);
+        ck_assert_str_eq(sluice_app_error(app), "");
+        sluice_app_destroy(app);
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(rk);
+        tu_rm_rf(dir);
+}
+END_TEST
+
 Suite *suite_global(void) {
         Suite *s   = suite_create("global");
         TCase *drv_tc = tcase_create("driver");
@@ -614,6 +712,7 @@ Suite *suite_global(void) {
         tcase_add_test(app_tc,
                        embedded_global_table_bootstraps_before_processing);
         tcase_add_test(app_tc, embedded_global_table_host_driven);
+        tcase_add_test(app_tc, global_store_resumes_from_its_checkpoint);
         suite_add_tcase(s, app_tc);
         return s;
 }
