@@ -1320,6 +1320,92 @@ sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
                               const sluice_serde_t *value_serde);
 
 /**
+ * @name Global tables (Kafka Streams' GlobalKTable)
+ *
+ * A global table is replicated in full to every instance: its store holds
+ * the rows of every partition of its topic, so a stream joins it by any
+ * key it computes, without co-partitioning or a repartition. Each instance
+ * reads the topic with a consumer of its own, outside the app's group
+ * (every partition assigned, offsets kept by the instance, nothing
+ * committed); the topic is the store's changelog (no changelog topic). At
+ * sluice_app_start() the store is bootstrapped, i.e. filled up to the end
+ * offsets the topic had, before any stream thread starts: the first stream
+ * record already sees the whole table. Then a global thread of its own
+ * (`<application.id>-GlobalStreamThread`; with num.stream.threads=0,
+ * sluice_app_step()) applies every update as it arrives; stream tasks see
+ * each update from the moment it is applied, with no ordering against
+ * their own records (as in Kafka Streams). The store's backend is the
+ * conf's default.dsl.store: in memory, every start bootstraps it again
+ * from the beginning of the topic; a persistent one lives in
+ * `<state.dir>/<application.id>/<instance>/global/<store>` with the
+ * offsets it reflects in `global/.checkpoint` (written every
+ * commit.interval.ms and at close), and a start goes on from there (from
+ * the beginning, over an emptied store, when the topic no longer holds a
+ * checkpointed offset). The test driver's global stores are in memory.
+ *
+ * Thread-safety: the global thread is the store's only writer; stream
+ * threads' join lookups and local queries (sluice_app_store_get() /
+ * sluice_app_store_range() with the store's name, from any thread) read it
+ * under one lock per app, held for a lookup or while a query's callback
+ * runs.
+ */
+typedef struct sluice_global_table_s sluice_global_table_t;
+
+/**
+ * Read @p topic (all its partitions) as a global table whose store is
+ * named @p store_name (NULL: "<topic>-STATE-STORE-<n>"); a record with a
+ * null key is skipped, a null value deletes the row. Serdes are required
+ * (borrowed; they must outlive the topology).
+ * @returns the table (owned by @p t), or NULL (mistake recorded: NULL or
+ *   invalid topic, a store name or global topic used twice; a topic that a
+ *   stream source reads too is refused when the topology is built).
+ *   Not thread-safe (builder).
+ */
+SLUICE_API sluice_global_table_t *
+sluice_global_table_from(sluice_topology_t *t, const char *topic,
+                         const sluice_serde_t *key_serde,
+                         const sluice_serde_t *value_serde,
+                         const char *store_name);
+
+/**
+ * Maps a stream record (@p key, @p value: borrowed) to the key of the
+ * global table's row it joins: fill @p out (bytes and strings are copied,
+ * JSON and objects are taken over), encoded with the table's key serde.
+ * A SLUICE_VALUE_NULL result means "no key". A non-zero return fails the
+ * record. Runs on the stream threads, as every operator callback.
+ */
+typedef int(sluice_global_key_cb)(const sluice_value_t *key,
+                                  const sluice_value_t *value,
+                                  sluice_value_t *out, void *opaque);
+
+/**
+ * Join each record of @p s with the row of @p gt whose key
+ * @p key_extractor computes from the record (KStream.join(GlobalKTable,
+ * KeyValueMapper, ValueJoiner)): the output has the stream record's key,
+ * timestamp and headers and the value joiner(stream key, stream value,
+ * row). A record with a null value is dropped, as is one whose extracted
+ * key is null or has no row (inner). No repartition and no
+ * co-partitioning: the stream may have any partition count and its key
+ * may have changed. @p opaque goes to both callbacks. @p value_serde: the
+ * output values' serde (NULL: unknown until a sink names one).
+ * @returns the joined stream, or NULL (mistake recorded naming the call:
+ *   NULL extractor or joiner, @p gt of another topology).
+ */
+SLUICE_API sluice_stream_t *
+sluice_stream_join_global(sluice_stream_t *s, sluice_global_table_t *gt,
+                          sluice_global_key_cb *key_extractor,
+                          sluice_value_joiner_cb *joiner, void *opaque,
+                          const sluice_serde_t *value_serde);
+/** KStream.leftJoin(GlobalKTable, ...): as sluice_stream_join_global(),
+ *  but a record whose extracted key is null or has no row joins NULL
+ *  (joiner(key, value, NULL)). */
+SLUICE_API sluice_stream_t *
+sluice_stream_left_join_global(sluice_stream_t *s, sluice_global_table_t *gt,
+                               sluice_global_key_cb *key_extractor,
+                               sluice_value_joiner_cb *joiner, void *opaque,
+                               const sluice_serde_t *value_serde);
+
+/**
  * Give a stream-table join a grace period (Kafka Streams'
  * Joined.withGracePeriod, KIP-923): @p joined is the stream
  * sluice_stream_join_table() or sluice_stream_left_join_table() returned,

@@ -6,6 +6,7 @@
 /* flock() */
 #define _DEFAULT_SOURCE 1
 #include "app.h"
+#include "global.h"
 #include "versioned.h"
 
 #include <errno.h>
@@ -528,6 +529,11 @@ static int prepare_topics(sluice_app_t *app, char *errstr,
                                  0, errstr, errstr_size))
                         goto done;
         }
+        for (i = 0; app->mock && i < t->global_cnt; i++)
+                if (topic_create(app, t->globals[i]->topic,
+                                 app->conf->embedded_partitions, 0, errstr,
+                                 errstr_size))
+                        goto done;
         if (read_metadata(app, &md, errstr, errstr_size))
                 goto done;
         for (i = 0; i < t->node_cnt; i++) {
@@ -873,6 +879,7 @@ static void app_free(sluice_app_t *app) {
         for (i = 0; app->threads && i < app->thread_cnt; i++)
                 sl_thread_destroy(&app->threads[i]);
         free(app->threads);
+        sl_global_destroy(app->global);
         if (app->mock)
                 rd_kafka_mock_cluster_destroy(app->mock);
         if (app->mock_rk)
@@ -1087,6 +1094,9 @@ sluice_app_t *sluice_app_new(sluice_topology_t *t, sluice_conf_t *conf,
                 fcntl(app->wake_fd[0], F_SETFL, O_NONBLOCK);
                 fcntl(app->wake_fd[1], F_SETFL, O_NONBLOCK);
         }
+        if (sl_global_new(t, conf, app->state_base, &app->global,
+                          errstr, errstr_size))
+                goto fail;
         app->threads = calloc((size_t)app->thread_cnt, sizeof(sl_thread_t));
         if (!app->threads) {
                 sl_errstr(errstr, errstr_size, "out of memory");
@@ -1122,6 +1132,12 @@ int sluice_app_start(sluice_app_t *app, char *errstr, size_t errstr_size) {
                 return SLUICE_ERR_STATE;
         }
         if (prepare_topics(app, errstr, errstr_size))
+                goto fail;
+        /* global stores: bootstrapped before any stream thread subscribes
+         * (no task processes a record before they hold their topics up
+         * to the end offsets of now), then followed by their thread */
+        if (app->global && sl_global_start(app->global, app, errstr,
+                                           errstr_size))
                 goto fail;
         /* exactly-once: each thread's producer fences the zombie of its
          * transactional.id (and has its transaction aborted) first */
@@ -1171,6 +1187,10 @@ void sluice_app_close(sluice_app_t *app) {
                 else if (app->host_driven)
                         sl_thread_close(&app->threads[i]);
                 app->threads[i].started = 0;
+        }
+        if (app->global && app->global->started) {
+                thrd_join(app->global->thr, NULL);
+                app->global->started = 0;
         }
         /* ignored if a thread failed while closing (ERROR stays) */
         if (!err)
@@ -1254,6 +1274,14 @@ int sluice_app_step(sluice_app_t *app, int budget) {
         n = sl_thread_step(&app->threads[0], budget, 0);
         if (n < 0)
                 return SLUICE_ERR_STATE;
+        /* the global thread's work, on the host's thread too */
+        if (app->global) {
+                int g = sl_global_step(app->global, budget);
+                if (g < 0)
+                        return SLUICE_ERR_STATE;
+                if (g >= budget)
+                        n = budget;
+        }
         /* a restore in full swing is work that remains too */
         return n >= budget || app->threads[0].restore_more ? 1 : 0;
 }
@@ -1351,7 +1379,12 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                               m->producer_stats ? m->producer_stats : "null");
                 mtx_unlock(&thr->lock);
         }
-        sl_str_printf(&s, "]}");
+        sl_str_printf(&s, "]");
+        if (app->global) {
+                sl_str_printf(&s, ",");
+                sl_global_metrics(app->global, &s);
+        }
+        sl_str_printf(&s, "}");
         return sl_str_take(&s);
 }
 
@@ -1367,6 +1400,16 @@ static int64_t app_store_query(sluice_app_t *app, const char *store,
         int i;
         if (!app || !store || !cb || (is_get && !key))
                 return SLUICE_ERR_INVALID_ARG;
+        if ((i = sl_global_by_store(app->t, store)) >= 0) {
+                /* a global store: whole on every instance, its own lock */
+                if (!app->global || !atomic_load(&app->global->running))
+                        return SLUICE_ERR_STATE; /* not bootstrapped */
+                return is_get ? sl_global_get(app->global, i, key, key_len,
+                                              cb, opaque)
+                              : sl_global_range(app->global, i, from,
+                                                from_len, to, to_len, cb,
+                                                opaque);
+        }
         if (!sl_topology_store(app->t, store))
                 return SLUICE_ERR_STATE; /* no such store */
         for (i = 0; i < app->thread_cnt && r >= 0; i++) {

@@ -185,6 +185,9 @@ struct sluice_app_s {
         /* one per sub-topology with exact-named sources (thread.c) */
         sl_placement_t *placement;
         size_t placement_cnt;
+        /* global tables' stores and their thread (lib/global.h; NULL:
+         * none), bootstrapped by sluice_app_start() */
+        struct sl_global_s *global;
 
         atomic_int stop;
         atomic_uint_fast64_t processed;

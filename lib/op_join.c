@@ -1544,3 +1544,145 @@ sluice_table_t *sluice_table_outer_join(sluice_table_t *left,
         return table_table(left, right, JN_OUTER, "sluice_table_outer_join",
                            joiner, opaque, value_serde);
 }
+
+/* ---- stream-global-table (lib/global.c holds the store) ----
+ *
+ * Kafka Streams' KStreamGlobalKTableJoin (a KStreamKTableJoinProcessor
+ * with a key mapper): the stream record's (key, value) is mapped to the
+ * table's key, looked up in the global store (under its lock, see
+ * global.h), and joined. A null stream value is dropped; a null mapped
+ * key is dropped by an inner join and joins NULL in a left join. Nothing
+ * needs co-partitioning (every instance holds the whole table), so the
+ * node is not marked copartition and its input is never repartitioned. */
+
+#include "global.h"
+
+typedef struct gj_s {
+        jn_t jn; /* first: call_joiner() reads node->priv as a jn_t */
+        int global; /* index in t->globals */
+        sluice_global_key_cb *key_cb;
+        const sluice_serde_t *gkey_serde;
+} gj_t;
+
+static int stream_global_process(sl_task_t *task, const sl_node_t *node,
+                                 sluice_record_t *rec) {
+        const gj_t *G = node->priv;
+        sluice_value_t mk = sluice_null(), tv = sluice_null(), res;
+        int mk_owned = 0, t_owned = 0, r_owned, found = 0, err;
+        const void *k;
+        size_t klen;
+        char why[SL_ERRSTR_SIZE];
+
+        if (rec->value.type == SLUICE_VALUE_NULL) {
+                task->dropped++;
+                return 0;
+        }
+        if (G->key_cb(&rec->key, &rec->value, &mk, node->opaque))
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                               "key extractor failed");
+        if ((err = sl_value_adopt(task, &mk, &mk_owned)))
+                return sl_fail(task, node, err, "%s", "out of memory");
+        if (mk.type == SLUICE_VALUE_NULL) {
+                if (G->jn.kind != JN_LEFT) {
+                        task->dropped++;
+                        return 0;
+                }
+        } else {
+                err = sl_encode(G->gkey_serde, &mk, &task->kbuf, &k, &klen,
+                                why, sizeof(why));
+                if (err) {
+                        sl_op_release_if(&mk, mk_owned);
+                        return sl_fail(task, node, SLUICE_ERR_SERDE,
+                                       "extracted key: %s", why);
+                }
+                if (!k)
+                        k = "";
+                found = sl_global_lookup(task, node, G->global, k, klen, &tv,
+                                         &t_owned);
+        }
+        sl_op_release_if(&mk, mk_owned);
+        if (found < 0)
+                return found;
+        if (!found && G->jn.kind != JN_LEFT)
+                return 0;
+        err = call_joiner(task, node, &rec->key, &rec->value,
+                          found ? &tv : NULL, &res, &r_owned);
+        sl_op_release_if(&tv, t_owned);
+        if (err)
+                return err;
+        return forward_value(task, node, rec, res, r_owned, rec->timestamp);
+}
+
+static const sl_node_ops_t stream_global_ops = {
+    .family  = "join",
+    .process = stream_global_process,
+};
+
+static sluice_stream_t *stream_global(sluice_stream_t *s,
+                                      sluice_global_table_t *gt,
+                                      jn_kind_t kind, const char *call,
+                                      sluice_global_key_cb *key_cb,
+                                      sluice_value_joiner_cb *joiner,
+                                      void *opaque,
+                                      const sluice_serde_t *value_serde) {
+        sluice_topology_t *t;
+        sl_node_t *n;
+        gj_t *G;
+        if (!s || !gt)
+                return NULL;
+        t = s->t;
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (gt->t != t) {
+                sl_topo_error(t, "%s: the stream and the global table belong "
+                                 "to different topologies",
+                              call);
+                return NULL;
+        }
+        if (!key_cb) {
+                sl_topo_error(t, "%s: key extractor is NULL", call);
+                return NULL;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return NULL;
+        }
+        if (sl_serde_check(t, call, "value", value_serde))
+                return NULL;
+        if (!(G = calloc(1, sizeof(*G)))) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        if (!(n = sl_node_new(t, SL_NODE_STREAM_TABLE_JOIN, &stream_global_ops,
+                              s->node))) {
+                free(G);
+                return NULL;
+        }
+        n->priv       = G;
+        n->opaque     = opaque;
+        G->jn.kind    = kind;
+        G->jn.joiner  = joiner;
+        G->jn.grace_store = -1;
+        G->global     = gt->idx;
+        G->key_cb     = key_cb;
+        G->gkey_serde = gt->key_serde;
+        return sl_stream_new(t, n, s->key_serde, value_serde);
+}
+
+sluice_stream_t *sluice_stream_join_global(sluice_stream_t *s,
+                                           sluice_global_table_t *gt,
+                                           sluice_global_key_cb *key_extractor,
+                                           sluice_value_joiner_cb *joiner,
+                                           void *opaque,
+                                           const sluice_serde_t *value_serde) {
+        return stream_global(s, gt, JN_INNER, "sluice_stream_join_global",
+                             key_extractor, joiner, opaque, value_serde);
+}
+
+sluice_stream_t *sluice_stream_left_join_global(
+    sluice_stream_t *s, sluice_global_table_t *gt,
+    sluice_global_key_cb *key_extractor, sluice_value_joiner_cb *joiner,
+    void *opaque, const sluice_serde_t *value_serde) {
+        return stream_global(s, gt, JN_LEFT, "sluice_stream_left_join_global",
+                             key_extractor, joiner, opaque, value_serde);
+}

@@ -128,6 +128,9 @@ struct sl_task_s {
         int ready;              /* sl_task_ready() ran: processors inited */
         int restoring;          /* stores still restoring */
         int locking;            /* lock guards the stores (app mode) */
+        /* the global stores (lib/global.h; NULL: none), shared by every
+         * task of the app or driver, read under their own lock */
+        struct sl_global_s *global;
         mtx_t lock;
         sluice_buf_t obuf, cbuf; /* change records: old value, whole */
 };

@@ -9,6 +9,7 @@
  * produced it, in order.
  */
 #include "conf.h"
+#include "global.h"
 #include "task.h"
 #include "versioned.h"
 
@@ -74,6 +75,8 @@ struct sluice_driver_s {
         sl_cache_budget_t budget; /* the record cache, all tasks */
         int clog_write_store;     /* store of the changelog write, or -1 */
         int64_t wall_ms;          /* the driver's wall clock */
+        sl_global_t *global;      /* global stores (NULL: none) */
+        int64_t *global_offsets;  /* next offset per global topic */
 };
 
 static out_queue_t *out_queue(sluice_driver_t *drv, const char *topic,
@@ -173,7 +176,8 @@ static int drv_write(void *opaque, const sl_node_t *sink, const char *topic,
                         *slot = (size_t)(q - drv->out) + 1;
         }
         if (q->feedback < 0)
-                q->feedback = sl_topology_source_for(drv->t, topic) != NULL;
+                q->feedback = sl_topology_source_for(drv->t, topic) != NULL ||
+                              sl_global_by_topic(drv->t, topic) >= 0;
         need = ALIGN16(sizeof(*o)) + ALIGN16(header_cnt * sizeof(sluice_header_t)) +
                key_len + value_len;
         for (i = 0; i < header_cnt; i++)
@@ -342,10 +346,25 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
         }
         drv->budget.max =
             conf ? (size_t)conf->cache_max_bytes : (size_t)10485760;
+        /* global stores: written by pipe_one() at once, as TTD does */
+        if (sl_global_new(t, conf, NULL, &drv->global, errstr, errstr_size) ||
+            (t->global_cnt &&
+             !(drv->global_offsets =
+                   calloc(t->global_cnt, sizeof(int64_t))))) {
+                if (drv->global && !drv->global_offsets)
+                        sl_errstr(errstr, errstr_size, "out of memory");
+                sl_global_destroy(drv->global);
+                free(drv->tasks);
+                free(drv->node_q);
+                free(drv->clog_q);
+                free(drv);
+                return NULL;
+        }
         for (i = 0; i < drv->task_cnt; i++) {
                 sl_task_init(&drv->tasks[i], t, conf, i, 0, drv_write,
                              drv_partition_cnt, drv);
                 drv->tasks[i].clog_write = drv_clog_write;
+                drv->tasks[i].global     = drv->global;
         }
         for (i = 0; i < drv->task_cnt; i++) {
                 /* the driver has no instance: <state.dir>/<app>/<task> */
@@ -361,6 +380,8 @@ sluice_driver_t *sluice_driver_new(sluice_topology_t *t, sluice_conf_t *conf,
                         int k;
                         for (k = 0; k < drv->task_cnt; k++)
                                 sl_task_destroy(&drv->tasks[k]);
+                        sl_global_destroy(drv->global);
+                        free(drv->global_offsets);
                         free(drv->tasks);
                         free(drv->node_q);
                         free(drv->clog_q);
@@ -383,6 +404,8 @@ void sluice_driver_destroy(sluice_driver_t *drv) {
         for (k = 0; k < drv->task_cnt; k++)
                 sl_task_destroy(&drv->tasks[k]);
         free(drv->tasks);
+        sl_global_destroy(drv->global);
+        free(drv->global_offsets);
         for (i = 0; i < drv->in_cnt; i++)
                 free(drv->in[i].topic);
         free(drv->in);
@@ -440,10 +463,22 @@ static int pipe_one(sluice_driver_t *drv, const char *topic, const void *key,
                     size_t key_len, const void *value, size_t value_len,
                     int64_t timestamp, const sluice_header_t *headers,
                     size_t header_cnt) {
-        in_topic_t *in = in_topic(drv, topic);
+        in_topic_t *in;
         sl_task_t *task;
         int64_t offset;
-        int err;
+        int err, gi = sl_global_by_topic(drv->t, topic);
+        (void)headers;
+        if (gi >= 0) {
+                /* a global table's topic: its store is updated before the
+                 * call returns (TopologyTestDriver's global stores) */
+                offset = drv->global_offsets[gi]++;
+                err    = sl_global_apply(drv->global, gi, key, key_len, value,
+                                         value_len, timestamp, drv->errstr,
+                                         sizeof(drv->errstr));
+                (void)offset;
+                return err;
+        }
+        in = in_topic(drv, topic);
         if (!in) {
                 snprintf(drv->errstr, sizeof(drv->errstr),
                          "topic \"%s\" is not read by any source of the "
@@ -617,7 +652,13 @@ static sluice_kv_t *drv_kv(sluice_driver_t *drv, const char *store) {
 int sluice_driver_store_get(sluice_driver_t *drv, const char *store,
                             const void *key, size_t key_len, sluice_kv_cb *cb,
                             void *opaque) {
-        sluice_kv_t *kv = drv_kv(drv, store);
+        sluice_kv_t *kv;
+        int gi = drv ? sl_global_by_store(drv->t, store) : -1;
+        if (gi >= 0)
+                return key && cb ? sl_global_get(drv->global, gi, key,
+                                                 key_len, cb, opaque)
+                                 : SLUICE_ERR_INVALID_ARG;
+        kv = drv_kv(drv, store);
         if (!kv)
                 return SLUICE_ERR_STATE;
         return sluice_kv_get(kv, key, key_len, cb, opaque);
@@ -627,7 +668,13 @@ int64_t sluice_driver_store_range(sluice_driver_t *drv, const char *store,
                                   const void *from, size_t from_len,
                                   const void *to, size_t to_len,
                                   sluice_kv_cb *cb, void *opaque) {
-        sluice_kv_t *kv = drv_kv(drv, store);
+        sluice_kv_t *kv;
+        int gi = drv ? sl_global_by_store(drv->t, store) : -1;
+        if (gi >= 0)
+                return cb ? sl_global_range(drv->global, gi, from, from_len,
+                                            to, to_len, cb, opaque)
+                          : SLUICE_ERR_INVALID_ARG;
+        kv = drv_kv(drv, store);
         if (!kv)
                 return SLUICE_ERR_STATE;
         if (sl_versioned_is(kv))

@@ -133,6 +133,7 @@ static sl_task_t *task_get(sl_thread_t *thr, int sub, int32_t partition) {
         at->partition = partition;
         sl_task_init(&at->task, thr->app->t, thr->app->conf, sub, partition,
                      thr_write, thr_partition_cnt, thr);
+        at->task.global = thr->app->global;
         at->task.clog_write = thr_clog_write;
         at->task.stop       = &thr->app->stop;
         /* what both the producer and the dead-letter topic take */

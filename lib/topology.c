@@ -123,6 +123,7 @@ void sluice_topology_destroy(sluice_topology_t *t) {
         free(t->streams);
         free(t->sinks);
         stores_free(t);
+        sl_global_defs_free(t);
         free(t->app_id);
         if (t->error != oom_error)
                 free(t->error);
@@ -735,7 +736,8 @@ static int stores_freeze(sluice_topology_t *t, const char *app_id,
                 }
         }
         if (sl_table_freeze(t, errstr, errstr_size) ||
-            sl_join_freeze(t, errstr, errstr_size))
+            sl_join_freeze(t, errstr, errstr_size) ||
+            sl_global_freeze(t, errstr, errstr_size))
                 return SLUICE_ERR_TOPOLOGY;
         return 0;
 }
@@ -848,6 +850,8 @@ sluice_resp_t sluice_topology_validate(const sluice_topology_t *t,
                           "sluice_stream_from()");
                 return SLUICE_ERR_TOPOLOGY;
         }
+        if (sl_global_freeze(t, errstr, errstr_size))
+                return SLUICE_ERR_TOPOLOGY;
         return SLUICE_OK;
 }
 
@@ -1034,6 +1038,7 @@ char *sluice_topology_describe(const sluice_topology_t *t) {
                 }
                 sl_str_printf(&s, "\n");
         }
+        sl_global_describe(t, cnt, &s);
         free(labels);
         return sl_str_take(&s);
 }

@@ -219,6 +219,9 @@ struct sluice_topology_s {
         size_t grouped_cnt, grouped_cap;
         sluice_windowed_t **windoweds;
         size_t windowed_cnt, windowed_cap;
+        /* global tables (lib/global.c): not nodes of any sub-topology */
+        sluice_global_table_t **globals;
+        size_t global_cnt, global_cap;
         char *error; /* the first builder mistake, or NULL */
         int frozen;
         char *app_id; /* internal topic names were resolved with it */
@@ -271,6 +274,15 @@ int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
 /* op_join.c: refuse what joins cannot do once every table is known (a
  * grace period over a table that is not versioned). 0 or -1 with errstr. */
 int sl_join_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size);
+/* global.c: refuse a global topic that a source reads too, a store
+ * name taken twice. 0 or -1 with errstr. */
+int sl_global_freeze(const sluice_topology_t *t, char *errstr,
+                     size_t errstr_size);
+/* global.c: describe's "for global store" sub-topologies, numbered from
+ * @first; free the global tables' handles. */
+void sl_global_describe(const sluice_topology_t *t, int first,
+                        sl_str_t *s);
+void sl_global_defs_free(sluice_topology_t *t);
 /* The store named @name, or NULL. */
 sl_store_def_t *sl_topology_store(const sluice_topology_t *t,
                                   const char *name);

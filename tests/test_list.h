@@ -26,12 +26,14 @@ Suite *suite_versioned(void); /* tests/test_versioned.c: versioned tables, grace
 
 Suite *suite_placement(void); /* tests/test_placement.c: co-partitioned tasks, partition counts */
 
+Suite *suite_global(void);   /* tests/test_global.c: global tables, stream-global-table joins */
+
 Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing, identity */
 
 #define SLUICE_TEST_SUITES                                                     \
         suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
             suite_recovery, suite_windows, suite_timestamps, suite_versioned, \
-            suite_joins, suite_placement, suite_eos
+            suite_joins, suite_global, suite_placement, suite_eos
 
 #endif
