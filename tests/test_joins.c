@@ -366,6 +366,191 @@ START_TEST(table_join_describe_and_copartition) {
 }
 END_TEST
 
+/* ---- foreign-key table-table joins ---- */
+
+/* A left value "FK:payload": the foreign key before the ':' (none if
+ * empty). */
+static int fk_of(const sluice_value_t *key, const sluice_value_t *v,
+                 sluice_value_t *fk, void *opaque) {
+        const char *p = v->u.bytes.data, *c;
+        (void)key;
+        (void)opaque;
+        c = memchr(p, ':', v->u.bytes.len);
+        if (c && c > p)
+                *fk = sluice_strn(p, (size_t)(c - p));
+        return 0;
+}
+
+START_TEST(fk_inner_join) {
+        table_out(sluice_table_fk_join(table("l", "ls"), table("r", "rs"),
+                                       fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 5);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+ra", 10); /* max(left, right) */
+        pipe_("l", "2", "B:y", 11);  /* no right row: nothing */
+        expect_none();
+        pipe_("r", "B", "rb", 12); /* a right insert: its subscribers */
+        expect("2", "B:y+rb", 12);
+        pipe_("r", "A", "ra2", 13);
+        expect("1", "A:x+ra2", 13);
+        pipe_("l", "1", "B:z", 14); /* the foreign key changes */
+        expect("1", "B:z+rb", 14);
+        pipe_("r", "A", "ra3", 15); /* unsubscribed from A */
+        expect_none();
+        pipe_("r", "B", NULL, 16); /* a right delete: a tombstone each, in
+                                      primary-key order */
+        expect("1", NULL, 16);
+        expect("2", NULL, 16);
+        pipe_("l", "2", "C:w", 17); /* changed to a missing row */
+        expect("2", NULL, 17);
+        pipe_("l", "1", ":n", 18); /* a null foreign key: unsubscribe, a
+                                      tombstone */
+        expect("1", NULL, 18);
+        pipe_("l", "2", NULL, 19); /* a left delete */
+        expect("2", NULL, 19);
+        pipe_("r", "C", "rc", 20); /* nobody subscribes to C any more */
+        pipe_("r", "B", "rb2", 21);
+        expect_none();
+        pipe_("r", "D", "rd", 100);
+        pipe_("l", "3", "D:q", 50);
+        expect("3", "D:q+rd", 100);
+        pipe_("l", "3", "D:q2", 60); /* the same key: updated */
+        expect("3", "D:q2+rd", 100);
+        pipe_("l", "4", "E:q", 61); /* an insert without a row: nothing, */
+        pipe_("l", "4", "E:q3", 62); /* an update with the same key too */
+        pipe_("l", NULL, "D:x", 63);  /* a null key: dropped */
+        expect_none();
+}
+END_TEST
+
+START_TEST(fk_left_join) {
+        table_out(sluice_table_fk_left_join(table("l", "ls"),
+                                            table("r", "rs"), fk_of, joiner,
+                                            NULL, sluice_serde_string()));
+        start_cache(_i);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+null", 10);
+        pipe_("r", "A", "ra", 11);
+        expect("1", "A:x+ra", 11);
+        pipe_("l", "1", ":n", 12); /* a null foreign key: joiner(l, null) */
+        expect("1", ":n+null", 12);
+        pipe_("r", "A", "ra2", 13);
+        expect_none();
+        pipe_("l", "1", "A:y", 14);
+        expect("1", "A:y+ra2", 14);
+        pipe_("r", "A", NULL, 15); /* a right delete: joiner(l, null) */
+        expect("1", "A:y+null", 15);
+        pipe_("l", "1", "A:z", 16); /* the same key, no row */
+        expect("1", "A:z+null", 16);
+        pipe_("l", "1", NULL, 17); /* a left delete: a tombstone */
+        expect("1", NULL, 17);
+        pipe_("l", "9", NULL, 18); /* never there */
+        pipe_("r", "A", "ra3", 19);
+        expect_none();
+}
+END_TEST
+
+/* A response whose hash is not the left row's current one is stale: in
+ * the driver (as in Kafka Streams' TopologyTestDriver) every piped record
+ * runs to completion, internal topics included, so two left updates never
+ * overtake a response; pipe responses into the internal topic directly. */
+START_TEST(fk_join_drops_stale_responses) {
+        static const char topic[] =
+            "jn-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000009-topic";
+        unsigned char stale[1 + 16 + 2];
+        table_out(sluice_table_fk_join(table("l", "ls"), table("r", "rs"),
+                                       fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 1);
+        pipe_("l", "1", "A:x", 2);
+        expect("1", "A:x+ra", 2);
+        /* a hash of some other left value, a right value "rz" */
+        memset(stale, 0x5a, sizeof(stale));
+        stale[0] = 0x40;
+        memcpy(stale + 17, "rz", 2);
+        ck_assert_int_eq(sluice_driver_pipe(drv, topic, "1", 1, stale,
+                                            sizeof(stale), 3, NULL, 0),
+                         0);
+        /* no hash (a deleted left value's) while the row exists */
+        stale[0] = 0x80;
+        ck_assert_int_eq(
+            sluice_driver_pipe(drv, topic, "1", 1, stale, 1, 4, NULL, 0), 0);
+        expect_none();
+        /* no hash for a row that is gone: current, a tombstone */
+        ck_assert_int_eq(
+            sluice_driver_pipe(drv, topic, "7", 1, stale, 1, 5, NULL, 0), 0);
+        expect("7", NULL, 5);
+        /* the current row's own subscription still answers */
+        pipe_("r", "A", "ra2", 6);
+        expect("1", "A:x+ra2", 6);
+}
+END_TEST
+
+START_TEST(fk_join_describe_and_copartition) {
+        char *d;
+        sl_copartition_group_t *g;
+        size_t n;
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        table_out(sluice_table_fk_join(l, r, fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(1);
+        d = sluice_topology_describe(t);
+        /* the right side (the subscription store beside the right
+         * table's) and the left side (the responses beside the left
+         * table) are two sub-topologies */
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-"
+               "0000000008 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-"
+               "STORE-0000000007, rs])\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "(topics: [jn-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-"
+               "0000000004-topic])\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "(topic: jn-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000009-"
+               "topic)\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-"
+               "PROCESSOR-0000000013 (stores: [ls])\n"));
+        ck_assert_ptr_nonnull(strstr(d, "   Sub-topology: 1\n"));
+        ck_assert_ptr_null(strstr(d, "   Sub-topology: 2\n"));
+        free(d);
+        ck_assert_int_eq(sl_topology_copartition_groups(t, &g, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        /* the subscriptions with the right table's topic, the responses
+         * with the left's */
+        {
+                size_t i;
+                for (i = 0; i < n; i++) {
+                        /* the group with the right table's topic */
+                        int right = !strcmp(g[i].topics[0], "r") ||
+                                    !strcmp(g[i].topics[1], "r");
+                        const char *want =
+                            right ? "jn-KTABLE-FK-JOIN-SUBSCRIPTION-"
+                                    "REGISTRATION-0000000004-topic"
+                                  : "jn-KTABLE-FK-JOIN-SUBSCRIPTION-"
+                                    "RESPONSE-0000000009-topic";
+                        ck_assert_uint_eq(g[i].topic_cnt, 2);
+                        ck_assert(!strcmp(g[i].topics[0], want) ||
+                                  !strcmp(g[i].topics[1], want));
+                        ck_assert(right || !strcmp(g[i].topics[0], "l") ||
+                                  !strcmp(g[i].topics[1], "l"));
+                }
+        }
+        sl_copartition_groups_free(g, n);
+}
+END_TEST
+
+START_TEST(builder_refuses_fk_join_mistakes) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        ck_assert_ptr_null(sluice_table_fk_join(l, r, NULL, joiner, NULL,
+                                                sluice_serde_string()));
+        expect_mistake("sluice_table_fk_join: foreign-key extractor is NULL");
+}
+END_TEST
+
 /* ---- the builder's refusals ---- */
 
 START_TEST(builder_refuses_a_null_joiner) {
@@ -1070,6 +1255,11 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, table_outer_join, 0, 2);
         tcase_add_test(tc, table_join_then_filter_sends_no_spurious_tombstones);
         tcase_add_test(tc, table_join_describe_and_copartition);
+        tcase_add_loop_test(tc, fk_inner_join, 0, 2);
+        tcase_add_loop_test(tc, fk_left_join, 0, 2);
+        tcase_add_loop_test(tc, fk_join_drops_stale_responses, 0, 2);
+        tcase_add_test(tc, fk_join_describe_and_copartition);
+        tcase_add_test(tc, builder_refuses_fk_join_mistakes);
         tcase_add_loop_test(tc, stream_inner_join_window_boundaries, 0, 2);
         tcase_add_test(tc, stream_join_asymmetric_window_and_retention);
         tcase_add_loop_test(tc, stream_left_join_emits_unmatched_when_closed,
