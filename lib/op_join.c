@@ -1238,19 +1238,31 @@ int sluice_stream_join_set_grace(sluice_stream_t *joined, int64_t grace_ms) {
 
 int sl_join_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         size_t i;
+        int vs;
         for (i = 0; i < t->node_cnt; i++) {
                 const sl_node_t *n = t->nodes[i];
                 const jn_t *J;
                 if (n->ops != &stream_table_grace_ops)
                         continue;
                 J = n->priv;
-                if (sl_table_versioned_store(J->table) < 0) {
+                if ((vs = sl_table_versioned_store(J->table)) < 0) {
                         sl_errstr(errstr, errstr_size,
                                   "join node \"%s\": a grace period "
                                   "(sluice_stream_join_set_grace) needs a "
                                   "versioned table "
                                   "(sluice_table_set_versioned)",
                                   n->name);
+                        return -1;
+                }
+                /* Kafka Streams refuses it too (KStreamImpl.doStreamTableJoin:
+                 * "History retention must be at least grace period.") */
+                if (t->stores[vs]->history_ms < J->grace_ms) {
+                        sl_errstr(errstr, errstr_size,
+                                  "join node \"%s\": the grace period (%lld "
+                                  "ms) is longer than the versioned table's "
+                                  "history retention (%lld ms)",
+                                  n->name, (long long)J->grace_ms,
+                                  (long long)t->stores[vs]->history_ms);
                         return -1;
                 }
         }

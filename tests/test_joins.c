@@ -1206,6 +1206,24 @@ START_TEST(builder_refuses_grace_without_a_versioned_table) {
 }
 END_TEST
 
+START_TEST(builder_refuses_grace_longer_than_the_history) {
+        sluice_table_t *tbl = table("tbl", "rows");
+        sluice_stream_t *j  = sluice_stream_join_table(
+            stream("s"), tbl, joiner, NULL, sluice_serde_string());
+        char e[512];
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 10), 0);
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 11), 0);
+        to_out(j);
+        /* Kafka Streams: "History retention must be at least grace
+         * period." */
+        ck_assert_ptr_null(sluice_driver_new(t, NULL, e, sizeof e));
+        ck_assert_msg(strstr(e, "the grace period (11 ms) is longer than "
+                                "the versioned table's history retention "
+                                "(10 ms)") != NULL,
+                      "%s", e);
+}
+END_TEST
+
 START_TEST(builder_refuses_grace_on_other_streams) {
         sluice_stream_t *s = stream("s");
         sluice_table_t *tbl = table("tbl", "rows");
@@ -1260,6 +1278,7 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, fk_join_drops_stale_responses, 0, 2);
         tcase_add_test(tc, fk_join_describe_and_copartition);
         tcase_add_test(tc, builder_refuses_fk_join_mistakes);
+        tcase_add_test(tc, builder_refuses_grace_longer_than_the_history);
         tcase_add_loop_test(tc, stream_inner_join_window_boundaries, 0, 2);
         tcase_add_test(tc, stream_join_asymmetric_window_and_retention);
         tcase_add_loop_test(tc, stream_left_join_emits_unmatched_when_closed,
