@@ -2279,6 +2279,29 @@ static sl_node_t *fk_node(sluice_topology_t *t, sl_node_kind_t kind,
         return n;
 }
 
+/* Name the internal topic's pair whose source is @src as Kafka Streams
+ * does: KTABLE-SINK-<n>, KTABLE-SOURCE-<n + 1>, the numbers the pair's
+ * nodes took. */
+static int fk_pair_names(sluice_topology_t *t, sl_node_t *src) {
+        sl_node_t *nodes[2];
+        static const char *const prefix[2] = {"KTABLE-SINK-",
+                                              "KTABLE-SOURCE-"};
+        int i, seq = t->name_seq - 2;
+        nodes[0] = src->peer;
+        nodes[1] = src;
+        for (i = 0; i < 2; i++) {
+                char *name = malloc(32);
+                if (!name) {
+                        sl_topo_error(t, "out of memory");
+                        return -1;
+                }
+                snprintf(name, 32, "%s%010d", prefix[i], seq + i);
+                free(nodes[i]->name);
+                nodes[i]->name = name;
+        }
+        return 0;
+}
+
 static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
                                sluice_fk_extractor_cb *extract,
                                sluice_value_joiner_cb *joiner, void *opaque,
@@ -2339,17 +2362,25 @@ static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
         F.rv_serde  = r->value_serde;
         F.sub_store = -1;
 
-        /* left -> subscriptions by foreign key */
+        /* Kafka Streams' names and numbers (StreamsBuilder's describe of
+         * KTableImpl.doJoinOnForeignKey): the registration topic's
+         * number, the send node, its sink and the source, the store, the
+         * two right-side processors (one node here), the foreign-table
+         * processor, the response topic's number, its sink and source,
+         * the resolver, the output node and its store (none here) */
+        snprintf(topic, sizeof(topic),
+                 "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-%010d-topic",
+                 t->name_seq++);
         if (!(send = fk_node(t, SL_NODE_FK_SEND, &fk_send_ops, l->node,
                              NULL, &F, opaque)))
                 return NULL;
-        snprintf(topic, sizeof(topic), "%s-topic", send->name);
         memset(&tmp, 0, sizeof(tmp));
         tmp.t           = t;
         tmp.node        = send;
         tmp.key_serde   = sluice_serde_bytes();
         tmp.value_serde = sluice_serde_bytes();
-        if (!(sub = sl_internal_topic(&tmp, call, topic, send->name, 0, 0)))
+        if (!(sub = sl_internal_topic(&tmp, call, topic, send->name, 0, 0)) ||
+            fk_pair_names(t, sub->node))
                 return NULL;
         if ((F.sub_store = sl_store_new(
                  t, call, NULL, "KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-",
@@ -2362,16 +2393,17 @@ static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
             connect_store(t, recv, rs))
                 return NULL;
         recv->copartition = 1;
-        /* "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic" */
+        t->name_seq++; /* SubscriptionJoinProcessorSupplier's node */
+        if (!(foreign = fk_node(t, SL_NODE_FK_JOIN, &fk_foreign_ops, r->node,
+                                NULL, &F, opaque)) ||
+            connect_store(t, foreign, F.sub_store))
+                return NULL;
         snprintf(topic, sizeof(topic),
                  "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-%010d-topic",
                  t->name_seq++);
         tmp.node = recv;
-        if (!(resp = sl_internal_topic(&tmp, call, topic, topic, 0, 0)))
-                return NULL;
-        if (!(foreign = fk_node(t, SL_NODE_FK_JOIN, &fk_foreign_ops, r->node,
-                                NULL, &F, opaque)) ||
-            connect_store(t, foreign, F.sub_store))
+        if (!(resp = sl_internal_topic(&tmp, call, topic, topic, 0, 0)) ||
+            fk_pair_names(t, resp->node))
                 return NULL;
         if (sl_node_link(foreign, resp->node->peer)) {
                 sl_topo_error(t, "out of memory");
@@ -2384,6 +2416,7 @@ static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
                   &F, opaque)) ||
             connect_store(t, resolve, ls))
                 return NULL;
+        t->name_seq += 2; /* KTABLE-FK-JOIN-OUTPUT and its store name */
         resolve->copartition = 1;
         resolve->key_serde   = l->key_serde;
         resolve->value_serde = value_serde;
