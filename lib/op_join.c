@@ -103,26 +103,35 @@ static int call_joiner(sl_task_t *task, const sl_node_t *node,
         return 0;
 }
 
+/* Forward @out, a copy of the input record whose flags, key and old value
+ * the caller set, with the join's @value (taken over per @owned) at @ts,
+ * then release what @out owns: how every join node hands on a result. */
+static int join_emit(sl_task_t *task, const sl_node_t *node,
+                     sluice_record_t *out, sluice_value_t value, int owned,
+                     int64_t ts) {
+        int err;
+        out->value           = value;
+        out->raw_value       = NULL;
+        out->raw_value_len   = 0;
+        out->raw_value_serde = NULL;
+        out->timestamp       = ts;
+        if (owned)
+                out->flags |= SL_REC_VALUE_OWNED;
+        err = sl_forward(task, node, out);
+        sl_record_release(out);
+        return err;
+}
+
 /* Forward a view of @rec with @value (taken over per @owned) at @ts. */
 static int forward_value(sl_task_t *task, const sl_node_t *node,
                          const sluice_record_t *rec, sluice_value_t value,
                          int owned, int64_t ts) {
         sluice_record_t out = *rec;
-        int err;
         out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
                        SL_REC_OLD_OWNED | SL_REC_HAS_OLD | SL_REC_KEY_SET |
                        SL_REC_VALUE_SET);
-        out.value           = value;
-        out.old             = sluice_null();
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        out.timestamp       = ts;
-        if (owned)
-                out.flags |= SL_REC_VALUE_OWNED;
-        err = sl_forward(task, node, &out);
-        sl_record_release(&out);
-        return err;
+        out.old = sluice_null();
+        return join_emit(task, node, &out, value, owned, ts);
 }
 
 /* ---- stream-table ---- */
@@ -394,20 +403,9 @@ static int table_join_process(sl_task_t *task, const sl_node_t *node,
         }
         {
                 sluice_record_t out = *rec;
-                out.flags           = SL_REC_HAS_OLD;
-                out.value           = jn;
-                out.old             = jo;
-                out.raw_value       = NULL;
-                out.raw_value_len   = 0;
-                out.raw_value_serde = NULL;
-                out.timestamp       = ts;
-                if (n_owned)
-                        out.flags |= SL_REC_VALUE_OWNED;
-                if (old_owned)
-                        out.flags |= SL_REC_OLD_OWNED;
-                err = sl_forward(task, node, &out);
-                sl_record_release(&out);
-                return err;
+                out.flags = SL_REC_HAS_OLD | (old_owned ? SL_REC_OLD_OWNED : 0u);
+                out.old   = jo;
+                return join_emit(task, node, &out, jn, n_owned, ts);
         }
 }
 
@@ -790,19 +788,10 @@ static int emit_unmatched(sl_task_t *task, const sl_node_t *node,
         out.raw_key         = k;
         out.raw_key_len     = klen;
         out.raw_key_serde   = node->key_serde;
-        out.value           = res;
         out.old             = sluice_null();
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        out.timestamp       = ts;
         if (k_owned)
                 out.flags |= SL_REC_KEY_OWNED;
-        if (r_owned)
-                out.flags |= SL_REC_VALUE_OWNED;
-        err = sl_forward(task, node, &out);
-        sl_record_release(&out);
-        return err;
+        return join_emit(task, node, &out, res, r_owned, ts);
 }
 
 /* The outer store's scan: entries to emit are copied out as
@@ -1701,16 +1690,13 @@ static int fk_forward_bytes(sl_task_t *task, const sl_node_t *node,
         sluice_record_t out = *rec;
         out.flags           = 0;
         out.key             = key ? sluice_bytes(key, klen) : sluice_null();
-        out.value = value ? sluice_bytes(value, vlen) : sluice_null();
-        out.old   = sluice_null();
+        out.old             = sluice_null();
         out.raw_key         = NULL;
         out.raw_key_len     = 0;
         out.raw_key_serde   = NULL;
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        out.timestamp       = ts;
-        return sl_forward(task, node, &out);
+        return join_emit(task, node, &out,
+                         value ? sluice_bytes(value, vlen) : sluice_null(), 0,
+                         ts);
 }
 
 /* The foreign key of the left row (@key, @v) as bytes in @b (*null: the
@@ -2221,24 +2207,15 @@ static int fk_resolve_process(sl_task_t *task, const sl_node_t *node,
                         res = r;
                 }
         }
-        out                 = *rec;
-        out.flags           = SL_REC_HAS_OLD;
-        out.key             = pk;
-        out.value           = res;
-        out.old             = sluice_null();
-        out.raw_key         = rec->key.u.bytes.data;
-        out.raw_key_len     = rec->key.u.bytes.len;
-        out.raw_key_serde   = F->pk_serde;
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        if (pk_owned)
-                out.flags |= SL_REC_KEY_OWNED;
-        if (res_owned)
-                out.flags |= SL_REC_VALUE_OWNED;
-        pk_owned = 0;
-        err      = sl_forward(task, node, &out);
-        sl_record_release(&out);
+        out               = *rec;
+        out.flags         = SL_REC_HAS_OLD | (pk_owned ? SL_REC_KEY_OWNED : 0u);
+        out.key           = pk;
+        out.old           = sluice_null();
+        out.raw_key       = rec->key.u.bytes.data;
+        out.raw_key_len   = rec->key.u.bytes.len;
+        out.raw_key_serde = F->pk_serde;
+        pk_owned          = 0;
+        err = join_emit(task, node, &out, res, res_owned, rec->timestamp);
 out:
         sl_op_release_if(&rv, rv_owned);
         sl_op_release_if(&lv, lv_owned);
