@@ -1118,6 +1118,43 @@ static sluice_stream_t *copartitioned(sluice_stream_t *s, const char *call,
         return sl_repartition(s, call, name ? name : s->node->name, 0, 0);
 }
 
+/* The checks every join's builder call makes first: an open topology,
+ * the other input @other of the same one (@both names the inputs in the
+ * message: "the tables"), a joiner. 0, or -1 with the mistake recorded. */
+static int join_args(sluice_topology_t *t, const sluice_topology_t *other,
+                     const char *call, const char *both,
+                     sluice_value_joiner_cb *joiner) {
+        if (sl_topo_check_open(t, call))
+                return -1;
+        if (other != t) {
+                sl_topo_error(t, "%s: %s belong to different topologies",
+                              call, both);
+                return -1;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return -1;
+        }
+        return 0;
+}
+
+/* The stores a table-table join reads its inputs' rows from: 0 with *ls
+ * and *rs, or -1 with the mistake recorded. */
+static int join_table_stores(sluice_topology_t *t, const char *call,
+                             const sluice_table_t *l,
+                             const sluice_table_t *r, int *ls, int *rs) {
+        *ls = sl_table_store_of(l);
+        *rs = sl_table_store_of(r);
+        if (*ls < 0 || *rs < 0) {
+                sl_topo_error(t, "%s: the %s table has no store to look rows "
+                                 "up in (a suppressed, joined or windowed "
+                                 "table)",
+                              call, *ls < 0 ? "left" : "right");
+                return -1;
+        }
+        return 0;
+}
+
 static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
                                      jn_kind_t kind, const char *call,
                                      sluice_value_joiner_cb *joiner,
@@ -1130,19 +1167,8 @@ static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
         if (!s || !tbl)
                 return NULL;
         t = s->t;
-        if (sl_topo_check_open(t, call))
-                return NULL;
-        if (tbl->t != t) {
-                sl_topo_error(t, "%s: the stream and the table belong to "
-                                 "different topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
-        if (sl_serde_check(t, call, "value", value_serde))
+        if (join_args(t, tbl->t, call, "the stream and the table", joiner) ||
+            sl_serde_check(t, call, "value", value_serde))
                 return NULL;
         if ((store = sl_table_store_of(tbl)) < 0) {
                 sl_topo_error(t, "%s: the table has no store to look rows "
@@ -1304,18 +1330,8 @@ static sluice_stream_t *stream_stream(sluice_stream_t *l, sluice_stream_t *r,
         if (!l || !r)
                 return NULL;
         t = l->t;
-        if (sl_topo_check_open(t, call))
+        if (join_args(t, r->t, call, "the streams", joiner))
                 return NULL;
-        if (r->t != t) {
-                sl_topo_error(t, "%s: the streams belong to different "
-                                 "topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
         if (w.before_ms < 0 || w.after_ms < 0 || w.grace_ms < 0) {
                 sl_topo_error(t, "%s: the join window's before, after and "
                                  "grace must be >= 0 (got %lld, %lld, %lld)",
@@ -1476,29 +1492,10 @@ static sluice_table_t *table_table(sluice_table_t *l, sluice_table_t *r,
         if (!l || !r)
                 return NULL;
         t = l->t;
-        if (sl_topo_check_open(t, call))
+        if (join_args(t, r->t, call, "the tables", joiner) ||
+            sl_serde_check(t, call, "value", value_serde) ||
+            join_table_stores(t, call, l, r, &ls, &rs))
                 return NULL;
-        if (r->t != t) {
-                sl_topo_error(t, "%s: the tables belong to different "
-                                 "topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
-        if (sl_serde_check(t, call, "value", value_serde))
-                return NULL;
-        ls = sl_table_store_of(l);
-        rs = sl_table_store_of(r);
-        if (ls < 0 || rs < 0) {
-                sl_topo_error(t, "%s: the %s table has no store to look rows "
-                                 "up in (a suppressed, joined or windowed "
-                                 "table)",
-                              call, ls < 0 ? "left" : "right");
-                return NULL;
-        }
         if (!(a = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, l->node,
                             names[kind][0], kind, 1, joiner, opaque)) ||
             !(b = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, r->node,
@@ -2295,28 +2292,14 @@ static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
         t = l->t;
         if (sl_topo_check_open(t, call))
                 return NULL;
-        if (r->t != t) {
-                sl_topo_error(t, "%s: the tables belong to different "
-                                 "topologies",
-                              call);
+        if (!extract) {
+                sl_topo_error(t, "%s: foreign-key extractor is NULL", call);
                 return NULL;
         }
-        if (!extract || !joiner) {
-                sl_topo_error(t, "%s: %s is NULL", call,
-                              extract ? "joiner" : "foreign-key extractor");
+        if (join_args(t, r->t, call, "the tables", joiner) ||
+            sl_serde_check(t, call, "value", value_serde) ||
+            join_table_stores(t, call, l, r, &ls, &rs))
                 return NULL;
-        }
-        if (sl_serde_check(t, call, "value", value_serde))
-                return NULL;
-        ls = sl_table_store_of(l);
-        rs = sl_table_store_of(r);
-        if (ls < 0 || rs < 0) {
-                sl_topo_error(t, "%s: the %s table has no store to look rows "
-                                 "up in (a suppressed, joined or windowed "
-                                 "table)",
-                              call, ls < 0 ? "left" : "right");
-                return NULL;
-        }
         if (!l->key_serde || !l->value_serde || !r->key_serde ||
             !r->value_serde) {
                 sl_topo_error(t, "%s: the serdes of both tables' keys and "
