@@ -489,6 +489,29 @@ START_TEST(fk_join_drops_stale_responses) {
 }
 END_TEST
 
+/* KIP-914: out-of-order updates of a versioned table on either side of a
+ * foreign-key join are dropped (SubscriptionSendProcessorSupplier,
+ * ForeignTableJoinProcessorSupplier), and the join reads latest rows. */
+START_TEST(fk_join_skips_out_of_order_versions) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        ck_assert_int_eq(sluice_table_set_versioned(l, 1000), 0);
+        ck_assert_int_eq(sluice_table_set_versioned(r, 1000), 0);
+        table_out(sluice_table_fk_left_join(l, r, fk_of, joiner, NULL,
+                                            sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 5);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+ra", 10);
+        pipe_("l", "1", "B:y", 7); /* older than the latest: dropped */
+        pipe_("r", "A", "old", 4);
+        expect_none();
+        pipe_("r", "A", "ra2", 20); /* still subscribed to A */
+        expect("1", "A:x+ra2", 20);
+        pipe_("l", "1", "B:z", 30);
+        expect("1", "B:z+null", 30);
+}
+END_TEST
+
 START_TEST(fk_join_describe_and_copartition) {
         char *d;
         sl_copartition_group_t *g;
@@ -1289,6 +1312,7 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, fk_inner_join, 0, 2);
         tcase_add_loop_test(tc, fk_left_join, 0, 2);
         tcase_add_loop_test(tc, fk_join_drops_stale_responses, 0, 2);
+        tcase_add_loop_test(tc, fk_join_skips_out_of_order_versions, 0, 2);
         tcase_add_test(tc, fk_join_describe_and_copartition);
         tcase_add_test(tc, builder_refuses_fk_join_mistakes);
         tcase_add_test(tc, builder_refuses_grace_longer_than_the_history);
