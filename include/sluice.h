@@ -1326,8 +1326,9 @@ sluice_stream_left_join_table(sluice_stream_t *s, sluice_table_t *tbl,
  * Give a stream-table join a grace period (Kafka Streams'
  * Joined.withGracePeriod, KIP-923): @p joined is the stream
  * sluice_stream_join_table() or sluice_stream_left_join_table() returned,
- * and its table must be versioned (sluice_table_set_versioned(); checked
- * when the topology is built). Stream records then wait in a
+ * and its table must be versioned (sluice_table_set_versioned()) with a
+ * history retention of at least @p grace_ms (both checked when the
+ * topology is built, as Kafka Streams refuses a shorter history). Stream records then wait in a
  * changelogged, time-ordered buffer (store "<join node>-Buffer") until
  * the join's stream time - @p grace_ms reaches them, and join in
  * timestamp order, each against the table's version at its own time -
