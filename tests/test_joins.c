@@ -587,6 +587,30 @@ START_TEST(builder_refuses_fk_join_mistakes) {
 }
 END_TEST
 
+START_TEST(builder_refuses_fk_join_without_stores_or_serdes) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        /* a join's result has no store to look rows up in */
+        sluice_table_t *j =
+            sluice_table_join(l, r, joiner, NULL, sluice_serde_string());
+        ck_assert_ptr_null(sluice_table_fk_left_join(
+            l, j, fk_of, joiner, NULL, sluice_serde_string()));
+        expect_mistake("sluice_table_fk_left_join: the right table has no "
+                       "store to look rows up in");
+}
+END_TEST
+
+START_TEST(builder_refuses_fk_join_with_unknown_serdes) {
+        /* map_values without a serde: the left values' serde is unknown */
+        sluice_table_t *l =
+            sluice_table_map_values(table("l", "ls"), upper, NULL, NULL);
+        ck_assert_ptr_null(sluice_table_fk_join(l, table("r", "rs"), fk_of,
+                                                joiner, NULL,
+                                                sluice_serde_string()));
+        expect_mistake("sluice_table_fk_join: the serdes of both tables' "
+                       "keys and values must be known");
+}
+END_TEST
+
 /* ---- the builder's refusals ---- */
 
 START_TEST(builder_refuses_a_null_joiner) {
@@ -1315,6 +1339,8 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, fk_join_skips_out_of_order_versions, 0, 2);
         tcase_add_test(tc, fk_join_describe_and_copartition);
         tcase_add_test(tc, builder_refuses_fk_join_mistakes);
+        tcase_add_test(tc, builder_refuses_fk_join_without_stores_or_serdes);
+        tcase_add_test(tc, builder_refuses_fk_join_with_unknown_serdes);
         tcase_add_test(tc, builder_refuses_grace_longer_than_the_history);
         tcase_add_loop_test(tc, stream_inner_join_window_boundaries, 0, 2);
         tcase_add_test(tc, stream_join_asymmetric_window_and_retention);
