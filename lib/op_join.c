@@ -19,6 +19,11 @@
  *   table-table    left -> KTABLE-JOINTHIS \
  *                                            KTABLE-MERGE (the result)
  *                  right -> KTABLE-JOINOTHER /
+ *   foreign-key    left -> KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION -> topic
+ *                  -> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR (+ right's
+ *                  KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR) -> topic ->
+ *                  KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR
+ *                  (the result), see "foreign-key" below
  * Join nodes are marked copartition: their inputs' source topics must be
  * co-partitioned (sl_topology_copartition_groups()).
  */

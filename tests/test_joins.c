@@ -1,7 +1,8 @@
 /*
  * test_joins.c - joins through the test driver: exact outputs (key, value,
  * timestamp, in order) of stream-table (inner, left), stream-stream
- * (inner, left, outer) and table-table (inner, left, outer) joins: out of
+ * (inner, left, outer), table-table (inner, left, outer) and foreign-key
+ * (inner, left) joins: out of
  * order arrivals, tombstones, window boundaries and grace, null keys and
  * values, the cache on and off; co-partitioning (repartition of a side
  * whose key changed, the co-partition groups); describe; the builder's
