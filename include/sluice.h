@@ -1260,8 +1260,9 @@ sluice_serde_session_windowed(sluice_windowed_serde_t *storage,
 /** @name Joins
  *
  * Kafka Streams' joins, record for record: stream-table (inner, left),
- * stream-stream within a join window (inner, left, outer) and table-table
- * (inner, left, outer). Join inputs must be co-partitioned: the same key
+ * stream-stream within a join window (inner, left, outer), table-table
+ * (inner, left, outer) and table-table on a foreign key (inner, left).
+ * Join inputs (but a foreign-key join's) must be co-partitioned: the same key
  * goes to the same partition number on both sides. A stream whose key may
  * have changed upstream (map, select_key, flat_map, a processor) is
  * repartitioned first, that side only, through
@@ -1285,7 +1286,9 @@ sluice_serde_session_windowed(sluice_windowed_serde_t *storage,
  *     and @p left NULL for such right records;
  *   - table-table inner: never; left: @p right NULL when the right table
  *     has no row; outer: either NULL when that table has no row (never
- *     both).
+ *     both);
+ *   - foreign-key inner: never; left: @p right NULL when the foreign key
+ *     is null or the right table has no row for it.
  * The joiner fills @p out (ownership as an aggregator's result: bytes and
  * strings are copied, JSON and objects are taken over; returning an input
  * JSON value shares it). A non-zero return fails the record.
@@ -1409,8 +1412,9 @@ sluice_stream_left_join_global(sluice_stream_t *s, sluice_global_table_t *gt,
  * Give a stream-table join a grace period (Kafka Streams'
  * Joined.withGracePeriod, KIP-923): @p joined is the stream
  * sluice_stream_join_table() or sluice_stream_left_join_table() returned,
- * and its table must be versioned (sluice_table_set_versioned(); checked
- * when the topology is built). Stream records then wait in a
+ * and its table must be versioned (sluice_table_set_versioned()) with a
+ * history retention of at least @p grace_ms (both checked when the
+ * topology is built, as Kafka Streams refuses a shorter history). Stream records then wait in a
  * changelogged, time-ordered buffer (store "<join node>-Buffer") until
  * the join's stream time - @p grace_ms reaches them, and join in
  * timestamp order, each against the table's version at its own time -
@@ -1514,6 +1518,77 @@ SLUICE_API sluice_table_t *
 sluice_table_outer_join(sluice_table_t *left, sluice_table_t *right,
                         sluice_value_joiner_cb *joiner, void *opaque,
                         const sluice_serde_t *value_serde);
+
+/**
+ * The foreign key of a left row for a foreign-key join: fill @p fk with
+ * the key of the right table's row that the left row (@p key, @p value)
+ * refers to, or leave it SLUICE_VALUE_NULL (sluice_null()) for none. It is
+ * encoded with the right table's key serde before the call returns, so
+ * @p fk may point into @p key or @p value; a JSON value or an object in it
+ * is released afterwards unless it is @p key's or @p value's own. Runs on
+ * the thread of the left row's task (as every operator callback), for the
+ * new and the old value of each left update. A non-zero return fails the
+ * record.
+ */
+typedef int(sluice_fk_extractor_cb)(const sluice_value_t *key,
+                                    const sluice_value_t *value,
+                                    sluice_value_t *fk, void *opaque);
+
+/**
+ * Join two tables on a foreign key (KTable.join(KTable, Function,
+ * ValueJoiner), KIP-213): each row of @p left refers to the row of
+ * @p right whose key @p fk_extractor extracts from it; the result is a
+ * table keyed as @p left, joiner(primary key, left row, right row),
+ * updated when either the left row or the right row it refers to
+ * changes. Left and right need not be co-partitioned: left rows send
+ * subscriptions (foreign key, primary key, a murmur3-128 hash of the left
+ * value, what to answer) through the internal topic
+ * `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-<n>-topic`,
+ * keyed by the foreign key, into the store
+ * `KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-<n>` beside the right table;
+ * answers come back through
+ * `<application.id>-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-<n>-topic`,
+ * keyed by the primary key. An answer computed for a left value that has
+ * changed since (its hash differs from the current row's) is dropped, as
+ * in Kafka Streams.
+ *
+ * Inner, as Kafka Streams' SubscriptionSendProcessorSupplier:
+ *   - a left row with a foreign key joins once the right row exists (an
+ *     insert whose right row is missing gives nothing);
+ *   - a changed foreign key unsubscribes from the old one and answers
+ *     from the new one: joiner(left, new right row), or a tombstone when
+ *     that row is missing (even if nothing had joined before);
+ *   - a left delete, or an update to a null foreign key, unsubscribes and
+ *     gives a tombstone (the null-key update counts as dropped);
+ *   - a right update gives joiner(left, right) for every left row that
+ *     refers to it, a right delete a tombstone for each.
+ * Left: every left update gives joiner(left, right or NULL); a left
+ * delete a tombstone; a right delete joiner(left, NULL) for each left row
+ * referring to it.
+ * Timestamps: max(left, right) when the left row triggers, the right
+ * record's when the right row does. Both tables must be read from a store
+ * (as for sluice_stream_join_table()) and their key and value serdes
+ * known; the foreign key is compared and sent as bytes of @p right's key
+ * serde. Out-of-order updates of a versioned table on either side are
+ * dropped (KIP-914). The result is not materialized (as
+ * sluice_table_join()): its updates carry no old value.
+ * @returns the result table, or NULL (mistake recorded naming the call:
+ *   a NULL callback, tables of two topologies, a table without a store,
+ *   unknown serdes). Not thread-safe (builder).
+ */
+SLUICE_API sluice_table_t *
+sluice_table_fk_join(sluice_table_t *left, sluice_table_t *right,
+                     sluice_fk_extractor_cb *fk_extractor,
+                     sluice_value_joiner_cb *joiner, void *opaque,
+                     const sluice_serde_t *value_serde);
+/** KTable.leftJoin(KTable, Function, ValueJoiner): as
+ *  sluice_table_fk_join(), and a left row whose foreign key is null or
+ *  refers to no right row joins NULL: joiner(left, NULL). */
+SLUICE_API sluice_table_t *
+sluice_table_fk_left_join(sluice_table_t *left, sluice_table_t *right,
+                          sluice_fk_extractor_cb *fk_extractor,
+                          sluice_value_joiner_cb *joiner, void *opaque,
+                          const sluice_serde_t *value_serde);
 
 /* ------------------------------------------------------------------------ */
 /** @name Processor API

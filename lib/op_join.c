@@ -1,7 +1,8 @@
 /*
  * op_join.c - joins: stream-table (inner, left), stream-stream within a
  * join window (inner, left, outer) and table-table (inner, left, outer),
- * their builder calls and what their nodes do.
+ * and the foreign-key table-table join (inner, left), their builder
+ * calls and what their nodes do.
  *
  * Semantics are Kafka Streams' (KStreamKTableJoinProcessor,
  * KStreamKStreamJoin, KTableKTable{Inner,Left,Right,Outer}Join; see
@@ -18,6 +19,11 @@
  *   table-table    left -> KTABLE-JOINTHIS \
  *                                            KTABLE-MERGE (the result)
  *                  right -> KTABLE-JOINOTHER /
+ *   foreign-key    left -> KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION -> topic
+ *                  -> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR (+ right's
+ *                  KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR) -> topic ->
+ *                  KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR
+ *                  (the result), see "foreign-key" below
  * Join nodes are marked copartition: their inputs' source topics must be
  * co-partitioned (sl_topology_copartition_groups()).
  */
@@ -102,26 +108,35 @@ static int call_joiner(sl_task_t *task, const sl_node_t *node,
         return 0;
 }
 
+/* Forward @out, a copy of the input record whose flags, key and old value
+ * the caller set, with the join's @value (taken over per @owned) at @ts,
+ * then release what @out owns: how every join node hands on a result. */
+static int join_emit(sl_task_t *task, const sl_node_t *node,
+                     sluice_record_t *out, sluice_value_t value, int owned,
+                     int64_t ts) {
+        int err;
+        out->value           = value;
+        out->raw_value       = NULL;
+        out->raw_value_len   = 0;
+        out->raw_value_serde = NULL;
+        out->timestamp       = ts;
+        if (owned)
+                out->flags |= SL_REC_VALUE_OWNED;
+        err = sl_forward(task, node, out);
+        sl_record_release(out);
+        return err;
+}
+
 /* Forward a view of @rec with @value (taken over per @owned) at @ts. */
 static int forward_value(sl_task_t *task, const sl_node_t *node,
                          const sluice_record_t *rec, sluice_value_t value,
                          int owned, int64_t ts) {
         sluice_record_t out = *rec;
-        int err;
         out.flags &= ~(SL_REC_KEY_OWNED | SL_REC_VALUE_OWNED |
                        SL_REC_OLD_OWNED | SL_REC_HAS_OLD | SL_REC_KEY_SET |
                        SL_REC_VALUE_SET);
-        out.value           = value;
-        out.old             = sluice_null();
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        out.timestamp       = ts;
-        if (owned)
-                out.flags |= SL_REC_VALUE_OWNED;
-        err = sl_forward(task, node, &out);
-        sl_record_release(&out);
-        return err;
+        out.old = sluice_null();
+        return join_emit(task, node, &out, value, owned, ts);
 }
 
 /* ---- stream-table ---- */
@@ -393,20 +408,9 @@ static int table_join_process(sl_task_t *task, const sl_node_t *node,
         }
         {
                 sluice_record_t out = *rec;
-                out.flags           = SL_REC_HAS_OLD;
-                out.value           = jn;
-                out.old             = jo;
-                out.raw_value       = NULL;
-                out.raw_value_len   = 0;
-                out.raw_value_serde = NULL;
-                out.timestamp       = ts;
-                if (n_owned)
-                        out.flags |= SL_REC_VALUE_OWNED;
-                if (old_owned)
-                        out.flags |= SL_REC_OLD_OWNED;
-                err = sl_forward(task, node, &out);
-                sl_record_release(&out);
-                return err;
+                out.flags = SL_REC_HAS_OLD | (old_owned ? SL_REC_OLD_OWNED : 0u);
+                out.old   = jo;
+                return join_emit(task, node, &out, jn, n_owned, ts);
         }
 }
 
@@ -789,19 +793,10 @@ static int emit_unmatched(sl_task_t *task, const sl_node_t *node,
         out.raw_key         = k;
         out.raw_key_len     = klen;
         out.raw_key_serde   = node->key_serde;
-        out.value           = res;
         out.old             = sluice_null();
-        out.raw_value       = NULL;
-        out.raw_value_len   = 0;
-        out.raw_value_serde = NULL;
-        out.timestamp       = ts;
         if (k_owned)
                 out.flags |= SL_REC_KEY_OWNED;
-        if (r_owned)
-                out.flags |= SL_REC_VALUE_OWNED;
-        err = sl_forward(task, node, &out);
-        sl_record_release(&out);
-        return err;
+        return join_emit(task, node, &out, res, r_owned, ts);
 }
 
 /* The outer store's scan: entries to emit are copied out as
@@ -1128,6 +1123,43 @@ static sluice_stream_t *copartitioned(sluice_stream_t *s, const char *call,
         return sl_repartition(s, call, name ? name : s->node->name, 0, 0);
 }
 
+/* The checks every join's builder call makes first: an open topology,
+ * the other input @other of the same one (@both names the inputs in the
+ * message: "the tables"), a joiner. 0, or -1 with the mistake recorded. */
+static int join_args(sluice_topology_t *t, const sluice_topology_t *other,
+                     const char *call, const char *both,
+                     sluice_value_joiner_cb *joiner) {
+        if (sl_topo_check_open(t, call))
+                return -1;
+        if (other != t) {
+                sl_topo_error(t, "%s: %s belong to different topologies",
+                              call, both);
+                return -1;
+        }
+        if (!joiner) {
+                sl_topo_error(t, "%s: joiner is NULL", call);
+                return -1;
+        }
+        return 0;
+}
+
+/* The stores a table-table join reads its inputs' rows from: 0 with *ls
+ * and *rs, or -1 with the mistake recorded. */
+static int join_table_stores(sluice_topology_t *t, const char *call,
+                             const sluice_table_t *l,
+                             const sluice_table_t *r, int *ls, int *rs) {
+        *ls = sl_table_store_of(l);
+        *rs = sl_table_store_of(r);
+        if (*ls < 0 || *rs < 0) {
+                sl_topo_error(t, "%s: the %s table has no store to look rows "
+                                 "up in (a suppressed, joined or windowed "
+                                 "table)",
+                              call, *ls < 0 ? "left" : "right");
+                return -1;
+        }
+        return 0;
+}
+
 static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
                                      jn_kind_t kind, const char *call,
                                      sluice_value_joiner_cb *joiner,
@@ -1140,19 +1172,8 @@ static sluice_stream_t *stream_table(sluice_stream_t *s, sluice_table_t *tbl,
         if (!s || !tbl)
                 return NULL;
         t = s->t;
-        if (sl_topo_check_open(t, call))
-                return NULL;
-        if (tbl->t != t) {
-                sl_topo_error(t, "%s: the stream and the table belong to "
-                                 "different topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
-        if (sl_serde_check(t, call, "value", value_serde))
+        if (join_args(t, tbl->t, call, "the stream and the table", joiner) ||
+            sl_serde_check(t, call, "value", value_serde))
                 return NULL;
         if ((store = sl_table_store_of(tbl)) < 0) {
                 sl_topo_error(t, "%s: the table has no store to look rows "
@@ -1237,19 +1258,31 @@ int sluice_stream_join_set_grace(sluice_stream_t *joined, int64_t grace_ms) {
 
 int sl_join_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         size_t i;
+        int vs;
         for (i = 0; i < t->node_cnt; i++) {
                 const sl_node_t *n = t->nodes[i];
                 const jn_t *J;
                 if (n->ops != &stream_table_grace_ops)
                         continue;
                 J = n->priv;
-                if (sl_table_versioned_store(J->table) < 0) {
+                if ((vs = sl_table_versioned_store(J->table)) < 0) {
                         sl_errstr(errstr, errstr_size,
                                   "join node \"%s\": a grace period "
                                   "(sluice_stream_join_set_grace) needs a "
                                   "versioned table "
                                   "(sluice_table_set_versioned)",
                                   n->name);
+                        return -1;
+                }
+                /* Kafka Streams refuses it too (KStreamImpl.doStreamTableJoin:
+                 * "History retention must be at least grace period.") */
+                if (t->stores[vs]->history_ms < J->grace_ms) {
+                        sl_errstr(errstr, errstr_size,
+                                  "join node \"%s\": the grace period (%lld "
+                                  "ms) is longer than the versioned table's "
+                                  "history retention (%lld ms)",
+                                  n->name, (long long)J->grace_ms,
+                                  (long long)t->stores[vs]->history_ms);
                         return -1;
                 }
         }
@@ -1302,18 +1335,8 @@ static sluice_stream_t *stream_stream(sluice_stream_t *l, sluice_stream_t *r,
         if (!l || !r)
                 return NULL;
         t = l->t;
-        if (sl_topo_check_open(t, call))
+        if (join_args(t, r->t, call, "the streams", joiner))
                 return NULL;
-        if (r->t != t) {
-                sl_topo_error(t, "%s: the streams belong to different "
-                                 "topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
         if (w.before_ms < 0 || w.after_ms < 0 || w.grace_ms < 0) {
                 sl_topo_error(t, "%s: the join window's before, after and "
                                  "grace must be >= 0 (got %lld, %lld, %lld)",
@@ -1474,29 +1497,10 @@ static sluice_table_t *table_table(sluice_table_t *l, sluice_table_t *r,
         if (!l || !r)
                 return NULL;
         t = l->t;
-        if (sl_topo_check_open(t, call))
+        if (join_args(t, r->t, call, "the tables", joiner) ||
+            sl_serde_check(t, call, "value", value_serde) ||
+            join_table_stores(t, call, l, r, &ls, &rs))
                 return NULL;
-        if (r->t != t) {
-                sl_topo_error(t, "%s: the tables belong to different "
-                                 "topologies",
-                              call);
-                return NULL;
-        }
-        if (!joiner) {
-                sl_topo_error(t, "%s: joiner is NULL", call);
-                return NULL;
-        }
-        if (sl_serde_check(t, call, "value", value_serde))
-                return NULL;
-        ls = sl_table_store_of(l);
-        rs = sl_table_store_of(r);
-        if (ls < 0 || rs < 0) {
-                sl_topo_error(t, "%s: the %s table has no store to look rows "
-                                 "up in (a suppressed, joined or windowed "
-                                 "table)",
-                              call, ls < 0 ? "left" : "right");
-                return NULL;
-        }
         if (!(a = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, l->node,
                             names[kind][0], kind, 1, joiner, opaque)) ||
             !(b = join_node(t, SL_NODE_TABLE_JOIN, &table_join_ops, r->node,
@@ -1685,4 +1689,863 @@ sluice_stream_t *sluice_stream_left_join_global(
     void *opaque, const sluice_serde_t *value_serde) {
         return stream_global(s, gt, JN_LEFT, "sluice_stream_left_join_global",
                              key_extractor, joiner, opaque, value_serde);
+}
+
+/* ---- foreign-key table-table join (KIP-213) ----
+ *
+ * Kafka Streams' foreignkeyjoin/ processors, as nodes:
+ *
+ *   left table -> KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-n (send):
+ *       per left update, subscriptions (fk, pk, hash, instruction) to
+ *       the internal topic "<app>-KTABLE-FK-JOIN-SUBSCRIPTION-
+ *       REGISTRATION-n-topic", keyed by the foreign key's bytes
+ *       (SubscriptionSendProcessorSupplier)
+ *   that topic -> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-m (receive):
+ *       the subscription store [u32 fk length][fk][pk] -> subscription
+ *       is updated, then the right table is looked up and a response
+ *       (hash, right value) sent per instruction to "<app>-KTABLE-FK-
+ *       JOIN-SUBSCRIPTION-RESPONSE-r-topic", keyed by the primary key
+ *       (SubscriptionReceiveProcessorSupplier and
+ *       SubscriptionJoinProcessorSupplier, one node here)
+ *   right table -> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-f (foreign):
+ *       a right update scans the subscriptions of its key and responds
+ *       to each (ForeignTableJoinProcessorSupplier)
+ *   response topic -> KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-
+ *       PROCESSOR-s (resolve): a response whose hash is not the left
+ *       row's current one is stale and dropped; else joiner(left, right)
+ *       or a tombstone (ResponseJoinProcessorSupplier)
+ *
+ * Subscription bytes are Kafka Streams' SubscriptionWrapper v1:
+ * [version 1 | 0x80 if no hash][instruction][16-byte hash][pk][i32
+ * partition]; a response is [0 | 0x80 if no hash | 0x40 if a right
+ * value][16-byte hash][right value bytes].
+ */
+
+enum {
+        FK_DELETE_KEY_NO_PROPAGATE              = 0,
+        FK_DELETE_KEY_AND_PROPAGATE             = 1,
+        FK_PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE = 2,
+        FK_PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE   = 3
+};
+
+/* A foreign-key join node's fields (node->priv). */
+typedef struct fk_s {
+        jn_kind_t kind; /* JN_INNER or JN_LEFT */
+        sluice_fk_extractor_cb *extract;
+        sluice_value_joiner_cb *joiner;
+        const sl_node_t *left, *right; /* the tables' nodes */
+        const sluice_serde_t *pk_serde, *lv_serde; /* the left table's */
+        const sluice_serde_t *fk_serde, *rv_serde; /* the right table's */
+        int sub_store;
+} fk_t;
+
+/* MurmurHash3 x64 128 (Austin Appleby's, public domain), as Kafka
+ * Streams' Murmur3.hash128 with its seed 104729. */
+static uint64_t fk_rotl(uint64_t x, int r) {
+        return (x << r) | (x >> (64 - r));
+}
+static uint64_t fk_fmix(uint64_t k) {
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdULL;
+        k ^= k >> 33;
+        k *= 0xc4ceb9fe1a85ec53ULL;
+        k ^= k >> 33;
+        return k;
+}
+static uint64_t fk_le64(const unsigned char *p) {
+        uint64_t v = 0;
+        int i;
+        for (i = 7; i >= 0; i--)
+                v = (v << 8) | p[i];
+        return v;
+}
+static void fk_hash(const void *data, size_t len, unsigned char out[16]) {
+        const unsigned char *p = data;
+        const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
+        uint64_t h1 = 104729, h2 = 104729, k1, k2;
+        size_t i, nblocks = len / 16, rem = len % 16;
+        const unsigned char *tail;
+        for (i = 0; i < nblocks; i++) {
+                k1 = fk_le64(p + i * 16);
+                k2 = fk_le64(p + i * 16 + 8);
+                k1 *= c1;
+                k1 = fk_rotl(k1, 31);
+                k1 *= c2;
+                h1 ^= k1;
+                h1 = fk_rotl(h1, 27);
+                h1 += h2;
+                h1 = h1 * 5 + 0x52dce729;
+                k2 *= c2;
+                k2 = fk_rotl(k2, 33);
+                k2 *= c1;
+                h2 ^= k2;
+                h2 = fk_rotl(h2, 31);
+                h2 += h1;
+                h2 = h2 * 5 + 0x38495ab5;
+        }
+        tail = p + nblocks * 16;
+        k1 = k2 = 0;
+        for (i = rem; i > 8; i--)
+                k2 ^= (uint64_t)tail[i - 1] << (8 * (i - 9));
+        if (rem > 8) {
+                k2 *= c2;
+                k2 = fk_rotl(k2, 33);
+                k2 *= c1;
+                h2 ^= k2;
+        }
+        for (i = rem < 8 ? rem : 8; i > 0; i--)
+                k1 ^= (uint64_t)tail[i - 1] << (8 * (i - 1));
+        if (rem) {
+                k1 *= c1;
+                k1 = fk_rotl(k1, 31);
+                k1 *= c2;
+                h1 ^= k1;
+        }
+        h1 ^= (uint64_t)len;
+        h2 ^= (uint64_t)len;
+        h1 += h2;
+        h2 += h1;
+        h1 = fk_fmix(h1);
+        h2 = fk_fmix(h2);
+        h1 += h2;
+        h2 += h1;
+        for (i = 0; i < 8; i++) {
+                out[i]     = (unsigned char)(h1 >> (56 - 8 * i));
+                out[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
+        }
+}
+
+/* Append @n bytes to @b (after any append, b->data is not NULL). */
+static int fk_append(sluice_buf_t *b, const void *p, size_t n) {
+        if (sluice_buf_reserve(b, n ? n : 1))
+                return SLUICE_ERR_NOMEM;
+        if (n)
+                memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+}
+
+/* Forward a record of @rec's metadata with @key and @value (bytes; NULL:
+ * null) at @ts: what goes to an internal topic. */
+static int fk_forward_bytes(sl_task_t *task, const sl_node_t *node,
+                            const sluice_record_t *rec, const void *key,
+                            size_t klen, const void *value, size_t vlen,
+                            int64_t ts) {
+        sluice_record_t out = *rec;
+        out.flags           = 0;
+        out.key             = key ? sluice_bytes(key, klen) : sluice_null();
+        out.old             = sluice_null();
+        out.raw_key         = NULL;
+        out.raw_key_len     = 0;
+        out.raw_key_serde   = NULL;
+        return join_emit(task, node, &out,
+                         value ? sluice_bytes(value, vlen) : sluice_null(), 0,
+                         ts);
+}
+
+/* The foreign key of the left row (@key, @v) as bytes in @b (*null: the
+ * extractor returned a null key). */
+static int fk_extract(sl_task_t *task, const sl_node_t *node,
+                      const sluice_value_t *key, const sluice_value_t *v,
+                      sluice_buf_t *b, int *null) {
+        const fk_t *F    = node->priv;
+        sluice_value_t fk = sluice_null();
+        const void *p;
+        size_t n;
+        char why[SL_ERRSTR_SIZE];
+        int err = 0, shared;
+        b->len = 0;
+        if (F->extract(key, v, &fk, node->opaque))
+                return sl_fail(task, node, SLUICE_ERR_CALLBACK, "%s",
+                               "foreign-key extractor failed");
+        shared = (fk.type == SLUICE_VALUE_JSON &&
+                  ((v->type == SLUICE_VALUE_JSON && fk.u.json == v->u.json) ||
+                   (key->type == SLUICE_VALUE_JSON &&
+                    fk.u.json == key->u.json))) ||
+                 (fk.type == SLUICE_VALUE_OBJECT &&
+                  ((v->type == SLUICE_VALUE_OBJECT &&
+                    fk.u.obj.ptr == v->u.obj.ptr) ||
+                   (key->type == SLUICE_VALUE_OBJECT &&
+                    fk.u.obj.ptr == key->u.obj.ptr)));
+        *null = fk.type == SLUICE_VALUE_NULL;
+        if (!*null) {
+                sluice_buf_t tmp = {NULL, 0, 0};
+                if (sl_encode(F->fk_serde, &fk, &tmp, &p, &n, why,
+                              sizeof(why)))
+                        err = sl_fail(task, node, SLUICE_ERR_SERDE,
+                                      "foreign key: %s", why);
+                else if (fk_append(b, p ? p : "", n))
+                        err = sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                                      "out of memory");
+                free(tmp.data);
+        }
+        if (!shared)
+                sl_op_release_if(&fk, fk.type == SLUICE_VALUE_JSON ||
+                                          fk.type == SLUICE_VALUE_OBJECT);
+        return err;
+}
+
+/* Send one subscription for @fk (NULL: a null foreign key). */
+static int fk_subscribe(sl_task_t *task, const sl_node_t *node,
+                        const sluice_record_t *rec, const sluice_buf_t *fk,
+                        const unsigned char *hash, int instruction,
+                        const void *pk, size_t pklen) {
+        sluice_buf_t b = {NULL, 0, 0};
+        unsigned char hdr[2], part[4];
+        uint32_t p = (uint32_t)task->partition;
+        int err;
+        hdr[0]  = (unsigned char)(1 | (hash ? 0 : 0x80));
+        hdr[1]  = (unsigned char)instruction;
+        part[0] = (unsigned char)(p >> 24);
+        part[1] = (unsigned char)(p >> 16);
+        part[2] = (unsigned char)(p >> 8);
+        part[3] = (unsigned char)p;
+        if (fk_append(&b, hdr, 2) || (hash && fk_append(&b, hash, 16)) ||
+            fk_append(&b, pk, pklen) || fk_append(&b, part, 4)) {
+                free(b.data);
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        }
+        err = fk_forward_bytes(task, node, rec, fk ? fk->data : NULL,
+                               fk ? fk->len : 0, b.data, b.len,
+                               rec->timestamp);
+        free(b.data);
+        return err;
+}
+
+static int fk_send_process(sl_task_t *task, const sl_node_t *node,
+                           sluice_record_t *rec) {
+        const fk_t *F = node->priv;
+        const sluice_value_t *nv = &rec->value, *ov = &rec->old;
+        int has_new = nv->type != SLUICE_VALUE_NULL;
+        int has_old = (rec->flags & SL_REC_HAS_OLD) &&
+                      ov->type != SLUICE_VALUE_NULL;
+        sluice_buf_t nfk = {NULL, 0, 0}, ofk = {NULL, 0, 0},
+                     pkb = {NULL, 0, 0};
+        unsigned char hash[16];
+        const unsigned char *h = NULL;
+        int n_null = 1, o_null = 1, err = 0, changed;
+        const void *k, *v;
+        size_t klen, vlen;
+
+        /* a null key; an out-of-order update of a versioned table
+         * (KIP-914) */
+        if (rec->key.type == SLUICE_VALUE_NULL ||
+            (rec->flags & SL_REC_NOT_LATEST)) {
+                task->dropped++;
+                return 0;
+        }
+        if (!has_new && !has_old)
+                return 0; /* deleting what was not there */
+        if ((err = sl_op_key_bytes(task, node, rec, F->pk_serde, &task->kbuf,
+                                   &k, &klen)) ||
+            fk_append(&pkb, k, klen)) {
+                err = err ? err
+                          : sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                                    "out of memory");
+                goto out;
+        }
+        if (has_new) {
+                if ((err = sl_op_value_bytes(task, node, nv, F->lv_serde,
+                                             &task->vbuf, &v, &vlen)))
+                        goto out;
+                fk_hash(v, vlen, hash);
+                h = hash;
+                if ((err = fk_extract(task, node, &rec->key, nv, &nfk,
+                                      &n_null)))
+                        goto out;
+        }
+        if (has_old &&
+            (err = fk_extract(task, node, &rec->key, ov, &ofk, &o_null)))
+                goto out;
+        changed = n_null != o_null ||
+                  (!n_null && (nfk.len != ofk.len ||
+                               memcmp(nfk.data, ofk.data, nfk.len)));
+        if (F->kind == JN_LEFT) {
+                /* every update gets a response (a null foreign key
+                 * too: the receiving side answers it without a lookup) */
+                if (!o_null && changed &&
+                    (err = fk_subscribe(task, node, rec, &ofk, h,
+                                        FK_DELETE_KEY_NO_PROPAGATE, pkb.data,
+                                        pkb.len)))
+                        goto out;
+                err = fk_subscribe(task, node, rec, n_null ? NULL : &nfk, h,
+                                   FK_PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE,
+                                   pkb.data, pkb.len);
+                goto out;
+        }
+        if (!has_new || n_null) {
+                if (has_new)
+                        task->dropped++; /* a null foreign key */
+                if (!o_null)
+                        err = fk_subscribe(task, node, rec, &ofk, h,
+                                           FK_DELETE_KEY_AND_PROPAGATE,
+                                           pkb.data, pkb.len);
+                goto out;
+        }
+        if (!o_null && changed) {
+                if ((err = fk_subscribe(task, node, rec, &ofk, h,
+                                        FK_DELETE_KEY_NO_PROPAGATE, pkb.data,
+                                        pkb.len)))
+                        goto out;
+                err = fk_subscribe(task, node, rec, &nfk, h,
+                                   FK_PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE,
+                                   pkb.data, pkb.len);
+                goto out;
+        }
+        err = fk_subscribe(task, node, rec, &nfk, h,
+                           FK_PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE, pkb.data,
+                           pkb.len);
+out:
+        free(nfk.data);
+        free(ofk.data);
+        free(pkb.data);
+        return err;
+}
+
+/* Send a response for @pk with the subscription's @hash (NULL: none) and
+ * the right value's bytes @rv (NULL: none). */
+static int fk_respond(sl_task_t *task, const sl_node_t *node,
+                      const sluice_record_t *rec, const void *pk,
+                      size_t pklen, const unsigned char *hash,
+                      const void *rv, size_t rvlen, int64_t ts) {
+        sluice_buf_t b = {NULL, 0, 0};
+        unsigned char hdr = (unsigned char)((hash ? 0 : 0x80) |
+                                            (rv ? 0x40 : 0));
+        int err;
+        if (fk_append(&b, &hdr, 1) || (hash && fk_append(&b, hash, 16)) ||
+            (rv && fk_append(&b, rv, rvlen))) {
+                free(b.data);
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        }
+        err = fk_forward_bytes(task, node, rec, pk, pklen, b.data, b.len, ts);
+        free(b.data);
+        return err;
+}
+
+/* A subscription's parts (borrowed from its bytes). 0 or -1 (malformed). */
+typedef struct fk_sub_s {
+        int instruction;
+        const unsigned char *hash; /* NULL: none */
+        const unsigned char *pk;
+        size_t pklen;
+} fk_sub_t;
+
+static int fk_sub_parse(const void *data, size_t len, fk_sub_t *s) {
+        const unsigned char *p = data;
+        size_t need;
+        if (len < 6 || (p[0] & 0x7f) != 1 || p[1] > 3)
+                return -1;
+        need = (p[0] & 0x80) ? 6 : 22;
+        if (len < need)
+                return -1;
+        s->instruction = p[1];
+        s->hash        = (p[0] & 0x80) ? NULL : p + 2;
+        s->pk          = p + need - 4;
+        s->pklen       = len - need;
+        return 0;
+}
+
+/* The right table's row for foreign key bytes @fk: 1 with its bytes in
+ * @b and timestamp *ts, 0 if absent, < 0 an error. */
+static int fk_right_row(sl_task_t *task, const sl_node_t *node,
+                        const void *fk, size_t fklen, sluice_buf_t *b,
+                        int64_t *ts) {
+        const fk_t *F = node->priv;
+        sluice_value_t key = sluice_null(), v = sluice_null();
+        int k_owned = 0, v_owned = 0, found, err = 0;
+        const void *p;
+        size_t n;
+        char why[SL_ERRSTR_SIZE];
+        if ((err = sl_op_decode(task, node, F->fk_serde, fk, fklen, &key,
+                                &k_owned)))
+                return err;
+        found = sl_table_lookup(task, F->right, fk, fklen, &key,
+                                SLUICE_TS_LATEST, &v, &v_owned, ts);
+        if (found > 0) {
+                sluice_buf_t tmp = {NULL, 0, 0};
+                b->len = 0;
+                if (sl_encode(F->rv_serde, &v, &tmp, &p, &n, why,
+                              sizeof(why)))
+                        err = sl_fail(task, node, SLUICE_ERR_SERDE,
+                                      "right value: %s", why);
+                else if (fk_append(b, p ? p : "", n))
+                        err = sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                                      "out of memory");
+                free(tmp.data);
+        }
+        sl_op_release_if(&v, v_owned);
+        sl_op_release_if(&key, k_owned);
+        return err ? err : found;
+}
+
+/* The subscription store's key: [u32 fk length][fk][pk]. */
+static int fk_sub_key(sluice_buf_t *b, const void *fk, size_t fklen,
+                      const void *pk, size_t pklen) {
+        unsigned char l[4];
+        b->len = 0;
+        l[0]   = (unsigned char)(fklen >> 24);
+        l[1]   = (unsigned char)(fklen >> 16);
+        l[2]   = (unsigned char)(fklen >> 8);
+        l[3]   = (unsigned char)fklen;
+        return fk_append(b, l, 4) || fk_append(b, fk, fklen) ||
+                       fk_append(b, pk, pklen)
+                   ? SLUICE_ERR_NOMEM
+                   : 0;
+}
+
+static int fk_receive_process(sl_task_t *task, const sl_node_t *node,
+                              sluice_record_t *rec) {
+        const fk_t *F = node->priv;
+        sluice_kv_t *kv = task->kvs[F->sub_store];
+        const void *fk = NULL, *sv;
+        size_t fklen = 0, svlen;
+        sluice_buf_t key = {NULL, 0, 0}, rv = {NULL, 0, 0};
+        fk_sub_t s;
+        int found = 0, err = 0;
+        int64_t rts = -1, ts;
+
+        if (rec->value.type != SLUICE_VALUE_BYTES &&
+            rec->value.type != SLUICE_VALUE_STRING)
+                return sl_fail(task, node, SLUICE_ERR_SERDE, "%s",
+                               "malformed subscription");
+        sv    = rec->value.u.bytes.data;
+        svlen = rec->value.u.bytes.len;
+        if (fk_sub_parse(sv, svlen, &s))
+                return sl_fail(task, node, SLUICE_ERR_SERDE, "%s",
+                               "malformed subscription");
+        if (rec->key.type != SLUICE_VALUE_NULL) {
+                fk    = rec->key.u.bytes.data;
+                fklen = rec->key.u.bytes.len;
+        } else if (s.instruction != FK_PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE) {
+                task->dropped++;
+                return 0;
+        }
+        if (fk) {
+                int r;
+                if (fk_sub_key(&key, fk, fklen, s.pk, s.pklen)) {
+                        err = sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                                      "out of memory");
+                        goto out;
+                }
+                if (s.instruction == FK_DELETE_KEY_AND_PROPAGATE ||
+                    s.instruction == FK_DELETE_KEY_NO_PROPAGATE)
+                        r = sluice_kv_delete(kv, key.data, key.len);
+                else
+                        r = sluice_kv_put(kv, key.data, key.len, sv, svlen,
+                                          rec->timestamp);
+                if (r < 0) {
+                        err = sl_op_store_fail(task, node, r);
+                        goto out;
+                }
+                if ((found = fk_right_row(task, node, fk, fklen, &rv,
+                                          &rts)) < 0) {
+                        err = found;
+                        goto out;
+                }
+        }
+        ts = found && rts > rec->timestamp ? rts : rec->timestamp;
+        switch (s.instruction) {
+        case FK_DELETE_KEY_AND_PROPAGATE:
+                err = fk_respond(task, node, rec, s.pk, s.pklen, s.hash, NULL,
+                                 0, ts);
+                break;
+        case FK_PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE:
+                err = fk_respond(task, node, rec, s.pk, s.pklen, s.hash,
+                                 found ? rv.data : NULL, rv.len, ts);
+                break;
+        case FK_PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE:
+                if (found)
+                        err = fk_respond(task, node, rec, s.pk, s.pklen,
+                                         s.hash, rv.data, rv.len, ts);
+                break;
+        default: /* DELETE_KEY_NO_PROPAGATE */
+                break;
+        }
+out:
+        free(key.data);
+        free(rv.data);
+        return err;
+}
+
+/* A right update: respond to every subscriber of its key. */
+typedef struct fk_scan_s {
+        sl_task_t *task;
+        const sl_node_t *node;
+        const sluice_record_t *rec;
+        const void *prefix;
+        size_t prefix_len;
+        const void *rv; /* NULL: deleted */
+        size_t rvlen;
+        int err;
+} fk_scan_t;
+
+static int fk_scan_visit(const void *key, size_t klen, const void *value,
+                         size_t vlen, int64_t ts, void *opaque) {
+        fk_scan_t *c = opaque;
+        fk_sub_t s;
+        (void)ts;
+        if (klen < c->prefix_len || memcmp(key, c->prefix, c->prefix_len))
+                return 1; /* past this foreign key's subscriptions */
+        if (fk_sub_parse(value, vlen, &s)) {
+                c->err = sl_fail(c->task, c->node, SLUICE_ERR_STATE, "%s",
+                                 "malformed stored subscription");
+                return 1;
+        }
+        /* the primary key from the store key, the hash from the value */
+        c->err = fk_respond(c->task, c->node, c->rec,
+                            (const unsigned char *)key + c->prefix_len,
+                            klen - c->prefix_len, s.hash, c->rv, c->rvlen,
+                            c->rec->timestamp);
+        return c->err != 0;
+}
+
+static int fk_foreign_process(sl_task_t *task, const sl_node_t *node,
+                              sluice_record_t *rec) {
+        const fk_t *F = node->priv;
+        sluice_buf_t prefix = {NULL, 0, 0}, rv = {NULL, 0, 0};
+        const void *k, *p;
+        size_t klen, n;
+        fk_scan_t c;
+        int64_t r;
+        char why[SL_ERRSTR_SIZE];
+        int err = 0;
+        if (rec->key.type == SLUICE_VALUE_NULL ||
+            (rec->flags & SL_REC_NOT_LATEST)) {
+                task->dropped++;
+                return 0;
+        }
+        if ((err = sl_op_key_bytes(task, node, rec, F->fk_serde, &task->kbuf,
+                                   &k, &klen)))
+                return err;
+        if (fk_sub_key(&prefix, k, klen, NULL, 0))
+                return sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                               "out of memory");
+        if (rec->value.type != SLUICE_VALUE_NULL) {
+                sluice_buf_t tmp = {NULL, 0, 0};
+                if (sl_encode(F->rv_serde, &rec->value, &tmp, &p, &n, why,
+                              sizeof(why)))
+                        err = sl_fail(task, node, SLUICE_ERR_SERDE,
+                                      "right value: %s", why);
+                else if (fk_append(&rv, p ? p : "", n))
+                        err = sl_fail(task, node, SLUICE_ERR_NOMEM, "%s",
+                                      "out of memory");
+                free(tmp.data);
+        }
+        if (!err) {
+                c.task       = task;
+                c.node       = node;
+                c.rec        = rec;
+                c.prefix     = prefix.data;
+                c.prefix_len = prefix.len;
+                c.rv         = rec->value.type != SLUICE_VALUE_NULL ? rv.data
+                                                                    : NULL;
+                c.rvlen      = rv.len;
+                c.err        = 0;
+                r = sluice_kv_range(task->kvs[F->sub_store], prefix.data,
+                                    prefix.len, NULL, 0, fk_scan_visit, &c);
+                if (c.err)
+                        err = c.err;
+                else if (r < 0)
+                        err = sl_op_store_fail(task, node, (int)r);
+        }
+        free(prefix.data);
+        free(rv.data);
+        return err;
+}
+
+static int fk_resolve_process(sl_task_t *task, const sl_node_t *node,
+                              sluice_record_t *rec) {
+        const fk_t *F = node->priv;
+        const unsigned char *p;
+        const unsigned char *hash, *rvb;
+        size_t len, need, rvlen;
+        sluice_value_t pk = sluice_null(), lv = sluice_null(),
+                       rv = sluice_null(), res = sluice_null();
+        int pk_owned = 0, lv_owned = 0, rv_owned = 0, res_owned = 0, found;
+        int err = 0, match;
+        unsigned char cur[16];
+        int64_t lts;
+        const void *v;
+        size_t vlen;
+        sluice_record_t out;
+
+        if (rec->key.type == SLUICE_VALUE_NULL ||
+            (rec->value.type != SLUICE_VALUE_BYTES &&
+             rec->value.type != SLUICE_VALUE_STRING))
+                return sl_fail(task, node, SLUICE_ERR_SERDE, "%s",
+                               "malformed subscription response");
+        p    = rec->value.u.bytes.data;
+        len  = rec->value.u.bytes.len;
+        need = len && !(p[0] & 0x80) ? 17 : 1;
+        if (len < need)
+                return sl_fail(task, node, SLUICE_ERR_SERDE, "%s",
+                               "malformed subscription response");
+        hash  = need == 17 ? p + 1 : NULL;
+        rvb   = (p[0] & 0x40) ? p + need : NULL;
+        rvlen = len - need;
+        if ((err = sl_op_decode(task, node, F->pk_serde,
+                                rec->key.u.bytes.data, rec->key.u.bytes.len,
+                                &pk, &pk_owned)))
+                return err;
+        if ((found = sl_table_lookup(task, F->left, rec->key.u.bytes.data,
+                                     rec->key.u.bytes.len, &pk,
+                                     SLUICE_TS_LATEST, &lv, &lv_owned,
+                                     &lts)) < 0) {
+                err = found;
+                goto out;
+        }
+        if (found) {
+                if ((err = sl_op_value_bytes(task, node, &lv, F->lv_serde,
+                                             &task->vbuf, &v, &vlen)))
+                        goto out;
+                fk_hash(v, vlen, cur);
+        }
+        /* a response to an older left value is stale (Kafka Streams
+         * compares the hashes; none on both sides is a match) */
+        match = found ? hash && !memcmp(hash, cur, 16) : !hash;
+        if (!match)
+                goto out;
+        if (!rvb && (F->kind != JN_LEFT || !found)) {
+                res = sluice_null(); /* a tombstone */
+        } else {
+                if (rvb && (err = sl_op_decode(task, node, F->rv_serde, rvb,
+                                               rvlen, &rv, &rv_owned)))
+                        goto out;
+                {
+                        /* call_joiner reads node->priv as a jn_t: only
+                         * its joiner field */
+                        sluice_value_t r = sluice_null();
+                        if (F->joiner(&pk, found ? &lv : NULL,
+                                      rvb ? &rv : NULL, &r, node->opaque)) {
+                                err = sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                              "%s", "value joiner failed");
+                                goto out;
+                        }
+                        if ((r.type == SLUICE_VALUE_JSON &&
+                             ((found && lv.type == SLUICE_VALUE_JSON &&
+                               r.u.json == lv.u.json) ||
+                              (rvb && rv.type == SLUICE_VALUE_JSON &&
+                               r.u.json == rv.u.json)))) {
+                                json_incref(r.u.json);
+                                res_owned = 1;
+                        } else if (r.type == SLUICE_VALUE_OBJECT &&
+                                   ((found &&
+                                     lv.type == SLUICE_VALUE_OBJECT &&
+                                     r.u.obj.ptr == lv.u.obj.ptr) ||
+                                    (rvb && rv.type == SLUICE_VALUE_OBJECT &&
+                                     r.u.obj.ptr == rv.u.obj.ptr))) {
+                                err = sl_fail(task, node, SLUICE_ERR_CALLBACK,
+                                              "%s",
+                                              "the value joiner returned an "
+                                              "input object (objects cannot "
+                                              "be shared)");
+                                goto out;
+                        } else if ((err = sl_value_adopt(task, &r,
+                                                         &res_owned))) {
+                                err = sl_fail(task, node, err, "%s",
+                                              "out of memory");
+                                goto out;
+                        }
+                        res = r;
+                }
+        }
+        out               = *rec;
+        out.flags         = SL_REC_HAS_OLD | (pk_owned ? SL_REC_KEY_OWNED : 0u);
+        out.key           = pk;
+        out.old           = sluice_null();
+        out.raw_key       = rec->key.u.bytes.data;
+        out.raw_key_len   = rec->key.u.bytes.len;
+        out.raw_key_serde = F->pk_serde;
+        pk_owned          = 0;
+        err = join_emit(task, node, &out, res, res_owned, rec->timestamp);
+out:
+        sl_op_release_if(&rv, rv_owned);
+        sl_op_release_if(&lv, lv_owned);
+        sl_op_release_if(&pk, pk_owned);
+        return err;
+}
+
+static const sl_node_ops_t fk_send_ops    = {.family  = "join",
+                                             .process = fk_send_process};
+static const sl_node_ops_t fk_receive_ops = {.family  = "join",
+                                             .process = fk_receive_process};
+static const sl_node_ops_t fk_foreign_ops = {.family  = "join",
+                                             .process = fk_foreign_process};
+static const sl_node_ops_t fk_resolve_ops = {.family  = "join",
+                                             .process = fk_resolve_process};
+
+/* A foreign-key join node of @kind below @parent (NULL: none yet) named
+ * "<prefix><number>", sharing @F (freed with the first node: only the
+ * send node owns it; the others get a copy). */
+static sl_node_t *fk_node(sluice_topology_t *t, sl_node_kind_t kind,
+                          const sl_node_ops_t *ops, sl_node_t *parent,
+                          const char *prefix, const fk_t *F, void *opaque) {
+        sl_node_t *n;
+        fk_t *c = malloc(sizeof(*c));
+        if (!c) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        *c = *F;
+        if (!(n = sl_node_new(t, kind, ops, parent))) {
+                free(c);
+                return NULL;
+        }
+        n->priv   = c;
+        n->opaque = opaque;
+        if (prefix && rename_node(t, n, prefix))
+                return NULL;
+        return n;
+}
+
+/* Name the internal topic's pair whose source is @src as Kafka Streams
+ * does: KTABLE-SINK-<n>, KTABLE-SOURCE-<n + 1>, the numbers the pair's
+ * nodes took. */
+static int fk_pair_names(sluice_topology_t *t, sl_node_t *src) {
+        sl_node_t *nodes[2];
+        static const char *const prefix[2] = {"KTABLE-SINK-",
+                                              "KTABLE-SOURCE-"};
+        int i, seq = t->name_seq - 2;
+        nodes[0] = src->peer;
+        nodes[1] = src;
+        for (i = 0; i < 2; i++) {
+                char *name = malloc(32);
+                if (!name) {
+                        sl_topo_error(t, "out of memory");
+                        return -1;
+                }
+                snprintf(name, 32, "%s%010d", prefix[i], seq + i);
+                free(nodes[i]->name);
+                nodes[i]->name = name;
+        }
+        return 0;
+}
+
+static sluice_table_t *fk_join(sluice_table_t *l, sluice_table_t *r,
+                               sluice_fk_extractor_cb *extract,
+                               sluice_value_joiner_cb *joiner, void *opaque,
+                               const sluice_serde_t *value_serde,
+                               jn_kind_t kind, const char *call) {
+        sluice_topology_t *t;
+        sl_node_t *send, *recv, *foreign, *resolve;
+        sluice_stream_t tmp, *sub, *resp;
+        fk_t F;
+        int ls, rs;
+        char topic[128];
+        if (!l || !r)
+                return NULL;
+        t = l->t;
+        if (sl_topo_check_open(t, call))
+                return NULL;
+        if (!extract) {
+                sl_topo_error(t, "%s: foreign-key extractor is NULL", call);
+                return NULL;
+        }
+        if (join_args(t, r->t, call, "the tables", joiner) ||
+            sl_serde_check(t, call, "value", value_serde) ||
+            join_table_stores(t, call, l, r, &ls, &rs))
+                return NULL;
+        if (!l->key_serde || !l->value_serde || !r->key_serde ||
+            !r->value_serde) {
+                sl_topo_error(t, "%s: the serdes of both tables' keys and "
+                                 "values must be known (the join's internal "
+                                 "topics carry their bytes)",
+                              call);
+                return NULL;
+        }
+        memset(&F, 0, sizeof(F));
+        F.kind      = kind;
+        F.extract   = extract;
+        F.joiner    = joiner;
+        F.left      = l->node;
+        F.right     = r->node;
+        F.pk_serde  = t->stores[ls]->key_serde ? t->stores[ls]->key_serde
+                                               : l->key_serde;
+        F.lv_serde  = l->value_serde;
+        F.fk_serde  = t->stores[rs]->key_serde ? t->stores[rs]->key_serde
+                                               : r->key_serde;
+        F.rv_serde  = r->value_serde;
+        F.sub_store = -1;
+
+        /* Kafka Streams' names and numbers (StreamsBuilder's describe of
+         * KTableImpl.doJoinOnForeignKey): the registration topic's
+         * number, the send node, its sink and the source, the store, the
+         * two right-side processors (one node here), the foreign-table
+         * processor, the response topic's number, its sink and source,
+         * the resolver, the output node and its store (none here) */
+        snprintf(topic, sizeof(topic),
+                 "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-%010d-topic",
+                 t->name_seq++);
+        if (!(send = fk_node(t, SL_NODE_FK_SEND, &fk_send_ops, l->node,
+                             NULL, &F, opaque)))
+                return NULL;
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.t           = t;
+        tmp.node        = send;
+        tmp.key_serde   = sluice_serde_bytes();
+        tmp.value_serde = sluice_serde_bytes();
+        if (!(sub = sl_internal_topic(&tmp, call, topic, send->name, 0, 0)) ||
+            fk_pair_names(t, sub->node))
+                return NULL;
+        if ((F.sub_store = sl_store_new(
+                 t, call, NULL, "KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-",
+                 sluice_serde_bytes(), sluice_serde_bytes(), NULL)) < 0)
+                return NULL;
+        /* the right side: subscriptions in, responses out */
+        if (!(recv = fk_node(t, SL_NODE_FK_JOIN, &fk_receive_ops, sub->node,
+                             NULL, &F, opaque)) ||
+            connect_store(t, recv, F.sub_store) ||
+            connect_store(t, recv, rs))
+                return NULL;
+        recv->copartition = 1;
+        t->name_seq++; /* SubscriptionJoinProcessorSupplier's node */
+        if (!(foreign = fk_node(t, SL_NODE_FK_JOIN, &fk_foreign_ops, r->node,
+                                NULL, &F, opaque)) ||
+            connect_store(t, foreign, F.sub_store))
+                return NULL;
+        snprintf(topic, sizeof(topic),
+                 "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-%010d-topic",
+                 t->name_seq++);
+        tmp.node = recv;
+        if (!(resp = sl_internal_topic(&tmp, call, topic, topic, 0, 0)) ||
+            fk_pair_names(t, resp->node))
+                return NULL;
+        if (sl_node_link(foreign, resp->node->peer)) {
+                sl_topo_error(t, "out of memory");
+                return NULL;
+        }
+        /* the left side: responses in, the result out */
+        if (!(resolve = fk_node(
+                  t, SL_NODE_FK_JOIN, &fk_resolve_ops, resp->node,
+                  "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-",
+                  &F, opaque)) ||
+            connect_store(t, resolve, ls))
+                return NULL;
+        t->name_seq += 2; /* KTABLE-FK-JOIN-OUTPUT and its store name */
+        resolve->copartition = 1;
+        resolve->key_serde   = l->key_serde;
+        resolve->value_serde = value_serde;
+        return sl_table_new(t, resolve, l->key_serde, value_serde, -1);
+}
+
+sluice_table_t *sluice_table_fk_join(sluice_table_t *left,
+                                     sluice_table_t *right,
+                                     sluice_fk_extractor_cb *fk_extractor,
+                                     sluice_value_joiner_cb *joiner,
+                                     void *opaque,
+                                     const sluice_serde_t *value_serde) {
+        return fk_join(left, right, fk_extractor, joiner, opaque, value_serde,
+                       JN_INNER, "sluice_table_fk_join");
+}
+
+sluice_table_t *sluice_table_fk_left_join(sluice_table_t *left,
+                                          sluice_table_t *right,
+                                          sluice_fk_extractor_cb *fk_extractor,
+                                          sluice_value_joiner_cb *joiner,
+                                          void *opaque,
+                                          const sluice_serde_t *value_serde) {
+        return fk_join(left, right, fk_extractor, joiner, opaque, value_serde,
+                       JN_LEFT, "sluice_table_fk_left_join");
 }

@@ -511,7 +511,8 @@ int sl_table_freeze(sluice_topology_t *t, char *errstr, size_t errstr_size) {
         for (i = 0; i < t->node_cnt; i++) {
                 sl_node_t *nd = t->nodes[i];
                 if (nd->kind == SL_NODE_TABLE_GROUP_BY ||
-                    nd->kind == SL_NODE_TABLE_JOIN) {
+                    nd->kind == SL_NODE_TABLE_JOIN ||
+                    nd->kind == SL_NODE_FK_SEND) {
                         /* a join reads its inputs' old values (Kafka
                          * Streams enables them on both) */
                         if (nd->parent_cnt == 1)

@@ -47,6 +47,9 @@ static const char *kind_prefix(sl_node_kind_t kind) {
         case SL_NODE_STREAM_JOIN_MERGE: return "KSTREAM-MERGE-";
         case SL_NODE_TABLE_JOIN: return "KTABLE-JOINTHIS-";
         case SL_NODE_TABLE_JOIN_MERGE: return "KTABLE-MERGE-";
+        case SL_NODE_FK_SEND:
+                return "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-";
+        case SL_NODE_FK_JOIN: return "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-";
         }
         return "KSTREAM-";
 }
@@ -432,9 +435,23 @@ sluice_stream_t *sluice_stream_repartition(sluice_stream_t *s,
 sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                 const char *name, int32_t partitions,
                                 int change) {
+        char gen[64], buf[SL_ERRSTR_SIZE];
+        if (!s)
+                return NULL;
+        if (!name) {
+                snprintf(gen, sizeof(gen), "KSTREAM-REPARTITION-%010d",
+                         s->t->name_seq++);
+                name = gen;
+        }
+        snprintf(buf, sizeof(buf), "%s-repartition", name);
+        return sl_internal_topic(s, call, buf, name, partitions, change);
+}
+
+sluice_stream_t *sl_internal_topic(sluice_stream_t *s, const char *call,
+                                   const char *buf, const char *name,
+                                   int32_t partitions, int change) {
         sluice_topology_t *t;
         sl_node_t *sink, *src;
-        char gen[64], buf[SL_ERRSTR_SIZE];
         size_t i;
         if (!s)
                 return NULL;
@@ -453,12 +470,6 @@ sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                               call);
                 return NULL;
         }
-        if (!name) {
-                snprintf(gen, sizeof(gen), "KSTREAM-REPARTITION-%010d",
-                         t->name_seq++);
-                name = gen;
-        }
-        snprintf(buf, sizeof(buf), "%s-repartition", name);
         if (!sl_topic_name_valid(buf, NULL, 0) || strlen(buf) > 200) {
                 sl_topo_error(t,
                               "%s: \"%s\" cannot name a topic (legal: a-z "

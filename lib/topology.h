@@ -40,7 +40,9 @@ typedef enum {
         SL_NODE_STREAM_JOIN,       /* one side of a stream-stream join */
         SL_NODE_STREAM_JOIN_MERGE, /* both sides' results */
         SL_NODE_TABLE_JOIN,        /* one side of a table-table join */
-        SL_NODE_TABLE_JOIN_MERGE   /* both sides' results: the table */
+        SL_NODE_TABLE_JOIN_MERGE,  /* both sides' results: the table */
+        SL_NODE_FK_SEND, /* foreign-key join: a left row's subscriptions */
+        SL_NODE_FK_JOIN  /* foreign-key join: its other nodes */
 } sl_node_kind_t;
 
 /* A state store of the topology; one instance per task of its
@@ -262,6 +264,12 @@ int sl_label_subtopologies(const sluice_topology_t *t, int *labels);
 sluice_stream_t *sl_repartition(sluice_stream_t *s, const char *call,
                                 const char *name, int32_t partitions,
                                 int change);
+/* The same for an internal topic named @topic ("<app>-" comes at
+ * freeze), the name of a join's own topics (a foreign-key join's
+ * "...-topic"); @name: the user's or generated name in messages. */
+sluice_stream_t *sl_internal_topic(sluice_stream_t *s, const char *call,
+                                   const char *topic, const char *name,
+                                   int32_t partitions, int change);
 /* A new store; @name NULL: "<prefix><n>" with the next node number;
  * @owner forwards its updates (NULL: a processor's store). Returns its
  * index, or -1 (error recorded). */

@@ -1,7 +1,8 @@
 /*
  * test_joins.c - joins through the test driver: exact outputs (key, value,
  * timestamp, in order) of stream-table (inner, left), stream-stream
- * (inner, left, outer) and table-table (inner, left, outer) joins: out of
+ * (inner, left, outer), table-table (inner, left, outer) and foreign-key
+ * (inner, left) joins: out of
  * order arrivals, tombstones, window boundaries and grace, null keys and
  * values, the cache on and off; co-partitioning (repartition of a side
  * whose key changed, the co-partition groups); describe; the builder's
@@ -363,6 +364,251 @@ START_TEST(table_join_describe_and_copartition) {
         ck_assert_str_eq(g[0].topics[0], "l");
         ck_assert_str_eq(g[0].topics[1], "r");
         sl_copartition_groups_free(g, n);
+}
+END_TEST
+
+/* ---- foreign-key table-table joins ---- */
+
+/* A left value "FK:payload": the foreign key before the ':' (none if
+ * empty). */
+static int fk_of(const sluice_value_t *key, const sluice_value_t *v,
+                 sluice_value_t *fk, void *opaque) {
+        const char *p = v->u.bytes.data, *c;
+        (void)key;
+        (void)opaque;
+        c = memchr(p, ':', v->u.bytes.len);
+        if (c && c > p)
+                *fk = sluice_strn(p, (size_t)(c - p));
+        return 0;
+}
+
+START_TEST(fk_inner_join) {
+        table_out(sluice_table_fk_join(table("l", "ls"), table("r", "rs"),
+                                       fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 5);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+ra", 10); /* max(left, right) */
+        pipe_("l", "2", "B:y", 11);  /* no right row: nothing */
+        expect_none();
+        pipe_("r", "B", "rb", 12); /* a right insert: its subscribers */
+        expect("2", "B:y+rb", 12);
+        pipe_("r", "A", "ra2", 13);
+        expect("1", "A:x+ra2", 13);
+        pipe_("l", "1", "B:z", 14); /* the foreign key changes */
+        expect("1", "B:z+rb", 14);
+        pipe_("r", "A", "ra3", 15); /* unsubscribed from A */
+        expect_none();
+        pipe_("r", "B", NULL, 16); /* a right delete: a tombstone each, in
+                                      primary-key order */
+        expect("1", NULL, 16);
+        expect("2", NULL, 16);
+        pipe_("l", "2", "C:w", 17); /* changed to a missing row */
+        expect("2", NULL, 17);
+        pipe_("l", "1", ":n", 18); /* a null foreign key: unsubscribe, a
+                                      tombstone */
+        expect("1", NULL, 18);
+        pipe_("l", "2", NULL, 19); /* a left delete */
+        expect("2", NULL, 19);
+        pipe_("r", "C", "rc", 20); /* nobody subscribes to C any more */
+        pipe_("r", "B", "rb2", 21);
+        expect_none();
+        pipe_("r", "D", "rd", 100);
+        pipe_("l", "3", "D:q", 50);
+        expect("3", "D:q+rd", 100);
+        pipe_("l", "3", "D:q2", 60); /* the same key: updated */
+        expect("3", "D:q2+rd", 100);
+        pipe_("l", "4", "E:q", 61); /* an insert without a row: nothing, */
+        pipe_("l", "4", "E:q3", 62); /* an update with the same key too */
+        pipe_("l", NULL, "D:x", 63);  /* a null key: dropped */
+        expect_none();
+}
+END_TEST
+
+START_TEST(fk_left_join) {
+        table_out(sluice_table_fk_left_join(table("l", "ls"),
+                                            table("r", "rs"), fk_of, joiner,
+                                            NULL, sluice_serde_string()));
+        start_cache(_i);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+null", 10);
+        pipe_("r", "A", "ra", 11);
+        expect("1", "A:x+ra", 11);
+        pipe_("l", "1", ":n", 12); /* a null foreign key: joiner(l, null) */
+        expect("1", ":n+null", 12);
+        pipe_("r", "A", "ra2", 13);
+        expect_none();
+        pipe_("l", "1", "A:y", 14);
+        expect("1", "A:y+ra2", 14);
+        pipe_("r", "A", NULL, 15); /* a right delete: joiner(l, null) */
+        expect("1", "A:y+null", 15);
+        pipe_("l", "1", "A:z", 16); /* the same key, no row */
+        expect("1", "A:z+null", 16);
+        pipe_("l", "1", NULL, 17); /* a left delete: a tombstone */
+        expect("1", NULL, 17);
+        pipe_("l", "9", NULL, 18); /* never there */
+        pipe_("r", "A", "ra3", 19);
+        expect_none();
+}
+END_TEST
+
+/* A response whose hash is not the left row's current one is stale: in
+ * the driver (as in Kafka Streams' TopologyTestDriver) every piped record
+ * runs to completion, internal topics included, so two left updates never
+ * overtake a response; pipe responses into the internal topic directly. */
+START_TEST(fk_join_drops_stale_responses) {
+        static const char topic[] =
+            "jn-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000012-topic";
+        unsigned char stale[1 + 16 + 2];
+        table_out(sluice_table_fk_join(table("l", "ls"), table("r", "rs"),
+                                       fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 1);
+        pipe_("l", "1", "A:x", 2);
+        expect("1", "A:x+ra", 2);
+        /* a hash of some other left value, a right value "rz" */
+        memset(stale, 0x5a, sizeof(stale));
+        stale[0] = 0x40;
+        memcpy(stale + 17, "rz", 2);
+        ck_assert_int_eq(sluice_driver_pipe(drv, topic, "1", 1, stale,
+                                            sizeof(stale), 3, NULL, 0),
+                         0);
+        /* no hash (a deleted left value's) while the row exists */
+        stale[0] = 0x80;
+        ck_assert_int_eq(
+            sluice_driver_pipe(drv, topic, "1", 1, stale, 1, 4, NULL, 0), 0);
+        expect_none();
+        /* no hash for a row that is gone: current, a tombstone */
+        ck_assert_int_eq(
+            sluice_driver_pipe(drv, topic, "7", 1, stale, 1, 5, NULL, 0), 0);
+        expect("7", NULL, 5);
+        /* the current row's own subscription still answers */
+        pipe_("r", "A", "ra2", 6);
+        expect("1", "A:x+ra2", 6);
+}
+END_TEST
+
+/* KIP-914: out-of-order updates of a versioned table on either side of a
+ * foreign-key join are dropped (SubscriptionSendProcessorSupplier,
+ * ForeignTableJoinProcessorSupplier), and the join reads latest rows. */
+START_TEST(fk_join_skips_out_of_order_versions) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        ck_assert_int_eq(sluice_table_set_versioned(l, 1000), 0);
+        ck_assert_int_eq(sluice_table_set_versioned(r, 1000), 0);
+        table_out(sluice_table_fk_left_join(l, r, fk_of, joiner, NULL,
+                                            sluice_serde_string()));
+        start_cache(_i);
+        pipe_("r", "A", "ra", 5);
+        pipe_("l", "1", "A:x", 10);
+        expect("1", "A:x+ra", 10);
+        pipe_("l", "1", "B:y", 7); /* older than the latest: dropped */
+        pipe_("r", "A", "old", 4);
+        expect_none();
+        pipe_("r", "A", "ra2", 20); /* still subscribed to A */
+        expect("1", "A:x+ra2", 20);
+        pipe_("l", "1", "B:z", 30);
+        expect("1", "B:z+null", 30);
+}
+END_TEST
+
+START_TEST(fk_join_describe_and_copartition) {
+        char *d;
+        sl_copartition_group_t *g;
+        size_t n;
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        table_out(sluice_table_fk_join(l, r, fk_of, joiner, NULL,
+                                       sluice_serde_string()));
+        start_cache(1);
+        d = sluice_topology_describe(t);
+        /* the right side (the subscription store beside the right
+         * table's) and the left side (the responses beside the left
+         * table) are two sub-topologies */
+        /* Kafka Streams 4.4.0's names and numbers for the same
+         * topology (its describe) */
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-"
+               "0000000005 (stores: [])\n"
+               "      --> KTABLE-SINK-0000000006\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Source: KTABLE-SOURCE-0000000007 (topics: "
+               "[jn-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-"
+               "0000000004-topic])\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-"
+               "0000000009 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-"
+               "STORE-0000000008, rs])\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-"
+               "0000000011 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-"
+               "STORE-0000000008])\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Sink: KTABLE-SINK-0000000013 (topic: "
+               "jn-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000012-"
+               "topic)\n"));
+        ck_assert_ptr_nonnull(strstr(
+            d, "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-"
+               "PROCESSOR-0000000015 (stores: [ls])\n"
+               "      --> KTABLE-TOSTREAM-0000000018\n"));
+        ck_assert_ptr_nonnull(strstr(d, "   Sub-topology: 1\n"));
+        ck_assert_ptr_null(strstr(d, "   Sub-topology: 2\n"));
+        free(d);
+        ck_assert_int_eq(sl_topology_copartition_groups(t, &g, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        /* the subscriptions with the right table's topic, the responses
+         * with the left's */
+        {
+                size_t i;
+                for (i = 0; i < n; i++) {
+                        /* the group with the right table's topic */
+                        int right = !strcmp(g[i].topics[0], "r") ||
+                                    !strcmp(g[i].topics[1], "r");
+                        const char *want =
+                            right ? "jn-KTABLE-FK-JOIN-SUBSCRIPTION-"
+                                    "REGISTRATION-0000000004-topic"
+                                  : "jn-KTABLE-FK-JOIN-SUBSCRIPTION-"
+                                    "RESPONSE-0000000012-topic";
+                        ck_assert_uint_eq(g[i].topic_cnt, 2);
+                        ck_assert(!strcmp(g[i].topics[0], want) ||
+                                  !strcmp(g[i].topics[1], want));
+                        ck_assert(right || !strcmp(g[i].topics[0], "l") ||
+                                  !strcmp(g[i].topics[1], "l"));
+                }
+        }
+        sl_copartition_groups_free(g, n);
+}
+END_TEST
+
+START_TEST(builder_refuses_fk_join_mistakes) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        ck_assert_ptr_null(sluice_table_fk_join(l, r, NULL, joiner, NULL,
+                                                sluice_serde_string()));
+        expect_mistake("sluice_table_fk_join: foreign-key extractor is NULL");
+}
+END_TEST
+
+START_TEST(builder_refuses_fk_join_without_stores_or_serdes) {
+        sluice_table_t *l = table("l", "ls"), *r = table("r", "rs");
+        /* a join's result has no store to look rows up in */
+        sluice_table_t *j =
+            sluice_table_join(l, r, joiner, NULL, sluice_serde_string());
+        ck_assert_ptr_null(sluice_table_fk_left_join(
+            l, j, fk_of, joiner, NULL, sluice_serde_string()));
+        expect_mistake("sluice_table_fk_left_join: the right table has no "
+                       "store to look rows up in");
+}
+END_TEST
+
+START_TEST(builder_refuses_fk_join_with_unknown_serdes) {
+        /* map_values without a serde: the left values' serde is unknown */
+        sluice_table_t *l =
+            sluice_table_map_values(table("l", "ls"), upper, NULL, NULL);
+        ck_assert_ptr_null(sluice_table_fk_join(l, table("r", "rs"), fk_of,
+                                                joiner, NULL,
+                                                sluice_serde_string()));
+        expect_mistake("sluice_table_fk_join: the serdes of both tables' "
+                       "keys and values must be known");
 }
 END_TEST
 
@@ -1021,6 +1267,24 @@ START_TEST(builder_refuses_grace_without_a_versioned_table) {
 }
 END_TEST
 
+START_TEST(builder_refuses_grace_longer_than_the_history) {
+        sluice_table_t *tbl = table("tbl", "rows");
+        sluice_stream_t *j  = sluice_stream_join_table(
+            stream("s"), tbl, joiner, NULL, sluice_serde_string());
+        char e[512];
+        ck_assert_int_eq(sluice_table_set_versioned(tbl, 10), 0);
+        ck_assert_int_eq(sluice_stream_join_set_grace(j, 11), 0);
+        to_out(j);
+        /* Kafka Streams: "History retention must be at least grace
+         * period." */
+        ck_assert_ptr_null(sluice_driver_new(t, NULL, e, sizeof e));
+        ck_assert_msg(strstr(e, "the grace period (11 ms) is longer than "
+                                "the versioned table's history retention "
+                                "(10 ms)") != NULL,
+                      "%s", e);
+}
+END_TEST
+
 START_TEST(builder_refuses_grace_on_other_streams) {
         sluice_stream_t *s = stream("s");
         sluice_table_t *tbl = table("tbl", "rows");
@@ -1070,6 +1334,15 @@ Suite *suite_joins(void) {
         tcase_add_loop_test(tc, table_outer_join, 0, 2);
         tcase_add_test(tc, table_join_then_filter_sends_no_spurious_tombstones);
         tcase_add_test(tc, table_join_describe_and_copartition);
+        tcase_add_loop_test(tc, fk_inner_join, 0, 2);
+        tcase_add_loop_test(tc, fk_left_join, 0, 2);
+        tcase_add_loop_test(tc, fk_join_drops_stale_responses, 0, 2);
+        tcase_add_loop_test(tc, fk_join_skips_out_of_order_versions, 0, 2);
+        tcase_add_test(tc, fk_join_describe_and_copartition);
+        tcase_add_test(tc, builder_refuses_fk_join_mistakes);
+        tcase_add_test(tc, builder_refuses_fk_join_without_stores_or_serdes);
+        tcase_add_test(tc, builder_refuses_fk_join_with_unknown_serdes);
+        tcase_add_test(tc, builder_refuses_grace_longer_than_the_history);
         tcase_add_loop_test(tc, stream_inner_join_window_boundaries, 0, 2);
         tcase_add_test(tc, stream_join_asymmetric_window_and_retention);
         tcase_add_loop_test(tc, stream_left_join_emits_unmatched_when_closed,

@@ -141,6 +141,8 @@ def write_case(path, kind, size, advance, grace, agg, emit, cache, seed, recs):
 JOIN_KINDS = (("ss-join", ("inner", "left", "outer")),
               ("st-join", ("inner", "left")),
               ("tt-join", ("inner", "left", "outer")),
+              ("vst-join", ("inner", "left")),
+              ("fk-join", ("inner", "left")),
               ("tfilter", ("none",)))
 
 
@@ -200,18 +202,61 @@ def join_records(rng, kind, before, after, grace, n):
     return out[:n]
 
 
+def fk_records(rng, n):
+    """Foreign-key join inputs: left rows (keys p1..p5) whose values
+    "FK:vN" refer to right rows (keys a..d), an empty FK now and then
+    (none); updates that keep, change and drop the FK; deletes on both
+    sides; timestamps that go back too (tables take them as they come)."""
+    pks = ["p%d" % i for i in range(1, rng.randint(2, 6))]
+    fks = ["a", "b", "c", "d"][: rng.randint(1, 4)]
+    t = rng.choice((0, rng.randint(0, 100), 5_000_000_000))
+    out = []
+    while len(out) < n:
+        t = max(0, t + rng.randint(-5, 10))
+        r = rng.random()
+        if r < 0.55:
+            k = None if rng.random() < 0.03 else rng.choice(pks)
+            if rng.random() < 0.1:
+                v = None
+            else:
+                fk = "" if rng.random() < 0.12 else rng.choice(fks)
+                v = "%s:v%d" % (fk, len(out))
+            out.append(("L", k, v, t))
+        else:
+            k = None if rng.random() < 0.03 else rng.choice(fks)
+            v = None if rng.random() < 0.15 else "v%d" % len(out)
+            out.append(("R", k, v, t))
+    return out
+
+
 def join_cases(out_dir, seeds, first, lo, hi):
     cnt = 0
     for seed in range(first, first + seeds):
         for kind, joins in JOIN_KINDS:
             rng = random.Random("ksdiff-join:%d:%s" % (seed, kind))
+            history = 0
             if kind == "ss-join":
                 before = rng.choice((0, 1, 3, 5, 10, 20))
                 after = before if rng.random() < 0.5 else rng.choice((0, 1, 3, 5, 10, 20))
                 grace = rng.choice((0, 0, 1, 5, 10))
+            elif kind == "vst-join":
+                # a versioned table's history retention and a join grace
+                # (0: none); before / after only spread the timestamps
+                before = after = rng.choice((3, 5, 10, 20))
+                grace = rng.choice((0, 0, 1, 5, 10, 20))
+                # Kafka Streams refuses a history shorter than the grace
+                history = rng.choice([h for h in (5, 10, 20, 50, 1000) if h >= grace])
             else:
                 before = after = grace = 0
-            recs = join_records(rng, kind, before, after, grace, rng.randint(lo, hi))
+            if kind == "fk-join":
+                recs = fk_records(rng, rng.randint(lo, hi))
+            else:
+                recs = join_records(rng, kind, before, after, grace, rng.randint(lo, hi))
+            if kind == "vst-join" and grace > 0:
+                # Kafka Streams 4.4.0 fails on a null-key stream record
+                # with a grace period (DEVIATIONS): give those keys
+                recs = [(s_, k if k is not None or s_ != "L" else KEYS[0], v, ts)
+                        for s_, k, v, ts in recs]
             variants = [(j, c, "off", "off", "off") for j in joins for c in CACHES]
             if kind == "ss-join":
                 # Kafka Streams' default emit interval of unmatched records
@@ -232,9 +277,9 @@ def join_cases(out_dir, seeds, first, lo, hi):
                                                          "-filter" if filt == "on" else "", seed)
                     with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
                         f.write("ksdiff kind=%s join=%s before=%d after=%d grace=%d cache=%s "
-                                "throttle=%s rekey=%s filter=%s seed=%d\n"
+                                "throttle=%s rekey=%s filter=%s%s seed=%d\n"
                                 % (kind, join, before, after, grace, cache, throttle, rekey,
-                                   filt, seed))
+                                   filt, " history=%d" % history if history else "", seed))
                         for side, k, v, ts in recs:
                             f.write("%s\t%s\t%s\t%d\n" % (side, "\\N" if k is None else k,
                                                          "\\N" if v is None else v, ts))

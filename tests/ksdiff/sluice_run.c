@@ -44,6 +44,7 @@ typedef struct {
                              select_key (a repartition) */
         char filter[4];   /* on: the right table through a filter */
         int64_t before, after; /* stream-stream joins' window */
+        int64_t history; /* vst-join: the versioned table's history */
 } spec_t;
 
 typedef struct {
@@ -152,6 +153,8 @@ static int parse_spec(char *line, spec_t *sp, char *err, size_t errsz) {
                         bad = parse_i64(eq, &sp->before);
                 else if (!strcmp(f, "after"))
                         bad = parse_i64(eq, &sp->after);
+                else if (!strcmp(f, "history"))
+                        bad = parse_i64(eq, &sp->history);
                 /* other fields (seed, ...) are for people */
                 if (bad) {
                         snprintf(err, errsz, "bad spec value %s=%s", f, eq);
@@ -429,6 +432,19 @@ static bool even_cb(const sluice_record_t *rec, void *opaque) {
                    0;
 }
 
+/* As KsDiff.java's fkOf: a left value "FK:payload" refers to the right
+ * row FK (none if that is empty or there is no ':'). */
+static int fk_cb(const sluice_value_t *key, const sluice_value_t *v,
+                 sluice_value_t *fk, void *opaque) {
+        const char *p = v->u.bytes.data, *c;
+        (void)key;
+        (void)opaque;
+        c = memchr(p, ':', v->u.bytes.len);
+        if (c && c > p)
+                *fk = sluice_strn(p, (size_t)(c - p));
+        return 0;
+}
+
 /* As KsDiff.java's selectKey((k, v) -> k). */
 static int same_key_cb(sluice_record_t *rec, void *opaque) {
         (void)opaque;
@@ -475,6 +491,24 @@ static sluice_topology_t *build_join(const spec_t *sp, scratch_t *scratch,
                 o = inner ? sluice_stream_join_table(l, r, join_cb, scratch, S)
                           : sluice_stream_left_join_table(l, r, join_cb,
                                                           scratch, S);
+        } else if (!strcmp(sp->kind, "vst-join") && !outer) {
+                sluice_stream_t *l = sluice_stream_from(t, "left", S, S);
+                sluice_table_t *r =
+                    sluice_table_from(t, "right", S, S, "right-store");
+                sluice_table_set_versioned(r, sp->history);
+                o = inner ? sluice_stream_join_table(l, r, join_cb, scratch, S)
+                          : sluice_stream_left_join_table(l, r, join_cb,
+                                                          scratch, S);
+                if (sp->grace > 0)
+                        sluice_stream_join_set_grace(o, sp->grace);
+        } else if (!strcmp(sp->kind, "fk-join") && !outer) {
+                sluice_table_t *l = sluice_table_from(t, "left", S, S, NULL);
+                sluice_table_t *r = sluice_table_from(t, "right", S, S, NULL);
+                o = sluice_table_to_stream(
+                    inner ? sluice_table_fk_join(l, r, fk_cb, join_cb,
+                                                 scratch, S)
+                          : sluice_table_fk_left_join(l, r, fk_cb, join_cb,
+                                                      scratch, S));
         } else if (!strcmp(sp->kind, "tt-join")) {
                 sluice_table_t *l = sluice_table_from(t, "left", S, S, NULL);
                 sluice_table_t *r = sluice_table_from(t, "right", S, S, NULL);

@@ -52,6 +52,7 @@ import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
 import org.apache.kafka.streams.test.TestRecord;
 
 /**
@@ -169,6 +170,13 @@ public final class KsDiff {
      * concatenation prints an absent side as "null". */
     static final ValueJoiner<String, String, String> JOINER = (l, r) -> l + "+" + r;
 
+    /* The foreign key of a left value "FK:payload", as sluice_run.c's:
+     * what comes before the ':', none if that is empty or absent. */
+    static String fkOf(String v) {
+        int i = v.indexOf(':');
+        return i > 0 ? v.substring(0, i) : null;
+    }
+
     /* The table filter, as sluice_run.c's: the value's last digit is even. */
     static boolean even(String k, String v) {
         return (v.charAt(v.length() - 1) - '0') % 2 == 0;
@@ -243,6 +251,34 @@ public final class KsDiff {
             case "left": l.leftJoin(r, JOINER, jd).to("out", ps); break;
             default: throw new IllegalArgumentException("join=" + join);
             }
+        } else if (kind.equals("vst-join")) {
+            // a versioned table (history=N) and, for grace=N > 0,
+            // Joined.withGracePeriod (KIP-914, KIP-923)
+            KStream<String, String> l = b.stream("left", cs);
+            KTable<String, String> r = b.table("right", cs,
+                Materialized.<String, String>as(Stores.persistentVersionedKeyValueStore(
+                        "right-store", Duration.ofMillis(c.num("history"))))
+                    .withKeySerde(Serdes.String()).withValueSerde(Serdes.String()));
+            Joined<String, String, String> jd =
+                Joined.with(Serdes.String(), Serdes.String(), Serdes.String());
+            if (c.num("grace") > 0)
+                jd = jd.withGracePeriod(Duration.ofMillis(c.num("grace")));
+            switch (join) {
+            case "inner": l.join(r, JOINER, jd).to("out", ps); break;
+            case "left": l.leftJoin(r, JOINER, jd).to("out", ps); break;
+            default: throw new IllegalArgumentException("join=" + join);
+            }
+        } else if (kind.equals("fk-join")) {
+            // left values "FK:payload" refer to right keys (KIP-213)
+            KTable<String, String> l = b.table("left", cs);
+            KTable<String, String> r = b.table("right", cs);
+            KTable<String, String> o;
+            switch (join) {
+            case "inner": o = l.join(r, KsDiff::fkOf, JOINER); break;
+            case "left": o = l.leftJoin(r, KsDiff::fkOf, JOINER); break;
+            default: throw new IllegalArgumentException("join=" + join);
+            }
+            o.toStream().to("out", ps);
         } else if (kind.equals("tt-join")) {
             KTable<String, String> l = b.table("left", cs);
             KTable<String, String> r = filt ? materialized(b, "right") : b.table("right", cs);
