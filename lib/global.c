@@ -588,7 +588,7 @@ static int g_caught_up(sl_global_t *g) {
 static int g_wipe(sl_gstore_t *st, char *errstr, size_t errstr_size) {
         for (;;) {
                 const void *k, *v;
-                size_t klen, vlen;
+                size_t klen = 0, vlen = 0;
                 void *it;
                 char key[4096];
                 int r;
@@ -598,10 +598,10 @@ static int g_wipe(sl_gstore_t *st, char *errstr, size_t errstr_size) {
                 if (r > 0 && klen <= sizeof(key))
                         memcpy(key, k, klen);
                 st->type->iter_close(it);
-                if (r < 0 || klen > sizeof(key))
-                        goto fail;
                 if (r == 0)
                         return 0;
+                if (r < 0 || klen > sizeof(key))
+                        goto fail;
                 if (st->type->del(st->h, key, klen))
                         goto fail;
         }

@@ -65,7 +65,9 @@ static int key_before_colon(const sluice_value_t *key,
 static int joiner(const sluice_value_t *key, const sluice_value_t *l,
                   const sluice_value_t *r, sluice_value_t *out,
                   void *opaque) {
-        char buf[256];
+        /* not on the stack: Sluice copies the string after the callback
+         * returns; per thread: the app's stream threads join at once */
+        static _Thread_local char buf[256];
         (void)opaque;
         ck_assert_ptr_nonnull(l);
         snprintf(buf, sizeof(buf), "%s%.*s+%.*s",
@@ -73,7 +75,7 @@ static int joiner(const sluice_value_t *key, const sluice_value_t *l,
                  (int)l->u.bytes.len, (const char *)l->u.bytes.data,
                  r ? (int)r->u.bytes.len : 4,
                  r ? (const char *)r->u.bytes.data : "null");
-        *out = sluice_str(buf); /* copied by Sluice */
+        *out = sluice_str(buf); /* copied by Sluice when this returns */
         return 0;
 }
 
