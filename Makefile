@@ -186,6 +186,8 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 
 # what the integration test's programs share with it (-DFEATURES_NO_MAIN)
 $(BUILD)/examples/features: examples/features_pipeline.h
+# (-DENRICH_NO_MAIN)
+$(BUILD)/examples/enrich: examples/enrich_pipeline.h
 
 $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -232,6 +234,26 @@ $(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
 	$(CC) $(CFLAGS_ALL) -Iexamples -DFEATURES_NO_MAIN \
 	    tests/integration/app_features.c examples/features.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+# The joins on a broker (tests/integration/run_joins.sh):
+# examples/enrich.c's topology, compiled into both programs without its
+# main().
+INTEG_JOIN_BIN := $(BUILD)/tests/integration/joins_it
+INTEG_ENRICH   := $(BUILD)/tests/integration/app_enrich
+ENRICH_SRC     := examples/enrich.c examples/enrich_pipeline.h
+
+$(INTEG_JOIN_BIN): tests/integration/joins_it.c $(ENRICH_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iexamples -DENRICH_NO_MAIN \
+	    tests/integration/joins_it.c examples/enrich.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) -lpthread
+
+$(INTEG_ENRICH): tests/integration/app_enrich.c tests/integration/app_common.h \
+                 $(ENRICH_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iexamples -DENRICH_NO_MAIN \
+	    tests/integration/app_enrich.c examples/enrich.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 $(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
