@@ -21,6 +21,9 @@
 #   make check-integration-windows  only the windowed features on a broker
 #                      (tests/integration/run_windows.sh; check-integration
 #                      runs it after run.sh)
+#   make check-integration-joins  only the joins (the enrich example) on a
+#                      broker (tests/integration/run_joins.sh;
+#                      check-integration runs it after the windows)
 #   make check-chaos   exactly-once while instances and brokers are killed,
 #                      on a 3-broker cluster it starts (the short form;
 #                      make check-chaos-full: 1M records, more kills)
@@ -126,7 +129,7 @@ BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
 .PHONY: peers all lib demo demo-features demo-enrich test check check-asan check-asan-clang check-valgrind \
-        check-integration check-integration-all check-integration-windows \
+        check-integration check-integration-all check-integration-windows check-integration-joins \
         check-chaos check-chaos-full repro-librdkafka \
         examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
         bench-peers bench-peers-short installcheck bench install uninstall clean deps ksdiff check-ksdiff
@@ -277,10 +280,11 @@ $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 KAFKA_VERSION     ?= 4.4.0
 KAFKA_OLD_VERSION ?= 3.9.2
 check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
-                   $(INTEG_COPART) $(INTEG_PLACE)
+                   $(INTEG_COPART) $(INTEG_PLACE) $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 	$(MAKE) check-integration-windows
+	$(MAKE) check-integration-joins
 
 # The windows suite alone (a broker of its own too, unless
 # $SLUICE_TEST_BOOTSTRAP is set)
@@ -288,8 +292,14 @@ check-integration-windows: $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_windows.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
+# The joins suite alone (tests/integration/run_joins.sh; a broker of its
+# own too, unless $SLUICE_TEST_BOOTSTRAP is set)
+check-integration-joins: $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_joins.sh \
+	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+
 check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
-                   $(INTEG_COPART) $(INTEG_PLACE)
+                   $(INTEG_COPART) $(INTEG_PLACE) $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 
