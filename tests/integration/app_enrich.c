@@ -16,6 +16,10 @@
  *     --state-dir DIR        state.dir (default: Sluice's)
  *     --commit-ms C          commit.interval.ms (default 500)
  *     --threads N, --conf KEY=VALUE, --log-level N: as app_features
+ *     --global               not the example: PREFIXcustomers as a global
+ *                            table (store "customers-global"), PREFIXorders
+ *                            left-joined with it by the order's "customer"
+ *                            field (+ "name", "city"), to --out
  *
  * stdout, one line each, flushed (t= is CLOCK_MONOTONIC in ms):
  *   RUNNING            every time the app's state becomes RUNNING
@@ -122,13 +126,70 @@ static void watch(sluice_app_t *app, void *opaque) {
         json_decref(j);
 }
 
+/* ---- --global: a stream-global table join ---- */
+
+static int customer_of(const sluice_value_t *key, const sluice_value_t *value,
+                       sluice_value_t *out, void *opaque) {
+        const char *c = value->type == SLUICE_VALUE_JSON
+                            ? json_string_value(
+                                  json_object_get(value->u.json, "customer"))
+                            : NULL;
+        (void)key;
+        (void)opaque;
+        *out = c ? sluice_str(c) : sluice_null();
+        return 0;
+}
+
+static json_t *field_or_null(const sluice_value_t *o, const char *name) {
+        json_t *f = o && o->type == SLUICE_VALUE_JSON
+                        ? json_object_get(o->u.json, name)
+                        : NULL;
+        return f ? json_incref(f) : json_null();
+}
+
+static int add_row(const sluice_value_t *key, const sluice_value_t *order,
+                   const sluice_value_t *row, sluice_value_t *out,
+                   void *opaque) {
+        json_t *o = order->type == SLUICE_VALUE_JSON ? json_copy(order->u.json)
+                                                     : NULL;
+        (void)key;
+        (void)opaque;
+        if (!o || json_object_set_new(o, "name", field_or_null(row, "name")) ||
+            json_object_set_new(o, "city", field_or_null(row, "city"))) {
+                json_decref(o);
+                return -1;
+        }
+        *out = sluice_json_new(o);
+        return 0;
+}
+
+static sluice_topology_t *global_topology(const char *prefix,
+                                          const char *out) {
+        sluice_topology_t *t = sluice_topology_new();
+        char n_cust[512], n_ord[512];
+        sluice_global_table_t *gt;
+        sluice_stream_t *s;
+        if (!t)
+                return NULL;
+        snprintf(n_cust, sizeof(n_cust), "%scustomers", prefix);
+        snprintf(n_ord, sizeof(n_ord), "%sorders", prefix);
+        gt = sluice_global_table_from(t, n_cust, sluice_serde_string(),
+                                      sluice_serde_json(), "customers-global");
+        s  = sluice_stream_from(t, n_ord, sluice_serde_string(),
+                                sluice_serde_json());
+        s  = sluice_stream_left_join_global(s, gt, customer_of, add_row, NULL,
+                                            sluice_serde_json());
+        sluice_stream_to(s, out, sluice_serde_string(), sluice_serde_json());
+        return t;
+}
+
 static void usage(const char *why) {
         fprintf(stderr,
                 "app_enrich: %s\n"
                 "usage: app_enrich --app-id ID --in PREFIX --out "
                 "PREFIXorders-enriched [--bootstrap B] [--state-dir DIR]\n"
                 "       [--commit-ms C] [--threads N] [--conf KEY=VALUE]... "
-                "[--log-level N]\n",
+                "[--log-level N] [--global]\n",
                 why);
         exit(64);
 }
@@ -136,7 +197,7 @@ static void usage(const char *why) {
 int main(int argc, char **argv) {
         const char *state_dir = env_or("APP_ENRICH_STATE_DIR", NULL);
         char err[512], want_out[512];
-        int i;
+        int i, global = 0;
         static watch_t w;
         app_opts_t o;
         sluice_topology_t *t;
@@ -151,6 +212,8 @@ int main(int argc, char **argv) {
                         continue;
                 if (!strcmp(a, "--state-dir") && i + 1 < argc)
                         state_dir = argv[++i];
+                else if (!strcmp(a, "--global"))
+                        global = 1;
                 else
                         usage(a);
         }
@@ -161,7 +224,7 @@ int main(int argc, char **argv) {
         w.prefix = o.in;
         catch_stop_signals();
 
-        t    = enrich_topology(o.in);
+        t    = global ? global_topology(o.in, o.out) : enrich_topology(o.in);
         conf = sluice_conf_new();
         if (!t || !conf) {
                 say_error("out of memory");

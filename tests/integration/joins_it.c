@@ -31,18 +31,21 @@
  *      output topic read to its end: the last record per order id (key,
  *      value, timestamp) equals the test driver's.
  * Throughout, every INPUTS line of every instance (its tasks' inputs from
- * sluice_app_metrics_json()) is checked: a task of the first sub-topology
- * holds partition p of all four input topics, one of the second both
- * repartition topics' partition p; the lines are logged.
+ * sluice_app_metrics_json()) is checked: the task p of sub-topology 0
+ * holds partition p of customers, customer-tiers and orders, the task p
+ * of sub-topology 2 partition p of both repartition topics (sub-topology
+ * 1 reads shipments alone); the lines are logged (placement.log).
  *
  * Then: the same app over topics of which one (orders) has 3 partitions
- * must fail sluice_app_start() with its co-partitioning message.
+ * must fail sluice_app_start() with its co-partitioning message; and a
+ * global table is loaded before the first join (global_loaded_first()).
  *
  * Environment: SLUICE_TEST_BOOTSTRAP (required), SLUICE_TEST_GROUP_PROTOCOL
  * (passed on to the apps), SLUICE_TEST_APP_ENRICH (default: app_enrich
  * next to this program), SLUICE_TEST_KEEP_LOGS.
  * Exit 0 iff every check passed, 1 on a failed check, 2 on a setup error.
  */
+#define _GNU_SOURCE /* memmem */
 #include "enrich_pipeline.h"
 
 #include <fcntl.h>
@@ -62,6 +65,12 @@
 extern char **environ;
 
 #define P 4            /* partitions of every topic */
+/* sub-topologies (enrich --demo describes them): 0 reads customers,
+ * customer-tiers and orders (co-partitioned: the two table joins), 1
+ * shipments (into the repartition topic of its re-keying), 2 both
+ * repartition topics (co-partitioned: the windowed join) */
+#define SUBS 3
+#define ALL_TASKS ((1 << (SUBS * P)) - 1)
 #define CUSTOMERS 24   /* c0..c23 have rows and tiers; c24, c25 unknown */
 #define KEYS 26
 #define ORDERS 900
@@ -440,14 +449,16 @@ typedef struct {
 static proc_t *g_procs[MAX_PROCS];
 static FILE *g_placement; /* every INPUTS line, with its instance */
 
-static proc_t *spawn_app(const char *label, const char *app_id,
-                         const char *prefix) {
+/* @global: app_enrich --global (the stream-global join) */
+static proc_t *spawn_app_as(const char *label, const char *app_id,
+                            const char *prefix, int global) {
         char state[1400], out[300];
         const char *argv[] = {
             g_app, "--bootstrap", g_bootstrap, "--app-id", app_id, "--in",
             prefix, "--out", out, "--state-dir", state, "--commit-ms", "500",
             "--conf", "consumer.session.timeout.ms=6000", "--conf",
-            "consumer.heartbeat.interval.ms=500", "--log-level", "6", NULL};
+            "consumer.heartbeat.interval.ms=500", "--log-level", "6",
+            global ? "--global" : NULL, NULL};
         posix_spawn_file_actions_t fa;
         proc_t *p = calloc(1, sizeof(*p));
         int pfd[2], i;
@@ -480,6 +491,11 @@ static proc_t *spawn_app(const char *label, const char *app_id,
                 fail("too many processes");
         g_procs[i] = p;
         return p;
+}
+
+static proc_t *spawn_app(const char *label, const char *app_id,
+                         const char *prefix) {
+        return spawn_app_as(label, app_id, prefix, 0);
 }
 
 static void kill_all(void) {
@@ -517,7 +533,7 @@ static void check_inputs(const proc_t *p, const char *line) {
                 return;
         for (task = strtok_r(list, ";", &save); task;
              task = strtok_r(NULL, ";", &save)) {
-                int sub, part, n_src = 0, n_rep = 0, k = 0, tp;
+                int sub, part, n_src = 0, n_rep = 0, n_ship = 0, k = 0, tp;
                 char *in, *save2 = NULL, *eq = strchr(task, '=');
                 if (!eq || sscanf(task, "%d_%d", &sub, &part) != 2)
                         fail("%s: bad task \"%s\"", p->label, task);
@@ -532,19 +548,23 @@ static void check_inputs(const proc_t *p, const char *line) {
                         if (tp != part)
                                 fail("%s: task %d_%d holds %s partition %d",
                                      p->label, sub, part, in, tp);
-                        for (i = 0; i < 4; i++)
+                        for (i = 0; i < 3; i++)
                                 if (!strcmp(in, suffixes[i]))
                                         n_src++;
+                        n_ship += !strcmp(in, suffixes[SHIPMENT]);
                         len = strlen(in);
                         if (len > 12 && !strcmp(in + len - 12, "-repartition"))
                                 n_rep++;
                 }
-                /* all four inputs, or both repartition topics; a task
-                 * whose partitions are not (yet) assigned has none */
-                if (k && !((n_src == 4 && k == 4) || (n_rep == 2 && k == 2)))
+                /* the three of the table joins, or both repartition
+                 * topics, or shipments; a task whose partitions are not
+                 * (yet) assigned has none */
+                if (k && !((sub == 0 && n_src == 3 && k == 3) ||
+                           (sub == 1 && n_ship == 1 && k == 1) ||
+                           (sub == 2 && n_rep == 2 && k == 2)))
                         fail("%s: task %d_%d is not co-located: %d inputs "
-                             "(%d source topics, %d repartition topics) in "
-                             "\"%.200s\"",
+                             "(%d of customers, customer-tiers, orders; %d "
+                             "repartition topics) in \"%.300s\"",
                              p->label, sub, part, k, n_src, n_rep, line);
         }
 }
@@ -595,7 +615,7 @@ static int proc_tasks(const proc_t *p) {
                 return 0;
         for (s++; sscanf(s, "%d_%d=%n", &sub, &part, &k) == 2;) {
                 const char *end = s + strcspn(s, ";\n");
-                if (end > s + k && sub >= 0 && sub < 2 && part >= 0 &&
+                if (end > s + k && sub >= 0 && sub < SUBS && part >= 0 &&
                     part < P)
                         set |= 1 << (sub * P + part);
                 if (*end != ';')
@@ -699,7 +719,7 @@ static int settled(run_t *rn) {
                 all |= t;
                 sum += popcount(t);
         }
-        return need && all == (1 << (2 * P)) - 1 && sum == 2 * P;
+        return need && all == ALL_TASKS && sum == SUBS * P;
 }
 
 static void produce(run_t *rn, const event_t *e) {
@@ -805,22 +825,33 @@ static int others_hold_all(run_t *rn) {
                 all |= t;
                 sum += popcount(t);
         }
-        return all == (1 << (2 * P)) - 1 && sum == 2 * P;
+        return all == ALL_TASKS && sum == SUBS * P;
 }
 
-/* Who holds what: "A 0_0,1_0 B ..." from the last INPUTS lines. */
+/* Who holds which partitions of each input topic, from the last INPUTS
+ * lines: "customers, customer-tiers, orders [A B C A]; shipments [...];
+ * repartition topics [...]" (the holder of partition 0, 1, 2, 3). */
 static void holders(run_t *rn, char *buf, size_t size) {
+        static const char *const what[SUBS] = {
+            "customers, customer-tiers, orders", "shipments",
+            "both repartition topics"};
         size_t n = 0;
-        int i, b;
+        int sub, part, i;
         buf[0] = '\0';
-        for (i = 0; i < 3; i++) {
-                int t = proc_tasks(rn->x[i]);
-                n += (size_t)snprintf(buf + n, size - n, "%s%s:", i ? " " : "",
-                                      rn->x[i]->label);
-                for (b = 0; b < 2 * P && n < size; b++)
-                        if (t & 1 << b)
-                                n += (size_t)snprintf(buf + n, size - n,
-                                                      " %d_%d", b / P, b % P);
+        for (sub = 0; sub < SUBS && n < size; sub++) {
+                n += (size_t)snprintf(buf + n, size - n, "%s%s [",
+                                      sub ? "; " : "", what[sub]);
+                for (part = 0; part < P && n < size; part++) {
+                        const char *who = "?";
+                        for (i = 0; i < 3; i++)
+                                if (rn->x[i] && proc_tasks(rn->x[i]) &
+                                                    1 << (sub * P + part))
+                                        who = rn->x[i]->label;
+                        n += (size_t)snprintf(buf + n, size - n, "%s%s",
+                                              part ? " " : "", who);
+                }
+                if (n < size)
+                        n += (size_t)snprintf(buf + n, size - n, "]");
         }
 }
 
@@ -829,7 +860,8 @@ static void joins_three_instances(void) {
         run_t *rn                = &rn_static;
         static last_t want[ORDERS];
         const int parts[5]       = {P, P, P, P, P};
-        char err[512], group[300], h[512], tabs[2][256], reps[4][256];
+        char err[512], group[300], h[512], h_take[512], tabs[2][256],
+            reps[4][256];
         char label[32];
         rd_kafka_conf_t *c;
         rd_kafka_topic_partition_list_t *parts_l;
@@ -883,7 +915,7 @@ static void joins_three_instances(void) {
         rn->x[2] = spawn_app("C", rn->app_id, rn->prefix);
         wait_for(rn, all_running, 60000, "RUNNING from C");
         wait_for(rn, settled, 60000,
-                 "settled group (8 tasks on 3 instances, each on one)");
+                 "settled group (12 tasks on 3 instances, each on one)");
         holders(rn, h, sizeof(h));
         printf("  settled after %.1f s: %s\n",
                (double)(now_ms() - t0) / 1000.0, h);
@@ -928,6 +960,7 @@ static void joins_three_instances(void) {
                 }
                 if (t_kill && !t_takeover && others_hold_all(rn)) {
                         t_takeover      = now_ms();
+                        holders(rn, h_take, sizeof(h_take));
                         rn->x[g_victim] =
                             spawn_app(label, rn->app_id, rn->prefix);
                 }
@@ -945,6 +978,7 @@ static void joins_three_instances(void) {
                         tick(rn, 20);
                 }
                 t_takeover      = now_ms();
+                holders(rn, h_take, sizeof(h_take));
                 rn->x[g_victim] = spawn_app(label, rn->app_id, rn->prefix);
         }
         wait_for(rn, all_running, 60000, "RUNNING from the restarted one");
@@ -1018,7 +1052,7 @@ static void joins_three_instances(void) {
                 int b;
                 size_t n = 0;
                 vt[0] = '\0';
-                for (b = 0; b < 2 * P; b++)
+                for (b = 0; b < SUBS * P; b++)
                         if (victim_tasks & 1 << b)
                                 n += (size_t)snprintf(vt + n, sizeof(vt) - n,
                                                       "%s%d_%d", n ? "," : "",
@@ -1027,13 +1061,13 @@ static void joins_three_instances(void) {
                        "shipments (%d orders, %d%% shipped, %d customers + "
                        "%d unknown, 4 partitions) at %d/s to 3 instances; "
                        "%s (tasks %s) killed after %d, its tasks taken over "
-                       "%.1f s later, back %.1f s after that; end: %s; "
+                       "%.1f s later (%s), back %.1f s after that; end: %s; "
                        "%zu records read, %d orders written more than once; "
                        "orders whose last record differs from the test "
                        "driver's: %d of %d; %.1f s\n",
                        n_tables, n_flow, ORDERS, SHIP_PCT, CUSTOMERS,
                        KEYS - CUSTOMERS, RATE, label, vt, KILL_AT,
-                       (double)(t_takeover - t_kill) / 1000.0,
+                       (double)(t_takeover - t_kill) / 1000.0, h_take,
                        (double)(t_back - t_takeover) / 1000.0, h, rn->read_n,
                        dups, diffs, ORDERS, (double)(now_ms() - t0) / 1000.0);
         }
@@ -1071,6 +1105,8 @@ static void copartition_mismatch(void) {
                         fail("mismatch: still running after 60 s: "
                              "\"%.500s\"", p->out);
         l = proc_last_line(p, "ERROR: ");
+        if (proc_last_line(p, "RUNNING"))
+                fail("mismatch: RUNNING: \"%.500s\"", p->out);
         if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 2 || !l ||
             !strstr(l, "must be co-partitioned") ||
             !strstr(l, "(3 partitions)") || !strstr(l, "orders\""))
@@ -1078,6 +1114,133 @@ static void copartition_mismatch(void) {
                      p->status, p->out);
         printf("  co-partitioning: %.*s\n", (int)strcspn(l, "\n"), l);
         fflush(stdout);
+        kill_all();
+}
+
+/* A global table is loaded before the first join: customers (4
+ * partitions) and orders (2: no co-partitioning needed) are all written
+ * before the app starts, so the first order it processes already finds its
+ * row, and so does every other. */
+#define G_CUSTOMERS 400
+#define G_ORDERS 600
+static void global_loaded_first(void) {
+        char prefix[128], app_id[160], out[256], err[512], group[300];
+        const int parts[5] = {P, P, 2, P, 2};
+        static event_t cust[G_CUSTOMERS], ord[G_ORDERS];
+        static int seen[G_ORDERS];
+        size_t n_c = 0, n_o = 0;
+        rd_kafka_conf_t *c;
+        rd_kafka_topic_partition_list_t *l;
+        run_t *rn = calloc(1, sizeof(*rn));
+        proc_t *p;
+        int i, got = 0, joined = 0, first_joined[2] = {-1, -1};
+        int64_t end, t0 = now_ms();
+        char key[16], id[16];
+
+        if (!rn)
+                fail("out of memory");
+        fmt(prefix, sizeof(prefix), "%s-g-", g_run);
+        fmt(app_id, sizeof(app_id), "%s-g-app", g_run);
+        fmt(out, sizeof(out), "%sorders-enriched", prefix);
+        snprintf(rn->prefix, sizeof(rn->prefix), "%s", prefix);
+        create_topics(prefix, parts);
+        for (i = 0; i < G_CUSTOMERS; i++) {
+                event_t *e;
+                snprintf(key, sizeof(key), "g%d", i);
+                e = add(cust, &n_c, CUSTOMER, key, T0);
+                snprintf(e->value, sizeof(e->value),
+                         "{\"name\":\"G%d\",\"city\":\"Bern\"}", i);
+        }
+        for (i = 0; i < G_ORDERS; i++) {
+                event_t *e;
+                /* keyed by order id: the stream is not keyed by customer */
+                snprintf(id, sizeof(id), "o%d", i);
+                snprintf(key, sizeof(key), "g%d", (i * 7) % G_CUSTOMERS);
+                e = add(ord, &n_o, ORDER, id, T0 + i);
+                order_value(e, id, key, 100);
+        }
+        c = base_conf();
+        rd_kafka_conf_set(c, "partitioner", "murmur2_random", NULL, 0);
+        rd_kafka_conf_set(c, "enable.idempotence", "true", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+        rd_kafka_conf_set_opaque(c, rn);
+        if (!(rn->prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err))))
+                fail("producer: %s", err);
+        for (i = 0; i < G_CUSTOMERS; i++)
+                produce(rn, &cust[i]);
+        for (i = 0; i < G_ORDERS; i++)
+                produce(rn, &ord[i]);
+        flush(rn);
+        rd_kafka_destroy(rn->prod);
+
+        c = base_conf();
+        fmt(group, sizeof(group), "%s-g-reader", g_run);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        if (!(rn->reader = rd_kafka_new(RD_KAFKA_CONSUMER, c, err,
+                                        sizeof(err))))
+                fail("reader: %s", err);
+        l = rd_kafka_topic_partition_list_new(2);
+        for (i = 0; i < 2; i++)
+                rd_kafka_topic_partition_list_add(l, out, i)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        if (rd_kafka_assign(rn->reader, l))
+                fail("assign");
+        rd_kafka_topic_partition_list_destroy(l);
+
+        p   = spawn_app_as("global", app_id, prefix, 1);
+        end = now_ms() + 60000;
+        while (got < G_ORDERS) {
+                rd_kafka_message_t *m;
+                proc_pump(p);
+                if (p->exited)
+                        fail("global: exited (status %d): \"%.500s\"",
+                             p->status, p->out);
+                if (now_ms() > end)
+                        fail("global: %d of %d orders out after 60 s", got,
+                             G_ORDERS);
+                if (!(m = rd_kafka_consumer_poll(rn->reader, 50)))
+                        continue;
+                if (!m->err && m->payload) {
+                        int o = order_index(m->key, m->key_len);
+                        int ok = o >= 0 && o < G_ORDERS &&
+                                 m->len < 1000 &&
+                                 memmem(m->payload, m->len, "\"name\":\"G",
+                                        10) != NULL;
+                        if (o >= 0 && o < G_ORDERS && !seen[o]++)
+                                got++;
+                        joined += ok;
+                        if (m->partition >= 0 && m->partition < 2 &&
+                            first_joined[m->partition] < 0)
+                                first_joined[m->partition] = ok;
+                        if (!ok)
+                                fail("global: %.*s did not join its "
+                                     "customer: %.*s (offset %lld of "
+                                     "partition %d)",
+                                     (int)m->key_len, (const char *)m->key,
+                                     (int)m->len, (const char *)m->payload,
+                                     (long long)m->offset, (int)m->partition);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        kill(p->pid, SIGTERM);
+        end = now_ms() + 30000;
+        while (proc_pump(p), !p->exited)
+                if (now_ms() > end)
+                        fail("global: did not stop in 30 s");
+        if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0)
+                fail("global: exit status %d: \"%.500s\"", p->status,
+                     p->out);
+        printf("  global table: %d customers (4 partitions) and %d orders "
+               "(2 partitions) written before the app started; %d orders "
+               "out, %d records read, every one joined (the first of each "
+               "partition too: %d, %d); %.1f s\n",
+               G_CUSTOMERS, G_ORDERS, got, joined, first_joined[0],
+               first_joined[1], (double)(now_ms() - t0) / 1000.0);
+        fflush(stdout);
+        rd_kafka_consumer_close(rn->reader);
+        rd_kafka_destroy(rn->reader);
+        free(rn);
         kill_all();
 }
 
@@ -1158,6 +1321,7 @@ int main(int argc, char **argv) {
 
         joins_three_instances();
         copartition_mismatch();
+        global_loaded_first();
 
         fclose(g_placement);
         printf("joins integration tests: passed, %.1f s\n",
