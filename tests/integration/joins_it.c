@@ -76,7 +76,7 @@ extern char **environ;
 #define ORDERS 900
 #define SHIP_PCT 80    /* orders with a shipment */
 #define STEP_MS 6000   /* event time between orders */
-#define RATE 80        /* orders and shipments a second */
+#define RATE 100       /* orders and shipments a second */
 #define KILL_AT 700    /* records of step 3 before the kill */
 #define MINUTE 60000LL
 #define T0 1796115600000LL /* 2026-12-01 09:00:00 UTC, as enrich.c */
