@@ -445,6 +445,7 @@ typedef struct {
         size_t out_len, checked; /* bytes of out[] whose lines were checked */
         int exited, status;
         int inputs_lines;
+        int global; /* app_enrich --global: no co-partitioned inputs */
 } proc_t;
 
 #define MAX_PROCS 8
@@ -486,7 +487,8 @@ static proc_t *spawn_app_as(const char *label, const char *app_id,
         close(pfd[1]);
         if (i)
                 fail("posix_spawn %s: %s", g_app, strerror(i));
-        p->fd = pfd[0];
+        p->fd     = pfd[0];
+        p->global = global;
         for (i = 0; i < MAX_PROCS && g_procs[i]; i++)
                 ;
         if (i == MAX_PROCS)
@@ -531,7 +533,7 @@ static void check_inputs(const proc_t *p, const char *line) {
         list[len] = '\0';
         fprintf(g_placement, "%s %.*s\n", p->label,
                 (int)(strcspn(line, "\n")), line);
-        if (!strcmp(list, "-"))
+        if (!strcmp(list, "-") || p->global)
                 return;
         for (task = strtok_r(list, ";", &save); task;
              task = strtok_r(NULL, ";", &save)) {
@@ -874,7 +876,7 @@ static void joins_three_instances(void) {
         const int parts[5]       = {P, P, P, P, P};
         char err[512], group[300], h[512], h_take[512], tabs[2][256],
             reps[4][256];
-        char label[32];
+        char label[32], victim_label[32];
         rd_kafka_conf_t *c;
         rd_kafka_topic_partition_list_t *parts_l;
         int64_t t0 = now_ms(), t_flow, t_kill = 0, t_takeover = 0, t_back = 0;
@@ -968,6 +970,8 @@ static void joins_three_instances(void) {
                                 fail("%s: not killed", rn->x[best]->label);
                         fmt(label, sizeof(label), "%s-again",
                                  rn->x[best]->label);
+                        fmt(victim_label, sizeof(victim_label), "%s",
+                            rn->x[best]->label);
                         rn->x[best] = NULL; /* kill_all frees it */
                 }
                 if (t_kill && !t_takeover && others_hold_all(rn)) {
@@ -1079,7 +1083,7 @@ static void joins_three_instances(void) {
                        "orders whose last record differs from the test "
                        "driver's: %d of %d; %.1f s\n",
                        n_tables, n_flow, ORDERS, SHIP_PCT, CUSTOMERS,
-                       KEYS - CUSTOMERS, RATE, label, vt, KILL_AT,
+                       KEYS - CUSTOMERS, RATE, victim_label, vt, KILL_AT,
                        (double)(t_takeover - t_kill) / 1000.0, h_take,
                        (double)(t_back - t_takeover) / 1000.0, h, rn->read_n,
                        dups, diffs, ORDERS, (double)(now_ms() - t0) / 1000.0);
@@ -1219,7 +1223,7 @@ static void global_loaded_first(void) {
                         int ok = o >= 0 && o < G_ORDERS &&
                                  m->len < 1000 &&
                                  memmem(m->payload, m->len, "\"name\":\"G",
-                                        10) != NULL;
+                                        9) != NULL;
                         if (o >= 0 && o < G_ORDERS && !seen[o]++)
                                 got++;
                         joined += ok;
