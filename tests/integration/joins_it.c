@@ -42,7 +42,9 @@
  *
  * Environment: SLUICE_TEST_BOOTSTRAP (required), SLUICE_TEST_GROUP_PROTOCOL
  * (passed on to the apps), SLUICE_TEST_APP_ENRICH (default: app_enrich
- * next to this program), SLUICE_TEST_KEEP_LOGS.
+ * next to this program), SLUICE_TEST_KEEP_LOGS. `joins_it --driver-only`
+ * runs only the test driver over the input (no cluster) and says whether
+ * every order came out, shipped as its input says.
  * Exit 0 iff every check passed, 1 on a failed check, 2 on a setup error.
  */
 #define _GNU_SOURCE /* memmem */
