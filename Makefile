@@ -21,6 +21,9 @@
 #   make check-integration-windows  only the windowed features on a broker
 #                      (tests/integration/run_windows.sh; check-integration
 #                      runs it after run.sh)
+#   make check-integration-joins  only the joins (the enrich example) on a
+#                      broker (tests/integration/run_joins.sh;
+#                      check-integration runs it after the windows)
 #   make check-chaos   exactly-once while instances and brokers are killed,
 #                      on a 3-broker cluster it starts (the short form;
 #                      make check-chaos-full: 1M records, more kills)
@@ -126,7 +129,7 @@ BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 
 .PHONY: peers all lib demo demo-features demo-enrich test check check-asan check-asan-clang check-valgrind \
-        check-integration check-integration-all check-integration-windows \
+        check-integration check-integration-all check-integration-windows check-integration-joins \
         check-chaos check-chaos-full repro-librdkafka \
         examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
         bench-peers bench-peers-short installcheck bench install uninstall clean deps ksdiff check-ksdiff
@@ -186,6 +189,8 @@ $(BUILD)/examples/%: examples/%.c $(STLIB)
 
 # what the integration test's programs share with it (-DFEATURES_NO_MAIN)
 $(BUILD)/examples/features: examples/features_pipeline.h
+# (-DENRICH_NO_MAIN)
+$(BUILD)/examples/enrich: examples/enrich_pipeline.h
 
 $(BENCH): bench/engine.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
@@ -232,6 +237,26 @@ $(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
 	$(CC) $(CFLAGS_ALL) -Iexamples -DFEATURES_NO_MAIN \
 	    tests/integration/app_features.c examples/features.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+# The joins on a broker (tests/integration/run_joins.sh):
+# examples/enrich.c's topology, compiled into both programs without its
+# main().
+INTEG_JOIN_BIN := $(BUILD)/tests/integration/joins_it
+INTEG_ENRICH   := $(BUILD)/tests/integration/app_enrich
+ENRICH_SRC     := examples/enrich.c examples/enrich_pipeline.h
+
+$(INTEG_JOIN_BIN): tests/integration/joins_it.c $(ENRICH_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iexamples -DENRICH_NO_MAIN \
+	    tests/integration/joins_it.c examples/enrich.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) -lpthread
+
+$(INTEG_ENRICH): tests/integration/app_enrich.c tests/integration/app_common.h \
+                 $(ENRICH_SRC) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iexamples -DENRICH_NO_MAIN \
+	    tests/integration/app_enrich.c examples/enrich.c \
+	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 $(CHAOS_APP): tests/integration/app_chaos.c tests/integration/app_common.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -255,10 +280,11 @@ $(CHAOS_TOOL): tests/integration/chaos_tool.c | $(DEPS_OK)
 KAFKA_VERSION     ?= 4.4.0
 KAFKA_OLD_VERSION ?= 3.9.2
 check-integration: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
-                   $(INTEG_COPART) $(INTEG_PLACE)
+                   $(INTEG_COPART) $(INTEG_PLACE) $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 	$(MAKE) check-integration-windows
+	$(MAKE) check-integration-joins
 
 # The windows suite alone (a broker of its own too, unless
 # $SLUICE_TEST_BOOTSTRAP is set)
@@ -266,8 +292,14 @@ check-integration-windows: $(INTEG_WIN_BIN) $(INTEG_FEAT)
 	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_windows.sh \
 	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
 
+# The joins suite alone (tests/integration/run_joins.sh; a broker of its
+# own too, unless $SLUICE_TEST_BOOTSTRAP is set)
+check-integration-joins: $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
+	BUILD=$(BUILD) KAFKA_VERSION=$(KAFKA_VERSION) tests/integration/run_joins.sh \
+	    $(if $(SLUICE_TEST_BOOTSTRAP),,--local-broker)
+
 check-integration-all: $(INTEG_BIN) $(INTEG_APP) $(INTEG_WC) $(INTEG_WIN_BIN) $(INTEG_FEAT) \
-                   $(INTEG_COPART) $(INTEG_PLACE)
+                   $(INTEG_COPART) $(INTEG_PLACE) $(INTEG_JOIN_BIN) $(INTEG_ENRICH)
 	$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_VERSION)
 	$(if $(SLUICE_TEST_BOOTSTRAP),,$(MAKE) check-integration KAFKA_VERSION=$(KAFKA_OLD_VERSION))
 

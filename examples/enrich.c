@@ -77,6 +77,8 @@
 
 #include <sluice.h>
 
+#include "enrich_pipeline.h"
+
 #define MINUTE (60 * 1000)
 #define HOUR (60 * MINUTE)
 #define TIER_GRACE (5 * MINUTE)      /* (b): tier changes this late count */
@@ -171,22 +173,29 @@ static int key_by_order(sluice_record_t *rec, void *opaque) {
 
 /* ---- the topology ---- */
 
-/* The topology (see the top). A builder mistake is recorded in it and
- * reported when a driver or app is made from it. */
-static sluice_topology_t *enrich_topology(void) {
+/* The topology (see the top; enrich_pipeline.h). A builder mistake is
+ * recorded in it and reported when a driver or app is made from it. */
+sluice_topology_t *enrich_topology(const char *prefix) {
         sluice_topology_t *t = sluice_topology_new();
         sluice_table_t *customers, *tiers;
         sluice_stream_t *orders, *shipments;
+        char n_cust[256], n_tier[256], n_ord[256], n_ship[256], n_out[256];
+        const char *p = prefix ? prefix : "";
 
         if (!t)
                 return NULL;
-        customers = sluice_table_from(t, "customers", sluice_serde_string(),
+        snprintf(n_cust, sizeof(n_cust), "%scustomers", p);
+        snprintf(n_tier, sizeof(n_tier), "%scustomer-tiers", p);
+        snprintf(n_ord, sizeof(n_ord), "%sorders", p);
+        snprintf(n_ship, sizeof(n_ship), "%sshipments", p);
+        snprintf(n_out, sizeof(n_out), "%sorders-enriched", p);
+        customers = sluice_table_from(t, n_cust, sluice_serde_string(),
                                       sluice_serde_json(), "customers");
-        tiers     = sluice_table_from(t, "customer-tiers", sluice_serde_string(),
+        tiers     = sluice_table_from(t, n_tier, sluice_serde_string(),
                                       sluice_serde_string(), "customer-tiers");
         sluice_table_set_versioned(tiers, TIER_HISTORY);
 
-        orders = sluice_stream_from(t, "orders", sluice_serde_string(),
+        orders = sluice_stream_from(t, n_ord, sluice_serde_string(),
                                     sluice_serde_json());
         /* (a) the current row */
         orders = sluice_stream_left_join_table(orders, customers, add_customer,
@@ -199,7 +208,7 @@ static sluice_topology_t *enrich_topology(void) {
         /* (c) shipments from the order's time to an hour after it */
         orders    = sluice_stream_select_key(orders, key_by_order, NULL);
         shipments = sluice_stream_select_key(
-            sluice_stream_from(t, "shipments", sluice_serde_string(),
+            sluice_stream_from(t, n_ship, sluice_serde_string(),
                                sluice_serde_json()),
             key_by_order, NULL);
         orders = sluice_stream_left_join(
@@ -207,10 +216,34 @@ static sluice_topology_t *enrich_topology(void) {
             sluice_join_windows_asym(0, HOUR, SHIPMENT_GRACE), add_shipment,
             NULL, sluice_serde_json(), "shipments-join");
 
-        sluice_stream_to(orders, "orders-enriched", sluice_serde_string(),
+        sluice_stream_to(orders, n_out, sluice_serde_string(),
                          sluice_serde_json());
         return t;
 }
+
+/* What is not JSON, or an order or shipment without an "order" id, is
+ * logged, counted and skipped. The emit interval 0: (c) looks for closed
+ * orders without a shipment at every record that reaches the stream time,
+ * not at most once a second (Kafka Streams' default, which throttles a
+ * busy topic's scans), so on a small input an order whose window closed
+ * is written at the record that closes it. */
+int enrich_configure(sluice_conf_t *conf, char *err, size_t err_size) {
+        return sluice_conf_set(conf,
+                               "default.deserialization.exception.handler",
+                               "log_and_continue", err, err_size) ||
+                       sluice_conf_set(conf, "processing.exception.handler",
+                                       "log_and_continue", err, err_size) ||
+                       sluice_conf_set(conf,
+                                       "__emit.interval.ms.kstreams.outer."
+                                       "join.spurious.results.fix__",
+                                       "0", err, err_size)
+                   ? -1
+                   : 0;
+}
+
+/* Compiled into the integration tests' programs without what follows
+ * (tests/integration/app_enrich.c, joins_it.c). */
+#ifndef ENRICH_NO_MAIN
 
 /* ---- the demo: a fixed input, piped through the test driver ---- */
 
@@ -386,7 +419,7 @@ static int demo(void) {
         demo_output_t got[DEMO_EVENTS];
         size_t n_got = 0, n_orders = 0, equal = 0, i, k;
         const sluice_output_t *r;
-        sluice_topology_t *t = enrich_topology();
+        sluice_topology_t *t = enrich_topology(NULL);
         sluice_driver_t *drv;
         char err[512], *desc;
         int rc = 1;
@@ -492,18 +525,11 @@ static void on_signal(int sig) {
 
 static int run(const char *bootstrap, const char *app_id) {
         char err[512];
-        sluice_topology_t *t = enrich_topology();
+        sluice_topology_t *t = enrich_topology(NULL);
         sluice_conf_t *conf  = sluice_conf_new();
         sluice_app_t *app    = NULL;
         int rc;
 
-        /* what is not JSON, or an order or shipment without an "order"
-         * id, is logged, counted and skipped. The emit interval 0: (c)
-         * looks for closed orders without a shipment at every record that
-         * reaches the stream time, not at most once a second (Kafka
-         * Streams' default, which throttles a busy topic's scans), so on
-         * a small input an order whose window closed is written at the
-         * record that closes it. */
         if (!t || !conf ||
             sluice_conf_set(conf, "application.id", app_id, err,
                             sizeof(err)) ||
@@ -511,14 +537,7 @@ static int run(const char *bootstrap, const char *app_id) {
                             sizeof(err)) ||
             sluice_conf_set(conf, "num.stream.threads", "1", err,
                             sizeof(err)) ||
-            sluice_conf_set(conf, "default.deserialization.exception.handler",
-                            "log_and_continue", err, sizeof(err)) ||
-            sluice_conf_set(conf, "processing.exception.handler",
-                            "log_and_continue", err, sizeof(err)) ||
-            sluice_conf_set(conf,
-                            "__emit.interval.ms.kstreams.outer.join."
-                            "spurious.results.fix__",
-                            "0", err, sizeof(err)) ||
+            enrich_configure(conf, err, sizeof(err)) ||
             !(app = sluice_app_new(t, conf, err, sizeof(err)))) {
                 fprintf(stderr, "enrich: %s\n",
                         t && conf ? err : "out of memory");
@@ -568,3 +587,5 @@ int main(int argc, char **argv) {
         }
         return run(bootstrap, app_id);
 }
+
+#endif /* ENRICH_NO_MAIN */
