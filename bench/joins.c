@@ -93,10 +93,16 @@ static uint64_t rng(void) {
         return rng_state = x;
 }
 
+/* @prefix (4 bytes) then @i in 12 decimal digits: 16 bytes, no NUL (no
+ * snprintf: the inputs are made fast, and leave a profile clean) */
 static void make_key(char *out, const char *prefix, unsigned long i) {
-        char buf[40];
-        snprintf(buf, sizeof(buf), "%s%012lu", prefix, i % 1000000000000ul);
-        memcpy(out, buf, KEY_LEN);
+        int d;
+        memcpy(out, prefix, 4);
+        i %= 1000000000000ul;
+        for (d = KEY_LEN - 1; d >= 4; d--) {
+                out[d] = (char)('0' + i % 10);
+                i /= 10;
+        }
 }
 
 /* stream value || table row (the row absent: the stream value alone) */
