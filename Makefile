@@ -47,6 +47,8 @@
 #                      memory vs LMDB, record cache on and off
 #   make bench-store   bench/store_memory: the memory store's point ops and
 #                      range scans between writes over 1M keys
+#   make bench-joins   bench/joins: stream-table, stream-stream and foreign-key
+#                      joins through the driver (BENCH_JOINS_ARGS=--scale 10)
 #   make bench-eos     bench/eos on a local broker: exactly-once vs at-least-once
 #   make bench-peers   Sluice, Kafka Streams 4.4.0 and Quix Streams side by
 #                      side on a broker it starts (bench/peers/run; the full
@@ -127,11 +129,12 @@ BENCH_STATE := $(BUILD)/bench/state
 BENCH_STORE := $(BUILD)/bench/store_memory
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
+BENCH_JOINS := $(BUILD)/bench/joins
 
 .PHONY: peers all lib demo demo-features demo-enrich test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows check-integration-joins \
         check-chaos check-chaos-full repro-librdkafka \
-        examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows \
+        examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows bench-joins \
         bench-peers bench-peers-short installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
@@ -384,6 +387,10 @@ $(BENCH_WINDOWS): bench/windows.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+$(BENCH_JOINS): bench/joins.c bench/bench_util.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 $(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -406,6 +413,13 @@ bench-state: $(BENCH_STATE)
 # windows over 1M keys and 10M records, memory vs LMDB
 bench-windows: $(BENCH_WINDOWS)
 	$(BENCH_WINDOWS)
+
+# Joins through the test driver: stream-table enrichment (1M table keys,
+# 10M records, memory vs LMDB, RSS per 1M keys), a stream-stream join in a
+# 1-minute window, a foreign-key join; BENCH_JOINS_ARGS="--scale 10" for a
+# quick run
+bench-joins: $(BENCH_JOINS)
+	$(BENCH_JOINS) $(BENCH_JOINS_ARGS)
 
 # Restore rate from a 5M-record changelog on a broker it starts
 bench-restore:
