@@ -755,6 +755,54 @@ START_TEST(random_operations) {
 }
 END_TEST
 
+/* Records of 24 to 80 bytes, key and value together, through many resizes
+ * of the memory backend's hash table: its slots' inline area is chosen at
+ * each resize from the sizes it holds (32 bytes at first, larger once
+ * most records are larger), so records move between a slot and their own
+ * allocation, both ways, as the store grows and as values are rewritten
+ * to other sizes. Every record must stay exactly what was put last,
+ * through gets and scans, with an ordered index opened half-way. */
+START_TEST(record_sizes_across_growth) {
+        st_t st;
+        kvs_t m = {0};
+        unsigned char k[16], v[80];
+        size_t i, j, n = 20000;
+        st_setup(&st, _i);
+        rnd_state = 0xb0a7 + (uint64_t)_i;
+        for (i = 0; i < 3 * n; i++) {
+                /* first mostly 40-byte records (16 + 24), then mixed */
+                size_t key = i < n ? i : rnd_below(n), vl;
+                if (i < n)
+                        vl = i % 10 ? 24 : 8 + rnd_below(48);
+                else
+                        vl = rnd_below(65);
+                snprintf((char *)k, sizeof(k), "k%014zu", key);
+                for (j = 0; j < vl; j++)
+                        v[j] = (unsigned char)(key + j * 7 + i);
+                if (i >= n && i % 7 == 0) {
+                        st_del(&st, k, 16);
+                        model_del(&m, k, 16);
+                } else {
+                        both_put(&st, &m, k, 16, v, vl);
+                }
+                if (i == n / 2 || i == 2 * n)
+                        check_all(&st, &m); /* opens the ordered index */
+        }
+        for (i = 0; i < n; i++) {
+                size_t at;
+                snprintf((char *)k, sizeof(k), "k%014zu", i);
+                at = model_bound(&m, k, 16, 0);
+                if (model_has(&m, at, k, 16))
+                        st_expect(&st, k, 16, m.a[at].v, m.a[at].vl);
+                else
+                        st_expect(&st, k, 16, NULL, 0);
+        }
+        check_all(&st, &m);
+        kvs_free(&m);
+        st_teardown(&st);
+}
+END_TEST
+
 /* Range scans between writes: a short scan after every put and delete,
  * over keys that prefix each other, while the store grows from empty past
  * many resizes of a hash table and shrinks again (the memory backend
@@ -1263,6 +1311,7 @@ Suite *suite_store(void) {
         tcase_add_loop_test(tc, flush_close_reopen, 0, BACKEND_CNT);
         tcase_add_loop_test(tc, random_operations, 0, BACKEND_CNT);
         tcase_add_loop_test(tc, scans_interleaved_with_writes, 0, BACKEND_CNT);
+        tcase_add_loop_test(tc, record_sizes_across_growth, 0, BACKEND_CNT);
         tcase_add_loop_test(tc, prefix_keys_put_after_a_scan, 0, BACKEND_CNT);
         tcase_set_timeout(tc, 60);
         suite_add_tcase(s, tc);
