@@ -3,6 +3,7 @@
  * Kafka's Java serdes write them) and JSON through jansson.
  */
 #include "common.h"
+#include "json.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -127,12 +128,11 @@ static int fixed_serialize(const sluice_serde_t *serde,
 static int json_deserialize(const sluice_serde_t *serde, const void *data,
                             size_t len, sluice_value_t *out, char *errstr,
                             size_t errstr_size) {
-        json_error_t jerr;
-        json_t *j = json_loadb(data, len, JSON_DECODE_ANY, &jerr);
+        char why[160];
+        json_t *j = sl_json_parse(data, len, why, sizeof(why));
         if (!j) {
-                sl_errstr(errstr, errstr_size,
-                          "serde \"%s\": %s (line %d, column %d)", serde->name,
-                          jerr.text, jerr.line, jerr.column);
+                sl_errstr(errstr, errstr_size, "serde \"%s\": %s",
+                          serde->name, why);
                 return -1;
         }
         out->type   = SLUICE_VALUE_JSON;
@@ -143,34 +143,21 @@ static int json_deserialize(const sluice_serde_t *serde, const void *data,
 static int json_serialize(const sluice_serde_t *serde, const sluice_value_t *in,
                           sluice_buf_t *buf, const void **out, size_t *out_len,
                           char *errstr, size_t errstr_size) {
-        const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-        size_t n;
+        size_t at = buf->len;
+        int rc;
         if (in->type != SLUICE_VALUE_JSON || !in->u.json)
                 return type_mismatch(serde, in, errstr, errstr_size);
-        if (buf->cap - buf->len < 64 && sluice_buf_reserve(buf, 64))
-                goto oom;
-        n = json_dumpb(in->u.json, (char *)buf->data + buf->len,
-                       buf->cap - buf->len, flags);
-        if (n == 0) {
+        if ((rc = sl_json_dump(in->u.json, buf))) {
                 sl_errstr(errstr, errstr_size,
-                          "serde \"%s\": value cannot be encoded as JSON",
+                          rc == SLUICE_ERR_NOMEM
+                              ? "serde \"%s\": out of memory"
+                              : "serde \"%s\": value cannot be encoded as JSON",
                           serde->name);
                 return -1;
         }
-        if (n > buf->cap - buf->len) {
-                if (sluice_buf_reserve(buf, n))
-                        goto oom;
-                n = json_dumpb(in->u.json, (char *)buf->data + buf->len,
-                               buf->cap - buf->len, flags);
-        }
-        *out = buf->data + buf->len;
-        buf->len += n;
-        *out_len = n;
+        *out     = buf->data + at;
+        *out_len = buf->len - at;
         return 0;
-oom:
-        sl_errstr(errstr, errstr_size, "serde \"%s\": out of memory",
-                  serde->name);
-        return -1;
 }
 
 /* The built-in serdes are immutable; the string one marks itself with a

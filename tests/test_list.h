@@ -9,6 +9,7 @@
 
 Suite *suite_conf(void);     /* tests/test_conf.c: keys, values, messages */
 Suite *suite_serde(void);    /* tests/test_serde.c: built-in serdes */
+Suite *suite_json(void);     /* tests/test_json.c: the JSON parser and printer vs jansson */
 Suite *suite_topology(void); /* tests/test_topology.c: builder, describe */
 Suite *suite_ops(void);      /* tests/test_ops.c: every stateless operator */
 Suite *suite_driver(void);   /* tests/test_driver.c: the test driver */
@@ -31,7 +32,7 @@ Suite *suite_global(void);   /* tests/test_global.c: global tables, stream-globa
 Suite *suite_eos(void);      /* tests/test_eos.c: transactions, aborts, fencing, identity */
 
 #define SLUICE_TEST_SUITES                                                     \
-        suite_conf, suite_serde, suite_topology, suite_ops, suite_driver,  \
+        suite_conf, suite_serde, suite_json, suite_topology, suite_ops, suite_driver,  \
             suite_app, suite_oset, suite_store, suite_state, suite_faults,    \
             suite_recovery, suite_windows, suite_timestamps, suite_versioned, \
             suite_joins, suite_global, suite_placement, suite_eos
