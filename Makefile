@@ -49,6 +49,8 @@
 #                      range scans between writes over 1M keys
 #   make bench-joins   bench/joins: stream-table, stream-stream and foreign-key
 #                      joins through the driver (BENCH_JOINS_ARGS=--scale 10)
+#   make bench-json    bench/json: a JSON record's parse and print, jansson vs
+#                      the serde's own, and a JSON pipeline through the driver
 #   make bench-eos     bench/eos on a local broker: exactly-once vs at-least-once
 #   make bench-peers   Sluice, Kafka Streams 4.4.0 and Quix Streams side by
 #                      side on a broker it starts (bench/peers/run; the full
@@ -130,11 +132,12 @@ BENCH_STORE := $(BUILD)/bench/store_memory
 BENCH_RESTORE := $(BUILD)/bench/restore
 BENCH_WINDOWS := $(BUILD)/bench/windows
 BENCH_JOINS := $(BUILD)/bench/joins
+BENCH_JSON := $(BUILD)/bench/json
 
 .PHONY: peers all lib demo demo-features demo-enrich test check check-asan check-asan-clang check-valgrind \
         check-integration check-integration-all check-integration-windows check-integration-joins \
         check-chaos check-chaos-full repro-librdkafka \
-        examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows bench-joins \
+        examples run-examples bench-pipe bench-eos bench-state bench-store bench-restore bench-windows bench-joins bench-json \
         bench-peers bench-peers-short installcheck bench install uninstall clean deps ksdiff check-ksdiff
 
 all: lib
@@ -391,6 +394,10 @@ $(BENCH_JOINS): bench/joins.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
+$(BENCH_JSON): bench/json.c bench/bench_util.h lib/json.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
+
 $(BENCH_RESTORE): bench/restore.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
@@ -420,6 +427,11 @@ bench-windows: $(BENCH_WINDOWS)
 # quick run
 bench-joins: $(BENCH_JOINS)
 	$(BENCH_JOINS) $(BENCH_JOINS_ARGS)
+
+# A JSON record's cost: jansson's parse and print vs the JSON serde's own
+# (lib/json.c), and the peers' json pipeline through the test driver
+bench-json: $(BENCH_JSON)
+	$(BENCH_JSON)
 
 # Restore rate from a 5M-record changelog on a broker it starts
 bench-restore:
