@@ -4,10 +4,13 @@
  *
  * Whatever decodes must encode, and the encoding must decode to an equal
  * value (json_equal) and encode to the same bytes again. Whatever does not
- * decode must say why.
+ * decode must say why. The serde's own parser and printer (lib/json.c) are
+ * held to jansson's: json_loadb() must accept the same inputs (but for
+ * its one quirk, json.h: a NUL byte after a token) and read an equal
+ * value, and json_dumpb() must write the same bytes.
  *
- * jansson is Debian's build, not instrumented, so libFuzzer's coverage sees
- * only serde.c: every input looks alike. To tell inputs apart we count, in
+ * jansson is Debian's build, not instrumented, so libFuzzer's coverage
+ * sees only Sluice's side. To tell inputs apart further we count, in
  * libFuzzer's extra counters, what jansson did with them: the error it
  * reports (the message without the token and the position: it names the
  * failing check in the parser) or the shape of the value it built (type by
@@ -69,13 +72,37 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         unsigned char *first;
         char err[512];
 
+        json_error_t jerr;
+        json_t *ref = json_loadb((const char *)data, size, JSON_DECODE_ANY,
+                                 &jerr);
+
         err[0] = '\0';
         if (serde->deserialize(serde, data, size, &v, err, sizeof(err))) {
                 if (!err[0])
                         abort(); /* a failure without a reason */
+                if (ref && !memchr(data, '\0', size))
+                        abort(); /* jansson reads what we refuse */
+                json_decref(ref);
                 count_error(err);
                 return 0;
         }
+        if (!ref || !json_equal(ref, v.u.json))
+                abort(); /* we read what jansson refuses, or otherwise */
+        {
+                size_t n = json_dumpb(ref, NULL, 0,
+                                      JSON_COMPACT | JSON_ENCODE_ANY);
+                char *jd = malloc(n ? n : 1);
+                if (!jd || !n ||
+                    json_dumpb(ref, jd, n, JSON_COMPACT | JSON_ENCODE_ANY) != n)
+                        abort();
+                if (serde->serialize(serde, &v, &buf, &out, &out_len, err,
+                                     sizeof(err)) ||
+                    out_len != n || memcmp(out, jd, n))
+                        abort(); /* printed otherwise than jansson */
+                free(jd);
+                buf.len = 0;
+        }
+        json_decref(ref);
         if (v.type != SLUICE_VALUE_JSON || !v.u.json)
                 abort();
         count_shape(v.u.json, 0);
