@@ -46,66 +46,17 @@ app_wc=$build/tests/integration/app_wordcount
 place=$build/tests/integration/placement_it
 app_cp=$build/tests/integration/app_copart
 
-for f in "$bin" "$app" "$app_wc" "$place" "$app_cp"; do
-  if [ ! -x "$f" ]; then
-    echo "run.sh: $f is not built (make check-integration builds them all)" >&2
-    exit 2
-  fi
-done
-
-state=
-cleanup() {
-  if [ -n "$state" ]; then
-    "$root/scripts/kafka" stop "$state" >/dev/null 2>&1 || true
-    if [ "${rc:-1}" -eq 0 ]; then
-      rm -rf "$state"
-    else
-      echo "run.sh: the broker's logs are in $state" >&2
-    fi
-  fi
-}
-
-kafka_version=${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=${KAFKA_VERSION:-\(.*\)}$/\1/p' "$root/scripts/kafka")}
-protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic}
-case ${1:-} in
-  --local-broker)
-    case $kafka_version in 4.*) protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic consumer} ;; esac
-    export KAFKA_VERSION=$kafka_version
-    state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafka-it.XXXXXX")
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    if ! SLUICE_TEST_BOOTSTRAP=$("$root/scripts/kafka" start "$state"); then
-      echo "run.sh: could not start a broker with scripts/kafka" >&2
-      exit 2
-    fi
-    export SLUICE_TEST_BOOTSTRAP
-    ;;
-  "")
-    if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
-      echo "run.sh: SLUICE_TEST_BOOTSTRAP is not set. Point it at a Kafka cluster" >&2
-      echo "        (SLUICE_TEST_BOOTSTRAP=host:port $0), or run $0 --local-broker" >&2
-      exit 2
-    fi
-    ;;
-  *)
-    sed -n '/^# Usage:/,/^# This script/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-    exit 2
-    ;;
-esac
+it_name=run.sh it_tag=it
+it_bins="$bin $app $app_wc $place $app_cp"
+it_hint="make check-integration builds them all"
+. "$root/tests/integration/broker.sh"
 
 export SLUICE_TEST_APP_UPPER="$app"
 export SLUICE_TEST_APP_WORDCOUNT="$app_wc"
 rc=0
 for proto in $protocols; do
-  case $proto in classic|consumer) ;; *)
-    echo "run.sh: unknown group protocol \"$proto\" in SLUICE_TEST_GROUP_PROTOCOLS" >&2; rc=2; break ;;
-  esac
-  if [ -n "$state" ]; then
-    echo "== integration tests: Kafka $kafka_version, group.protocol=$proto"
-  else
-    echo "== integration tests: $SLUICE_TEST_BOOTSTRAP, group.protocol=$proto"
-  fi
+  it_protocol_ok "$proto" || { rc=2; break; }
+  echo "== integration tests: $(it_where), group.protocol=$proto"
   SLUICE_TEST_GROUP_PROTOCOL=$proto "$bin" || rc=$?
   # co-partitioned placement: instances joining and leaving (~20 s)
   SLUICE_TEST_GROUP_PROTOCOL=$proto SLUICE_TEST_APP_COPART=$app_cp \

@@ -41,65 +41,16 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 bin=$build/tests/integration/test_windows_it
 app=$build/tests/integration/app_features
 
-for f in "$bin" "$app"; do
-  if [ ! -x "$f" ]; then
-    echo "run_windows.sh: $f is not built (make $build/tests/integration/test_windows_it $build/tests/integration/app_features)" >&2
-    exit 2
-  fi
-done
-
-state=
-cleanup() {
-  if [ -n "$state" ]; then
-    "$root/scripts/kafka" stop "$state" >/dev/null 2>&1 || true
-    if [ "${rc:-1}" -eq 0 ]; then
-      rm -rf "$state"
-    else
-      echo "run_windows.sh: the broker's logs are in $state" >&2
-    fi
-  fi
-}
-
-kafka_version=${KAFKA_VERSION:-$(sed -n 's/^KAFKA_VERSION=${KAFKA_VERSION:-\(.*\)}$/\1/p' "$root/scripts/kafka")}
-protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic}
-case ${1:-} in
-  --local-broker)
-    case $kafka_version in 4.*) protocols=${SLUICE_TEST_GROUP_PROTOCOLS:-classic consumer} ;; esac
-    export KAFKA_VERSION=$kafka_version
-    state=$(mktemp -d "${TMPDIR:-/tmp}/sluice-kafka-itw.XXXXXX")
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    if ! SLUICE_TEST_BOOTSTRAP=$("$root/scripts/kafka" start "$state"); then
-      echo "run_windows.sh: could not start a broker with scripts/kafka" >&2
-      exit 2
-    fi
-    export SLUICE_TEST_BOOTSTRAP
-    ;;
-  "")
-    if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
-      echo "run_windows.sh: SLUICE_TEST_BOOTSTRAP is not set. Point it at a Kafka cluster" >&2
-      echo "        (SLUICE_TEST_BOOTSTRAP=host:port $0), or run $0 --local-broker" >&2
-      exit 2
-    fi
-    ;;
-  *)
-    sed -n '/^# Usage:/,/^# This script/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-    exit 2
-    ;;
-esac
+it_name=run_windows.sh it_tag=itw
+it_bins="$bin $app"
+it_hint="make $build/tests/integration/test_windows_it $build/tests/integration/app_features"
+. "$root/tests/integration/broker.sh"
 
 export SLUICE_TEST_APP_FEATURES="$app"
 rc=0
 for proto in $protocols; do
-  case $proto in classic|consumer) ;; *)
-    echo "run_windows.sh: unknown group protocol \"$proto\" in SLUICE_TEST_GROUP_PROTOCOLS" >&2; rc=2; break ;;
-  esac
-  if [ -n "$state" ]; then
-    echo "== windows integration tests: Kafka $kafka_version, group.protocol=$proto"
-  else
-    echo "== windows integration tests: $SLUICE_TEST_BOOTSTRAP, group.protocol=$proto"
-  fi
+  it_protocol_ok "$proto" || { rc=2; break; }
+  echo "== windows integration tests: $(it_where), group.protocol=$proto"
   SLUICE_TEST_GROUP_PROTOCOL=$proto "$bin" || rc=$?
 done
 exit "$rc"
