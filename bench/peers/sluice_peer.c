@@ -400,6 +400,14 @@ int main(int argc, char **argv) {
                         die("the app failed: %s", sluice_app_error(app));
                 sleep_ms(20);
         }
+        {
+                /* the threads' figures (commits: count, mean and max ms)
+                 * into the log, for a look at where time went */
+                char *mj = sluice_app_metrics_json(app);
+                if (mj)
+                        fprintf(stderr, "sluice_peer: metrics %s\n", mj);
+                free(mj);
+        }
         sluice_app_close(app);
         i = sluice_app_state(app) == SLUICE_APP_ERROR;
         if (i)
