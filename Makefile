@@ -231,10 +231,10 @@ INTEG_WIN_BIN := $(BUILD)/tests/integration/test_windows_it
 INTEG_FEAT    := $(BUILD)/tests/integration/app_features
 FEATURES_SRC  := examples/features.c examples/features_pipeline.h
 
-$(INTEG_WIN_BIN): tests/integration/test_windows_it.c $(FEATURES_SRC) $(STLIB)
+$(INTEG_WIN_BIN): tests/integration/test_windows_it.c $(FEATURES_SRC) tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Iexamples -DFEATURES_NO_MAIN \
-	    tests/integration/test_windows_it.c examples/features.c \
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -Iexamples -Itests -DFEATURES_NO_MAIN \
+	    tests/integration/test_windows_it.c examples/features.c tests/kafka_util.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) $(CHECK_LIBS) -lpthread
 
 $(INTEG_FEAT): tests/integration/app_features.c tests/integration/app_common.h \
@@ -250,10 +250,10 @@ INTEG_JOIN_BIN := $(BUILD)/tests/integration/joins_it
 INTEG_ENRICH   := $(BUILD)/tests/integration/app_enrich
 ENRICH_SRC     := examples/enrich.c examples/enrich_pipeline.h
 
-$(INTEG_JOIN_BIN): tests/integration/joins_it.c $(ENRICH_SRC) $(STLIB)
+$(INTEG_JOIN_BIN): tests/integration/joins_it.c $(ENRICH_SRC) tests/kafka_util.c tests/kafka_util.h $(STLIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Iexamples -DENRICH_NO_MAIN \
-	    tests/integration/joins_it.c examples/enrich.c \
+	$(CC) $(CFLAGS_ALL) -Iexamples -Itests -DENRICH_NO_MAIN \
+	    tests/integration/joins_it.c examples/enrich.c tests/kafka_util.c \
 	    -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) -lpthread
 
 $(INTEG_ENRICH): tests/integration/app_enrich.c tests/integration/app_common.h \

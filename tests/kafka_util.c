@@ -192,3 +192,21 @@ int64_t ku_committed(const char *bootstrap, const char *group,
         rd_kafka_destroy(k);
         return off;
 }
+
+int ku_topic_ready(rd_kafka_t *rk, const char *topic, int partitions) {
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int ok                = 0, i;
+        if (!rkt)
+                return 0;
+        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
+                ok = md->topic_cnt == 1 && !md->topics[0].err &&
+                     md->topics[0].partition_cnt == partitions;
+                for (i = 0; ok && i < partitions; i++)
+                        ok = !md->topics[0].partitions[i].err &&
+                             md->topics[0].partitions[i].leader >= 0;
+                rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+        return ok;
+}

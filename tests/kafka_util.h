@@ -44,4 +44,8 @@ int64_t ku_committed(const char *bootstrap, const char *group,
 /* Block until @cond(arg) is true or @timeout_ms passed. Returns 1 / 0. */
 int ku_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
 
+/* 1 if @topic exists with @partitions partitions, each with a leader, in
+ * @rk's view of the cluster's metadata (5 s at most), else 0. */
+int ku_topic_ready(rd_kafka_t *rk, const char *topic, int partitions);
+
 #endif

@@ -48,6 +48,7 @@
  * Exit 0 iff every check passed, 1 on a failed check, 2 on a setup error.
  */
 #define _GNU_SOURCE /* memmem */
+#include "kafka_util.h"
 #include "enrich_pipeline.h"
 
 #include <fcntl.h>
@@ -135,22 +136,6 @@ static rd_kafka_conf_t *base_conf(void) {
 
 /* ---- topics ---- */
 
-static int topic_ready(rd_kafka_t *rk, const char *topic, int partitions) {
-        const struct rd_kafka_metadata *md;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int ok                = 0, i;
-        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
-                ok = md->topic_cnt == 1 && !md->topics[0].err &&
-                     md->topics[0].partition_cnt == partitions;
-                for (i = 0; ok && i < partitions; i++)
-                        ok = !md->topics[0].partitions[i].err &&
-                             md->topics[0].partitions[i].leader >= 0;
-                rd_kafka_metadata_destroy(md);
-        }
-        rd_kafka_topic_destroy(rkt);
-        return ok;
-}
-
 static const char *const suffixes[5] = {"customers", "customer-tiers",
                                         "orders", "shipments",
                                         "orders-enriched"};
@@ -199,7 +184,7 @@ static void create_topics(const char *prefix, const int partitions[5]) {
         rd_kafka_NewTopic_destroy_array(nt, 5);
         end = now_ms() + 30000;
         for (i = 0; i < 5; i++)
-                while (!topic_ready(rk, names[i], partitions[i]))
+                while (!ku_topic_ready(rk, names[i], partitions[i]))
                         if (now_ms() > end)
                                 fail("topic %s: no leaders after 30 s",
                                      names[i]);

@@ -78,25 +78,6 @@ static rd_kafka_conf_t *base_conf(void) {
 /* ------------------------------------------------------------------ */
 /* topics: created with the Admin API, then waited for in the metadata */
 
-static int topic_ready(rd_kafka_t *rk, const char *topic, int partitions) {
-        const struct rd_kafka_metadata *md;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int ok                = 0, i;
-        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
-                if (md->topic_cnt == 1 && !md->topics[0].err &&
-                    md->topics[0].partition_cnt == partitions) {
-                        ok = 1;
-                        for (i = 0; i < partitions; i++)
-                                if (md->topics[0].partitions[i].err ||
-                                    md->topics[0].partitions[i].leader < 0)
-                                        ok = 0;
-                }
-                rd_kafka_metadata_destroy(md);
-        }
-        rd_kafka_topic_destroy(rkt);
-        return ok;
-}
-
 /* Create each of @n topics (@names[i] with @parts[i] partitions, the
  * cluster's default replication factor) and wait until every partition has
  * a leader. */
@@ -144,7 +125,7 @@ static void create_topics(const char *const *names, const int *parts,
         rd_kafka_NewTopic_destroy_array(nt, n);
         end = now_ms() + 30000;
         for (i = 0; i < n; i++) {
-                while (!topic_ready(rk, names[i], parts[i]))
+                while (!ku_topic_ready(rk, names[i], parts[i]))
                         ck_assert_msg(now_ms() < end,
                                       "topic %s: no leaders after 30 s",
                                       names[i]);
@@ -1484,7 +1465,7 @@ START_TEST(repartition_topic_created_through_admin_api) {
         }
         flush_ok(p, drs, REPART_N);
         /* the internal topic has the source's 3 partitions */
-        ck_assert_msg(topic_ready(p, internal, 3),
+        ck_assert_msg(ku_topic_ready(p, internal, 3),
                       "%s missing or without 3 partitions", internal);
         rd_kafka_destroy(p);
 

@@ -33,6 +33,7 @@
  *
  * Prints Check's summary and exits 0 iff every test passed.
  */
+#include "kafka_util.h"
 #include "features_pipeline.h"
 
 #include <check.h>
@@ -80,22 +81,6 @@ static rd_kafka_conf_t *base_conf(void) {
 /* ------------------------------------------------------------------ */
 /* topics, through the Admin API */
 
-static int topic_ready(rd_kafka_t *rk, const char *topic, int partitions) {
-        const struct rd_kafka_metadata *md;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int ok                = 0, i;
-        if (!rd_kafka_metadata(rk, 0, rkt, &md, 5000)) {
-                ok = md->topic_cnt == 1 && !md->topics[0].err &&
-                     md->topics[0].partition_cnt == partitions;
-                for (i = 0; ok && i < partitions; i++)
-                        ok = !md->topics[0].partitions[i].err &&
-                             md->topics[0].partitions[i].leader >= 0;
-                rd_kafka_metadata_destroy(md);
-        }
-        rd_kafka_topic_destroy(rkt);
-        return ok;
-}
-
 /* Create @n topics of @partitions each (the cluster's default replication)
  * and wait until every partition has a leader. */
 static void create_topics(const char *const *names, size_t n, int partitions) {
@@ -137,7 +122,7 @@ static void create_topics(const char *const *names, size_t n, int partitions) {
         rd_kafka_NewTopic_destroy_array(nt, n);
         end = now_ms() + 30000;
         for (i = 0; i < n; i++)
-                while (!topic_ready(rk, names[i], partitions))
+                while (!ku_topic_ready(rk, names[i], partitions))
                         ck_assert_msg(now_ms() < end,
                                       "topic %s: no leaders after 30 s",
                                       names[i]);
