@@ -394,7 +394,7 @@ $(BENCH_JOINS): bench/joins.c bench/bench_util.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
-$(BENCH_JSON): bench/json.c bench/bench_util.h lib/json.h $(STLIB)
+$(BENCH_JSON): bench/json.c bench/bench_util.h bench/peers/json_workload.h lib/json.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS)
 
@@ -447,7 +447,7 @@ bench-eos:
 
 # Side by side with Kafka Streams and Quix Streams (bench/peers/run).
 PEERS_BIN := $(BUILD)/bench/peers/sluice_peer $(BUILD)/bench/peers/peer_tool
-$(BUILD)/bench/peers/%: bench/peers/%.c bench/bench_util.h $(STLIB)
+$(BUILD)/bench/peers/%: bench/peers/%.c bench/bench_util.h bench/peers/json_workload.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O2 $< -o $@ $(LDFLAGS_ALL) $(STLIB) $(DEP_LIBS) -lpthread
 

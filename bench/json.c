@@ -19,6 +19,7 @@
 #include "bench_util.h"
 
 #include "../lib/json.h"
+#include "peers/json_workload.h"
 
 #include <jansson.h>
 
@@ -62,25 +63,6 @@ typedef struct {
 } input_t;
 
 #define REC 512
-
-static bool is_ok(const sluice_record_t *rec, void *opaque) {
-        const sluice_value_t *v = sluice_record_value(rec);
-        (void)opaque;
-        return v->type == SLUICE_VALUE_JSON &&
-               json_is_true(json_object_get(v->u.json, "ok"));
-}
-
-static int add_tier(sluice_record_t *rec, void *opaque) {
-        json_t *v = sluice_record_json_edit(rec);
-        (void)opaque;
-        if (!v)
-                return 1;
-        return json_object_set_new(
-            v, "tier",
-            json_string(json_number_value(json_object_get(v, "amount")) >= 500
-                            ? "gold"
-                            : "std"));
-}
 
 static double run_parse(const input_t *in, int ours) {
         double t = cpu_now();
@@ -134,7 +116,7 @@ static double run_pipeline(const input_t *in) {
         s = sluice_stream_from(t, "in", sluice_serde_string(),
                                sluice_serde_json());
         sluice_stream_to(sluice_stream_map_values(
-                             sluice_stream_filter(s, is_ok, NULL), add_tier,
+                             sluice_stream_filter(s, json_ok, NULL), add_tier,
                              NULL),
                          "out", NULL, NULL);
         if (sluice_topology_validate(t, err, sizeof(err)))

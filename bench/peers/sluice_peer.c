@@ -42,6 +42,7 @@
 
 #define BENCH_NAME "sluice_peer"
 #include "../bench_util.h"
+#include "json_workload.h"
 
 #define MARK_AT 11
 #define FLIP_AT 12
@@ -105,24 +106,7 @@ static int words(const sluice_record_t *rec, sluice_emitter_t *out,
 
 /* ---- json ---- */
 
-static bool json_ok(const sluice_record_t *rec, void *opaque) {
-        const sluice_value_t *v = sluice_record_value(rec);
-        (void)opaque;
-        return v->type == SLUICE_VALUE_JSON &&
-               json_is_true(json_object_get(v->u.json, "ok"));
-}
-
-static int add_tier(sluice_record_t *rec, void *opaque) {
-        json_t *v = sluice_record_json_edit(rec);
-        (void)opaque;
-        if (!v)
-                return 1;
-        return json_object_set_new(
-            v, "tier",
-            json_string(json_number_value(json_object_get(v, "amount")) >= 500
-                            ? "gold"
-                            : "std"));
-}
+/* json_ok(), add_tier(): json_workload.h */
 
 /* ---- enrich ---- */
 
