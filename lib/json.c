@@ -374,26 +374,41 @@ static json_t *parse_number(jp_t *j) {
                 }
                 v = json_integer((json_int_t)acc);
         } else {
+                /* strtod() reads the locale's decimal point (one byte
+                 * or more: ps_AF's is two): the token is copied with
+                 * its '.' spelled so */
                 char buf[64], *big = NULL, *t, *endp;
-                size_t n        = (size_t)(p - s);
                 const char *dot = localeconv()->decimal_point;
+                size_t n = (size_t)(p - s), dl, m = 0, k;
                 double d;
-                if (n < sizeof(buf)) {
+                int whole;
+                if (!dot || !dot[0])
+                        dot = ".";
+                dl = strlen(dot);
+                if (n + dl < sizeof(buf)) {
                         t = buf;
-                } else if (!(t = big = malloc(n + 1))) {
+                } else if (!(t = big = malloc(n + dl + 1))) {
                         jp_fail(j, "out of memory");
                         return NULL;
                 }
-                memcpy(t, s, n);
-                t[n] = '\0';
-                if (dot && dot[0] && dot[0] != '.' && !dot[1]) {
-                        char *c = memchr(t, '.', n);
-                        if (c)
-                                *c = dot[0];
+                for (k = 0; k < n; k++) {
+                        if (s[k] == '.') {
+                                memcpy(t + m, dot, dl);
+                                m += dl;
+                        } else {
+                                t[m++] = (char)s[k];
+                        }
                 }
+                t[m]  = '\0';
                 errno = 0;
                 d     = strtod(t, &endp);
+                whole = endp == t + m;
                 free(big);
+                if (!whole) {
+                        jp_fail(j, "a real number this locale's strtod() "
+                                   "does not read");
+                        return NULL;
+                }
                 if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
                         jp_fail(j, "real number overflow");
                         return NULL;
@@ -714,10 +729,16 @@ static int put_real(jd_t *d, double v) {
         if (n < 0 || (size_t)n >= sizeof(buf) - 3)
                 return -1;
         len = (size_t)n;
-        if (dot && dot[0] && dot[0] != '.' && !dot[1]) {
-                char *c = memchr(buf, dot[0], len);
-                if (c)
-                        *c = '.';
+        if (dot && dot[0] && strcmp(dot, ".")) {
+                /* the locale's decimal point, of one byte or more, made
+                 * a '.' */
+                char *c = strstr(buf, dot);
+                if (c) {
+                        size_t dl = strlen(dot);
+                        *c        = '.';
+                        memmove(c + 1, c + dl, len - (size_t)(c - buf) - dl + 1);
+                        len -= dl - 1;
+                }
         }
         if (!memchr(buf, '.', len) && !memchr(buf, 'e', len)) {
                 buf[len++] = '.';

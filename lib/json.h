@@ -40,7 +40,9 @@ json_t *sl_json_parse(const void *data, size_t len, char *errstr,
 /* Append @j to @buf as compact JSON, byte for byte what
  * json_dumpb(j, JSON_COMPACT | JSON_ENCODE_ANY) writes. @returns 0,
  * SLUICE_ERR_NOMEM, or -1 where jansson fails too: a string that is not
- * valid UTF-8 (jansson's *_nocheck constructors let one in), a cycle. A
+ * valid UTF-8 (jansson's *_nocheck constructors let one in), a cycle; and
+ * -1 for an object key that is not UTF-8, which jansson writes as far as
+ * the bad byte and goes on from (its output is then not JSON). A
  * value nested deeper than 2048 levels (a cycle, or a very deep value
  * built by hand) is handed to json_dumpb() itself. On an error @buf->len
  * is as it was. */

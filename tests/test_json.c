@@ -456,6 +456,18 @@ START_TEST(edges_by_name) {
                 a = in;
         }
         check_dump(v, "3000 levels built by hand");
+        /* a key that is not UTF-8 (only json_object_set_new_nocheck()
+         * makes one): refused, where jansson writes what came before the
+         * bad byte and goes on ("{\":1}", not JSON): json.h */
+        {
+                json_t *o        = json_object();
+                sluice_buf_t buf = {NULL, 0, 0};
+                json_object_set_new_nocheck(o, "\xff", json_integer(1));
+                ck_assert_int_eq(sl_json_dump(o, &buf), -1);
+                ck_assert_uint_eq(buf.len, 0);
+                free(buf.data);
+                json_decref(o);
+        }
         /* a cycle: both refuse */
         json_array_append(a, v);
         {
