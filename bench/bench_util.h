@@ -28,6 +28,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- random inputs: fixed sequences, the same on every run ---- */
+
+/* xorshift64 (13, 7, 17); *@state must not start at 0 */
+static inline uint64_t bench_xorshift64(uint64_t *state) {
+        uint64_t x = *state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return *state = x;
+}
+
+/* xorshift64*; *@state must not start at 0 */
+static inline uint64_t bench_xorshift64star(uint64_t *state) {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        return *state * 0x2545f4914f6cdd1dull;
+}
+
 /* ---- clocks, stats ---- */
 
 static inline double wall_now(void) {

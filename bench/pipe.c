@@ -279,13 +279,7 @@ static void load_input(void) {
  * each partition holds its records in timestamp order, so none is late
  * for a window with no grace. Counts the (key, window) pairs it makes. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void) {
-        uint64_t x = rng_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return rng_state = x;
-}
+static uint64_t rng(void) { return bench_xorshift64(&rng_state); }
 
 static int64_t realtime_ms(void) {
         struct timespec ts;

@@ -98,12 +98,7 @@ static void die(const char *what, const char *why) {
 
 /* xorshift64*: a fixed, fast sequence */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void) {
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rng(void) { return bench_xorshift64star(&rng_state); }
 
 /* "key-%012lu": 16 bytes, no NUL */
 static void make_key(char *out, unsigned long i) {

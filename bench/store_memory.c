@@ -80,12 +80,7 @@ static void die(const char *what) {
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void) { /* xorshift64* */
-        rng_state ^= rng_state >> 12;
-        rng_state ^= rng_state << 25;
-        rng_state ^= rng_state >> 27;
-        return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rng(void) { return bench_xorshift64star(&rng_state); }
 static size_t rng_below(size_t n) {
         return (size_t)(rng() % n);
 }

@@ -62,13 +62,7 @@ static void die(const char *what, const char *why) {
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void) {
-        uint64_t x = rng_state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return rng_state = x;
-}
+static uint64_t rng(void) { return bench_xorshift64(&rng_state); }
 
 static void make_key(char *out, unsigned long i) {
         char buf[32];
