@@ -168,6 +168,23 @@ static inline const char *tmp_base(const char *tmpdir) {
         return base && *base ? base : "/tmp";
 }
 
+/* A new directory named @prefix then six random characters under
+ * tmp_base(@tmpdir): its path, malloc'd (the caller frees it), or NULL
+ * (errno says why). */
+static inline char *bench_mkdtemp(const char *tmpdir, const char *prefix) {
+        const char *base = tmp_base(tmpdir);
+        size_t n         = strlen(base) + strlen(prefix) + 8;
+        char *dir        = malloc(n);
+        if (!dir)
+                return NULL;
+        snprintf(dir, n, "%s/%sXXXXXX", base, prefix);
+        if (!mkdtemp(dir)) {
+                free(dir);
+                return NULL;
+        }
+        return dir;
+}
+
 #if defined(_XOPEN_SOURCE) && _XOPEN_SOURCE >= 500
 #include <ftw.h>
 #include <sys/stat.h>

@@ -62,6 +62,8 @@
 
 #include "sluice.h"
 
+#include <errno.h>
+
 #include "bench_util.h"
 
 #define APP_ID "bench-joins"
@@ -129,14 +131,9 @@ static int fk_of(const sluice_value_t *key, const sluice_value_t *value,
 }
 
 static char *make_tmpdir(void) {
-        const char *base = tmp_base(opt.tmpdir);
-        size_t n         = strlen(base) + 32;
-        char *dir        = malloc(n);
+        char *dir = bench_mkdtemp(opt.tmpdir, "bench-joins-");
         if (!dir)
-                die("tmpdir", "out of memory");
-        snprintf(dir, n, "%s/bench-joins-XXXXXX", base);
-        if (!mkdtemp(dir))
-                die("tmpdir", "mkdtemp failed");
+                die("tmpdir", strerror(errno));
         return dir;
 }
 

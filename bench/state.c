@@ -64,6 +64,8 @@
 
 #include "sluice.h"
 
+#include <errno.h>
+
 #include "bench_util.h"
 
 #define APP_ID "bench-state"
@@ -131,15 +133,10 @@ static double heap_in_use(void) {
 }
 
 static char *make_tmpdir(void) {
-        const char *base = tmp_base(opt.tmpdir);
-        size_t n         = strlen(base) + 40;
-        char *d          = malloc(n);
-        if (!d)
-                die("tmpdir", "out of memory");
-        snprintf(d, n, "%s/sluice-bench-state.XXXXXX", base);
-        if (!mkdtemp(d))
-                die("mkdtemp", d);
-        return d;
+        char *dir = bench_mkdtemp(opt.tmpdir, "sluice-bench-state.");
+        if (!dir)
+                die("tmpdir", strerror(errno));
+        return dir;
 }
 
 static void remove_tree(char *dir) {

@@ -42,6 +42,8 @@
 
 #include "sluice.h"
 
+#include <errno.h>
+
 #include "bench_util.h"
 
 #define APP_ID "bench-windows"
@@ -106,16 +108,9 @@ static sluice_topology_t *topology(sluice_window_type_t type) {
 }
 
 static char *make_tmpdir(void) {
-        const char *base = opt.tmpdir ? opt.tmpdir
-                           : getenv("TMPDIR") ? getenv("TMPDIR")
-                                              : "/tmp";
-        size_t n  = strlen(base) + 32;
-        char *dir = malloc(n);
+        char *dir = bench_mkdtemp(opt.tmpdir, "bench-windows-");
         if (!dir)
-                die("tmpdir", "out of memory");
-        snprintf(dir, n, "%s/bench-windows-XXXXXX", base);
-        if (!mkdtemp(dir))
-                die("tmpdir", "mkdtemp failed");
+                die("tmpdir", strerror(errno));
         return dir;
 }
 
