@@ -1326,7 +1326,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                     "\"dead_lettered\":%llu,\"commits\":%llu,"
                     "\"commit_latency_avg_ms\":%.3f,"
                     "\"commit_latency_max_ms\":%.3f,\"rebalances\":%llu,"
-                    "\"transactions_aborted\":%llu,\"tasks\":[",
+                    "\"transactions_aborted\":%llu,"
+                    "\"producers_abandoned\":%llu,\"tasks\":[",
                     i ? "," : "", i, (unsigned long long)m->consumed,
                     (unsigned long long)m->processed,
                     (unsigned long long)m->produced,
@@ -1341,7 +1342,8 @@ char *sluice_app_metrics_json(const sluice_app_t *app) {
                                : 0.0,
                     (double)m->commit_us_max / 1000.0,
                     (unsigned long long)m->rebalances,
-                    (unsigned long long)m->aborts);
+                    (unsigned long long)m->aborts,
+                    (unsigned long long)m->abandoned);
                 for (k = 0; k < m->task_cnt; k++)
                         sl_str_printf(
                             &s,

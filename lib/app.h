@@ -69,6 +69,8 @@ typedef struct sl_thread_metrics_s {
         uint64_t skipped_invalid_timestamp;
         uint64_t commits, commit_us_total, commit_us_max, rebalances;
         uint64_t aborts; /* transactions aborted (exactly_once_v2) */
+        uint64_t abandoned; /* producers left to a send_offsets call that
+                             * has not returned yet (txn.c) */
         sl_task_metrics_t *tasks;
         size_t task_cnt;
         sl_lag_t *lag;
@@ -246,6 +248,9 @@ const char *sl_txn_fenced_hint(const sl_thread_t *thr, const char *msg,
                                char *buf, size_t size);
 /* Free what the transactional path holds (at thread destroy). */
 void sl_txn_destroy(sl_thread_t *thr);
+/* How many producers @thr left to a send_offsets_to_transaction() call
+ * that has not returned yet. The thread's own (reads its list). */
+unsigned sl_txn_abandoned_pending(sl_thread_t *thr);
 
 /* Room for the error headers of a dead letter over the input's size. */
 #define SL_DLQ_HEADROOM (64 * 1024)

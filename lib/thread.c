@@ -1917,6 +1917,7 @@ void sl_thread_publish(sl_thread_t *thr) {
                  produced = thr->closed_produced, skipped = thr->closed_skipped,
                  dead = thr->closed_dead_lettered, dropped = thr->closed_dropped,
                  skipped_ts = thr->closed_skipped_ts;
+        uint64_t abandoned = sl_txn_abandoned_pending(thr);
 
         if (thr->task_cnt && !(tm = calloc(thr->task_cnt, sizeof(*tm))))
                 return;
@@ -1989,5 +1990,6 @@ void sl_thread_publish(sl_thread_t *thr) {
         thr->m.commit_us_max   = thr->commit_us_max;
         thr->m.rebalances      = thr->rebalances;
         thr->m.aborts          = thr->aborts;
+        thr->m.abandoned       = abandoned;
         mtx_unlock(&thr->lock);
 }

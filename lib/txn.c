@@ -436,6 +436,17 @@ done:
         return 0;
 }
 
+unsigned sl_txn_abandoned_pending(sl_thread_t *thr) {
+        sl_txn_call_t *c;
+        unsigned n = 0;
+        for (c = thr->abandoned; c; c = c->next) {
+                mtx_lock(&c->lock);
+                n += !c->finished;
+                mtx_unlock(&c->lock);
+        }
+        return n;
+}
+
 /* How long a closing thread waits for an abandoned call to end. */
 #define SL_TXN_ORPHAN_WAIT_MS 10000
 
