@@ -642,6 +642,7 @@ typedef struct {
         atomic_llong first_ms;       /* when the first output came; 0: none */
         atomic_llong from_ms, to_ms; /* the measured window of timestamps */
         int32_t *lat_us;        /* latencies of measured outputs */
+        int64_t *ts_ms;         /* their produce timestamps (traced only) */
         size_t n, cap;
         long outputs;
 } lat_t;
@@ -668,7 +669,14 @@ static void *lat_reader(void *arg) {
                                             l->lat_us, l->cap * sizeof(int32_t));
                                         if (!l->lat_us)
                                                 die("%s", "out of memory");
+                                        if (getenv("PEERS_FEED_TRACE") &&
+                                            !(l->ts_ms = realloc(
+                                                  l->ts_ms,
+                                                  l->cap * sizeof(int64_t))))
+                                                die("%s", "out of memory");
                                 }
+                                if (l->ts_ms)
+                                        l->ts_ms[l->n] = ts;
                                 l->lat_us[l->n++] =
                                     (int32_t)(now - ts * 1000 > INT32_MAX
                                                   ? INT32_MAX
@@ -761,6 +769,20 @@ static int cmd_feed(int argc, char **argv) {
                 sleep_ms(100);
         atomic_store(&l.stop, 1);
         pthread_join(th, NULL);
+        if (l.ts_ms) {
+                /* PEERS_FEED_TRACE=FILE: every measured output's produce
+                 * timestamp (ms) and latency (us), to see when the slow
+                 * ones were produced */
+                FILE *f = fopen(getenv("PEERS_FEED_TRACE"), "w");
+                size_t k;
+                if (!f)
+                        die("cannot write %s", getenv("PEERS_FEED_TRACE"));
+                for (k = 0; k < l.n; k++)
+                        fprintf(f, "%lld %d\n", (long long)l.ts_ms[k],
+                                (int)l.lat_us[k]);
+                fclose(f);
+                free(l.ts_ms);
+        }
         qsort(l.lat_us, l.n, sizeof(int32_t), cmp_i32);
         /* what a correct system wrote for the records produced (stateful
          * workloads: as many as the record cache lets through, -1) */
