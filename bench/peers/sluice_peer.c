@@ -150,6 +150,24 @@ static sluice_conf_t *peer_conf(const peer_args_t *a) {
         if (a->state)
                 conf_set(c, "state.dir", a->state);
         sluice_conf_set_log_cb(c, quiet_log, SLUICE_LOG_WARNING, NULL);
+        {
+                /* SLUICE_PEER_CONF="k=v,k=v": settings to try (e.g.
+                 * consumer.queued.min.messages=10000); not used by run */
+                const char *e = getenv("SLUICE_PEER_CONF");
+                char buf[1024], *kv, *save = NULL;
+                if (e && strlen(e) < sizeof(buf)) {
+                        strcpy(buf, e);
+                        for (kv = strtok_r(buf, ",", &save); kv;
+                             kv = strtok_r(NULL, ",", &save)) {
+                                char *eq = strchr(kv, '=');
+                                if (!eq)
+                                        die("SLUICE_PEER_CONF: \"%s\" is not "
+                                            "k=v", kv);
+                                *eq = '\0';
+                                conf_set(c, kv, eq + 1);
+                        }
+                }
+        }
         return c;
 }
 
