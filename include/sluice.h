@@ -1932,8 +1932,8 @@ SLUICE_API int sluice_app_run(sluice_app_t *app, char *errstr,
  * exactly_once_v2), producers left to a send_offsets_to_transaction() call
  * that has not returned yet (`producers_abandoned`, librdkafka
  * #5456/#5511; each returns, and is freed, once a connection of its
- * producer goes down and up); per task the same counters ("skipped": all reasons), its
- * "skipped_invalid_timestamp", its "inputs" (the input partitions assigned
+ * producer goes down and up); per task the same counters ("skipped": all
+ * reasons), its "skipped_invalid_timestamp", its "inputs" (the input partitions assigned
  * to it, `[{"topic":"a","partition":0},...]`) and its "operators" (per
  * node, e.g. a windowed operator's "late_records"); the
  * consumer lag per assigned partition; and librdkafka's own statistics

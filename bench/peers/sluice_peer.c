@@ -155,7 +155,10 @@ static sluice_conf_t *peer_conf(const peer_args_t *a) {
                  * consumer.queued.min.messages=10000); not used by run */
                 const char *e = getenv("SLUICE_PEER_CONF");
                 char buf[1024], *kv, *save = NULL;
-                if (e && strlen(e) < sizeof(buf)) {
+                if (e && strlen(e) >= sizeof(buf))
+                        die("%s", "SLUICE_PEER_CONF: longer than 1023 "
+                                  "bytes");
+                if (e) {
                         strcpy(buf, e);
                         for (kv = strtok_r(buf, ",", &save); kv;
                              kv = strtok_r(NULL, ",", &save)) {
